@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"studio/auth"
+	"studio/config"
+	"studio/db"
+)
+
+func admin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "create-user":
+			return createUser(ctx, args[1:], stdout, stderr)
+		case "rotate-key":
+			return rotateKey(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintln(stderr, "Usage: studio admin create-user --email E [--name N] [--password P] [--admin]\n       studio admin rotate-key")
+	return errUsage
+}
+
+// rotateKey re-seals every stored secret under a new key. With the
+// generated key file, the new key is made here; with STUDIO_SECRET_KEY,
+// the operator sets the new key there and the old one in
+// STUDIO_PREVIOUS_SECRET_KEYS first.
+func rotateKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load("admin rotate-key", args, config.Env, stderr)
+	if err != nil {
+		return err
+	}
+	database, err := openDatabase(ctx, cfg, newLogger(cfg, stderr), true)
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	if _, err := db.MigrateUp(ctx, database.pool); err != nil {
+		return err
+	}
+	ring, err := auth.LoadKeyring(cfg.SecretKey, cfg.PreviousKeys, cfg.DataDir())
+	if err != nil {
+		return err
+	}
+	if ring.FromFile() {
+		if _, err := ring.Rotate(); err != nil {
+			return err
+		}
+	} else if cfg.PreviousKeys == "" {
+		fmt.Fprintln(stdout, "STUDIO_PREVIOUS_SECRET_KEYS is empty: every secret is already sealed with STUDIO_SECRET_KEY or cannot be opened")
+	}
+	n, err := auth.NewService(database.pool, ring, cfg.Signup, nil).ResealAll(ctx)
+	if err != nil {
+		return fmt.Errorf("rotate-key: %w (nothing was changed)", err)
+	}
+	fmt.Fprintf(stdout, "re-sealed %d secret(s) with key %s\n", n, ring.Current().ID)
+	return nil
+}
+
+func createUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("admin create-user", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the account's email address (required)")
+	name := fs.String("name", "", "the person's name")
+	password := fs.String("password", "", "the password (10–72 bytes); empty generates one and prints it")
+	isAdmin := fs.Bool("admin", false, "make the account an administrator")
+	build := config.Register(fs, config.Env)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := build()
+	if err != nil {
+		return err
+	}
+	addr, err := auth.NormalizeEmail(*email)
+	if err != nil {
+		return fmt.Errorf("--email: %w", err)
+	}
+	generated := *password == ""
+	if generated {
+		*password = rand.Text()
+	}
+	hash, err := auth.HashPassword(*password)
+	if err != nil {
+		return fmt.Errorf("--password: %w", err)
+	}
+	role := "user"
+	if *isAdmin {
+		role = "admin"
+	}
+	database, err := openDatabase(ctx, cfg, newLogger(cfg, stderr), true)
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	if _, err := db.MigrateUp(ctx, database.pool); err != nil {
+		return err
+	}
+	u, err := db.New(database.pool).CreateUser(ctx, db.CreateUserParams{Email: addr, Name: *name, PasswordHash: hash, Role: role})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return fmt.Errorf("an account with the email %s already exists", addr)
+	}
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	fmt.Fprintf(stdout, "created %s %s (id %s)\n", role, u.Email, u.ID)
+	if generated {
+		fmt.Fprintf(stdout, "password: %s\n", *password)
+	}
+	return nil
+}

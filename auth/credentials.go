@@ -1,0 +1,199 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"studio/db"
+)
+
+// Providers are the model providers a user can hold a key for.
+var Providers = []string{"openai", "anthropic", "gemini", "ollama", "openai_compatible"}
+
+// Errors about provider settings.
+var (
+	ErrUnknownProvider = errors.New("unknown provider; use one of " + strings.Join(Providers, ", "))
+	ErrKeyRequired     = errors.New("an API key is required for this provider")
+	ErrBaseURLRequired = errors.New("a base URL is required for an OpenAI-compatible server")
+	ErrBaseURLInvalid  = errors.New("the base URL must be an http:// or https:// address")
+)
+
+// DefaultBaseURLs are used when a user sets none.
+var DefaultBaseURLs = map[string]string{
+	"ollama": "http://127.0.0.1:11434/v1",
+}
+
+// ProviderSetting is what may be shown of a stored provider credential:
+// never the key, only its last characters.
+type ProviderSetting struct {
+	Provider   string `json:"provider"`
+	Configured bool   `json:"configured"`
+	BaseURL    string `json:"base_url"`
+	KeyHint    string `json:"key_hint"`
+}
+
+func credentialAAD(userID uuid.UUID, provider string) []byte {
+	return []byte("provider_credentials/" + userID.String() + "/" + provider)
+}
+
+// SetProvider stores a provider's key (sealed) and base URL for a user. A
+// nil apiKey keeps the stored key; a nil baseURL keeps the stored URL.
+func (s *Service) SetProvider(ctx context.Context, userID uuid.UUID, provider string, apiKey, baseURL *string) (ProviderSetting, error) {
+	if !slices.Contains(Providers, provider) {
+		return ProviderSetting{}, ErrUnknownProvider
+	}
+	old, err := s.q.GetProviderCredential(ctx, db.GetProviderCredentialParams{UserID: userID, Provider: provider})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return ProviderSetting{}, err
+	}
+	sealed, hint, base := old.APIKey, old.KeyHint, old.BaseURL
+	if apiKey != nil {
+		key := strings.TrimSpace(*apiKey)
+		sealed, hint = "", ""
+		if key != "" {
+			if sealed, err = s.Ring.Seal([]byte(key), credentialAAD(userID, provider)); err != nil {
+				return ProviderSetting{}, err
+			}
+			hint = keyHint(key)
+		}
+	}
+	if baseURL != nil {
+		base = strings.TrimRight(strings.TrimSpace(*baseURL), "/")
+	}
+	if base != "" {
+		if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return ProviderSetting{}, ErrBaseURLInvalid
+		}
+	}
+	switch provider {
+	case "openai_compatible":
+		if base == "" {
+			return ProviderSetting{}, ErrBaseURLRequired
+		}
+	case "openai", "anthropic", "gemini":
+		if sealed == "" {
+			return ProviderSetting{}, ErrKeyRequired
+		}
+	}
+	row, err := s.q.UpsertProviderCredential(ctx, db.UpsertProviderCredentialParams{
+		UserID: userID, Provider: provider, APIKey: sealed, KeyHint: hint, BaseURL: base,
+	})
+	if err != nil {
+		return ProviderSetting{}, fmt.Errorf("store provider key: %w", err)
+	}
+	s.Audit(ctx, &userID, "provider.set", provider, Meta{}, nil)
+	return toSetting(row), nil
+}
+
+// ListProviders shows every provider, configured or not.
+func (s *Service) ListProviders(ctx context.Context, userID uuid.UUID) ([]ProviderSetting, error) {
+	rows, err := s.q.ListProviderCredentials(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ProviderSetting, 0, len(Providers))
+	for _, p := range Providers {
+		setting := ProviderSetting{Provider: p, BaseURL: DefaultBaseURLs[p]}
+		for _, r := range rows {
+			if r.Provider == p {
+				setting = toSetting(r)
+			}
+		}
+		out = append(out, setting)
+	}
+	return out, nil
+}
+
+// DeleteProvider forgets a provider's key and URL.
+func (s *Service) DeleteProvider(ctx context.Context, userID uuid.UUID, provider string) error {
+	if !slices.Contains(Providers, provider) {
+		return ErrUnknownProvider
+	}
+	n, err := s.q.DeleteProviderCredential(ctx, db.DeleteProviderCredentialParams{UserID: userID, Provider: provider})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	s.Audit(ctx, &userID, "provider.delete", provider, Meta{}, nil)
+	return nil
+}
+
+// ProviderKey decrypts a user's key for a provider, for the agent that
+// calls it; the key never leaves the server otherwise.
+func (s *Service) ProviderKey(ctx context.Context, userID uuid.UUID, provider string) (apiKey, baseURL string, err error) {
+	row, err := s.q.GetProviderCredential(ctx, db.GetProviderCredentialParams{UserID: userID, Provider: provider})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", DefaultBaseURLs[provider], ErrNotFound
+	} else if err != nil {
+		return "", "", err
+	}
+	if row.APIKey != "" {
+		plain, err := s.Ring.Open(row.APIKey, credentialAAD(userID, provider))
+		if err != nil {
+			return "", "", err
+		}
+		apiKey = string(plain)
+	}
+	baseURL = row.BaseURL
+	if baseURL == "" {
+		baseURL = DefaultBaseURLs[provider]
+	}
+	return apiKey, baseURL, nil
+}
+
+// ResealAll re-encrypts every stored secret under the current key, in one
+// transaction; older keys keep opening values until it commits.
+func (s *Service) ResealAll(ctx context.Context) (int, error) {
+	current := s.Ring.Current().ID
+	n := 0
+	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		rows, err := q.ListAllSealedCredentials(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if SealedWith(r.APIKey) == current {
+				continue
+			}
+			aad := credentialAAD(r.UserID, r.Provider)
+			plain, err := s.Ring.Open(r.APIKey, aad)
+			if err != nil {
+				return fmt.Errorf("open the %s key of user %s: %w", r.Provider, r.UserID, err)
+			}
+			sealed, err := s.Ring.Seal(plain, aad)
+			if err != nil {
+				return err
+			}
+			if err := q.UpdateSealedCredential(ctx, db.UpdateSealedCredentialParams{UserID: r.UserID, Provider: r.Provider, APIKey: sealed}); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+func toSetting(r db.ProviderCredential) ProviderSetting {
+	base := r.BaseURL
+	if base == "" {
+		base = DefaultBaseURLs[r.Provider]
+	}
+	return ProviderSetting{Provider: r.Provider, Configured: true, BaseURL: base, KeyHint: r.KeyHint}
+}
+
+func keyHint(key string) string {
+	if len(key) <= 8 {
+		return "…"
+	}
+	return "…" + key[len(key)-4:]
+}

@@ -1,0 +1,284 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"studio/auth"
+	"studio/db"
+	"studio/db/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+var meta = auth.Meta{IP: "127.0.0.1", UserAgent: "test"}
+
+func newService(t *testing.T, signup string) (*auth.Service, *pgxpool.Pool) {
+	t.Helper()
+	pool := dbtest.New(t)
+	ring, err := auth.LoadKeyring(strings.Repeat("t", 32), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return auth.NewService(pool, ring, signup, nil), pool
+}
+
+func TestRegisterFirstIsAdmin(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	ctx := context.Background()
+	first, err := s.Register(ctx, "  First@Example.COM ", "a long password", "First", "", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Email != "first@example.com" || first.Role != "admin" {
+		t.Fatalf("first user %q role %q", first.Email, first.Role)
+	}
+	second, err := s.Register(ctx, "second@example.com", "a long password", "", "", meta)
+	if err != nil || second.Role != "user" {
+		t.Fatalf("second user: %v %v", second.Role, err)
+	}
+	if _, err := s.Register(ctx, "FIRST@example.com", "a long password", "", "", meta); !errors.Is(err, auth.ErrEmailTaken) {
+		t.Fatalf("duplicate email: %v", err)
+	}
+	bad := map[string]struct{ email, pw string }{
+		"short password": {"a@example.com", "short"},
+		"long password":  {"a@example.com", strings.Repeat("é", 40)},
+		"bad email":      {"not-an-email", "a long password"},
+	}
+	for name, b := range bad {
+		if _, err := s.Register(ctx, b.email, b.pw, "", "", meta); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+}
+
+func TestConcurrentFirstSignupsMakeOneAdmin(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, "open")
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			if _, err := s.Register(context.Background(), uuid.NewString()[:8]+"@example.com", "a long password", "", "", meta); err != nil {
+				t.Error(err, i)
+			}
+		})
+	}
+	wg.Wait()
+	if n, _ := db.New(pool).CountAdmins(context.Background()); n != 1 {
+		t.Fatalf("%d admins, want 1", n)
+	}
+}
+
+func TestSignupModes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	closed, _ := newService(t, "closed")
+	admin, err := closed.Register(ctx, "admin@example.com", "a long password", "", "", meta)
+	if err != nil {
+		t.Fatalf("the first account must always be possible: %v", err)
+	}
+	if _, err := closed.Register(ctx, "b@example.com", "a long password", "", "", meta); !errors.Is(err, auth.ErrSignupClosed) {
+		t.Fatalf("closed: %v", err)
+	}
+
+	inv, _ := newService(t, "invite")
+	admin, _ = inv.Register(ctx, "admin@example.com", "a long password", "", "", meta)
+	if _, err := inv.Register(ctx, "b@example.com", "a long password", "", "", meta); !errors.Is(err, auth.ErrInviteRequired) {
+		t.Fatalf("invite without token: %v", err)
+	}
+	token, _, err := inv.CreateInvite(ctx, admin.ID, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inv.Register(ctx, "b@example.com", "a long password", "", "wrong", meta); !errors.Is(err, auth.ErrInviteInvalid) {
+		t.Fatalf("wrong invite: %v", err)
+	}
+	if _, err := inv.Register(ctx, "b@example.com", "a long password", "", token, meta); err != nil {
+		t.Fatalf("valid invite: %v", err)
+	}
+	if _, err := inv.Register(ctx, "c@example.com", "a long password", "", token, meta); !errors.Is(err, auth.ErrInviteInvalid) {
+		t.Fatalf("reused invite: %v", err)
+	}
+}
+
+func TestLoginSameErrorAndThrottle(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	ctx := context.Background()
+	if _, err := s.Register(ctx, "a@example.com", "a long password", "", "", meta); err != nil {
+		t.Fatal(err)
+	}
+	_, errEmail := s.Login(ctx, "nobody@example.com", "a long password", meta)
+	_, errPw := s.Login(ctx, "a@example.com", "wrong password", meta)
+	if errEmail != auth.ErrInvalidCredentials || errPw != auth.ErrInvalidCredentials {
+		t.Fatalf("enumeration: %v vs %v", errEmail, errPw)
+	}
+	if _, err := s.Login(ctx, "A@Example.com", "a long password", meta); err != nil {
+		t.Fatalf("good login (resets the account counter): %v", err)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := s.Login(ctx, "a@example.com", "wrong password", meta); err != auth.ErrInvalidCredentials {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	_, err := s.Login(ctx, "a@example.com", "a long password", meta)
+	var th *auth.ThrottledError
+	if !errors.As(err, &th) || th.RetryAfter <= 0 || th.RetryAfter > auth.ThrottleWindow {
+		t.Fatalf("11th attempt: %v", err)
+	}
+}
+
+func TestIPThrottle(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	s.IPLimit = 3
+	ctx := context.Background()
+	m := auth.Meta{IP: "10.9.8.7"}
+	for i := range 3 {
+		if _, err := s.Login(ctx, uuid.NewString()+"@example.com", "wrong password", m); err != auth.ErrInvalidCredentials {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	var th *auth.ThrottledError
+	if _, err := s.Login(ctx, "x@example.com", "wrong password", m); !errors.As(err, &th) {
+		t.Fatalf("per-address throttle: %v", err)
+	}
+}
+
+func TestRefreshRotationAndReuse(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	ctx := context.Background()
+	u, _ := s.Register(ctx, "a@example.com", "a long password", "", "", meta)
+	pair, err := s.IssueTokens(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.UserForAccessToken(ctx, pair.Access); err != nil || got.ID != u.ID {
+		t.Fatalf("access token: %v", err)
+	}
+	_, next, err := s.Refresh(ctx, pair.Refresh, meta)
+	if err != nil || next.Refresh == pair.Refresh {
+		t.Fatalf("refresh: %v", err)
+	}
+	// The old token again: theft. Both the old and the new one stop working.
+	if _, _, err := s.Refresh(ctx, pair.Refresh, meta); !errors.Is(err, auth.ErrRefreshInvalid) {
+		t.Fatalf("reuse: %v", err)
+	}
+	if _, _, err := s.Refresh(ctx, next.Refresh, meta); !errors.Is(err, auth.ErrRefreshInvalid) {
+		t.Fatalf("family not revoked: %v", err)
+	}
+	if _, _, err := s.Refresh(ctx, "made-up", meta); !errors.Is(err, auth.ErrRefreshInvalid) {
+		t.Fatalf("unknown token: %v", err)
+	}
+	// Logout revokes.
+	p2, _ := s.IssueTokens(ctx, u.ID)
+	if err := s.Logout(ctx, p2.Refresh); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Refresh(ctx, p2.Refresh, meta); !errors.Is(err, auth.ErrRefreshInvalid) {
+		t.Fatalf("after logout: %v", err)
+	}
+}
+
+func TestDisableStopsEverythingAtOnce(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	ctx := context.Background()
+	admin, _ := s.Register(ctx, "admin@example.com", "a long password", "", "", meta)
+	u, _ := s.Register(ctx, "u@example.com", "a long password", "", "", meta)
+	pair, _ := s.IssueTokens(ctx, u.ID)
+	cookie, _, _ := s.CreateSession(ctx, u.ID, meta)
+	if _, err := s.SetDisabled(ctx, admin.ID, u.ID, true, meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UserForAccessToken(ctx, pair.Access); !errors.Is(err, auth.ErrAccountDisabled) {
+		t.Fatalf("access token of a disabled user: %v", err)
+	}
+	if _, _, err := s.SessionUser(ctx, cookie); err == nil {
+		t.Fatal("session of a disabled user still works")
+	}
+	if _, _, err := s.Refresh(ctx, pair.Refresh, meta); err == nil {
+		t.Fatal("refresh of a disabled user works")
+	}
+	if _, err := s.Login(ctx, "u@example.com", "a long password", meta); !errors.Is(err, auth.ErrAccountDisabled) {
+		t.Fatalf("login of a disabled user: %v", err)
+	}
+	if _, err := s.SetDisabled(ctx, admin.ID, u.ID, false, meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Login(ctx, "u@example.com", "a long password", meta); err != nil {
+		t.Fatalf("after enable: %v", err)
+	}
+	if _, err := s.SetDisabled(ctx, admin.ID, admin.ID, true, meta); !errors.Is(err, auth.ErrLastAdmin) {
+		t.Fatalf("disabling the last admin: %v", err)
+	}
+	if _, err := s.SetRole(ctx, admin.ID, admin.ID, "user", meta); !errors.Is(err, auth.ErrLastAdmin) {
+		t.Fatalf("demoting the last admin: %v", err)
+	}
+	if _, err := s.SetRole(ctx, admin.ID, u.ID, "admin", meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetRole(ctx, admin.ID, admin.ID, "user", meta); err != nil {
+		t.Fatalf("demote with another admin left: %v", err)
+	}
+}
+
+func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	ctx := context.Background()
+	u, _ := s.Register(ctx, "a@example.com", "a long password", "", "", meta)
+	keep, keepSess, _ := s.CreateSession(ctx, u.ID, meta)
+	other, _, _ := s.CreateSession(ctx, u.ID, meta)
+	if err := s.ChangePassword(ctx, u.ID, keepSess.ID, "wrong password", "another long one", meta); !errors.Is(err, auth.ErrWrongPassword) {
+		t.Fatalf("wrong current password: %v", err)
+	}
+	if err := s.ChangePassword(ctx, u.ID, keepSess.ID, "a long password", "another long one", meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.SessionUser(ctx, keep); err != nil {
+		t.Fatalf("the current session ended: %v", err)
+	}
+	if _, _, err := s.SessionUser(ctx, other); err == nil {
+		t.Fatal("another session survived a password change")
+	}
+	if _, err := s.Login(ctx, "a@example.com", "another long one", meta); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSessionExpiry(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, "open")
+	ctx := context.Background()
+	u, _ := s.Register(ctx, "a@example.com", "a long password", "", "", meta)
+	tok, sess, _ := s.CreateSession(ctx, u.ID, meta)
+	if _, _, err := s.SessionUser(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pool.Exec(ctx, "UPDATE sessions SET last_seen_at = now() - interval '8 days' WHERE id = $1", sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.SessionUser(ctx, tok); err == nil {
+		t.Fatal("idle session still works")
+	}
+	tok2, sess2, _ := s.CreateSession(ctx, u.ID, meta)
+	pool.Exec(ctx, "UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id = $1", sess2.ID)
+	if _, _, err := s.SessionUser(ctx, tok2); err == nil {
+		t.Fatal("session past its absolute limit still works")
+	}
+	tok3, sess3, _ := s.CreateSession(ctx, u.ID, meta)
+	s.RevokeSession(ctx, sess3.ID)
+	if _, _, err := s.SessionUser(ctx, tok3); err == nil {
+		t.Fatal("revoked session still works")
+	}
+}

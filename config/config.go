@@ -1,0 +1,267 @@
+// Package config owns studio's settings: one struct filled from STUDIO_*
+// environment variables and command-line flags, with defaults that run on a
+// laptop, validated before anything starts.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting studio reads at start.
+type Config struct {
+	Addr         string        // STUDIO_ADDR: where the web server listens
+	Data         string        // STUDIO_DATA: project files, embedded database, key file
+	DatabaseURL  string        // STUDIO_DATABASE_URL: external PostgreSQL; empty = embedded
+	Domain       string        // STUDIO_DOMAIN: previews are served on {slug}.{Domain}
+	BaseURL      string        // STUDIO_BASE_URL: the public address of the UI
+	SecretKey    string        // STUDIO_SECRET_KEY: signs tokens, encrypts credentials
+	PreviousKeys string        // STUDIO_PREVIOUS_SECRET_KEYS: old keys during a rotation
+	Runtime      string        // STUDIO_RUNTIME: docker | kubernetes
+	Router       string        // STUDIO_ROUTER: builtin | traefik
+	Signup       string        // STUDIO_SIGNUP: open | invite | closed
+	IdleTimeout  time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
+	MaxBody      int64         // STUDIO_MAX_BODY: largest request body in bytes
+	PGBin        string        // STUDIO_PG_BIN: PostgreSQL server binaries for the embedded database
+	PGUser       string        // STUDIO_PG_USER: system user that runs the embedded database when studio runs as root
+	LogLevel     string        // STUDIO_LOG_LEVEL: debug | info | warn | error
+	LogFormat    string        // STUDIO_LOG_FORMAT: text | json
+}
+
+// setting describes one variable: its name, flag, default and help line.
+type setting struct {
+	env, flag, def, help string
+	set                  func(*Config, string) error
+}
+
+func str(dst func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *dst(c) = v; return nil }
+}
+
+var settings = []setting{
+	{"STUDIO_ADDR", "addr", "127.0.0.1:8080", "address the web server listens on (host:port)",
+		str(func(c *Config) *string { return &c.Addr })},
+	{"STUDIO_DATA", "data", "./data", "folder for project files, the embedded database and the key file",
+		str(func(c *Config) *string { return &c.Data })},
+	{"STUDIO_DATABASE_URL", "database-url", "", "PostgreSQL URL (postgres://user:pass@host/db); empty starts a private embedded PostgreSQL under STUDIO_DATA/pg",
+		str(func(c *Config) *string { return &c.DatabaseURL })},
+	{"STUDIO_DOMAIN", "domain", "studio.localhost", "previews are served on {project}.STUDIO_DOMAIN",
+		str(func(c *Config) *string { return &c.Domain })},
+	{"STUDIO_BASE_URL", "base-url", "", "public address of the UI (default http://STUDIO_DOMAIN:port); https here makes cookies Secure",
+		str(func(c *Config) *string { return &c.BaseURL })},
+	{"STUDIO_SECRET_KEY", "secret-key", "", "key that signs tokens and encrypts credentials (32+ chars); empty = generated key file in STUDIO_DATA",
+		str(func(c *Config) *string { return &c.SecretKey })},
+	{"STUDIO_PREVIOUS_SECRET_KEYS", "previous-secret-keys", "", "during a key rotation: the old STUDIO_SECRET_KEY values, comma-separated, which still decrypt",
+		str(func(c *Config) *string { return &c.PreviousKeys })},
+	{"STUDIO_RUNTIME", "runtime", "docker", "where projects run: docker | kubernetes",
+		str(func(c *Config) *string { return &c.Runtime })},
+	{"STUDIO_ROUTER", "router", "builtin", "who routes preview hosts: builtin (studio's own proxy) | traefik",
+		str(func(c *Config) *string { return &c.Router })},
+	{"STUDIO_SIGNUP", "signup", "open", "who may create an account: open | invite | closed",
+		str(func(c *Config) *string { return &c.Signup })},
+	{"STUDIO_IDLE_TIMEOUT", "idle-timeout", "30m", "hibernate a project after this long without activity (Go duration; 0 = never)",
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration such as 30m or 1h", v)
+			}
+			c.IdleTimeout = d
+			return nil
+		}},
+	{"STUDIO_MAX_BODY", "max-body", "8MiB", "largest request body accepted (bytes, or with KiB/MiB)",
+		func(c *Config, v string) error {
+			n, err := parseSize(v)
+			if err != nil {
+				return err
+			}
+			c.MaxBody = n
+			return nil
+		}},
+	{"STUDIO_PG_BIN", "pg-bin", "", "folder with the PostgreSQL server binaries (initdb, postgres); empty = search /usr/lib/postgresql/*/bin and PATH",
+		str(func(c *Config) *string { return &c.PGBin })},
+	{"STUDIO_PG_USER", "pg-user", "postgres", "system user that runs the embedded PostgreSQL when studio runs as root",
+		str(func(c *Config) *string { return &c.PGUser })},
+	{"STUDIO_LOG_LEVEL", "log-level", "info", "debug | info | warn | error",
+		str(func(c *Config) *string { return &c.LogLevel })},
+	{"STUDIO_LOG_FORMAT", "log-format", "text", "text | json",
+		str(func(c *Config) *string { return &c.LogFormat })},
+}
+
+// Load reads the environment (through getenv) and then args, so a flag wins
+// over its variable, and validates the result.
+func Load(name string, args []string, getenv func(string) string, out io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: studio %s [flags]\n\nFlags (each also read from its STUDIO_* variable):\n", name)
+		fs.PrintDefaults()
+	}
+	build := Register(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return build()
+}
+
+// Register adds a flag for every setting to fs, defaulting to the
+// variable's value. The returned function, called after fs.Parse, builds
+// and validates the Config.
+func Register(fs *flag.FlagSet, getenv func(string) string) func() (*Config, error) {
+	values := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		v := s.def
+		if e := getenv(s.env); e != "" {
+			v = e
+		}
+		values[s.env] = fs.String(s.flag, v, s.help+" ["+s.env+"]")
+	}
+	return func() (*Config, error) {
+		c := &Config{}
+		var errs []error
+		for _, s := range settings {
+			if err := s.set(c, *values[s.env]); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s.env, err))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+// Validate checks every field and says, per variable, what is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(env, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{env}, a...)...))
+	}
+	if host, port, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("STUDIO_ADDR", "%s", strings.TrimPrefix(err.Error(), "address "+c.Addr+": "))
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		bad("STUDIO_ADDR", "port %q is not a number from 0 to 65535", port)
+	} else if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		bad("STUDIO_ADDR", "host %q must be an IP address or localhost", host)
+	}
+	if strings.TrimSpace(c.Data) == "" {
+		bad("STUDIO_DATA", "must name a folder")
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		bad("STUDIO_DATABASE_URL", "must start with postgres:// or postgresql://")
+	}
+	if !validDomain(c.Domain) {
+		bad("STUDIO_DOMAIN", "%q is not a host name such as studio.localhost", c.Domain)
+	}
+	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
+		bad("STUDIO_BASE_URL", "must start with http:// or https://")
+	}
+	if c.SecretKey != "" && len(c.SecretKey) < 32 {
+		bad("STUDIO_SECRET_KEY", "must be at least 32 characters (it is %d)", len(c.SecretKey))
+	}
+	oneOf := func(env, v string, allowed ...string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		bad(env, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+	oneOf("STUDIO_RUNTIME", c.Runtime, "docker", "kubernetes")
+	oneOf("STUDIO_ROUTER", c.Router, "builtin", "traefik")
+	oneOf("STUDIO_SIGNUP", c.Signup, "open", "invite", "closed")
+	oneOf("STUDIO_LOG_LEVEL", c.LogLevel, "debug", "info", "warn", "error")
+	oneOf("STUDIO_LOG_FORMAT", c.LogFormat, "text", "json")
+	if c.IdleTimeout < 0 {
+		bad("STUDIO_IDLE_TIMEOUT", "must not be negative")
+	}
+	if c.MaxBody < 1024 {
+		bad("STUDIO_MAX_BODY", "must be at least 1KiB")
+	}
+	return errors.Join(errs...)
+}
+
+// EmbeddedDatabase reports whether studio runs its own PostgreSQL.
+func (c *Config) EmbeddedDatabase() bool { return c.DatabaseURL == "" }
+
+// DataDir returns the absolute data folder.
+func (c *Config) DataDir() string {
+	abs, err := filepath.Abs(c.Data)
+	if err != nil {
+		return c.Data
+	}
+	return abs
+}
+
+// PublicURL is the address people use to reach the UI.
+func (c *Config) PublicURL() string {
+	if c.BaseURL != "" {
+		return strings.TrimRight(c.BaseURL, "/")
+	}
+	_, port, _ := net.SplitHostPort(c.Addr)
+	if port == "80" {
+		return "http://" + c.Domain
+	}
+	return "http://" + c.Domain + ":" + port
+}
+
+// Help writes every variable with its default and meaning.
+func Help(w io.Writer) {
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  %-22s %s (default %s)\n", s.env, s.help, def)
+	}
+}
+
+// Env is the process environment, for Load.
+func Env(key string) string { return os.Getenv(key) }
+
+func validDomain(d string) bool {
+	if d == "" || len(d) > 200 || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func parseSize(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(v, u.suffix); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+			if err != nil || n < 0 {
+				break
+			}
+			return n * u.mult, nil
+		}
+	}
+	return 0, fmt.Errorf("%q is not a size such as 8MiB", v)
+}

@@ -1,0 +1,147 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// killGrace is how long a timed-out command has to exit on SIGTERM before
+// it is killed.
+const killGrace = 2 * time.Second
+
+// Exec runs argv in the project's running container.
+//
+// The engine cannot kill an exec'd process, so the timeout is enforced inside
+// the container by coreutils' timeout(1), which runs argv directly (no shell
+// parses it) and signals the command's whole process group.
+func (d *Docker) Exec(ctx context.Context, projectID string, argv []string, timeout time.Duration, outputCap int) (ExecResult, error) {
+	if len(argv) == 0 {
+		return ExecResult{}, errors.New("exec: empty command")
+	}
+	name, err := containerName(projectID)
+	if err != nil {
+		return ExecResult{}, err
+	}
+	if outputCap <= 0 {
+		outputCap = DefaultOutputCap
+	}
+	// A zero duration turns timeout(1) off but keeps its behaviour for a
+	// missing program (exit 127 and a one-line message) the same.
+	limit := max(timeout, 0)
+	cmd := append([]string{"timeout", "--kill-after=" + seconds(killGrace), seconds(limit)}, argv...)
+
+	created, err := d.api.ContainerExecCreate(ctx, name, container.ExecOptions{
+		User:         projectUser,
+		WorkingDir:   appDir,
+		Cmd:          cmd,
+		AttachStdout: true,
+		AttachStderr: true,
+	})
+	if err != nil {
+		return ExecResult{}, d.execErr(projectID, err)
+	}
+	start := time.Now()
+	attached, err := d.api.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return ExecResult{}, d.execErr(projectID, err)
+	}
+	defer attached.Close()
+	stop := context.AfterFunc(ctx, func() { attached.Close() })
+	defer stop()
+
+	out := &cappedBuffer{limit: outputCap}
+	_, copyErr := stdcopy.StdCopy(out, out, attached.Reader)
+	if ctx.Err() != nil {
+		return ExecResult{}, fmt.Errorf("exec in project %s: %w", projectID, ctx.Err())
+	}
+	if copyErr != nil {
+		return ExecResult{}, fmt.Errorf("exec in project %s: read output: %w", projectID, copyErr)
+	}
+	code, err := d.execExitCode(ctx, created.ID)
+	if err != nil {
+		return ExecResult{}, fmt.Errorf("exec in project %s: %w", projectID, err)
+	}
+
+	res := ExecResult{
+		ExitCode:  code,
+		Output:    out.String(),
+		Truncated: out.truncated,
+		Duration:  time.Since(start),
+	}
+	// timeout(1) exits 124 after SIGTERM worked, 137 after it had to KILL.
+	res.TimedOut = timeout > 0 && (code == 124 || code == 137) && res.Duration >= timeout
+	return res, nil
+}
+
+// execExitCode waits for the engine to record the exit code, which can lag
+// a moment behind the end of the output stream.
+func (d *Docker) execExitCode(ctx context.Context, execID string) (int, error) {
+	for delay := time.Millisecond; ; delay *= 2 {
+		info, err := d.api.ContainerExecInspect(ctx, execID)
+		if err != nil {
+			return 0, engineErr(err)
+		}
+		if !info.Running {
+			return info.ExitCode, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(min(delay, 100*time.Millisecond)):
+		}
+	}
+}
+
+func (d *Docker) execErr(projectID string, err error) error {
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return fmt.Errorf("exec in project %s: %w", projectID, ErrNotFound)
+	case cerrdefs.IsConflict(err): // "container ... is not running"
+		return fmt.Errorf("exec in project %s: %w", projectID, ErrNotRunning)
+	}
+	return fmt.Errorf("exec in project %s: %w", projectID, engineErr(err))
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }
+
+// cappedBuffer keeps the first limit bytes written to it and discards the
+// rest, so a chatty command cannot exhaust studio's memory but is never
+// blocked on a full pipe either.
+type cappedBuffer struct {
+	buf       []byte
+	limit     int
+	truncated bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	room := b.limit - len(b.buf)
+	if len(p) > room {
+		b.truncated = true
+		b.buf = append(b.buf, p[:max(room, 0)]...)
+	} else {
+		b.buf = append(b.buf, p...)
+	}
+	return len(p), nil
+}
+
+// String returns the kept output without a character cut in half at the cap.
+func (b *cappedBuffer) String() string {
+	out := b.buf
+	if b.truncated {
+		for i := 0; i < utf8.UTFMax-1 && len(out) > 0; i++ {
+			r, size := utf8.DecodeLastRune(out)
+			if r != utf8.RuneError || size != 1 {
+				break
+			}
+			out = out[:len(out)-1]
+		}
+	}
+	return string(out)
+}

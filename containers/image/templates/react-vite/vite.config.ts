@@ -1,0 +1,20 @@
+import { defineConfig } from 'vite'
+import react from '@vitejs/plugin-react'
+import tailwindcss from '@tailwindcss/vite'
+
+// The dev server runs in a Studio container and is reached through the
+// preview proxy on another host name and port, so HMR must follow the page's
+// own address (no hmr.clientPort) and any Host header must be accepted.
+// node_modules is read-only: the dependency cache lives in .studio/, on a path
+// that contains /node_modules/ so plugins treat pre-bundled files as
+// dependencies.
+export default defineConfig({
+  plugins: [react(), tailwindcss()],
+  cacheDir: '.studio/node_modules/.vite',
+  server: {
+    host: '0.0.0.0',
+    port: 5173,
+    strictPort: true,
+    allowedHosts: true,
+  },
+})

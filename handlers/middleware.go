@@ -1,0 +1,36 @@
+package handlers
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// accessLog writes one structured line per request.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // write the error response now, so its status is logged
+		}
+		req, res := c.Request(), c.Response()
+		level := slog.LevelInfo
+		switch {
+		case res.Status >= 500:
+			level = slog.LevelError
+		case c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == "/static/*":
+			level = slog.LevelDebug
+		}
+		s.log(c).Log(req.Context(), level, "request",
+			"method", req.Method,
+			"path", req.URL.Path,
+			"status", res.Status,
+			"bytes", res.Size,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"remote", c.RealIP(),
+		)
+		return nil
+	}
+}

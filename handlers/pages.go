@@ -1,0 +1,22 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"studio/views"
+)
+
+func (s *Server) home(c echo.Context) error {
+	return render(c, http.StatusOK, views.Home(s.page(c, "Home")))
+}
+
+// page fills what the layout needs for this request.
+func (s *Server) page(c echo.Context, title string) views.Page {
+	p := views.Page{Title: title, CSRFToken: s.csrfToken(c)}
+	if u := currentUser(c); u != nil {
+		p.User = &views.User{Name: u.Name, Email: u.Email, IsAdmin: u.Role == "admin"}
+	}
+	return p
+}

@@ -1,0 +1,34 @@
+package handlers
+
+import (
+	"github.com/labstack/echo/v4"
+
+	"studio/static"
+)
+
+// routes lists every route studio serves, top to bottom.
+func (s *Server) routes() {
+	e := s.echo
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/static/*", echo.WrapHandler(static.Handler()))
+
+	// Browser pages: cookie session + CSRF.
+	web := e.Group("", s.loadSession, s.csrfProtect)
+	web.GET("/", s.home)
+
+	// JSON API: bearer access tokens.
+	api := e.Group("/api")
+	api.POST("/auth/register", s.apiRegister)
+	api.POST("/auth/login", s.apiLogin)
+	api.POST("/auth/refresh", s.apiRefresh)
+	api.POST("/auth/logout", s.apiLogout)
+
+	authed := api.Group("", s.requireToken)
+	authed.GET("/auth/me", s.apiMe)
+	authed.GET("/settings/providers", s.apiListProviders)
+	authed.PUT("/settings/providers/:provider", s.apiPutProvider)
+	authed.DELETE("/settings/providers/:provider", s.apiDeleteProvider)
+
+	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
+}

@@ -1,0 +1,112 @@
+// Package handlers is studio's web front door: the HTML pages, the JSON API
+// under /api, health checks and the middleware around them. Handlers talk to
+// services, never to the database or the container engine directly.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"studio/auth"
+	"studio/config"
+)
+
+// Checker is one dependency /readyz asks about.
+type Checker interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps is everything the handlers need.
+type Deps struct {
+	Config   *config.Config
+	Logger   *slog.Logger
+	Database Checker
+	Engine   Checker // nil when no container engine is configured
+	Auth     *auth.Service
+}
+
+// Server holds the dependencies the handlers share.
+type Server struct {
+	Deps
+	echo    *echo.Echo
+	cookies *sessions.CookieStore
+}
+
+// New builds the web server with every route and middleware.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	s := &Server{Deps: d, echo: e}
+	s.cookies = newCookieStore(d.Auth.Ring, s.secureCookies())
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = echo.ExtractIPDirect()
+	if d.Config.Router == "traefik" {
+		// Behind the router, the client address comes from X-Forwarded-For
+		// as set by a proxy on a private or loopback address.
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
+	e.Use(
+		middleware.RequestIDWithConfig(middleware.RequestIDConfig{TargetHeader: echo.HeaderXRequestID}),
+		s.accessLog,
+		middleware.RecoverWithConfig(middleware.RecoverConfig{
+			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+				s.log(c).Error("panic", "err", err, "stack", string(stack))
+				return err
+			},
+		}),
+		middleware.BodyLimit(strconv.FormatInt(d.Config.MaxBody, 10)+"B"),
+		middleware.SecureWithConfig(middleware.SecureConfig{
+			XSSProtection:         "0",
+			ContentTypeNosniff:    "nosniff",
+			XFrameOptions:         "SAMEORIGIN",
+			ReferrerPolicy:        "same-origin",
+			ContentSecurityPolicy: contentSecurityPolicy(d.Config.Domain),
+		}),
+		middleware.GzipWithConfig(middleware.GzipConfig{Skipper: isStream}),
+	)
+	s.routes()
+	return s
+}
+
+// ServeHTTP makes the server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// contentSecurityPolicy allows only studio's own assets, plus what Monaco
+// needs (inline styles, blob workers, data fonts) and preview frames.
+func contentSecurityPolicy(domain string) string {
+	return strings.Join([]string{
+		"default-src 'self'",
+		"script-src 'self'",
+		"style-src 'self' 'unsafe-inline'",
+		"img-src 'self' data: blob:",
+		"font-src 'self' data:",
+		"worker-src 'self' blob:",
+		"connect-src 'self'",
+		"frame-src http://*." + domain + ":* https://*." + domain + ":*",
+		"frame-ancestors 'self'",
+		"form-action 'self'",
+		"base-uri 'self'",
+		"object-src 'none'",
+	}, "; ")
+}
+
+// isStream skips compression for Server-Sent Events, which must flush per event.
+func isStream(c echo.Context) bool {
+	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream")
+}
+
+// log is the request's logger, carrying its request id.
+func (s *Server) log(c echo.Context) *slog.Logger {
+	return s.Logger.With("request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+}

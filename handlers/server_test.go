@@ -1,0 +1,196 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/labstack/echo/v4"
+
+	"studio/auth"
+	"studio/config"
+	"studio/db/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// testEnv is a real server on loopback with a fresh database.
+type testEnv struct {
+	t      *testing.T
+	srv    *Server
+	http   *httptest.Server
+	client *http.Client // keeps cookies like a browser
+}
+
+type pinger struct{ err error }
+
+func (p pinger) Ping(context.Context) error { return p.err }
+
+func newEnv(t *testing.T, mutate ...func(*config.Config, *Deps)) *testEnv {
+	t.Helper()
+	cfg, err := config.Load("serve", nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := dbtest.New(t)
+	ring, err := auth.LoadKeyring(strings.Repeat("k", 32), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{
+		Config:   cfg,
+		Logger:   slog.New(slog.DiscardHandler),
+		Database: pool,
+		Engine:   pinger{},
+		Auth:     auth.NewService(pool, ring, cfg.Signup, slog.New(slog.DiscardHandler)),
+	}
+	for _, m := range mutate {
+		m(cfg, &deps)
+	}
+	srv := New(deps)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	jar, _ := cookiejar.New(nil)
+	return &testEnv{t: t, srv: srv, http: hs, client: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// do sends a request and returns the response with its body read.
+func (e *testEnv) do(method, path string, body io.Reader, headers ...string) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.http.URL+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+func (e *testEnv) json(method, path string, body any, headers ...string) (*http.Response, map[string]any) {
+	e.t.Helper()
+	var r io.Reader
+	if s, ok := body.(string); ok {
+		r = strings.NewReader(s)
+	} else if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	res, text := e.do(method, path, r, append([]string{"Content-Type", "application/json"}, headers...)...)
+	var out map[string]any
+	if text != "" {
+		if err := json.Unmarshal([]byte(text), &out); err != nil {
+			e.t.Fatalf("%s %s: body is not JSON: %q", method, path, text)
+		}
+	}
+	return res, out
+}
+
+func errorCode(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	if res, _ := env.do("GET", "/healthz", nil); res.StatusCode != 200 {
+		t.Fatalf("healthz %d", res.StatusCode)
+	}
+	res, body := env.json("GET", "/readyz", nil)
+	if res.StatusCode != 200 || body["status"] != "ready" {
+		t.Fatalf("readyz %d %v", res.StatusCode, body)
+	}
+
+	down := newEnv(t, func(_ *config.Config, d *Deps) { d.Engine = pinger{errors.New("docker engine: cannot connect")} })
+	res, body = down.json("GET", "/readyz", nil)
+	checks, _ := body["checks"].(map[string]any)
+	if res.StatusCode != 503 || checks["database"] != "ok" || !strings.Contains(checks["docker"].(string), "cannot connect") {
+		t.Fatalf("readyz with the engine down: %d %v", res.StatusCode, body)
+	}
+}
+
+func TestErrorsAreJSONForAPIAndHTMLForBrowsers(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	env.srv.echo.GET("/boom", func(echo.Context) error { panic("secret internals") })
+	env.srv.echo.GET("/api/boom", func(echo.Context) error { return errors.New("db password=hunter2 leaked?") })
+
+	res, body := env.json("GET", "/api/nothing-here", nil)
+	if res.StatusCode != 404 || errorCode(body) != "not_found" || res.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("api 404: %d %v %s", res.StatusCode, body, res.Header.Get("Content-Type"))
+	}
+	res, html := env.do("GET", "/nothing-here", nil)
+	if res.StatusCode != 404 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("html 404: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	doc, _ := goquery.NewDocumentFromReader(strings.NewReader(html))
+	if doc.Find("[data-testid=error-page]").Length() != 1 {
+		t.Fatalf("no error page in %q", html)
+	}
+	res, html = env.do("GET", "/boom", nil)
+	if res.StatusCode != 500 || strings.Contains(html, "secret internals") || strings.Contains(html, "goroutine") {
+		t.Fatalf("panic leaked: %d %q", res.StatusCode, html)
+	}
+	res, body = env.json("GET", "/api/boom", nil)
+	if res.StatusCode != 500 || errorCode(body) != "internal" || strings.Contains(body["error"].(map[string]any)["message"].(string), "hunter2") {
+		t.Fatalf("api 500: %d %v", res.StatusCode, body)
+	}
+	if res.Header.Get("X-Request-Id") == "" || !strings.Contains(body["error"].(map[string]any)["message"].(string), res.Header.Get("X-Request-Id")) {
+		t.Fatalf("500 should name the request id: %v", body)
+	}
+	res, frag := env.do("GET", "/nothing-here", nil, "HX-Request", "true")
+	if res.StatusCode != 404 || !strings.Contains(frag, `data-testid="error"`) || strings.Contains(frag, "<html") {
+		t.Fatalf("htmx error fragment: %d %q", res.StatusCode, frag)
+	}
+}
+
+func TestBodyLimitAndSecurityHeaders(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, func(c *config.Config, _ *Deps) { c.MaxBody = 4096 })
+	res, body := env.json("POST", "/api/auth/login", strings.Repeat("x", 5000))
+	if res.StatusCode != 413 || errorCode(body) != "too_large" {
+		t.Fatalf("oversized body: %d %v", res.StatusCode, body)
+	}
+	res, _ = env.do("GET", "/", nil, "Accept-Encoding", "gzip")
+	csp := res.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'self'", "script-src 'self'", "worker-src 'self' blob:", "frame-src http://*.studio.localhost:*", "object-src 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if res.Header.Get("X-Content-Type-Options") != "nosniff" || res.Header.Get("X-Frame-Options") != "SAMEORIGIN" {
+		t.Errorf("missing security headers: %v", res.Header)
+	}
+	if res.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("page not compressed: %v", res.Header)
+	}
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
