@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
@@ -38,29 +39,58 @@ func Handler() http.Handler { return defaultSet() }
 // Missing reports whether the assets were not built before compiling.
 func Missing() bool { return defaultSet().Missing() }
 
-// Set is a folder of assets with their hashed names.
+// Set is a folder of assets with their hashed names. A top-level file
+// "app.css" is served as "app.<hash>.css"; a top-level folder such as
+// "monaco" is a bundle served as "monaco.<hash>/…", its hash covering the
+// whole tree, because Monaco's loader finds its files by relative path.
 type Set struct {
-	fsys   fs.FS
-	byName map[string]string // logical name → hashed URL path
-	byPath map[string]string // hashed name (no /static/) → file in fsys
+	fsys    fs.FS
+	byName  map[string]string // logical name → hashed URL path
+	files   map[string]string // hashed file name → file in fsys
+	bundles map[string]string // hashed folder name → folder in fsys
 }
 
-// NewSet hashes every top-level file of fsys.
+// NewSet hashes every top-level file and folder of fsys.
 func NewSet(fsys fs.FS) *Set {
-	s := &Set{fsys: fsys, byName: map[string]string{}, byPath: map[string]string{}}
+	s := &Set{fsys: fsys, byName: map[string]string{}, files: map[string]string{}, bundles: map[string]string{}}
 	entries, _ := fs.ReadDir(fsys, ".")
 	for _, e := range entries {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
 			continue
 		}
-		b, err := fs.ReadFile(fsys, e.Name())
+		h := sha256.New()
+		err := fs.WalkDir(fsys, name, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			if e.IsDir() {
+				// A bundle's file names already carry content hashes
+				// (Monaco's do), so names and sizes identify it without
+				// reading megabytes into memory at start.
+				fi, err := d.Info()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(h, "%s\x00%d\x00", p, fi.Size())
+				return nil
+			}
+			b, err := fs.ReadFile(fsys, p)
+			h.Write(b)
+			return err
+		})
 		if err != nil {
 			continue
 		}
-		sum := sha256.Sum256(b)
-		hashed := withHash(e.Name(), hex.EncodeToString(sum[:5]))
-		s.byName[e.Name()] = "/static/" + hashed
-		s.byPath[hashed] = e.Name()
+		hash := hex.EncodeToString(h.Sum(nil)[:5])
+		if e.IsDir() {
+			s.byName[name] = "/static/" + name + "." + hash
+			s.bundles[name+"."+hash] = name
+			continue
+		}
+		hashed := withHash(name, hash)
+		s.byName[name] = "/static/" + hashed
+		s.files[hashed] = name
 	}
 	return s
 }
@@ -82,11 +112,29 @@ func (s *Set) Path(name string) string {
 func (s *Set) Missing() bool { return len(s.byName) == 0 }
 
 func (s *Set) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name, ok := s.byPath[strings.TrimPrefix(r.URL.Path, "/static/")]
+	name, ok := s.lookup(strings.TrimPrefix(r.URL.Path, "/static/"))
 	if !ok {
 		http.NotFound(w, r)
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	http.ServeFileFS(w, r, s.fsys, name)
+}
+
+// lookup maps a hashed URL path to a file, refusing anything that is not
+// a regular file inside a known name.
+func (s *Set) lookup(p string) (string, bool) {
+	if name, ok := s.files[p]; ok {
+		return name, true
+	}
+	bundle, rest, ok := strings.Cut(p, "/")
+	dir, known := s.bundles[bundle]
+	if !ok || !known || rest == "" || !fs.ValidPath(rest) {
+		return "", false
+	}
+	name := path.Join(dir, rest)
+	if fi, err := fs.Stat(s.fsys, name); err != nil || fi.IsDir() {
+		return "", false
+	}
+	return name, true
 }

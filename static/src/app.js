@@ -1,0 +1,37 @@
+// Studio's small page island: CSRF for htmx, busy buttons, readable errors.
+(function () {
+  "use strict";
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+  document.addEventListener("htmx:configRequest", function (e) {
+    e.detail.headers["X-CSRF-Token"] = csrfToken();
+  });
+  // A submit button cannot be pressed twice while its form is being sent.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var form = e.detail.elt.closest ? e.detail.elt.closest("form") : null;
+    if (form) form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.detail.elt.closest ? e.detail.elt.closest("form") : null;
+    if (form) form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = false; });
+  });
+  // htmx does not swap error responses; show their message instead of nothing.
+  document.addEventListener("htmx:responseError", function (e) {
+    var box = document.getElementById("flash");
+    if (!box) return;
+    var text = e.detail.xhr.responseText || "";
+    var tmp = document.createElement("div");
+    tmp.innerHTML = text;
+    var alert = tmp.querySelector("[role=alert]");
+    box.textContent = alert ? alert.textContent : "The request failed (" + e.detail.xhr.status + "). Try again.";
+    box.hidden = false;
+  });
+  document.addEventListener("htmx:sendError", function () {
+    var box = document.getElementById("flash");
+    if (!box) return;
+    box.textContent = "Studio cannot be reached. Check your connection and try again.";
+    box.hidden = false;
+  });
+})();
