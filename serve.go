@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 	"studio/config"
 	"studio/containers"
 	"studio/db"
+	"studio/events"
 	"studio/handlers"
+	"studio/projects"
 	"studio/static"
 )
 
@@ -54,17 +57,42 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	engine, err := containers.NewDockerWith(containers.Options{
+		Instance:  cfg.Instance,
+		Memory:    cfg.Memory,
+		NanoCPUs:  int64(cfg.CPUs * 1e9),
+		PidsLimit: cfg.Pids,
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+	bus := events.New(database.pool, log)
+	projectService := projects.New(database.pool, engine, bus, projects.Options{
+		Root:        filepath.Join(cfg.DataDir(), "projects"),
+		Checkpoints: filepath.Join(cfg.DataDir(), "checkpoints"),
+		URLFor:      cfg.PreviewURL,
+		MaxProjects: cfg.MaxProjects,
+		MaxRunning:  cfg.MaxRunning,
+		IdleTimeout: cfg.IdleTimeout,
+		Logger:      log,
+	})
+	defer projectService.Close()
+	// Background work stops before the database closes (defers run last first).
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	go bus.Run(background)
+	go projectService.Run(background)
+
 	deps := handlers.Deps{
 		Config:   cfg,
 		Logger:   log,
 		Database: database,
+		Engine:   engine,
 		Auth:     auth.NewService(database.pool, ring, cfg.Signup, log),
-	}
-	if engine, err := containers.NewDocker(); err != nil {
-		log.Warn("no container engine client", "err", err)
-	} else {
-		defer engine.Close()
-		deps.Engine = engine
+		Projects: projectService,
+		Bus:      bus,
 	}
 	if static.Missing() {
 		log.Warn("static assets are not built; run `go tool task assets`")

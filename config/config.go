@@ -29,6 +29,13 @@ type Config struct {
 	Router       string        // STUDIO_ROUTER: builtin | traefik
 	Signup       string        // STUDIO_SIGNUP: open | invite | closed
 	IdleTimeout  time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
+	Instance     string        // STUDIO_INSTANCE: labels the containers this installation owns
+	MaxProjects  int           // STUDIO_MAX_PROJECTS: projects per user
+	MaxRunning   int           // STUDIO_MAX_RUNNING: running projects per user
+	MaxFileSize  int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
+	Memory       int64         // STUDIO_CONTAINER_MEMORY: memory per project container
+	CPUs         float64       // STUDIO_CONTAINER_CPUS: CPUs per project container
+	Pids         int64         // STUDIO_CONTAINER_PIDS: processes per project container
 	MaxBody      int64         // STUDIO_MAX_BODY: largest request body in bytes
 	PGBin        string        // STUDIO_PG_BIN: PostgreSQL server binaries for the embedded database
 	PGUser       string        // STUDIO_PG_USER: system user that runs the embedded database when studio runs as root
@@ -40,6 +47,28 @@ type Config struct {
 type setting struct {
 	env, flag, def, help string
 	set                  func(*Config, string) error
+}
+
+func sizeSetting(dst func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := parseSize(v)
+		if err != nil {
+			return err
+		}
+		*dst(c) = n
+		return nil
+	}
+}
+
+func intSetting(dst func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*dst(c) = n
+		return nil
+	}
 }
 
 func str(dst func(*Config) *string) func(*Config, string) error {
@@ -76,15 +105,42 @@ var settings = []setting{
 			c.IdleTimeout = d
 			return nil
 		}},
-	{"STUDIO_MAX_BODY", "max-body", "8MiB", "largest request body accepted (bytes, or with KiB/MiB)",
+	{"STUDIO_INSTANCE", "instance", "default", "name of this installation, carried by every container it creates; installations sharing one Docker engine need different names",
 		func(c *Config, v string) error {
-			n, err := parseSize(v)
-			if err != nil {
-				return err
+			if !validDomain(v) || strings.Contains(v, ".") {
+				return fmt.Errorf("%q must be lower-case letters, digits and hyphens", v)
 			}
-			c.MaxBody = n
+			c.Instance = v
 			return nil
 		}},
+	{"STUDIO_MAX_PROJECTS", "max-projects", "20", "projects one user may keep (0 = no limit)",
+		intSetting(func(c *Config) *int { return &c.MaxProjects })},
+	{"STUDIO_MAX_RUNNING", "max-running", "5", "projects one user may run at once (0 = no limit)",
+		intSetting(func(c *Config) *int { return &c.MaxRunning })},
+	{"STUDIO_MAX_FILE_SIZE", "max-file-size", "5MiB", "largest file written through the editor, the API or an agent",
+		sizeSetting(func(c *Config) *int64 { return &c.MaxFileSize })},
+	{"STUDIO_CONTAINER_MEMORY", "container-memory", "1GiB", "memory limit of each project container",
+		sizeSetting(func(c *Config) *int64 { return &c.Memory })},
+	{"STUDIO_CONTAINER_CPUS", "container-cpus", "1", "CPU limit of each project container (e.g. 0.5, 2)",
+		func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 || f > 64 {
+				return fmt.Errorf("%q is not a number of CPUs such as 1 or 0.5", v)
+			}
+			c.CPUs = f
+			return nil
+		}},
+	{"STUDIO_CONTAINER_PIDS", "container-pids", "512", "process limit of each project container",
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 16 {
+				return fmt.Errorf("%q must be a whole number of at least 16", v)
+			}
+			c.Pids = n
+			return nil
+		}},
+	{"STUDIO_MAX_BODY", "max-body", "8MiB", "largest request body accepted (bytes, or with KiB/MiB)",
+		sizeSetting(func(c *Config) *int64 { return &c.MaxBody })},
 	{"STUDIO_PG_BIN", "pg-bin", "", "folder with the PostgreSQL server binaries (initdb, postgres); empty = search /usr/lib/postgresql/*/bin and PATH",
 		str(func(c *Config) *string { return &c.PGBin })},
 	{"STUDIO_PG_USER", "pg-user", "postgres", "system user that runs the embedded PostgreSQL when studio runs as root",
@@ -191,6 +247,12 @@ func (c *Config) Validate() error {
 	if c.MaxBody < 1024 {
 		bad("STUDIO_MAX_BODY", "must be at least 1KiB")
 	}
+	if c.MaxFileSize < 1024 {
+		bad("STUDIO_MAX_FILE_SIZE", "must be at least 1KiB")
+	}
+	if c.Memory < 64<<20 {
+		bad("STUDIO_CONTAINER_MEMORY", "must be at least 64MiB")
+	}
 	return errors.Join(errs...)
 }
 
@@ -216,6 +278,12 @@ func (c *Config) PublicURL() string {
 		return "http://" + c.Domain
 	}
 	return "http://" + c.Domain + ":" + port
+}
+
+// PreviewURL is the address of a project's preview: http://{slug}.{domain}[:port]/.
+func (c *Config) PreviewURL(slug string) string {
+	scheme, host, _ := strings.Cut(c.PublicURL(), "://")
+	return scheme + "://" + slug + "." + host + "/"
 }
 
 // Help writes every variable with its default and meaning.

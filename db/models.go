@@ -50,6 +50,26 @@ type Project struct {
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	LastActiveAt time.Time `json:"last_active_at"`
+	ShareToken   string    `json:"share_token"`
+	Progress     string    `json:"progress"`
+}
+
+type ProjectCheckpoint struct {
+	ID         uuid.UUID `json:"id"`
+	ProjectID  uuid.UUID `json:"project_id"`
+	Label      string    `json:"label"`
+	Manifest   []byte    `json:"manifest"`
+	FileCount  int32     `json:"file_count"`
+	TotalBytes int64     `json:"total_bytes"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+type ProjectEvent struct {
+	ID        int64     `json:"id"`
+	ProjectID uuid.UUID `json:"project_id"`
+	Kind      string    `json:"kind"`
+	Data      []byte    `json:"data"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 type ProviderCredential struct {

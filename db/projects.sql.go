@@ -7,12 +7,188 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const addProjectEvent = `-- name: AddProjectEvent :one
+INSERT INTO project_events (project_id, kind, data) VALUES ($1, $2, $3) RETURNING id
+`
+
+type AddProjectEventParams struct {
+	ProjectID uuid.UUID `json:"project_id"`
+	Kind      string    `json:"kind"`
+	Data      []byte    `json:"data"`
+}
+
+func (q *Queries) AddProjectEvent(ctx context.Context, arg AddProjectEventParams) (int64, error) {
+	row := q.db.QueryRow(ctx, addProjectEvent, arg.ProjectID, arg.Kind, arg.Data)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
+const claimStaleProject = `-- name: ClaimStaleProject :one
+UPDATE projects SET updated_at = now(), progress = ''
+WHERE id = $1 AND status = 'initializing' AND updated_at < now() - $2::interval
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+`
+
+type ClaimStaleProjectParams struct {
+	ID    uuid.UUID       `json:"id"`
+	Stale pgtype.Interval `json:"stale"`
+}
+
+// Takes over a creation whose replica vanished; only one claimant wins.
+func (q *Queries) ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectParams) (Project, error) {
+	row := q.db.QueryRow(ctx, claimStaleProject, arg.ID, arg.Stale)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+	)
+	return i, err
+}
+
+const countProjectsByOwner = `-- name: CountProjectsByOwner :one
+SELECT count(*) FILTER (WHERE status <> 'deleting') AS total,
+       count(*) FILTER (WHERE status IN ('initializing', 'active')) AS running
+FROM projects WHERE owner_id = $1
+`
+
+type CountProjectsByOwnerRow struct {
+	Total   int64 `json:"total"`
+	Running int64 `json:"running"`
+}
+
+func (q *Queries) CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (CountProjectsByOwnerRow, error) {
+	row := q.db.QueryRow(ctx, countProjectsByOwner, ownerID)
+	var i CountProjectsByOwnerRow
+	err := row.Scan(&i.Total, &i.Running)
+	return i, err
+}
+
+const createProject = `-- name: CreateProject :one
+INSERT INTO projects (owner_id, name, slug, template)
+VALUES ($1, $2, $3, $4)
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+`
+
+type CreateProjectParams struct {
+	OwnerID  uuid.UUID `json:"owner_id"`
+	Name     string    `json:"name"`
+	Slug     string    `json:"slug"`
+	Template string    `json:"template"`
+}
+
+func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error) {
+	row := q.db.QueryRow(ctx, createProject,
+		arg.OwnerID,
+		arg.Name,
+		arg.Slug,
+		arg.Template,
+	)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+	)
+	return i, err
+}
+
+const deleteProjectRow = `-- name: DeleteProjectRow :exec
+DELETE FROM projects WHERE id = $1 AND status = 'deleting'
+`
+
+func (q *Queries) DeleteProjectRow(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, deleteProjectRow, id)
+	return err
+}
+
+const getProject = `-- name: GetProject :one
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects WHERE id = $1
+`
+
+func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
+	row := q.db.QueryRow(ctx, getProject, id)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+	)
+	return i, err
+}
+
+const getProjectBySlug = `-- name: GetProjectBySlug :one
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects WHERE slug = $1
+`
+
+func (q *Queries) GetProjectBySlug(ctx context.Context, slug string) (Project, error) {
+	row := q.db.QueryRow(ctx, getProjectBySlug, slug)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+	)
+	return i, err
+}
+
 const getProjectForOwner = `-- name: GetProjectForOwner :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at FROM projects WHERE id = $1 AND owner_id = $2
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects WHERE id = $1 AND owner_id = $2
 `
 
 type GetProjectForOwnerParams struct {
@@ -37,21 +213,83 @@ func (q *Queries) GetProjectForOwner(ctx context.Context, arg GetProjectForOwner
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
 	)
 	return i, err
 }
 
-const listProjectsByOwner = `-- name: ListProjectsByOwner :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at FROM projects WHERE owner_id = $1 ORDER BY created_at DESC, id LIMIT $2
+const listAllProjects = `-- name: ListAllProjects :many
+SELECT projects.id, projects.owner_id, projects.name, projects.slug, projects.template, projects.status, projects.status_reason, projects.container_id, projects.host_port, projects.url, projects.created_at, projects.updated_at, projects.last_active_at, projects.share_token, projects.progress, users.email AS owner_email
+FROM projects JOIN users ON users.id = projects.owner_id
+ORDER BY projects.created_at DESC
+LIMIT $1
 `
 
-type ListProjectsByOwnerParams struct {
-	OwnerID uuid.UUID `json:"owner_id"`
-	Limit   int32     `json:"limit"`
+type ListAllProjectsRow struct {
+	ID           uuid.UUID `json:"id"`
+	OwnerID      uuid.UUID `json:"owner_id"`
+	Name         string    `json:"name"`
+	Slug         string    `json:"slug"`
+	Template     string    `json:"template"`
+	Status       string    `json:"status"`
+	StatusReason string    `json:"status_reason"`
+	ContainerID  string    `json:"container_id"`
+	HostPort     int32     `json:"host_port"`
+	URL          string    `json:"url"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	LastActiveAt time.Time `json:"last_active_at"`
+	ShareToken   string    `json:"share_token"`
+	Progress     string    `json:"progress"`
+	OwnerEmail   string    `json:"owner_email"`
 }
 
-func (q *Queries) ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwnerParams) ([]Project, error) {
-	rows, err := q.db.Query(ctx, listProjectsByOwner, arg.OwnerID, arg.Limit)
+func (q *Queries) ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error) {
+	rows, err := q.db.Query(ctx, listAllProjects, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListAllProjectsRow{}
+	for rows.Next() {
+		var i ListAllProjectsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.OwnerID,
+			&i.Name,
+			&i.Slug,
+			&i.Template,
+			&i.Status,
+			&i.StatusReason,
+			&i.ContainerID,
+			&i.HostPort,
+			&i.URL,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LastActiveAt,
+			&i.ShareToken,
+			&i.Progress,
+			&i.OwnerEmail,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listIdleProjects = `-- name: ListIdleProjects :many
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects
+WHERE status = 'active' AND last_active_at < now() - $1::interval
+ORDER BY last_active_at
+`
+
+func (q *Queries) ListIdleProjects(ctx context.Context, idle pgtype.Interval) ([]Project, error) {
+	rows, err := q.db.Query(ctx, listIdleProjects, idle)
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +311,8 @@ func (q *Queries) ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwn
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.LastActiveAt,
+			&i.ShareToken,
+			&i.Progress,
 		); err != nil {
 			return nil, err
 		}
@@ -82,4 +322,338 @@ func (q *Queries) ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwn
 		return nil, err
 	}
 	return items, nil
+}
+
+const listProjectEventsAfter = `-- name: ListProjectEventsAfter :many
+SELECT id, project_id, kind, data, created_at FROM project_events WHERE project_id = $1 AND id > $2 ORDER BY id LIMIT 500
+`
+
+type ListProjectEventsAfterParams struct {
+	ProjectID uuid.UUID `json:"project_id"`
+	ID        int64     `json:"id"`
+}
+
+func (q *Queries) ListProjectEventsAfter(ctx context.Context, arg ListProjectEventsAfterParams) ([]ProjectEvent, error) {
+	rows, err := q.db.Query(ctx, listProjectEventsAfter, arg.ProjectID, arg.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ProjectEvent{}
+	for rows.Next() {
+		var i ProjectEvent
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.Kind,
+			&i.Data,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listProjectsByOwner = `-- name: ListProjectsByOwner :many
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects
+WHERE owner_id = $1
+  AND ($2::timestamptz IS NULL
+       OR (created_at, id) < ($2::timestamptz, $3::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $4
+`
+
+type ListProjectsByOwnerParams struct {
+	OwnerID       uuid.UUID  `json:"owner_id"`
+	BeforeCreated *time.Time `json:"before_created"`
+	BeforeID      *uuid.UUID `json:"before_id"`
+	MaxRows       int32      `json:"max_rows"`
+}
+
+// Newest first; the cursor is the created_at/id of the last row seen.
+func (q *Queries) ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwnerParams) ([]Project, error) {
+	rows, err := q.db.Query(ctx, listProjectsByOwner,
+		arg.OwnerID,
+		arg.BeforeCreated,
+		arg.BeforeID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Project{}
+	for rows.Next() {
+		var i Project
+		if err := rows.Scan(
+			&i.ID,
+			&i.OwnerID,
+			&i.Name,
+			&i.Slug,
+			&i.Template,
+			&i.Status,
+			&i.StatusReason,
+			&i.ContainerID,
+			&i.HostPort,
+			&i.URL,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LastActiveAt,
+			&i.ShareToken,
+			&i.Progress,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listProjectsByStatus = `-- name: ListProjectsByStatus :many
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects WHERE status = ANY($1::text[]) ORDER BY id
+`
+
+func (q *Queries) ListProjectsByStatus(ctx context.Context, statuses []string) ([]Project, error) {
+	rows, err := q.db.Query(ctx, listProjectsByStatus, statuses)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Project{}
+	for rows.Next() {
+		var i Project
+		if err := rows.Scan(
+			&i.ID,
+			&i.OwnerID,
+			&i.Name,
+			&i.Slug,
+			&i.Template,
+			&i.Status,
+			&i.StatusReason,
+			&i.ContainerID,
+			&i.HostPort,
+			&i.URL,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LastActiveAt,
+			&i.ShareToken,
+			&i.Progress,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const markProjectActive = `-- name: MarkProjectActive :one
+UPDATE projects
+SET status = 'active', status_reason = '', progress = '', container_id = $2, host_port = $3, url = $4,
+    last_active_at = now(), updated_at = now()
+WHERE id = $1 AND status = 'initializing'
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+`
+
+type MarkProjectActiveParams struct {
+	ID          uuid.UUID `json:"id"`
+	ContainerID string    `json:"container_id"`
+	HostPort    int32     `json:"host_port"`
+	URL         string    `json:"url"`
+}
+
+func (q *Queries) MarkProjectActive(ctx context.Context, arg MarkProjectActiveParams) (Project, error) {
+	row := q.db.QueryRow(ctx, markProjectActive,
+		arg.ID,
+		arg.ContainerID,
+		arg.HostPort,
+		arg.URL,
+	)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+	)
+	return i, err
+}
+
+const pruneProjectEvents = `-- name: PruneProjectEvents :exec
+DELETE FROM project_events WHERE created_at < now() - interval '1 day'
+`
+
+func (q *Queries) PruneProjectEvents(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, pruneProjectEvents)
+	return err
+}
+
+const renameProject = `-- name: RenameProject :one
+UPDATE projects SET name = $3, updated_at = now()
+WHERE id = $1 AND owner_id = $2 AND status <> 'deleting'
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+`
+
+type RenameProjectParams struct {
+	ID      uuid.UUID `json:"id"`
+	OwnerID uuid.UUID `json:"owner_id"`
+	Name    string    `json:"name"`
+}
+
+func (q *Queries) RenameProject(ctx context.Context, arg RenameProjectParams) (Project, error) {
+	row := q.db.QueryRow(ctx, renameProject, arg.ID, arg.OwnerID, arg.Name)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+	)
+	return i, err
+}
+
+const setProjectProgress = `-- name: SetProjectProgress :exec
+UPDATE projects SET progress = $2 WHERE id = $1 AND status = 'initializing'
+`
+
+type SetProjectProgressParams struct {
+	ID       uuid.UUID `json:"id"`
+	Progress string    `json:"progress"`
+}
+
+func (q *Queries) SetProjectProgress(ctx context.Context, arg SetProjectProgressParams) error {
+	_, err := q.db.Exec(ctx, setProjectProgress, arg.ID, arg.Progress)
+	return err
+}
+
+const setProjectShareToken = `-- name: SetProjectShareToken :one
+UPDATE projects SET share_token = $3, updated_at = now()
+WHERE id = $1 AND owner_id = $2
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+`
+
+type SetProjectShareTokenParams struct {
+	ID         uuid.UUID `json:"id"`
+	OwnerID    uuid.UUID `json:"owner_id"`
+	ShareToken string    `json:"share_token"`
+}
+
+func (q *Queries) SetProjectShareToken(ctx context.Context, arg SetProjectShareTokenParams) (Project, error) {
+	row := q.db.QueryRow(ctx, setProjectShareToken, arg.ID, arg.OwnerID, arg.ShareToken)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+	)
+	return i, err
+}
+
+const slugTaken = `-- name: SlugTaken :one
+SELECT EXISTS (SELECT 1 FROM projects WHERE slug = $1)
+`
+
+func (q *Queries) SlugTaken(ctx context.Context, slug string) (bool, error) {
+	row := q.db.QueryRow(ctx, slugTaken, slug)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
+const touchProject = `-- name: TouchProject :exec
+UPDATE projects SET last_active_at = now()
+WHERE id = $1 AND last_active_at < now() - interval '10 seconds'
+`
+
+func (q *Queries) TouchProject(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, touchProject, id)
+	return err
+}
+
+const transitionProject = `-- name: TransitionProject :one
+UPDATE projects
+SET status = $1, status_reason = $2, progress = '', updated_at = now()
+WHERE id = $3 AND status = ANY($4::text[])
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+`
+
+type TransitionProjectParams struct {
+	ToStatus     string    `json:"to_status"`
+	Reason       string    `json:"reason"`
+	ID           uuid.UUID `json:"id"`
+	FromStatuses []string  `json:"from_statuses"`
+}
+
+// Every status change is one statement guarded by the status it leaves,
+// so two replicas cannot both act on one transition.
+func (q *Queries) TransitionProject(ctx context.Context, arg TransitionProjectParams) (Project, error) {
+	row := q.db.QueryRow(ctx, transitionProject,
+		arg.ToStatus,
+		arg.Reason,
+		arg.ID,
+		arg.FromStatuses,
+	)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+	)
+	return i, err
 }

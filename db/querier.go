@@ -14,37 +14,57 @@ import (
 type Querier interface {
 	AddAudit(ctx context.Context, arg AddAuditParams) error
 	AddLoginFailure(ctx context.Context, key string) error
+	AddProjectEvent(ctx context.Context, arg AddProjectEventParams) (int64, error)
+	// Takes over a creation whose replica vanished; only one claimant wins.
+	ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectParams) (Project, error)
 	ClearLoginFailures(ctx context.Context, key string) error
 	CountAdmins(ctx context.Context) (int64, error)
+	CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (CountProjectsByOwnerRow, error)
 	CountUsers(ctx context.Context) (int64, error)
+	CreateCheckpoint(ctx context.Context, arg CreateCheckpointParams) (ProjectCheckpoint, error)
 	// The first account becomes admin; the lock serialises concurrent sign-ups
 	// so exactly one of them is first.
 	CreateFirstUserAsAdmin(ctx context.Context, arg CreateFirstUserAsAdminParams) (User, error)
 	CreateInvite(ctx context.Context, arg CreateInviteParams) (Invite, error)
+	CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error)
 	CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) (RefreshToken, error)
 	CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
+	DeleteProjectRow(ctx context.Context, id uuid.UUID) error
 	DeleteProviderCredential(ctx context.Context, arg DeleteProviderCredentialParams) (int64, error)
 	DisableUser(ctx context.Context, id uuid.UUID) (User, error)
 	EnableUser(ctx context.Context, id uuid.UUID) (User, error)
 	// One indexed lookup loads the session and its user for every page request.
 	GetActiveSession(ctx context.Context, arg GetActiveSessionParams) (GetActiveSessionRow, error)
+	GetCheckpoint(ctx context.Context, arg GetCheckpointParams) (ProjectCheckpoint, error)
+	GetProject(ctx context.Context, id uuid.UUID) (Project, error)
+	GetProjectBySlug(ctx context.Context, slug string) (Project, error)
 	GetProjectForOwner(ctx context.Context, arg GetProjectForOwnerParams) (Project, error)
 	GetProviderCredential(ctx context.Context, arg GetProviderCredentialParams) (ProviderCredential, error)
 	GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	GetUserByID(ctx context.Context, id uuid.UUID) (User, error)
+	ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error)
 	ListAllSealedCredentials(ctx context.Context) ([]ListAllSealedCredentialsRow, error)
 	ListAudit(ctx context.Context, arg ListAuditParams) ([]ListAuditRow, error)
+	ListCheckpointManifests(ctx context.Context) ([][]byte, error)
+	ListCheckpoints(ctx context.Context, arg ListCheckpointsParams) ([]ListCheckpointsRow, error)
+	ListIdleProjects(ctx context.Context, idle pgtype.Interval) ([]Project, error)
 	ListInvites(ctx context.Context) ([]Invite, error)
+	ListProjectEventsAfter(ctx context.Context, arg ListProjectEventsAfterParams) ([]ProjectEvent, error)
+	// Newest first; the cursor is the created_at/id of the last row seen.
 	ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwnerParams) ([]Project, error)
+	ListProjectsByStatus(ctx context.Context, statuses []string) ([]Project, error)
 	ListProviderCredentials(ctx context.Context, userID uuid.UUID) ([]ProviderCredential, error)
 	// Serialises changes that could leave no administrator.
 	LockAdmins(ctx context.Context) (string, error)
+	MarkProjectActive(ctx context.Context, arg MarkProjectActiveParams) (Project, error)
 	PruneLoginFailures(ctx context.Context, windowLength pgtype.Interval) error
+	PruneProjectEvents(ctx context.Context) error
 	// How many failures a key has in the window, and when the oldest of them
 	// leaves it.
 	RecentLoginFailures(ctx context.Context, arg RecentLoginFailuresParams) (RecentLoginFailuresRow, error)
+	RenameProject(ctx context.Context, arg RenameProjectParams) (Project, error)
 	RevokeOtherSessions(ctx context.Context, arg RevokeOtherSessionsParams) error
 	RevokeRefreshFamily(ctx context.Context, familyID uuid.UUID) (int64, error)
 	RevokeSession(ctx context.Context, id uuid.UUID) error
@@ -52,11 +72,18 @@ type Querier interface {
 	RevokeUserSessions(ctx context.Context, userID uuid.UUID) error
 	SearchUsers(ctx context.Context, arg SearchUsersParams) ([]User, error)
 	SetInviteUser(ctx context.Context, arg SetInviteUserParams) error
+	SetProjectProgress(ctx context.Context, arg SetProjectProgressParams) error
+	SetProjectShareToken(ctx context.Context, arg SetProjectShareTokenParams) (Project, error)
 	SetRefreshTokenReplacement(ctx context.Context, arg SetRefreshTokenReplacementParams) error
 	SetUserRole(ctx context.Context, arg SetUserRoleParams) (User, error)
+	SlugTaken(ctx context.Context, slug string) (bool, error)
 	// Marks a live token used; no row means it was already used, revoked or expired.
 	SpendRefreshToken(ctx context.Context, tokenHash []byte) (RefreshToken, error)
+	TouchProject(ctx context.Context, id uuid.UUID) error
 	TouchSession(ctx context.Context, id uuid.UUID) error
+	// Every status change is one statement guarded by the status it leaves,
+	// so two replicas cannot both act on one transition.
+	TransitionProject(ctx context.Context, arg TransitionProjectParams) (Project, error)
 	UpdateSealedCredential(ctx context.Context, arg UpdateSealedCredentialParams) error
 	UpdateUserName(ctx context.Context, arg UpdateUserNameParams) (User, error)
 	UpdateUserPassword(ctx context.Context, arg UpdateUserPasswordParams) error

@@ -3,6 +3,7 @@ package handlers
 import (
 	"github.com/labstack/echo/v4"
 
+	"studio/projects"
 	"studio/static"
 )
 
@@ -29,6 +30,18 @@ func (s *Server) routes() {
 	authed.GET("/settings/providers", s.apiListProviders)
 	authed.PUT("/settings/providers/:provider", s.apiPutProvider)
 	authed.DELETE("/settings/providers/:provider", s.apiDeleteProvider)
+
+	authed.GET("/templates", s.apiTemplates)
+	authed.POST("/projects", s.apiCreateProject)
+	authed.GET("/projects", s.apiListProjects)
+	authed.GET("/projects/:id", s.apiGetProject)
+	authed.PATCH("/projects/:id", s.apiRenameProject)
+	authed.DELETE("/projects/:id", s.apiDeleteProject)
+	authed.POST("/projects/:id/start", s.apiProjectAction(func(p *projects.Service) projectAction { return p.Start }))
+	authed.POST("/projects/:id/stop", s.apiProjectAction(func(p *projects.Service) projectAction { return p.Stop }))
+	authed.POST("/projects/:id/restart", s.apiProjectAction(func(p *projects.Service) projectAction { return p.Restart }))
+	authed.GET("/projects/:id/events", s.apiProjectEvents)
+	authed.GET("/projects/:id/logs", s.apiProjectLogs)
 
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
 }

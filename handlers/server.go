@@ -16,6 +16,8 @@ import (
 
 	"studio/auth"
 	"studio/config"
+	"studio/events"
+	"studio/projects"
 )
 
 // Checker is one dependency /readyz asks about.
@@ -30,6 +32,8 @@ type Deps struct {
 	Database Checker
 	Engine   Checker // nil when no container engine is configured
 	Auth     *auth.Service
+	Projects *projects.Service
+	Bus      *events.Bus
 }
 
 // Server holds the dependencies the handlers share.

@@ -1,5 +1,94 @@
+-- name: CreateProject :one
+INSERT INTO projects (owner_id, name, slug, template)
+VALUES ($1, $2, $3, $4)
+RETURNING *;
+
 -- name: GetProjectForOwner :one
 SELECT * FROM projects WHERE id = $1 AND owner_id = $2;
 
+-- name: GetProject :one
+SELECT * FROM projects WHERE id = $1;
+
+-- name: GetProjectBySlug :one
+SELECT * FROM projects WHERE slug = $1;
+
 -- name: ListProjectsByOwner :many
-SELECT * FROM projects WHERE owner_id = $1 ORDER BY created_at DESC, id LIMIT $2;
+-- Newest first; the cursor is the created_at/id of the last row seen.
+SELECT * FROM projects
+WHERE owner_id = sqlc.arg(owner_id)
+  AND (sqlc.narg(before_created)::timestamptz IS NULL
+       OR (created_at, id) < (sqlc.narg(before_created)::timestamptz, sqlc.narg(before_id)::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(max_rows);
+
+-- name: ListAllProjects :many
+SELECT projects.*, users.email AS owner_email
+FROM projects JOIN users ON users.id = projects.owner_id
+ORDER BY projects.created_at DESC
+LIMIT sqlc.arg(max_rows);
+
+-- name: ListProjectsByStatus :many
+SELECT * FROM projects WHERE status = ANY(sqlc.arg(statuses)::text[]) ORDER BY id;
+
+-- name: ListIdleProjects :many
+SELECT * FROM projects
+WHERE status = 'active' AND last_active_at < now() - sqlc.arg(idle)::interval
+ORDER BY last_active_at;
+
+-- name: CountProjectsByOwner :one
+SELECT count(*) FILTER (WHERE status <> 'deleting') AS total,
+       count(*) FILTER (WHERE status IN ('initializing', 'active')) AS running
+FROM projects WHERE owner_id = $1;
+
+-- name: SlugTaken :one
+SELECT EXISTS (SELECT 1 FROM projects WHERE slug = $1);
+
+-- name: RenameProject :one
+UPDATE projects SET name = $3, updated_at = now()
+WHERE id = $1 AND owner_id = $2 AND status <> 'deleting'
+RETURNING *;
+
+-- name: TransitionProject :one
+-- Every status change is one statement guarded by the status it leaves,
+-- so two replicas cannot both act on one transition.
+UPDATE projects
+SET status = sqlc.arg(to_status), status_reason = sqlc.arg(reason), progress = '', updated_at = now()
+WHERE id = sqlc.arg(id) AND status = ANY(sqlc.arg(from_statuses)::text[])
+RETURNING *;
+
+-- name: MarkProjectActive :one
+UPDATE projects
+SET status = 'active', status_reason = '', progress = '', container_id = $2, host_port = $3, url = $4,
+    last_active_at = now(), updated_at = now()
+WHERE id = $1 AND status = 'initializing'
+RETURNING *;
+
+-- name: SetProjectProgress :exec
+UPDATE projects SET progress = $2 WHERE id = $1 AND status = 'initializing';
+
+-- name: TouchProject :exec
+UPDATE projects SET last_active_at = now()
+WHERE id = $1 AND last_active_at < now() - interval '10 seconds';
+
+-- name: SetProjectShareToken :one
+UPDATE projects SET share_token = $3, updated_at = now()
+WHERE id = $1 AND owner_id = $2
+RETURNING *;
+
+-- name: DeleteProjectRow :exec
+DELETE FROM projects WHERE id = $1 AND status = 'deleting';
+
+-- name: AddProjectEvent :one
+INSERT INTO project_events (project_id, kind, data) VALUES ($1, $2, $3) RETURNING id;
+
+-- name: ListProjectEventsAfter :many
+SELECT * FROM project_events WHERE project_id = $1 AND id > $2 ORDER BY id LIMIT 500;
+
+-- name: PruneProjectEvents :exec
+DELETE FROM project_events WHERE created_at < now() - interval '1 day';
+
+-- name: ClaimStaleProject :one
+-- Takes over a creation whose replica vanished; only one claimant wins.
+UPDATE projects SET updated_at = now(), progress = ''
+WHERE id = $1 AND status = 'initializing' AND updated_at < now() - sqlc.arg(stale)::interval
+RETURNING *;

@@ -1,0 +1,66 @@
+package handlers
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// heartbeat keeps idle streams open through proxies.
+const heartbeat = 15 * time.Second
+
+// sseWriter is the one Server-Sent Events writer: headers once, a flush per
+// event, comments as heartbeats.
+type sseWriter struct {
+	w http.ResponseWriter
+	f http.Flusher
+}
+
+func startSSE(c echo.Context) *sseWriter {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("Connection", "keep-alive")
+	c.Response().WriteHeader(http.StatusOK)
+	c.Response().Flush()
+	return &sseWriter{w: c.Response(), f: c.Response()}
+}
+
+// event writes one event; data is sent as JSON.
+func (s *sseWriter) event(id int64, kind string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(s.w, "id: %d\nevent: %s\ndata: %s\n\n", id, kind, b); err != nil {
+		return err
+	}
+	s.f.Flush()
+	return nil
+}
+
+func (s *sseWriter) comment(text string) error {
+	if _, err := fmt.Fprintf(s.w, ": %s\n\n", text); err != nil {
+		return err
+	}
+	s.f.Flush()
+	return nil
+}
+
+// lastEventID is where a reconnecting stream resumes (0: from the start).
+func lastEventID(c echo.Context) int64 {
+	v := c.Request().Header.Get("Last-Event-ID")
+	if v == "" {
+		v = c.QueryParam("last_event_id")
+	}
+	n, _ := strconv.ParseInt(v, 10, 64)
+	if n < 0 {
+		return 0
+	}
+	return n
+}

@@ -1,0 +1,138 @@
+package projects
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"studio/containers"
+	"studio/db"
+)
+
+// Run keeps containers and rows in step until ctx ends: it reconciles at
+// once and then every minute, hibernates idle projects, and turns a
+// container that dies into an error the user can read.
+func (s *Service) Run(ctx context.Context) {
+	go func() {
+		for ctx.Err() == nil {
+			err := s.rt.Watch(ctx, func(e containers.Exit) { s.exited(ctx, e) })
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("container exit watcher stopped; restarting it", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}()
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		if err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("reconcile", "err", err)
+		}
+		if err := s.HibernateIdle(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("hibernate idle projects", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// exited marks a project whose container died by itself.
+func (s *Service) exited(ctx context.Context, e containers.Exit) {
+	id, err := uuid.Parse(e.ProjectID)
+	if err != nil {
+		return
+	}
+	if _, err := s.transition(ctx, id, StatusError, e.String(), StatusActive, StatusInitializing); err == nil {
+		s.log.Warn("a project's dev server stopped", "project", id, "reason", e.Reason())
+	}
+}
+
+// Reconcile repairs what a crash, a kill or another replica left behind:
+// containers without a project are removed; active projects without a
+// running container are started again; abandoned creations and
+// half-finished deletions are finished. Every step is a guarded
+// transition, so replicas reconciling together do each thing once.
+func (s *Service) Reconcile(ctx context.Context) error {
+	managed, err := s.rt.ListManaged(ctx)
+	if err != nil {
+		return err
+	}
+	running := map[string]bool{}
+	for _, st := range managed {
+		id, err := uuid.Parse(st.ProjectID)
+		if err == nil {
+			_, err = s.q.GetProject(ctx, id)
+		}
+		if errors.Is(err, pgx.ErrNoRows) || (err != nil && id == uuid.Nil) {
+			s.log.Info("removing a container with no project", "project", st.ProjectID)
+			if err := s.rt.Remove(ctx, st.ProjectID); err != nil {
+				s.log.Warn("remove orphan container", "project", st.ProjectID, "err", err)
+			}
+			continue
+		}
+		running[st.ProjectID] = st.State == containers.StateRunning
+	}
+	rows, err := s.q.ListProjectsByStatus(ctx, []string{StatusActive, StatusInitializing, StatusDeleting})
+	if err != nil {
+		return err
+	}
+	for _, p := range rows {
+		switch p.Status {
+		case StatusActive:
+			if !running[p.ID.String()] {
+				s.log.Info("restarting an active project whose container is gone", "project", p.ID)
+				if _, err := s.restartFrom(ctx, p.ID, StatusActive); err != nil && !errors.Is(err, ErrBusy) {
+					s.log.Warn("restart project", "project", p.ID, "err", err)
+				}
+			}
+		case StatusInitializing:
+			s.mu.Lock()
+			mine := s.active[p.ID]
+			s.mu.Unlock()
+			if mine || time.Since(p.UpdatedAt) < s.opts.StaleAfter {
+				continue
+			}
+			// Whoever was starting it is gone: start it again.
+			stale := pgtype.Interval{Microseconds: s.opts.StaleAfter.Microseconds(), Valid: true}
+			if _, err := s.q.ClaimStaleProject(ctx, db.ClaimStaleProjectParams{ID: p.ID, Stale: stale}); err == nil {
+				s.log.Info("resuming the start of an abandoned project", "project", p.ID)
+				s.provisionLater(p.ID)
+			}
+		case StatusDeleting:
+			if err := s.finishDelete(ctx, p); err != nil {
+				s.log.Warn("finish deleting project", "project", p.ID, "err", err)
+			}
+		}
+	}
+	return s.q.PruneProjectEvents(ctx)
+}
+
+// HibernateIdle stops active projects nobody used for IdleTimeout.
+func (s *Service) HibernateIdle(ctx context.Context) error {
+	if s.opts.IdleTimeout <= 0 {
+		return nil
+	}
+	idle, err := s.q.ListIdleProjects(ctx, pgtype.Interval{Microseconds: s.opts.IdleTimeout.Microseconds(), Valid: true})
+	if err != nil {
+		return err
+	}
+	for _, p := range idle {
+		if err := s.Hibernate(ctx, p.ID); err != nil && !errors.Is(err, ErrBusy) {
+			s.log.Warn("hibernate project", "project", p.ID, "err", err)
+			continue
+		}
+		s.log.Info("hibernated an idle project", "project", p.ID)
+	}
+	return nil
+}

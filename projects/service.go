@@ -1,0 +1,345 @@
+// Package projects owns what a user builds: project rows and their status
+// machine, each project's files and checkpoints, and the container that
+// serves its dev server, kept in step with the database by reconcile,
+// hibernation and an exit watcher.
+package projects
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"studio/containers"
+	"studio/containers/image"
+	"studio/db"
+	"studio/events"
+)
+
+// Statuses of the project state machine.
+const (
+	StatusInitializing = "initializing"
+	StatusActive       = "active"
+	StatusHibernated   = "hibernated"
+	StatusStopped      = "stopped"
+	StatusError        = "error"
+	StatusDeleting     = "deleting"
+)
+
+// Errors a person can act on.
+var (
+	ErrNotFound        = errors.New("there is no such project")
+	ErrUnknownTemplate = errors.New("there is no such template")
+	ErrNameInvalid     = errors.New("the name must be 1 to 60 characters")
+	ErrProjectLimit    = errors.New("you have reached the most projects you may keep; delete one first")
+	ErrRunningLimit    = errors.New("you have reached the most projects that may run at once; stop one first")
+	ErrBusy            = errors.New("the project is changing state; try again in a moment")
+)
+
+// Options configures the service.
+type Options struct {
+	Root         string // project folders live in Root/<id>
+	Checkpoints  string // checkpoint blobs live in Checkpoints/<id>
+	URLFor       func(slug string) string
+	MaxProjects  int           // per user
+	MaxRunning   int           // per user, initializing or active
+	IdleTimeout  time.Duration // hibernate after this long idle; 0 = never
+	ReadyTimeout time.Duration // how long a dev server may take to answer
+	StaleAfter   time.Duration // an initializing project untouched this long was abandoned
+	Logger       *slog.Logger
+}
+
+// Service is the project service.
+type Service struct {
+	pool *pgxpool.Pool
+	q    *db.Queries
+	rt   containers.Runtime
+	bus  *events.Bus
+	opts Options
+	log  *slog.Logger
+
+	bg     context.Context // owns provisioning goroutines
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	active map[uuid.UUID]bool // projects this replica is provisioning
+}
+
+// New makes the service; Close stops its background work.
+func New(pool *pgxpool.Pool, rt containers.Runtime, bus *events.Bus, opts Options) *Service {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ReadyTimeout == 0 {
+		opts.ReadyTimeout = 90 * time.Second
+	}
+	if opts.StaleAfter == 0 {
+		opts.StaleAfter = opts.ReadyTimeout + time.Minute
+	}
+	if opts.URLFor == nil {
+		opts.URLFor = func(slug string) string { return "http://" + slug + ".studio.localhost/" }
+	}
+	bg, stop := context.WithCancel(context.Background())
+	return &Service{
+		pool: pool, q: db.New(pool), rt: rt, bus: bus, opts: opts, log: opts.Logger,
+		bg: bg, stop: stop, active: map[uuid.UUID]bool{},
+	}
+}
+
+// Close cancels provisioning in flight and waits for it to end.
+func (s *Service) Close() {
+	s.stop()
+	s.wg.Wait()
+}
+
+// Dir is the folder holding a project's files.
+func (s *Service) Dir(id uuid.UUID) string { return filepath.Join(s.opts.Root, id.String()) }
+
+// Create validates and records a new project, answers at once, and sets it
+// up in the background: files, container, dev server.
+func (s *Service) Create(ctx context.Context, owner uuid.UUID, name, template string) (db.Project, error) {
+	name, err := cleanName(name)
+	if err != nil {
+		return db.Project{}, err
+	}
+	if _, ok := image.Lookup(template); !ok {
+		return db.Project{}, ErrUnknownTemplate
+	}
+	counts, err := s.q.CountProjectsByOwner(ctx, owner)
+	if err != nil {
+		return db.Project{}, err
+	}
+	if s.opts.MaxProjects > 0 && int(counts.Total) >= s.opts.MaxProjects {
+		return db.Project{}, ErrProjectLimit
+	}
+	if s.opts.MaxRunning > 0 && int(counts.Running) >= s.opts.MaxRunning {
+		return db.Project{}, ErrRunningLimit
+	}
+	var p db.Project
+	for attempt := 0; ; attempt++ {
+		slug := slugFor(name, attempt)
+		p, err = s.q.CreateProject(ctx, db.CreateProjectParams{OwnerID: owner, Name: name, Slug: slug, Template: template})
+		if err == nil {
+			break
+		}
+		if !isUniqueViolation(err) || attempt > 20 {
+			return db.Project{}, fmt.Errorf("create project: %w", err)
+		}
+	}
+	s.record(ctx, p, "status", map[string]any{"status": p.Status})
+	s.provisionLater(p.ID)
+	return p, nil
+}
+
+// Get returns the owner's project; anyone else's is ErrNotFound.
+func (s *Service) Get(ctx context.Context, owner, id uuid.UUID) (db.Project, error) {
+	p, err := s.q.GetProjectForOwner(ctx, db.GetProjectForOwnerParams{ID: id, OwnerID: owner})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.Project{}, ErrNotFound
+	}
+	return p, err
+}
+
+// GetBySlug finds a project by its preview host name, for the preview proxy.
+func (s *Service) GetBySlug(ctx context.Context, slug string) (db.Project, error) {
+	p, err := s.q.GetProjectBySlug(ctx, slug)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.Project{}, ErrNotFound
+	}
+	return p, err
+}
+
+// Cursor marks where the next page of a list starts.
+type Cursor struct {
+	CreatedAt time.Time `json:"t"`
+	ID        uuid.UUID `json:"id"`
+}
+
+// List returns the owner's projects, newest first, limit at a time.
+func (s *Service) List(ctx context.Context, owner uuid.UUID, limit int, after *Cursor) ([]db.Project, error) {
+	arg := db.ListProjectsByOwnerParams{OwnerID: owner, MaxRows: int32(limit)}
+	if after != nil {
+		arg.BeforeCreated, arg.BeforeID = &after.CreatedAt, &after.ID
+	}
+	return s.q.ListProjectsByOwner(ctx, arg)
+}
+
+// Rename changes a project's name; its slug, and so its preview address, stay.
+func (s *Service) Rename(ctx context.Context, owner, id uuid.UUID, name string) (db.Project, error) {
+	name, err := cleanName(name)
+	if err != nil {
+		return db.Project{}, err
+	}
+	p, err := s.q.RenameProject(ctx, db.RenameProjectParams{ID: id, OwnerID: owner, Name: name})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.Project{}, ErrNotFound
+	}
+	if err == nil {
+		s.record(ctx, p, "renamed", map[string]any{"name": p.Name})
+	}
+	return p, err
+}
+
+// Start brings a stopped, hibernated or failed project back.
+func (s *Service) Start(ctx context.Context, owner, id uuid.UUID) (db.Project, error) {
+	if _, err := s.Get(ctx, owner, id); err != nil {
+		return db.Project{}, err
+	}
+	counts, err := s.q.CountProjectsByOwner(ctx, owner)
+	if err != nil {
+		return db.Project{}, err
+	}
+	if s.opts.MaxRunning > 0 && int(counts.Running) >= s.opts.MaxRunning {
+		return db.Project{}, ErrRunningLimit
+	}
+	return s.restartFrom(ctx, id, StatusStopped, StatusHibernated, StatusError)
+}
+
+// Restart stops and starts a project, whatever it was doing.
+func (s *Service) Restart(ctx context.Context, owner, id uuid.UUID) (db.Project, error) {
+	if _, err := s.Get(ctx, owner, id); err != nil {
+		return db.Project{}, err
+	}
+	return s.restartFrom(ctx, id, StatusActive, StatusStopped, StatusHibernated, StatusError)
+}
+
+// Wake starts a hibernated or stopped project for a preview or editor
+// request. It returns at once; the project turns active when it serves.
+func (s *Service) Wake(ctx context.Context, id uuid.UUID) error {
+	_, err := s.restartFrom(ctx, id, StatusHibernated, StatusStopped)
+	if errors.Is(err, ErrBusy) {
+		return nil // already waking, or active
+	}
+	return err
+}
+
+func (s *Service) restartFrom(ctx context.Context, id uuid.UUID, from ...string) (db.Project, error) {
+	p, err := s.transition(ctx, id, StatusInitializing, "", from...)
+	if err != nil {
+		return db.Project{}, err
+	}
+	s.provisionLater(p.ID)
+	return p, nil
+}
+
+// Stop stops the project's container; its files stay.
+func (s *Service) Stop(ctx context.Context, owner, id uuid.UUID) (db.Project, error) {
+	if _, err := s.Get(ctx, owner, id); err != nil {
+		return db.Project{}, err
+	}
+	p, err := s.transition(ctx, id, StatusStopped, "", StatusInitializing, StatusActive, StatusError, StatusHibernated)
+	if err != nil {
+		return db.Project{}, err
+	}
+	if err := s.rt.Stop(ctx, id.String()); err != nil {
+		s.log.Warn("stop container", "project", id, "err", err)
+	}
+	return p, nil
+}
+
+// Hibernate stops an idle active project; the next request wakes it.
+func (s *Service) Hibernate(ctx context.Context, id uuid.UUID) error {
+	if _, err := s.transition(ctx, id, StatusHibernated, "", StatusActive); err != nil {
+		return err
+	}
+	return s.rt.Stop(ctx, id.String())
+}
+
+// Delete removes the container, its network, the files and the rows. It is
+// safe to repeat: a delete that failed half-way finishes on the next call
+// (or at the next reconcile).
+func (s *Service) Delete(ctx context.Context, owner, id uuid.UUID) error {
+	p, err := s.Get(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	if p.Status != StatusDeleting {
+		if _, err := s.transition(ctx, id, StatusDeleting, "",
+			StatusInitializing, StatusActive, StatusHibernated, StatusStopped, StatusError); err != nil && !errors.Is(err, ErrBusy) {
+			return err
+		}
+	}
+	return s.finishDelete(ctx, p)
+}
+
+func (s *Service) finishDelete(ctx context.Context, p db.Project) error {
+	if err := s.rt.Remove(ctx, p.ID.String()); err != nil {
+		return fmt.Errorf("remove the container of %s: %w", p.Slug, err)
+	}
+	if err := os.RemoveAll(s.Dir(p.ID)); err != nil {
+		return fmt.Errorf("remove the files of %s: %w", p.Slug, err)
+	}
+	if err := os.RemoveAll(s.checkpointDir(p.ID)); err != nil {
+		return fmt.Errorf("remove the checkpoints of %s: %w", p.Slug, err)
+	}
+	if err := s.q.DeleteProjectRow(ctx, p.ID); err != nil {
+		return err
+	}
+	s.bus.Publish(ctx, userTopic(p.OwnerID))
+	return nil
+}
+
+// Touch records activity, postponing hibernation.
+func (s *Service) Touch(ctx context.Context, id uuid.UUID) {
+	if err := s.q.TouchProject(ctx, id); err != nil {
+		s.log.Warn("touch project", "project", id, "err", err)
+	}
+}
+
+// transition moves a project from one of from to `to` in one guarded
+// statement and records the change; ErrBusy when it was in another state.
+func (s *Service) transition(ctx context.Context, id uuid.UUID, to, reason string, from ...string) (db.Project, error) {
+	p, err := s.q.TransitionProject(ctx, db.TransitionProjectParams{ID: id, ToStatus: to, Reason: reason, FromStatuses: from})
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.q.GetProject(ctx, id); errors.Is(err, pgx.ErrNoRows) {
+			return db.Project{}, ErrNotFound
+		}
+		return db.Project{}, ErrBusy
+	}
+	if err != nil {
+		return db.Project{}, err
+	}
+	data := map[string]any{"status": to}
+	if reason != "" {
+		data["reason"] = reason
+	}
+	s.record(ctx, p, "status", data)
+	return p, nil
+}
+
+// record appends an event to the project's log and wakes its streams.
+func (s *Service) record(ctx context.Context, p db.Project, kind string, data map[string]any) {
+	b, _ := json.Marshal(data)
+	if _, err := s.q.AddProjectEvent(ctx, db.AddProjectEventParams{ProjectID: p.ID, Kind: kind, Data: b}); err != nil {
+		s.log.Warn("record project event", "project", p.ID, "err", err)
+	}
+	s.bus.Publish(ctx, ProjectTopic(p.ID), userTopic(p.OwnerID))
+}
+
+// ProjectTopic is the events topic of one project.
+func ProjectTopic(id uuid.UUID) string { return "project:" + id.String() }
+
+func userTopic(id uuid.UUID) string { return "user:" + id.String() }
+
+// UserTopic is the events topic of all of a user's projects.
+func UserTopic(id uuid.UUID) string { return userTopic(id) }
+
+// EventsAfter returns the project's events with ids above after, oldest first.
+func (s *Service) EventsAfter(ctx context.Context, id uuid.UUID, after int64) ([]db.ProjectEvent, error) {
+	return s.q.ListProjectEventsAfter(ctx, db.ListProjectEventsAfterParams{ProjectID: id, ID: after})
+}
+
+// Logs follows the dev server's output.
+func (s *Service) Logs(ctx context.Context, id uuid.UUID, tail int) (io.ReadCloser, error) {
+	return s.rt.Logs(ctx, id.String(), tail, true)
+}
