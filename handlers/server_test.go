@@ -11,15 +11,21 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"studio/auth"
 	"studio/config"
+	"studio/containers"
 	"studio/db/dbtest"
+	"studio/events"
+	"studio/projects"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -47,12 +53,43 @@ func newEnv(t *testing.T, mutate ...func(*config.Config, *Deps)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	quiet := slog.New(slog.DiscardHandler)
+	rt, err := containers.NewDockerWith(containers.Options{Instance: "test-" + uuid.NewString()[:8], Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		os.Chmod(d, 0o755) // the project user in containers must reach project folders
+	}
+	bus := events.New(pool, quiet)
+	svc := projects.New(pool, rt, bus, projects.Options{
+		Root:        filepath.Join(dir, "projects"),
+		Checkpoints: filepath.Join(dir, "checkpoints"),
+		URLFor:      cfg.PreviewURL,
+		MaxProjects: 20,
+		MaxRunning:  5,
+		Logger:      quiet,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	go bus.Run(ctx)
+	t.Cleanup(func() {
+		cancel()
+		svc.Close()
+		managed, _ := rt.ListManaged(context.Background())
+		for _, m := range managed {
+			_ = rt.Remove(context.Background(), m.ProjectID)
+		}
+		rt.Close()
+	})
 	deps := Deps{
 		Config:   cfg,
-		Logger:   slog.New(slog.DiscardHandler),
+		Logger:   quiet,
 		Database: pool,
 		Engine:   pinger{},
-		Auth:     auth.NewService(pool, ring, cfg.Signup, slog.New(slog.DiscardHandler)),
+		Auth:     auth.NewService(pool, ring, cfg.Signup, quiet),
+		Projects: svc,
+		Bus:      bus,
 	}
 	for _, m := range mutate {
 		m(cfg, &deps)

@@ -1,0 +1,105 @@
+package projects_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"studio/containers"
+	"studio/db"
+	"studio/db/dbtest"
+	"studio/events"
+	"studio/projects"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// stack is a project service on a real database and Docker engine, with
+// its own instance label so reconcile never touches other tests' containers.
+type stack struct {
+	t    *testing.T
+	pool *pgxpool.Pool
+	rt   *containers.Docker
+	svc  *projects.Service
+	user uuid.UUID
+}
+
+func newStack(t *testing.T, mutate ...func(*projects.Options)) *stack {
+	t.Helper()
+	pool := dbtest.New(t)
+	rt, err := containers.NewDockerWith(containers.Options{Instance: "test-" + uuid.NewString()[:8], Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Ping(context.Background()); err != nil {
+		t.Fatalf("these tests need a running Docker engine: %v", err)
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		os.Chmod(d, 0o755)
+	}
+	opts := projects.Options{
+		Root:         filepath.Join(dir, "projects"),
+		Checkpoints:  filepath.Join(dir, "checkpoints"),
+		MaxProjects:  10,
+		MaxRunning:   5,
+		ReadyTimeout: 60 * time.Second,
+		Logger:       slog.New(slog.DiscardHandler),
+	}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	bus := events.New(pool, slog.New(slog.DiscardHandler))
+	svc := projects.New(pool, rt, bus, opts)
+	s := &stack{t: t, pool: pool, rt: rt, svc: svc}
+	u, err := db.New(pool).CreateUser(context.Background(), db.CreateUserParams{Email: uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.user = u.ID
+	t.Cleanup(func() {
+		svc.Close()
+		ctx := context.Background()
+		managed, _ := rt.ListManaged(ctx)
+		for _, m := range managed {
+			_ = rt.Remove(ctx, m.ProjectID)
+		}
+		rt.Close()
+	})
+	return s
+}
+
+// waitStatus polls until the project reaches want (or fails the test).
+func (s *stack) waitStatus(id uuid.UUID, want string) db.Project {
+	s.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	var p db.Project
+	var err error
+	for time.Now().Before(deadline) {
+		p, err = s.svc.Get(context.Background(), s.user, id)
+		if err == nil && p.Status == want {
+			return p
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("project %s: status %q (reason %q, err %v), want %q", id, p.Status, p.StatusReason, err, want)
+	return p
+}
+
+func (s *stack) create(name, template string) db.Project {
+	s.t.Helper()
+	p, err := s.svc.Create(context.Background(), s.user, name, template)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return p
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
