@@ -282,3 +282,23 @@ func TestSessionExpiry(t *testing.T) {
 		t.Fatal("revoked session still works")
 	}
 }
+
+// BenchmarkSessionUser is the per-page cost of loading a browser session:
+// one indexed query joining the session and its user.
+func BenchmarkSessionUser(b *testing.B) {
+	pool := dbtest.New(b)
+	ring, _ := auth.LoadKeyring(strings.Repeat("t", 32), "", "")
+	s := auth.NewService(pool, ring, "open", nil)
+	ctx := context.Background()
+	u, err := s.Register(ctx, "a@example.com", "a long password", "", "", meta)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, _, _ := s.CreateSession(ctx, u.ID, meta)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, _, err := s.SessionUser(ctx, tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
