@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"golang.org/x/crypto/bcrypt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,5 +115,21 @@ func TestDamagedKeyFile(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, KeyFile), []byte("not base64 at all!\n"), 0o600)
 	if _, err := LoadKeyring("", "", dir); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("damaged key file: %v", err)
+	}
+}
+
+func TestStoredPasswordsUseCost12(t *testing.T) {
+	if DefaultPasswordCost != 12 {
+		t.Fatalf("bcrypt cost %d, want 12", DefaultPasswordCost)
+	}
+	saved := PasswordCost
+	PasswordCost = DefaultPasswordCost
+	defer func() { PasswordCost = saved }()
+	h, err := HashPassword("a long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, _ := bcrypt.Cost([]byte(h)); cost != 12 {
+		t.Fatalf("hash cost %d", cost)
 	}
 }

@@ -11,8 +11,12 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// PasswordCost is bcrypt's work factor.
-const PasswordCost = 12
+// DefaultPasswordCost is bcrypt's work factor for every stored password.
+const DefaultPasswordCost = 12
+
+// PasswordCost is the work factor in use; only tests lower it, to keep
+// hundreds of sign-ups fast.
+var PasswordCost = DefaultPasswordCost
 
 // Password rules, shown to people as they are.
 var (

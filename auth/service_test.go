@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"golang.org/x/crypto/bcrypt"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +16,10 @@ import (
 	"studio/db/dbtest"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	auth.PasswordCost = bcrypt.MinCost // production's cost 12 is tested in package auth
+	dbtest.Main(m)
+}
 
 var meta = auth.Meta{IP: "127.0.0.1", UserAgent: "test"}
 

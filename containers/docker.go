@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -69,6 +70,25 @@ func (o Options) withDefaults() Options {
 type Docker struct {
 	api  *client.Client
 	opts Options
+
+	mu         sync.Mutex
+	negotiated bool
+}
+
+// cli returns the client after negotiating the API version once. The
+// client negotiates lazily on its own, but that write races with requests
+// already running on other goroutines (the event stream among them), so
+// the first caller settles it under a lock before anyone else proceeds.
+func (d *Docker) cli(ctx context.Context) *client.Client {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.negotiated {
+		if ping, err := d.api.Ping(ctx); err == nil {
+			d.api.NegotiateAPIVersionPing(ping)
+			d.negotiated = true
+		}
+	}
+	return d.api
 }
 
 var _ Runtime = (*Docker)(nil)
@@ -94,7 +114,7 @@ func NewDockerWith(opts Options) (*Docker, error) {
 
 // Ping reports whether the engine answers.
 func (d *Docker) Ping(ctx context.Context) error {
-	if _, err := d.api.Ping(ctx); err != nil {
+	if _, err := d.cli(ctx).Ping(ctx); err != nil {
 		return fmt.Errorf("docker engine: %w", engineErr(err))
 	}
 	return nil
@@ -112,7 +132,7 @@ func (d *Docker) Start(ctx context.Context, projectID string) error {
 	if err != nil {
 		return err
 	}
-	err = d.api.ContainerStart(ctx, name, container.StartOptions{})
+	err = d.cli(ctx).ContainerStart(ctx, name, container.StartOptions{})
 	if cerrdefs.IsNotFound(err) {
 		// The container, or the network it needs, is gone.
 		if _, ierr := d.inspect(ctx, projectID); errors.Is(ierr, ErrNotFound) {
@@ -133,7 +153,7 @@ func (d *Docker) Stop(ctx context.Context, projectID string) error {
 		return err
 	}
 	timeout := int(d.opts.StopTimeout.Round(time.Second) / time.Second)
-	err = d.api.ContainerStop(ctx, name, container.StopOptions{Timeout: &timeout})
+	err = d.cli(ctx).ContainerStop(ctx, name, container.StopOptions{Timeout: &timeout})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("stop container of project %s: %w", projectID, engineErr(err))
 	}
@@ -146,11 +166,11 @@ func (d *Docker) Remove(ctx context.Context, projectID string) error {
 	if err != nil {
 		return err
 	}
-	err = d.api.ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	err = d.cli(ctx).ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container of project %s: %w", projectID, engineErr(err))
 	}
-	if err := d.api.NetworkRemove(ctx, networkName(projectID)); err != nil && !cerrdefs.IsNotFound(err) {
+	if err := d.cli(ctx).NetworkRemove(ctx, networkName(projectID)); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove network of project %s: %w", projectID, engineErr(err))
 	}
 	return nil
@@ -189,11 +209,11 @@ func (d *Docker) Endpoint(ctx context.Context, projectID string) (string, error)
 // network. A project with only a network is reported as StateMissing.
 func (d *Docker) ListManaged(ctx context.Context) ([]Status, error) {
 	f := d.managedFilter()
-	cs, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	cs, err := d.cli(ctx).ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
 		return nil, fmt.Errorf("list project containers: %w", engineErr(err))
 	}
-	nets, err := d.api.NetworkList(ctx, network.ListOptions{Filters: f})
+	nets, err := d.cli(ctx).NetworkList(ctx, network.ListOptions{Filters: f})
 	if err != nil {
 		return nil, fmt.Errorf("list project networks: %w", engineErr(err))
 	}
@@ -231,7 +251,7 @@ func (d *Docker) inspect(ctx context.Context, projectID string) (container.Inspe
 	if err != nil {
 		return container.InspectResponse{}, err
 	}
-	c, err := d.api.ContainerInspect(ctx, name)
+	c, err := d.cli(ctx).ContainerInspect(ctx, name)
 	if cerrdefs.IsNotFound(err) {
 		return c, fmt.Errorf("project %s: %w", projectID, ErrNotFound)
 	}

@@ -47,14 +47,14 @@ func (d *Docker) Ensure(ctx context.Context, spec Spec) (Status, error) {
 	case err == nil:
 		d.opts.Logger.InfoContext(ctx, "replacing out-of-date project container",
 			"project", spec.ProjectID, "container", existing.ID, "image", d.opts.Image)
-		if err := d.api.ContainerRemove(ctx, existing.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		if err := d.cli(ctx).ContainerRemove(ctx, existing.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			return Status{}, fmt.Errorf("remove out-of-date container of project %s: %w", spec.ProjectID, engineErr(err))
 		}
 	case !errors.Is(err, ErrNotFound):
 		return Status{}, err
 	}
 
-	_, err = d.api.ContainerCreate(ctx, config, host, net, nil, name)
+	_, err = d.cli(ctx).ContainerCreate(ctx, config, host, net, nil, name)
 	switch {
 	case cerrdefs.IsConflict(err):
 		// Another studio replica created it a moment ago.
@@ -83,7 +83,7 @@ func checkProjectDir(dir string) error {
 }
 
 func (d *Docker) imageMissing(ctx context.Context) bool {
-	_, err := d.api.ImageInspect(ctx, d.opts.Image)
+	_, err := d.cli(ctx).ImageInspect(ctx, d.opts.Image)
 	return cerrdefs.IsNotFound(err)
 }
 
@@ -91,14 +91,14 @@ func (d *Docker) imageMissing(ctx context.Context) bool {
 // it if needed. No other container ever joins it.
 func (d *Docker) ensureNetwork(ctx context.Context, projectID string) (string, error) {
 	name := networkName(projectID)
-	n, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
+	n, err := d.cli(ctx).NetworkInspect(ctx, name, network.InspectOptions{})
 	if err == nil {
 		return n.ID, nil
 	}
 	if !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("inspect network of project %s: %w", projectID, engineErr(err))
 	}
-	created, err := d.api.NetworkCreate(ctx, name, network.CreateOptions{
+	created, err := d.cli(ctx).NetworkCreate(ctx, name, network.CreateOptions{
 		Driver: "bridge",
 		Labels: d.labels(projectID),
 	})
@@ -106,7 +106,7 @@ func (d *Docker) ensureNetwork(ctx context.Context, projectID string) (string, e
 		return created.ID, nil
 	}
 	if cerrdefs.IsConflict(err) { // created concurrently by another replica
-		if n, ierr := d.api.NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
+		if n, ierr := d.cli(ctx).NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
 			return n.ID, nil
 		}
 	}

@@ -37,7 +37,7 @@ func (d *Docker) Exec(ctx context.Context, projectID string, argv []string, time
 	limit := max(timeout, 0)
 	cmd := append([]string{"timeout", "--kill-after=" + seconds(killGrace), seconds(limit)}, argv...)
 
-	created, err := d.api.ContainerExecCreate(ctx, name, container.ExecOptions{
+	created, err := d.cli(ctx).ContainerExecCreate(ctx, name, container.ExecOptions{
 		User:         projectUser,
 		WorkingDir:   appDir,
 		Cmd:          cmd,
@@ -48,7 +48,7 @@ func (d *Docker) Exec(ctx context.Context, projectID string, argv []string, time
 		return ExecResult{}, d.execErr(projectID, err)
 	}
 	start := time.Now()
-	attached, err := d.api.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	attached, err := d.cli(ctx).ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
 	if err != nil {
 		return ExecResult{}, d.execErr(projectID, err)
 	}
@@ -84,7 +84,7 @@ func (d *Docker) Exec(ctx context.Context, projectID string, argv []string, time
 // a moment behind the end of the output stream.
 func (d *Docker) execExitCode(ctx context.Context, execID string) (int, error) {
 	for delay := time.Millisecond; ; delay *= 2 {
-		info, err := d.api.ContainerExecInspect(ctx, execID)
+		info, err := d.cli(ctx).ContainerExecInspect(ctx, execID)
 		if err != nil {
 			return 0, engineErr(err)
 		}

@@ -24,7 +24,7 @@ func (d *Docker) Logs(ctx context.Context, projectID string, tail int, follow bo
 	if tail > 0 {
 		opts.Tail = strconv.Itoa(tail)
 	}
-	raw, err := d.api.ContainerLogs(ctx, name, opts)
+	raw, err := d.cli(ctx).ContainerLogs(ctx, name, opts)
 	if cerrdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("logs of project %s: %w", projectID, ErrNotFound)
 	}

@@ -49,7 +49,7 @@ func (d *Docker) Watch(ctx context.Context, report func(Exit)) error {
 func (d *Docker) watchEvents(ctx context.Context, f filters.Args, since time.Time, killed map[string]time.Time, report func(Exit)) (time.Time, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	msgs, errs := d.api.Events(ctx, events.ListOptions{
+	msgs, errs := d.cli(ctx).Events(ctx, events.ListOptions{
 		Filters: f,
 		Since:   fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond()),
 	})
@@ -94,7 +94,7 @@ func forgetOldKills(killed map[string]time.Time, now time.Time) {
 // and last log lines.
 func (d *Docker) exitOf(ctx context.Context, projectID, containerID string, at time.Time) Exit {
 	e := Exit{ProjectID: projectID, ContainerID: containerID, At: at}
-	if c, err := d.api.ContainerInspect(ctx, containerID); err == nil && c.State != nil {
+	if c, err := d.cli(ctx).ContainerInspect(ctx, containerID); err == nil && c.State != nil {
 		e.ExitCode = c.State.ExitCode
 		e.OOMKilled = c.State.OOMKilled
 		if t, err := time.Parse(time.RFC3339Nano, c.State.FinishedAt); err == nil && !t.IsZero() {

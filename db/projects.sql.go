@@ -133,6 +133,42 @@ func (q *Queries) DeleteProjectRow(ctx context.Context, id uuid.UUID) error {
 	return err
 }
 
+const failProject = `-- name: FailProject :one
+UPDATE projects
+SET status = 'error', status_reason = $1, progress = '', updated_at = now()
+WHERE id = $2 AND status = 'initializing' AND updated_at = $3
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+`
+
+type FailProjectParams struct {
+	Reason  string    `json:"reason"`
+	ID      uuid.UUID `json:"id"`
+	Started time.Time `json:"started"`
+}
+
+func (q *Queries) FailProject(ctx context.Context, arg FailProjectParams) (Project, error) {
+	row := q.db.QueryRow(ctx, failProject, arg.Reason, arg.ID, arg.Started)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+	)
+	return i, err
+}
+
 const getProject = `-- name: GetProject :one
 SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects WHERE id = $1
 `
@@ -461,7 +497,7 @@ const markProjectActive = `-- name: MarkProjectActive :one
 UPDATE projects
 SET status = 'active', status_reason = '', progress = '', container_id = $2, host_port = $3, url = $4,
     last_active_at = now(), updated_at = now()
-WHERE id = $1 AND status = 'initializing'
+WHERE id = $1 AND status = 'initializing' AND updated_at = $5
 RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
 `
 
@@ -470,14 +506,18 @@ type MarkProjectActiveParams struct {
 	ContainerID string    `json:"container_id"`
 	HostPort    int32     `json:"host_port"`
 	URL         string    `json:"url"`
+	Started     time.Time `json:"started"`
 }
 
+// Guarded by the updated_at the start began from: a start that was
+// superseded by a newer transition does not get the last word.
 func (q *Queries) MarkProjectActive(ctx context.Context, arg MarkProjectActiveParams) (Project, error) {
 	row := q.db.QueryRow(ctx, markProjectActive,
 		arg.ID,
 		arg.ContainerID,
 		arg.HostPort,
 		arg.URL,
+		arg.Started,
 	)
 	var i Project
 	err := row.Scan(

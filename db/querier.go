@@ -34,6 +34,7 @@ type Querier interface {
 	DeleteProviderCredential(ctx context.Context, arg DeleteProviderCredentialParams) (int64, error)
 	DisableUser(ctx context.Context, id uuid.UUID) (User, error)
 	EnableUser(ctx context.Context, id uuid.UUID) (User, error)
+	FailProject(ctx context.Context, arg FailProjectParams) (Project, error)
 	// One indexed lookup loads the session and its user for every page request.
 	GetActiveSession(ctx context.Context, arg GetActiveSessionParams) (GetActiveSessionRow, error)
 	GetCheckpoint(ctx context.Context, arg GetCheckpointParams) (ProjectCheckpoint, error)
@@ -58,6 +59,8 @@ type Querier interface {
 	ListProviderCredentials(ctx context.Context, userID uuid.UUID) ([]ProviderCredential, error)
 	// Serialises changes that could leave no administrator.
 	LockAdmins(ctx context.Context) (string, error)
+	// Guarded by the updated_at the start began from: a start that was
+	// superseded by a newer transition does not get the last word.
 	MarkProjectActive(ctx context.Context, arg MarkProjectActiveParams) (Project, error)
 	PruneLoginFailures(ctx context.Context, windowLength pgtype.Interval) error
 	PruneProjectEvents(ctx context.Context) error

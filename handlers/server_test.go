@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"golang.org/x/crypto/bcrypt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,7 +29,10 @@ import (
 	"studio/projects"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	auth.PasswordCost = bcrypt.MinCost // production's cost 12 is tested in package auth
+	dbtest.Main(m)
+}
 
 // testEnv is a real server on loopback with a fresh database.
 type testEnv struct {

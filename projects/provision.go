@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -30,8 +31,18 @@ func (s *Service) provisionLater(id uuid.UUID) {
 			delete(s.active, id)
 			s.mu.Unlock()
 		}()
-		if err := s.provision(s.bg, id); err != nil && s.bg.Err() == nil {
-			s.log.Warn("project did not start", "project", id, "err", err)
+		// A start asked for while this one ran (a restart, say) moved
+		// updated_at on: go round again for it.
+		var handled time.Time
+		for s.bg.Err() == nil {
+			p, err := s.q.GetProject(s.bg, id)
+			if err != nil || p.Status != StatusInitializing || p.UpdatedAt.Equal(handled) {
+				return
+			}
+			handled = p.UpdatedAt
+			if err := s.provision(s.bg, p); err != nil && s.bg.Err() == nil {
+				s.log.Warn("project did not start", "project", id, "err", err)
+			}
 		}
 	})
 }
@@ -39,26 +50,23 @@ func (s *Service) provisionLater(id uuid.UUID) {
 // provision takes an initializing project to active: files (first time
 // only), container, dev server answering. Progress is recorded as events;
 // a failure moves the project to error with the reason.
-func (s *Service) provision(ctx context.Context, id uuid.UUID) error {
-	p, err := s.q.GetProject(ctx, id)
-	if err != nil {
-		return err
-	}
-	if p.Status != StatusInitializing {
-		return nil
-	}
+func (s *Service) provision(ctx context.Context, p db.Project) error {
+	id := p.ID
 	fail := func(err error) error {
 		reason := err.Error()
 		var exit *containers.ExitError
 		if errors.As(err, &exit) {
 			reason = exit.Exit.String()
 		}
+		ctx := context.WithoutCancel(ctx)
+		failed, ferr := s.q.FailProject(ctx, db.FailProjectParams{ID: id, Reason: reason, Started: p.UpdatedAt})
+		if ferr != nil {
+			return err // stopped, deleted or restarted meanwhile: not ours to mark
+		}
+		s.record(ctx, failed, "status", map[string]any{"status": StatusError, "reason": reason})
 		// Keep a container that never got ready, stopped, so its logs
 		// can be read; Start or Restart tries again.
-		_ = s.rt.Stop(context.WithoutCancel(ctx), id.String())
-		if _, terr := s.transition(context.WithoutCancel(ctx), id, StatusError, reason, StatusInitializing); terr != nil && !errors.Is(terr, ErrBusy) {
-			s.log.Warn("mark project failed", "project", id, "err", terr)
-		}
+		_ = s.rt.Stop(ctx, id.String())
 		return err
 	}
 	dir := s.Dir(id)
@@ -89,7 +97,7 @@ func (s *Service) provision(ctx context.Context, id uuid.UUID) error {
 	_, port, _ := net.SplitHostPort(endpoint)
 	hostPort, _ := strconv.Atoi(port)
 	active, err := s.q.MarkProjectActive(ctx, db.MarkProjectActiveParams{
-		ID: id, ContainerID: st.ContainerID, HostPort: int32(hostPort), URL: s.opts.URLFor(p.Slug),
+		ID: id, ContainerID: st.ContainerID, HostPort: int32(hostPort), URL: s.opts.URLFor(p.Slug), Started: p.UpdatedAt,
 	})
 	if err != nil {
 		// Stopped or deleted while it started: leave it as the user wants.

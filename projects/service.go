@@ -210,7 +210,15 @@ func (s *Service) Restart(ctx context.Context, owner, id uuid.UUID) (db.Project,
 	if _, err := s.Get(ctx, owner, id); err != nil {
 		return db.Project{}, err
 	}
-	return s.restartFrom(ctx, id, StatusActive, StatusStopped, StatusHibernated, StatusError)
+	p, err := s.transition(ctx, id, StatusInitializing, "", StatusActive, StatusInitializing, StatusStopped, StatusHibernated, StatusError)
+	if err != nil {
+		return db.Project{}, err
+	}
+	if err := s.rt.Stop(ctx, id.String()); err != nil {
+		s.log.Warn("stop container for restart", "project", id, "err", err)
+	}
+	s.provisionLater(p.ID)
+	return p, nil
 }
 
 // Wake starts a hibernated or stopped project for a preview or editor

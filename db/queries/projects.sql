@@ -57,10 +57,18 @@ WHERE id = sqlc.arg(id) AND status = ANY(sqlc.arg(from_statuses)::text[])
 RETURNING *;
 
 -- name: MarkProjectActive :one
+-- Guarded by the updated_at the start began from: a start that was
+-- superseded by a newer transition does not get the last word.
 UPDATE projects
 SET status = 'active', status_reason = '', progress = '', container_id = $2, host_port = $3, url = $4,
     last_active_at = now(), updated_at = now()
-WHERE id = $1 AND status = 'initializing'
+WHERE id = $1 AND status = 'initializing' AND updated_at = sqlc.arg(started)
+RETURNING *;
+
+-- name: FailProject :one
+UPDATE projects
+SET status = 'error', status_reason = sqlc.arg(reason), progress = '', updated_at = now()
+WHERE id = sqlc.arg(id) AND status = 'initializing' AND updated_at = sqlc.arg(started)
 RETURNING *;
 
 -- name: SetProjectProgress :exec
