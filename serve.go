@@ -70,13 +70,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer engine.Close()
 	bus := events.New(database.pool, log)
 	projectService := projects.New(database.pool, engine, bus, projects.Options{
-		Root:        filepath.Join(cfg.DataDir(), "projects"),
-		Checkpoints: filepath.Join(cfg.DataDir(), "checkpoints"),
-		URLFor:      cfg.PreviewURL,
-		MaxProjects: cfg.MaxProjects,
-		MaxRunning:  cfg.MaxRunning,
-		IdleTimeout: cfg.IdleTimeout,
-		Logger:      log,
+		Root:         filepath.Join(cfg.DataDir(), "projects"),
+		Checkpoints:  filepath.Join(cfg.DataDir(), "checkpoints"),
+		URLFor:       cfg.PreviewURL,
+		MaxProjects:  cfg.MaxProjects,
+		MaxRunning:   cfg.MaxRunning,
+		IdleTimeout:  cfg.IdleTimeout,
+		SoleInstance: cfg.EmbeddedDatabase(),
+		Logger:       log,
 	})
 	defer projectService.Close()
 	// Background work stops before the database closes (defers run last first).

@@ -30,6 +30,9 @@ func (s *Service) Run(ctx context.Context) {
 			}
 		}
 	}()
+	if s.opts.SoleInstance {
+		s.resumeAbandoned(ctx)
+	}
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
@@ -116,6 +119,19 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 	}
 	return s.q.PruneProjectEvents(ctx)
+}
+
+// resumeAbandoned restarts every creation a killed studio left half-done.
+func (s *Service) resumeAbandoned(ctx context.Context) {
+	rows, err := s.q.ListProjectsByStatus(ctx, []string{StatusInitializing})
+	if err != nil {
+		s.log.Warn("resume abandoned projects", "err", err)
+		return
+	}
+	for _, p := range rows {
+		s.log.Info("resuming the start of a project interrupted by the last shutdown", "project", p.ID)
+		s.provisionLater(p.ID)
+	}
 }
 
 // HibernateIdle stops active projects nobody used for IdleTimeout.

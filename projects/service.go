@@ -56,6 +56,10 @@ type Options struct {
 	IdleTimeout  time.Duration // hibernate after this long idle; 0 = never
 	ReadyTimeout time.Duration // how long a dev server may take to answer
 	StaleAfter   time.Duration // an initializing project untouched this long was abandoned
+	// SoleInstance says no other studio shares the database (the embedded
+	// one), so at start every project left initializing was abandoned by
+	// a studio that was killed and is resumed at once.
+	SoleInstance bool
 	Logger       *slog.Logger
 }
 

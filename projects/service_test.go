@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"studio/containers"
+	"studio/events"
 	"studio/projects"
 )
 
@@ -271,4 +273,50 @@ func TestDevServerThatNeverStartsIsAnError(t *testing.T) {
 		t.Fatal("no reason given")
 	}
 	t.Logf("reason: %s", failed.StatusReason)
+}
+
+func TestEngineDownIsAClearError(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	down, err := containers.NewDockerWith(containers.Options{Host: "unix:///nonexistent/docker.sock", Instance: "test-down"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := projects.New(s.pool, down, events.New(s.pool, nil), projects.Options{Root: t.TempDir(), Checkpoints: t.TempDir()})
+	defer svc.Close()
+	p, err := svc.Create(context.Background(), s.user, "offline", "static")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		cur, _ := svc.Get(context.Background(), s.user, p.ID)
+		if cur.Status == projects.StatusError {
+			if !contains(cur.StatusReason, "engine") {
+				t.Fatalf("reason %q does not name the engine", cur.StatusReason)
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("a project on an unreachable engine did not fail")
+}
+
+func TestResumeAfterAKilledStudio(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ctx := context.Background()
+	p := s.create("interrupted", "static")
+	s.waitStatus(p.ID, projects.StatusActive)
+	// As if studio was killed between creating the row and the container.
+	s.rt.Remove(ctx, p.ID.String())
+	s.pool.Exec(ctx, "UPDATE projects SET status = 'initializing' WHERE id = $1", p.ID)
+	sole := projects.New(s.pool, s.rt, events.New(s.pool, nil), projects.Options{
+		Root: s.svc.Dir(p.ID) + "/..", Checkpoints: t.TempDir(), SoleInstance: true,
+	})
+	defer sole.Close()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go sole.Run(runCtx)
+	s.waitStatus(p.ID, projects.StatusActive)
 }
