@@ -92,6 +92,9 @@ func (s *Service) Register(ctx context.Context, email, password, name, invite st
 	}
 	var user db.User
 	err = db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		if err := q.LockSignups(ctx); err != nil {
+			return err
+		}
 		var inv db.Invite
 		if s.Signup != "open" {
 			n, err := q.CountUsers(ctx)
@@ -237,7 +240,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, meta Meta) (db.Us
 				return err
 			}
 			if prior.RevokedAt != nil && prior.ExpiresAt.After(time.Now()) {
-				reused = true
+				reused, user.ID = true, prior.UserID
 				n, err := q.RevokeRefreshFamily(ctx, prior.FamilyID)
 				if err != nil {
 					return err

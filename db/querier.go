@@ -22,8 +22,7 @@ type Querier interface {
 	CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (CountProjectsByOwnerRow, error)
 	CountUsers(ctx context.Context) (int64, error)
 	CreateCheckpoint(ctx context.Context, arg CreateCheckpointParams) (ProjectCheckpoint, error)
-	// The first account becomes admin; the lock serialises concurrent sign-ups
-	// so exactly one of them is first.
+	// The first account becomes admin (run after LockSignups).
 	CreateFirstUserAsAdmin(ctx context.Context, arg CreateFirstUserAsAdminParams) (User, error)
 	CreateInvite(ctx context.Context, arg CreateInviteParams) (Invite, error)
 	CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error)
@@ -59,6 +58,10 @@ type Querier interface {
 	ListProviderCredentials(ctx context.Context, userID uuid.UUID) ([]ProviderCredential, error)
 	// Serialises changes that could leave no administrator.
 	LockAdmins(ctx context.Context) (string, error)
+	// Serialises sign-ups within a transaction, so exactly one is the first.
+	// It must be its own statement: a statement's snapshot is taken before
+	// any lock it waits for.
+	LockSignups(ctx context.Context) error
 	// Guarded by the updated_at the start began from: a start that was
 	// superseded by a newer transition does not get the last word.
 	MarkProjectActive(ctx context.Context, arg MarkProjectActiveParams) (Project, error)

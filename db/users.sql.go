@@ -34,10 +34,8 @@ func (q *Queries) CountUsers(ctx context.Context) (int64, error) {
 }
 
 const createFirstUserAsAdmin = `-- name: CreateFirstUserAsAdmin :one
-WITH lock AS (SELECT pg_advisory_xact_lock(4242001))
 INSERT INTO users (email, name, password_hash, role)
 SELECT $1, $2, $3, CASE WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END
-FROM lock
 RETURNING id, email, name, password_hash, role, disabled_at, created_at, updated_at
 `
 
@@ -47,8 +45,7 @@ type CreateFirstUserAsAdminParams struct {
 	PasswordHash string `json:"password_hash"`
 }
 
-// The first account becomes admin; the lock serialises concurrent sign-ups
-// so exactly one of them is first.
+// The first account becomes admin (run after LockSignups).
 func (q *Queries) CreateFirstUserAsAdmin(ctx context.Context, arg CreateFirstUserAsAdminParams) (User, error) {
 	row := q.db.QueryRow(ctx, createFirstUserAsAdmin, arg.Email, arg.Name, arg.PasswordHash)
 	var i User
@@ -189,6 +186,18 @@ func (q *Queries) LockAdmins(ctx context.Context) (string, error) {
 	var locked string
 	err := row.Scan(&locked)
 	return locked, err
+}
+
+const lockSignups = `-- name: LockSignups :exec
+SELECT pg_advisory_xact_lock(4242001)
+`
+
+// Serialises sign-ups within a transaction, so exactly one is the first.
+// It must be its own statement: a statement's snapshot is taken before
+// any lock it waits for.
+func (q *Queries) LockSignups(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, lockSignups)
+	return err
 }
 
 const searchUsers = `-- name: SearchUsers :many

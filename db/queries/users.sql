@@ -3,13 +3,16 @@ INSERT INTO users (email, name, password_hash, role)
 VALUES ($1, $2, $3, $4)
 RETURNING *;
 
+-- name: LockSignups :exec
+-- Serialises sign-ups within a transaction, so exactly one is the first.
+-- It must be its own statement: a statement's snapshot is taken before
+-- any lock it waits for.
+SELECT pg_advisory_xact_lock(4242001);
+
 -- name: CreateFirstUserAsAdmin :one
--- The first account becomes admin; the lock serialises concurrent sign-ups
--- so exactly one of them is first.
-WITH lock AS (SELECT pg_advisory_xact_lock(4242001))
+-- The first account becomes admin (run after LockSignups).
 INSERT INTO users (email, name, password_hash, role)
 SELECT $1, $2, $3, CASE WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END
-FROM lock
 RETURNING *;
 
 -- name: GetUserByID :one
