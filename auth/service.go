@@ -509,3 +509,16 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// Pool is the service's database, for tests that check what changed.
+func (s *Service) Pool() *pgxpool.Pool { return s.pool }
+
+// ListUsers finds accounts by email or name (all when query is empty).
+func (s *Service) ListUsers(ctx context.Context, query string, limit int) ([]db.User, error) {
+	return s.q.SearchUsers(ctx, db.SearchUsersParams{Query: query, MaxRows: int32(limit)})
+}
+
+// ListAudit returns the newest audit entries.
+func (s *Service) ListAudit(ctx context.Context, limit int) ([]db.ListAuditRow, error) {
+	return s.q.ListAudit(ctx, db.ListAuditParams{MaxRows: int32(limit)})
+}

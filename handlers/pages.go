@@ -1,16 +1,10 @@
 package handlers
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"studio/views"
 )
-
-func (s *Server) home(c echo.Context) error {
-	return render(c, http.StatusOK, views.Home(s.page(c, "Home")))
-}
 
 // page fills what the layout needs for this request.
 func (s *Server) page(c echo.Context, title string) views.Page {

@@ -16,7 +16,21 @@ func (s *Server) routes() {
 
 	// Browser pages: cookie session + CSRF.
 	web := e.Group("", s.loadSession, s.csrfProtect)
-	web.GET("/", s.home)
+	web.GET("/signup", s.signupPage)
+	web.POST("/signup", s.signup)
+	web.GET("/login", s.loginPage)
+	web.POST("/login", s.login)
+	web.POST("/logout", s.logout)
+	web.GET("/", s.dashboard, s.requireUser)
+	web.GET("/profile", s.profilePage, s.requireUser)
+	web.POST("/profile/name", s.updateName, s.requireUser)
+	web.POST("/profile/password", s.changePassword, s.requireUser)
+	web.GET("/settings", s.settingsPage, s.requireUser)
+	web.POST("/settings/providers/:provider", s.saveProvider, s.requireUser)
+	web.POST("/settings/providers/:provider/delete", s.deleteProvider, s.requireUser)
+	web.GET("/admin", s.adminPage, s.requireAdmin)
+	web.POST("/admin/users/:id/:action", s.adminUserAction, s.requireAdmin)
+	web.POST("/admin/invites", s.createInvite, s.requireAdmin)
 
 	// JSON API: bearer access tokens.
 	api := e.Group("/api")

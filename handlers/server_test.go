@@ -213,7 +213,7 @@ func TestBodyLimitAndSecurityHeaders(t *testing.T) {
 	if res.StatusCode != 413 || errorCode(body) != "too_large" {
 		t.Fatalf("oversized body: %d %v", res.StatusCode, body)
 	}
-	res, _ = env.do("GET", "/", nil, "Accept-Encoding", "gzip")
+	res, _ = env.do("GET", "/login", nil, "Accept-Encoding", "gzip")
 	csp := res.Header.Get("Content-Security-Policy")
 	for _, want := range []string{"default-src 'self'", "script-src 'self'", "worker-src 'self' blob:", "frame-src http://*.studio.localhost:*", "object-src 'none'"} {
 		if !strings.Contains(csp, want) {

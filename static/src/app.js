@@ -35,3 +35,9 @@
     box.hidden = false;
   });
 })();
+
+// A button with data-confirm asks before its form is sent.
+document.addEventListener("submit", function (e) {
+  var b = e.submitter;
+  if (b && b.dataset && b.dataset.confirm && !window.confirm(b.dataset.confirm)) e.preventDefault();
+}, true);

@@ -1,0 +1,193 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"studio/auth"
+	"studio/views"
+)
+
+func (s *Server) profilePage(c echo.Context) error {
+	u := currentUser(c)
+	name := views.Form{Values: map[string]string{"name": u.Name}}
+	return render(c, http.StatusOK, views.ProfilePage(s.page(c, "Profile"), name, views.Form{}))
+}
+
+func (s *Server) updateName(c echo.Context) error {
+	f := views.Form{Values: map[string]string{"name": strings.TrimSpace(c.FormValue("name"))}, Errors: map[string]string{}}
+	if len([]rune(f.Values["name"])) > 100 {
+		f.Errors["name"] = "the name must be at most 100 characters"
+		return s.profileFormFailed(c, f, views.Form{}, true)
+	}
+	u, err := s.Auth.UpdateName(c.Request().Context(), currentUser(c).ID, f.Values["name"])
+	if err != nil {
+		return err
+	}
+	c.Set(ctxUser, &u)
+	f.Values["saved"] = "yes"
+	if isHTMX(c) {
+		return render(c, http.StatusOK, views.NameForm(s.page(c, "Profile"), f))
+	}
+	return c.Redirect(http.StatusSeeOther, "/profile")
+}
+
+func (s *Server) changePassword(c echo.Context) error {
+	f := views.Form{Values: map[string]string{}, Errors: map[string]string{}}
+	next := c.FormValue("password")
+	if next != c.FormValue("confirm") {
+		f.Errors["confirm"] = "the two new passwords differ"
+		return s.profileFormFailed(c, views.Form{}, f, false)
+	}
+	err := s.Auth.ChangePassword(c.Request().Context(), currentUser(c).ID, currentSession(c).ID, c.FormValue("current_password"), next, meta(c))
+	switch {
+	case errors.Is(err, auth.ErrWrongPassword):
+		f.Errors["current_password"] = err.Error()
+		return s.profileFormFailed(c, views.Form{}, f, false)
+	case errors.Is(err, auth.ErrPasswordShort), errors.Is(err, auth.ErrPasswordLong):
+		f.Errors["password"] = err.Error()
+		return s.profileFormFailed(c, views.Form{}, f, false)
+	case err != nil:
+		return err
+	}
+	f.Values["saved"] = "yes"
+	if isHTMX(c) {
+		return render(c, http.StatusOK, views.PasswordForm(s.page(c, "Profile"), f))
+	}
+	return c.Redirect(http.StatusSeeOther, "/profile")
+}
+
+func (s *Server) profileFormFailed(c echo.Context, name, password views.Form, nameForm bool) error {
+	p := s.page(c, "Profile")
+	if isHTMX(c) {
+		if nameForm {
+			return render(c, http.StatusOK, views.NameForm(p, name))
+		}
+		return render(c, http.StatusOK, views.PasswordForm(p, password))
+	}
+	if name.Values == nil {
+		name.Values = map[string]string{"name": currentUser(c).Name}
+	}
+	return render(c, http.StatusUnprocessableEntity, views.ProfilePage(p, name, password))
+}
+
+func (s *Server) settingsPage(c echo.Context) error {
+	return s.renderSettings(c, http.StatusOK, views.Form{})
+}
+
+func (s *Server) renderSettings(c echo.Context, status int, f views.Form) error {
+	list, err := s.Auth.ListProviders(c.Request().Context(), currentUser(c).ID)
+	if err != nil {
+		return err
+	}
+	p := s.page(c, "Settings")
+	if isHTMX(c) {
+		for _, ps := range list {
+			if ps.Provider == c.Param("provider") {
+				return render(c, http.StatusOK, views.ProviderRow(p, ps, f))
+			}
+		}
+	}
+	return render(c, status, views.SettingsPage(p, list, f))
+}
+
+func (s *Server) saveProvider(c echo.Context) error {
+	provider := c.Param("provider")
+	var apiKey, baseURL *string
+	if v := c.FormValue("api_key"); v != "" {
+		apiKey = &v
+	}
+	if form, _ := c.FormParams(); form.Has("base_url") {
+		v := form.Get("base_url")
+		baseURL = &v
+	}
+	_, err := s.Auth.SetProvider(c.Request().Context(), currentUser(c).ID, provider, apiKey, baseURL)
+	if errors.Is(err, auth.ErrUnknownProvider) {
+		return providerError(err)
+	}
+	if err != nil {
+		var e *Error
+		if !errors.As(providerError(err), &e) {
+			return err
+		}
+		f := views.Form{Values: map[string]string{"provider": provider}, Error: strings.TrimPrefix(e.Message, e.Field+": ")}
+		return s.renderSettings(c, http.StatusUnprocessableEntity, f)
+	}
+	if isHTMX(c) {
+		return s.renderSettings(c, http.StatusOK, views.Form{})
+	}
+	return c.Redirect(http.StatusSeeOther, "/settings")
+}
+
+func (s *Server) deleteProvider(c echo.Context) error {
+	err := s.Auth.DeleteProvider(c.Request().Context(), currentUser(c).ID, c.Param("provider"))
+	if err != nil && !errors.Is(err, auth.ErrNotFound) {
+		return providerError(err)
+	}
+	if isHTMX(c) {
+		return s.renderSettings(c, http.StatusOK, views.Form{})
+	}
+	return c.Redirect(http.StatusSeeOther, "/settings")
+}
+
+func (s *Server) adminPage(c echo.Context) error {
+	return s.renderAdmin(c, http.StatusOK, "", "")
+}
+
+func (s *Server) renderAdmin(c echo.Context, status int, inviteURL, message string) error {
+	ctx := c.Request().Context()
+	query := strings.TrimSpace(c.QueryParam("q"))
+	users, err := s.Auth.ListUsers(ctx, query, 200)
+	if err != nil {
+		return err
+	}
+	audit, err := s.Auth.ListAudit(ctx, 100)
+	if err != nil {
+		return err
+	}
+	d := views.AdminData{Query: query, Users: users, Audit: audit, InviteURL: inviteURL, Message: message}
+	return render(c, status, views.AdminPage(s.page(c, "Administration"), d))
+}
+
+// adminUserAction serves enable, disable and role changes.
+func (s *Server) adminUserAction(c echo.Context) error {
+	target, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return NewError(http.StatusNotFound, "not_found", "There is no such account.")
+	}
+	actor := currentUser(c).ID
+	ctx := c.Request().Context()
+	switch c.Param("action") {
+	case "disable":
+		_, err = s.Auth.SetDisabled(ctx, actor, target, true, meta(c))
+	case "enable":
+		_, err = s.Auth.SetDisabled(ctx, actor, target, false, meta(c))
+	case "role":
+		role := c.FormValue("role")
+		if role != "admin" && role != "user" {
+			return NewError(http.StatusBadRequest, "bad_role", "The role must be admin or user.")
+		}
+		_, err = s.Auth.SetRole(ctx, actor, target, role, meta(c))
+	default:
+		return echo.ErrNotFound
+	}
+	if errors.Is(err, auth.ErrLastAdmin) {
+		return s.renderAdmin(c, http.StatusConflict, "", "The last administrator cannot be demoted or disabled.")
+	}
+	if err != nil {
+		return accountError(err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin")
+}
+
+func (s *Server) createInvite(c echo.Context) error {
+	token, _, err := s.Auth.CreateInvite(c.Request().Context(), currentUser(c).ID, meta(c))
+	if err != nil {
+		return err
+	}
+	return s.renderAdmin(c, http.StatusOK, s.Config.PublicURL()+"/signup?invite="+token, "")
+}
