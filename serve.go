@@ -75,6 +75,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		URLFor:       cfg.PreviewURL,
 		MaxProjects:  cfg.MaxProjects,
 		MaxRunning:   cfg.MaxRunning,
+		MaxFileSize:  cfg.MaxFileSize,
 		IdleTimeout:  cfg.IdleTimeout,
 		SoleInstance: cfg.EmbeddedDatabase(),
 		Logger:       log,

@@ -56,6 +56,14 @@ func (s *Server) routes() {
 	authed.POST("/projects/:id/restart", s.apiProjectAction(func(p *projects.Service) projectAction { return p.Restart }))
 	authed.GET("/projects/:id/events", s.apiProjectEvents)
 	authed.GET("/projects/:id/logs", s.apiProjectLogs)
+	authed.GET("/projects/:id/files", s.apiFileTree)
+	authed.POST("/projects/:id/files\\:move", s.apiMoveFile)
+	authed.GET("/projects/:id/files/*", s.apiReadFile)
+	authed.PUT("/projects/:id/files/*", s.apiWriteFile)
+	authed.DELETE("/projects/:id/files/*", s.apiDeleteFile)
+	authed.GET("/projects/:id/checkpoints", s.apiListCheckpoints)
+	authed.POST("/projects/:id/checkpoints", s.apiCreateCheckpoint)
+	authed.POST("/projects/:id/checkpoints/:cid/restore", s.apiRestoreCheckpoint)
 
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
 }

@@ -235,3 +235,5 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+func mustUUID(s string) uuid.UUID { return uuid.MustParse(s) }

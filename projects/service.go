@@ -53,6 +53,7 @@ type Options struct {
 	URLFor       func(slug string) string
 	MaxProjects  int           // per user
 	MaxRunning   int           // per user, initializing or active
+	MaxFileSize  int64         // largest file written; default 5 MiB
 	IdleTimeout  time.Duration // hibernate after this long idle; 0 = never
 	ReadyTimeout time.Duration // how long a dev server may take to answer
 	StaleAfter   time.Duration // an initializing project untouched this long was abandoned

@@ -1,0 +1,222 @@
+package handlers
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"studio/db"
+	"studio/projects"
+)
+
+// editorProject loads the owner's project for a file request, records the
+// activity and wakes a hibernated project (files work without it).
+func (s *Server) editorProject(c echo.Context) (db.Project, error) {
+	p, err := s.ownProject(c)
+	if err != nil {
+		return db.Project{}, err
+	}
+	ctx := c.Request().Context()
+	s.Projects.Touch(ctx, p.ID)
+	if p.Status == projects.StatusHibernated {
+		if err := s.Projects.Wake(ctx, p.ID); err != nil {
+			s.log(c).Warn("wake project", "project", p.ID, "err", err)
+		}
+	}
+	return p, nil
+}
+
+// filePath is the path after /files/, decoded exactly once.
+func filePath(c echo.Context) (string, error) {
+	raw := c.Param("*")
+	if c.Request().URL.RawPath == "" {
+		return raw, nil // the server decoded it already
+	}
+	p, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", fileError(&projects.PathError{Reason: "the path is not properly encoded"})
+	}
+	return p, nil
+}
+
+func (s *Server) apiFileTree(c echo.Context) error {
+	p, err := s.editorProject(c)
+	if err != nil {
+		return err
+	}
+	tree, err := s.Projects.Tree(p.ID)
+	if err != nil {
+		return fileError(err)
+	}
+	if tree == nil {
+		tree = []projects.FileInfo{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"files": tree})
+}
+
+func (s *Server) apiReadFile(c echo.Context) error {
+	p, err := s.editorProject(c)
+	if err != nil {
+		return err
+	}
+	name, err := filePath(c)
+	if err != nil {
+		return err
+	}
+	content, etag, err := s.Projects.ReadFile(p.ID, name)
+	if err != nil {
+		return fileError(err)
+	}
+	h := c.Response().Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "no-store")
+	if match := c.Request().Header.Get("If-None-Match"); match == etag {
+		return c.NoContent(http.StatusNotModified)
+	}
+	ctype := mime.TypeByExtension(path.Ext(name))
+	if ctype == "" || strings.HasPrefix(ctype, "text/html") {
+		ctype = http.DetectContentType(content)
+	}
+	if strings.HasPrefix(ctype, "text/html") || strings.Contains(ctype, "javascript") || strings.Contains(ctype, "svg") {
+		ctype = "text/plain; charset=utf-8" // source to edit, never a page to run on studio's origin
+	}
+	return c.Blob(http.StatusOK, ctype, content)
+}
+
+func (s *Server) apiWriteFile(c echo.Context) error {
+	p, err := s.editorProject(c)
+	if err != nil {
+		return err
+	}
+	name, err := filePath(c)
+	if err != nil {
+		return err
+	}
+	limit := s.Config.MaxFileSize
+	content, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return fileError(projects.ErrTooLarge)
+	} else if err != nil {
+		return NewError(http.StatusBadRequest, "bad_body", "The file's content could not be read.")
+	}
+	etag, err := s.Projects.WriteFile(c.Request().Context(), p, name, content, c.Request().Header.Get("If-Match"))
+	if err != nil {
+		return fileError(err)
+	}
+	c.Response().Header().Set("ETag", etag)
+	return c.JSON(http.StatusOK, map[string]string{"path": strings.TrimSuffix(name, "/"), "etag": etag})
+}
+
+func (s *Server) apiDeleteFile(c echo.Context) error {
+	p, err := s.editorProject(c)
+	if err != nil {
+		return err
+	}
+	name, err := filePath(c)
+	if err != nil {
+		return err
+	}
+	if err := s.Projects.DeleteFile(c.Request().Context(), p, name); err != nil {
+		return fileError(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type moveRequest struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+func (s *Server) apiMoveFile(c echo.Context) error {
+	p, err := s.editorProject(c)
+	if err != nil {
+		return err
+	}
+	var req moveRequest
+	if err := decodeJSON(c, 16<<10, &req); err != nil {
+		return err
+	}
+	if err := s.Projects.MoveFile(c.Request().Context(), p, req.From, req.To); err != nil {
+		return fileError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]string{"from": req.From, "to": req.To})
+}
+
+type checkpointRequest struct {
+	Label string `json:"label"`
+}
+
+func (s *Server) apiListCheckpoints(c echo.Context) error {
+	p, err := s.ownProject(c)
+	if err != nil {
+		return err
+	}
+	list, err := s.Projects.ListCheckpoints(c.Request().Context(), p.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"checkpoints": list})
+}
+
+func (s *Server) apiCreateCheckpoint(c echo.Context) error {
+	p, err := s.ownProject(c)
+	if err != nil {
+		return err
+	}
+	var req checkpointRequest
+	if c.Request().ContentLength != 0 {
+		if err := decodeJSON(c, 16<<10, &req); err != nil {
+			return err
+		}
+	}
+	cp, err := s.Projects.Checkpoint(c.Request().Context(), p, strings.TrimSpace(req.Label))
+	if err != nil {
+		return fileError(err)
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"checkpoint": cp})
+}
+
+func (s *Server) apiRestoreCheckpoint(c echo.Context) error {
+	p, err := s.ownProject(c)
+	if err != nil {
+		return err
+	}
+	cid, err := uuid.Parse(c.Param("cid"))
+	if err != nil {
+		return fileError(projects.ErrCheckpointNotFound)
+	}
+	undo, err := s.Projects.RestoreCheckpoint(c.Request().Context(), p, cid)
+	if err != nil {
+		return fileError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"undo": undo})
+}
+
+func fileError(err error) error {
+	var pe *projects.PathError
+	switch {
+	case errors.As(err, &pe):
+		return &Error{Status: http.StatusBadRequest, Code: "bad_path", Field: "path", Message: "The path is not allowed: " + pe.Reason + "."}
+	case errors.Is(err, projects.ErrFileNotFound):
+		return NewError(http.StatusNotFound, "not_found", "There is no such file.")
+	case errors.Is(err, projects.ErrIsDir):
+		return NewError(http.StatusConflict, "is_directory", "That is a folder, not a file.")
+	case errors.Is(err, projects.ErrTooLarge):
+		return NewError(http.StatusRequestEntityTooLarge, "too_large", "The file is larger than the limit (STUDIO_MAX_FILE_SIZE).")
+	case errors.Is(err, projects.ErrPrecondition):
+		return NewError(http.StatusPreconditionFailed, "changed", "The file changed since you opened it; reload it or save again to overwrite.")
+	case errors.Is(err, projects.ErrExists):
+		return NewError(http.StatusConflict, "exists", "A file or folder already exists there.")
+	case errors.Is(err, projects.ErrCheckpointNotFound):
+		return NewError(http.StatusNotFound, "not_found", "There is no such checkpoint.")
+	}
+	return projectError(err)
+}
