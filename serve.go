@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"studio/events"
 	"studio/handlers"
 	"studio/projects"
+	"studio/proxy"
 	"studio/static"
 )
 
@@ -95,13 +97,23 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Auth:     auth.NewService(database.pool, ring, cfg.Signup, log),
 		Projects: projectService,
 		Bus:      bus,
+		Previews: &proxy.Signer{Ring: ring},
 	}
 	if static.Missing() {
 		log.Warn("static assets are not built; run `go tool task assets`")
 	}
 
+	preview := proxy.New(&proxy.Preview{
+		Projects:  projectService,
+		Signer:    &proxy.Signer{Ring: ring},
+		Domain:    cfg.Domain,
+		PublicURL: cfg.PublicURL(),
+		MaxBody:   cfg.MaxBody,
+		Secure:    strings.HasPrefix(cfg.PublicURL(), "https://"),
+		Log:       log,
+	})
 	srv := &http.Server{
-		Handler:           handlers.New(deps),
+		Handler:           proxy.Router(cfg.Domain, handlers.New(deps), preview),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

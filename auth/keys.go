@@ -248,3 +248,6 @@ func sealer(k Key) (cipher.AEAD, error) {
 
 // CookieKey is the key that signs browser cookies under k.
 func CookieKey(k Key) []byte { return k.derive("cookie v1") }
+
+// PreviewKey is the key that signs preview links and cookies under k.
+func PreviewKey(k Key) []byte { return k.derive("preview v1") }

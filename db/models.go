@@ -36,6 +36,11 @@ type LoginFailure struct {
 	FailedAt time.Time `json:"failed_at"`
 }
 
+type PreviewLinkUse struct {
+	Nonce  string    `json:"nonce"`
+	UsedAt time.Time `json:"used_at"`
+}
+
 type Project struct {
 	ID           uuid.UUID `json:"id"`
 	OwnerID      uuid.UUID `json:"owner_id"`

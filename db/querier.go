@@ -66,6 +66,7 @@ type Querier interface {
 	// superseded by a newer transition does not get the last word.
 	MarkProjectActive(ctx context.Context, arg MarkProjectActiveParams) (Project, error)
 	PruneLoginFailures(ctx context.Context, windowLength pgtype.Interval) error
+	PrunePreviewLinkUses(ctx context.Context) error
 	PruneProjectEvents(ctx context.Context) error
 	// How many failures a key has in the window, and when the oldest of them
 	// leaves it.
@@ -95,6 +96,8 @@ type Querier interface {
 	UpdateUserPassword(ctx context.Context, arg UpdateUserPasswordParams) error
 	UpsertProviderCredential(ctx context.Context, arg UpsertProviderCredentialParams) (ProviderCredential, error)
 	UseInvite(ctx context.Context, tokenHash []byte) (Invite, error)
+	// One row affected: first use. Zero: the link was used already.
+	UsePreviewLink(ctx context.Context, nonce string) (int64, error)
 }
 
 var _ Querier = (*Queries)(nil)

@@ -34,6 +34,7 @@ type Deps struct {
 	Auth     *auth.Service
 	Projects *projects.Service
 	Bus      *events.Bus
+	Previews PreviewLinks
 }
 
 // Server holds the dependencies the handlers share.

@@ -6,6 +6,7 @@ package projects
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -355,4 +357,38 @@ func (s *Service) EventsAfter(ctx context.Context, id uuid.UUID, after int64) ([
 // Logs follows the dev server's output.
 func (s *Service) Logs(ctx context.Context, id uuid.UUID, tail int) (io.ReadCloser, error) {
 	return s.rt.Logs(ctx, id.String(), tail, true)
+}
+
+// UsePreviewLink records the first use of a signed preview link; false
+// means it was used before.
+func (s *Service) UsePreviewLink(ctx context.Context, nonce string) (bool, error) {
+	n, err := s.q.UsePreviewLink(ctx, nonce)
+	if err != nil {
+		return false, err
+	}
+	if err := s.q.PrunePreviewLinkUses(ctx); err != nil {
+		s.log.Warn("prune preview links", "err", err)
+	}
+	return n == 1, nil
+}
+
+// SetShareToken switches a project's public link on (a new random token)
+// or off (empty).
+func (s *Service) SetShareToken(ctx context.Context, owner, id uuid.UUID, on bool) (db.Project, error) {
+	token := ""
+	if on {
+		token = strings.ToLower(rand.Text())
+	}
+	p, err := s.q.SetProjectShareToken(ctx, db.SetProjectShareTokenParams{ID: id, OwnerID: owner, ShareToken: token})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.Project{}, ErrNotFound
+	}
+	return p, err
+}
+
+// Revive starts again an active project whose dev server stopped answering.
+func (s *Service) Revive(ctx context.Context, id uuid.UUID) {
+	if _, err := s.restartFrom(ctx, id, StatusActive); err != nil && !errors.Is(err, ErrBusy) {
+		s.log.Warn("revive project", "project", id, "err", err)
+	}
 }

@@ -1,0 +1,56 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"studio/db"
+)
+
+// PreviewLinks signs the short-lived links that let an owner's browser in
+// to a private preview.
+type PreviewLinks interface {
+	Link(previewURL string, owner, project uuid.UUID, next string) (string, time.Time, error)
+}
+
+// previewLink makes a signed link for the owner's project (the workspace
+// page uses the same method for its iframe).
+func (s *Server) previewLink(p db.Project, next string) (string, time.Time, error) {
+	return s.Previews.Link(s.Config.PreviewURL(p.Slug), p.OwnerID, p.ID, next)
+}
+
+func (s *Server) apiPreviewLink(c echo.Context) error {
+	p, err := s.ownProject(c)
+	if err != nil {
+		return err
+	}
+	next := c.QueryParam("path")
+	if next == "" {
+		next = "/"
+	}
+	link, exp, err := s.previewLink(p, next)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"url": link, "expires_at": exp.UTC()})
+}
+
+func (s *Server) apiShare(c echo.Context) error {
+	id, err := projectID(c)
+	if err != nil {
+		return err
+	}
+	on := c.Request().Method == http.MethodPost
+	p, err := s.Projects.SetShareToken(c.Request().Context(), currentUser(c).ID, id, on)
+	if err != nil {
+		return projectError(err)
+	}
+	if !on {
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.JSON(http.StatusOK, map[string]string{"url": strings.TrimRight(s.Config.PreviewURL(p.Slug), "/") + "/?share=" + p.ShareToken})
+}

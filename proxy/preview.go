@@ -1,0 +1,337 @@
+// Package proxy serves live previews: requests for {slug}.{STUDIO_DOMAIN}
+// go to that project's dev server (websockets included, so hot reload
+// works), only for the project's owner or a holder of its share link, and
+// a sleeping project is woken instead of answering an error.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"studio/db"
+	"studio/projects"
+)
+
+// Projects is what the proxy needs of the project service.
+type Projects interface {
+	GetBySlug(ctx context.Context, slug string) (db.Project, error)
+	Wake(ctx context.Context, id uuid.UUID) error
+	Revive(ctx context.Context, id uuid.UUID)
+	Touch(ctx context.Context, id uuid.UUID)
+	UsePreviewLink(ctx context.Context, nonce string) (bool, error)
+}
+
+// Cookies studio sets; none of them is ever forwarded to a project.
+var studioCookies = []string{"studio_session", "studio_csrf", "studio_refresh", previewCookie, shareCookie}
+
+const (
+	previewCookie = "studio_preview"
+	shareCookie   = "studio_share"
+	authPath      = "/__studio/auth"
+)
+
+// Preview is the preview proxy.
+type Preview struct {
+	Projects  Projects
+	Signer    *Signer
+	Domain    string // STUDIO_DOMAIN
+	PublicURL string // the UI, for links back to the workspace
+	MaxBody   int64
+	Secure    bool // cookies only over https
+	Log       *slog.Logger
+
+	proxy   *httputil.ReverseProxy
+	touchMu sync.Mutex
+	touched map[uuid.UUID]time.Time
+}
+
+type targetKey struct{}
+
+// New makes the preview proxy.
+func New(p *Preview) *Preview {
+	if p.Log == nil {
+		p.Log = slog.Default()
+	}
+	p.touched = map[uuid.UUID]time.Time{}
+	transport := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+	}
+	p.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			target := pr.In.Context().Value(targetKey{}).(*url.URL)
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			pr.Out.Host = pr.In.Host // the dev server sees the preview host name
+			stripStudioCookies(pr.Out)
+		},
+		Transport:     transport,
+		FlushInterval: -1, // stream as it comes (event streams, HMR)
+		ErrorHandler:  p.upstreamFailed,
+	}
+	return p
+}
+
+// Router sends preview hosts to preview and everything else to app.
+func Router(domain string, app, preview http.Handler) http.Handler {
+	suffix := "." + strings.ToLower(domain)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slug := SlugOf(r.Host, suffix); slug != "" {
+			preview.ServeHTTP(w, r)
+			return
+		}
+		app.ServeHTTP(w, r)
+	})
+}
+
+// SlugOf returns the project label of a preview host, or "".
+func SlugOf(host, suffix string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	label, ok := strings.CutSuffix(host, suffix)
+	if !ok || label == "" || strings.Contains(label, ".") {
+		return ""
+	}
+	return label
+}
+
+func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	slug := SlugOf(r.Host, "."+strings.ToLower(p.Domain))
+	ctx := r.Context()
+	proj, err := p.Projects.GetBySlug(ctx, slug)
+	if errors.Is(err, projects.ErrNotFound) {
+		notFound(w)
+		return
+	} else if err != nil {
+		p.Log.Error("preview lookup", "slug", slug, "err", err)
+		http.Error(w, "Studio could not look this preview up; try again.", http.StatusServiceUnavailable)
+		return
+	}
+	if r.URL.Path == authPath {
+		p.signIn(w, r, proj)
+		return
+	}
+	if share := r.URL.Query().Get("share"); share != "" {
+		p.shareSignIn(w, r, proj, share)
+		return
+	}
+	if !p.allowed(r, proj) {
+		notFound(w)
+		return
+	}
+	switch proj.Status {
+	case projects.StatusActive:
+		p.touch(ctx, proj.ID)
+		p.forward(w, r, proj)
+	case projects.StatusHibernated, projects.StatusStopped:
+		if err := p.Projects.Wake(ctx, proj.ID); err != nil {
+			p.Log.Warn("wake project for preview", "project", proj.ID, "err", err)
+		}
+		p.starting(w, r, "Waking the project up…")
+	case projects.StatusInitializing:
+		msg := proj.Progress
+		if msg == "" {
+			msg = "Starting the project…"
+		}
+		p.starting(w, r, msg)
+	case projects.StatusError:
+		p.failed(w, proj)
+	default:
+		notFound(w)
+	}
+}
+
+// allowed: the owner's preview cookie for this project, or its share link.
+func (p *Preview) allowed(r *http.Request, proj db.Project) bool {
+	if c, err := r.Cookie(previewCookie); err == nil {
+		if g, err := p.Signer.verifyGrant(c.Value); err == nil && g.Project == proj.ID && g.User == proj.OwnerID {
+			return true
+		}
+	}
+	if c, err := r.Cookie(shareCookie); err == nil && proj.ShareToken != "" && constantEqual(c.Value, proj.ShareToken) {
+		return true
+	}
+	return false
+}
+
+func (p *Preview) forward(w http.ResponseWriter, r *http.Request, proj db.Project) {
+	if proj.HostPort <= 0 {
+		p.Projects.Revive(r.Context(), proj.ID)
+		p.starting(w, r, "Starting the project…")
+		return
+	}
+	// Only ever the project's own port on loopback.
+	target := &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(int(proj.HostPort)))}
+	if p.MaxBody > 0 {
+		r.Body = http.MaxBytesReader(w, r.Body, p.MaxBody)
+	}
+	ctx := context.WithValue(r.Context(), targetKey{}, target)
+	ctx = context.WithValue(ctx, projectKey{}, proj.ID)
+	p.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+type projectKey struct{}
+
+// upstreamFailed: the row says active but the dev server does not answer
+// (it died, or the container went away): start it again and show the
+// starting page instead of a 502.
+func (p *Preview) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		http.Error(w, "The request body is too large.", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if r.Context().Err() != nil {
+		return // the browser went away
+	}
+	if id, ok := r.Context().Value(projectKey{}).(uuid.UUID); ok {
+		p.Log.Info("preview upstream failed; restarting the project", "project", id, "err", err)
+		p.Projects.Revive(context.WithoutCancel(r.Context()), id)
+	}
+	p.starting(w, r, "Starting the dev server again…")
+}
+
+// touch records activity at most every 10 s per project.
+func (p *Preview) touch(ctx context.Context, id uuid.UUID) {
+	p.touchMu.Lock()
+	last := p.touched[id]
+	now := time.Now()
+	if now.Sub(last) < 10*time.Second {
+		p.touchMu.Unlock()
+		return
+	}
+	p.touched[id] = now
+	p.touchMu.Unlock()
+	p.Projects.Touch(ctx, id)
+}
+
+// signIn spends a signed link: sets the owner's preview cookie on this
+// host and goes on to next. A used, expired or foreign link is a 404.
+func (p *Preview) signIn(w http.ResponseWriter, r *http.Request, proj db.Project) {
+	l, err := p.Signer.verifyLink(r.URL.Query().Get("token"))
+	if err != nil || l.Project != proj.ID || l.User != proj.OwnerID {
+		notFound(w)
+		return
+	}
+	first, err := p.Projects.UsePreviewLink(r.Context(), l.Nonce)
+	if err != nil {
+		http.Error(w, "Studio could not check this link; try again.", http.StatusServiceUnavailable)
+		return
+	}
+	if !first {
+		notFound(w)
+		return
+	}
+	value, err := p.Signer.grant(proj.OwnerID, proj.ID, time.Now().Add(GrantTTL))
+	if err != nil {
+		http.Error(w, "Studio could not sign you in to this preview.", http.StatusInternalServerError)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: previewCookie, Value: value, Path: "/", MaxAge: int(GrantTTL.Seconds()),
+		HttpOnly: true, Secure: p.Secure, SameSite: http.SameSiteLaxMode,
+	})
+	http.Redirect(w, r, sameHostPath(r.URL.Query().Get("next")), http.StatusSeeOther)
+}
+
+func (p *Preview) shareSignIn(w http.ResponseWriter, r *http.Request, proj db.Project, token string) {
+	if proj.ShareToken == "" || !constantEqual(token, proj.ShareToken) {
+		notFound(w)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: shareCookie, Value: token, Path: "/", MaxAge: int(GrantTTL.Seconds()),
+		HttpOnly: true, Secure: p.Secure, SameSite: http.SameSiteLaxMode,
+	})
+	q := r.URL.Query()
+	q.Del("share")
+	u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+	http.Redirect(w, r, sameHostPath(u.String()), http.StatusSeeOther)
+}
+
+func sameHostPath(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
+}
+
+func stripStudioCookies(r *http.Request) {
+	cookies := r.Cookies()
+	r.Header.Del("Cookie")
+	for _, c := range cookies {
+		keep := true
+		for _, name := range studioCookies {
+			if c.Name == name {
+				keep = false
+			}
+		}
+		if keep {
+			r.AddCookie(c)
+		}
+	}
+}
+
+// notFound says nothing about whether the project exists.
+func notFound(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, "404 page not found", http.StatusNotFound)
+}
+
+var startingPage = template.Must(template.New("starting").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="1">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Starting…</title>
+<style>body{font:16px system-ui,sans-serif;display:grid;place-items:center;min-height:90vh;color:#334155;background:#f8fafc}
+@media(prefers-color-scheme:dark){body{color:#cbd5e1;background:#020617}}
+.s{width:18px;height:18px;border:3px solid currentColor;border-right-color:transparent;border-radius:50%;display:inline-block;animation:r 1s linear infinite;vertical-align:-3px;margin-right:8px}
+@keyframes r{to{transform:rotate(360deg)}}</style></head>
+<body><p role="status" data-testid="preview-starting"><span class="s" aria-hidden="true"></span>{{.}}</p></body></html>`))
+
+// starting answers while the dev server comes up: a page that reloads
+// itself for a browser, a plain 503 for scripts and sockets.
+func (p *Preview) starting(w http.ResponseWriter, r *http.Request, message string) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Retry-After", "1")
+	if r.Method != http.MethodGet || !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		http.Error(w, message, http.StatusServiceUnavailable)
+		return
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_ = startingPage.Execute(w, message)
+}
+
+var failedPage = template.Must(template.New("failed").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>The project stopped</title>
+<style>body{font:16px system-ui,sans-serif;max-width:42rem;margin:4rem auto;padding:0 1rem;color:#0f172a}pre{white-space:pre-wrap;background:#f1f5f9;padding:1rem;border-radius:.5rem}
+@media(prefers-color-scheme:dark){body{color:#e2e8f0;background:#020617}pre{background:#0f172a}}</style></head>
+<body data-testid="preview-error"><h1>The project’s dev server stopped</h1><pre>{{.Reason}}</pre>
+<p><a href="{{.Workspace}}" target="_top">Open the workspace</a> to look at the logs and start it again.</p></body></html>`))
+
+func (p *Preview) failed(w http.ResponseWriter, proj db.Project) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusBadGateway)
+	_ = failedPage.Execute(w, map[string]string{
+		"Reason":    proj.StatusReason,
+		"Workspace": fmt.Sprintf("%s/projects/%s", strings.TrimRight(p.PublicURL, "/"), proj.ID),
+	})
+}
