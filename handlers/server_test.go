@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 
 // testEnv is a real server on loopback with a fresh database.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	http   *httptest.Server
 	client *http.Client // keeps cookies like a browser
@@ -46,7 +46,7 @@ type pinger struct{ err error }
 
 func (p pinger) Ping(context.Context) error { return p.err }
 
-func newEnv(t *testing.T, mutate ...func(*config.Config, *Deps)) *testEnv {
+func newEnv(t testing.TB, mutate ...func(*config.Config, *Deps)) *testEnv {
 	t.Helper()
 	cfg, err := config.Load("serve", nil, func(string) string { return "" }, io.Discard)
 	if err != nil {

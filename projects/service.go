@@ -386,9 +386,10 @@ func (s *Service) SetShareToken(ctx context.Context, owner, id uuid.UUID, on boo
 	return p, err
 }
 
-// Revive starts again an active project whose dev server stopped answering.
+// Revive starts again a project whose dev server stopped answering: an
+// active one whose container died, or one that went to sleep meanwhile.
 func (s *Service) Revive(ctx context.Context, id uuid.UUID) {
-	if _, err := s.restartFrom(ctx, id, StatusActive); err != nil && !errors.Is(err, ErrBusy) {
+	if _, err := s.restartFrom(ctx, id, StatusActive, StatusHibernated, StatusStopped); err != nil && !errors.Is(err, ErrBusy) {
 		s.log.Warn("revive project", "project", id, "err", err)
 	}
 }

@@ -56,7 +56,19 @@ type Preview struct {
 	proxy   *httputil.ReverseProxy
 	touchMu sync.Mutex
 	touched map[uuid.UUID]time.Time
+	cacheMu sync.Mutex
+	cache   map[string]cachedProject
 }
+
+// cachedProject spares the database a query for every module a page loads.
+// It only holds active projects, for lookupTTL: a project stopped meanwhile
+// refuses the connection, and the next lookup sees its new state.
+type cachedProject struct {
+	p  db.Project
+	at time.Time
+}
+
+const lookupTTL = time.Second
 
 type targetKey struct{}
 
@@ -66,6 +78,7 @@ func New(p *Preview) *Preview {
 		p.Log = slog.Default()
 	}
 	p.touched = map[uuid.UUID]time.Time{}
+	p.cache = map[string]cachedProject{}
 	transport := &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost:   32,
@@ -115,7 +128,7 @@ func SlugOf(host, suffix string) string {
 func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	slug := SlugOf(r.Host, "."+strings.ToLower(p.Domain))
 	ctx := r.Context()
-	proj, err := p.Projects.GetBySlug(ctx, slug)
+	proj, err := p.lookup(ctx, slug)
 	if errors.Is(err, projects.ErrNotFound) {
 		notFound(w)
 		return
@@ -132,7 +145,14 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.shareSignIn(w, r, proj, share)
 		return
 	}
-	if !p.allowed(r, proj) {
+	switch p.access(r, proj) {
+	case byShare:
+		// A share link can be revoked: never trust a cached token.
+		if proj, err = p.Projects.GetBySlug(ctx, slug); err != nil || p.access(r, proj) != byShare {
+			notFound(w)
+			return
+		}
+	case denied:
 		notFound(w)
 		return
 	}
@@ -158,17 +178,53 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// allowed: the owner's preview cookie for this project, or its share link.
-func (p *Preview) allowed(r *http.Request, proj db.Project) bool {
+func (p *Preview) lookup(ctx context.Context, slug string) (db.Project, error) {
+	p.cacheMu.Lock()
+	c, ok := p.cache[slug]
+	p.cacheMu.Unlock()
+	if ok && time.Since(c.at) < lookupTTL {
+		return c.p, nil
+	}
+	proj, err := p.Projects.GetBySlug(ctx, slug)
+	p.cacheMu.Lock()
+	defer p.cacheMu.Unlock()
+	if err == nil && proj.Status == projects.StatusActive {
+		if len(p.cache) > 10000 {
+			clear(p.cache)
+		}
+		p.cache[slug] = cachedProject{proj, time.Now()}
+	} else {
+		delete(p.cache, slug)
+	}
+	return proj, err
+}
+
+// forget drops a cached lookup once the project is known to have changed.
+func (p *Preview) forget(slug string) {
+	p.cacheMu.Lock()
+	delete(p.cache, slug)
+	p.cacheMu.Unlock()
+}
+
+type accessKind int
+
+const (
+	denied accessKind = iota
+	byOwner
+	byShare
+)
+
+// access: the owner's preview cookie for this project, or its share link.
+func (p *Preview) access(r *http.Request, proj db.Project) accessKind {
 	if c, err := r.Cookie(previewCookie); err == nil {
 		if g, err := p.Signer.verifyGrant(c.Value); err == nil && g.Project == proj.ID && g.User == proj.OwnerID {
-			return true
+			return byOwner
 		}
 	}
 	if c, err := r.Cookie(shareCookie); err == nil && proj.ShareToken != "" && constantEqual(c.Value, proj.ShareToken) {
-		return true
+		return byShare
 	}
-	return false
+	return denied
 }
 
 func (p *Preview) forward(w http.ResponseWriter, r *http.Request, proj db.Project) {
@@ -202,6 +258,7 @@ func (p *Preview) upstreamFailed(w http.ResponseWriter, r *http.Request, err err
 		return // the browser went away
 	}
 	if id, ok := r.Context().Value(projectKey{}).(uuid.UUID); ok {
+		p.forget(SlugOf(r.Host, "."+strings.ToLower(p.Domain)))
 		p.Log.Info("preview upstream failed; restarting the project", "project", id, "err", err)
 		p.Projects.Revive(context.WithoutCancel(r.Context()), id)
 	}

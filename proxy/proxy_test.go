@@ -34,7 +34,7 @@ import (
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	pool   *pgxpool.Pool
 	svc    *projects.Service
 	signer *proxy.Signer
@@ -42,7 +42,7 @@ type env struct {
 	owner  uuid.UUID
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	pool := dbtest.New(t)
 	quiet := slog.New(slog.DiscardHandler)
@@ -123,7 +123,7 @@ func (e *env) waitStatus(id uuid.UUID, want string) db.Project {
 	return db.Project{}
 }
 
-func get(t *testing.T, c *http.Client, u string, headers ...string) (int, string, http.Header) {
+func get(t testing.TB, c *http.Client, u string, headers ...string) (int, string, http.Header) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", u, nil)
 	for i := 0; i+1 < len(headers); i += 2 {
