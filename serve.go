@@ -32,6 +32,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	if cfg.Runtime != "docker" {
+		return fmt.Errorf("STUDIO_RUNTIME=%s: only the docker runtime is available in this version", cfg.Runtime)
+	}
 
 	// Claim the address first: a port in use is the commonest start failure
 	// and should not wait for the database.
