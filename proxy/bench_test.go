@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"sort"
@@ -84,3 +85,41 @@ func pct(ds []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkCreateToPreview is what a user waits for: create a react-vite
+// project until its entry module answers 200 through the preview proxy.
+func BenchmarkCreateToPreview(b *testing.B) {
+	e := newEnv(b)
+	ctx := context.Background()
+	owner := e.browser()
+	var ds []time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		p, err := e.svc.Create(ctx, e.owner, "bench", "react-vite")
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.signIn(owner, p, "/favicon-none")
+		for {
+			res, err := owner.Get(e.host(p.Slug) + "/src/main.tsx")
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				break
+			}
+			if time.Since(start) > time.Minute {
+				b.Fatalf("no preview after a minute: last answer %d", res.StatusCode)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		ds = append(ds, time.Since(start))
+		b.StopTimer()
+		e.svc.Delete(ctx, e.owner, p.ID)
+		b.StartTimer()
+	}
+	b.ReportMetric(ms(pct(ds, 50)), "p50-ms")
+	b.ReportMetric(ms(pct(ds, 99)), "p99-ms")
+}

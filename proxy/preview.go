@@ -61,8 +61,10 @@ type Preview struct {
 }
 
 // cachedProject spares the database a query for every module a page loads.
-// It only holds active projects, for lookupTTL: a project stopped meanwhile
-// refuses the connection, and the next lookup sees its new state.
+// It only holds active projects, for lookupTTL, and only serves their
+// owner: a project stopped meanwhile refuses the connection and the next
+// lookup sees its new state; share links and refusals are always checked
+// against the database, so revoking a share link works at once.
 type cachedProject struct {
 	p  db.Project
 	at time.Time
@@ -128,7 +130,12 @@ func SlugOf(host, suffix string) string {
 func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	slug := SlugOf(r.Host, "."+strings.ToLower(p.Domain))
 	ctx := r.Context()
-	proj, err := p.lookup(ctx, slug)
+	proj, cached, err := p.lookup(ctx, slug)
+	// Sign-ins, share links and refusals are decided on fresh rows: a
+	// cached one may belong to a deleted project whose name was reused.
+	if cached && (r.URL.Path == authPath || r.URL.Query().Has("share") || p.access(r, proj) != byOwner) {
+		proj, err = p.Projects.GetBySlug(ctx, slug)
+	}
 	if errors.Is(err, projects.ErrNotFound) {
 		notFound(w)
 		return
@@ -145,14 +152,7 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.shareSignIn(w, r, proj, share)
 		return
 	}
-	switch p.access(r, proj) {
-	case byShare:
-		// A share link can be revoked: never trust a cached token.
-		if proj, err = p.Projects.GetBySlug(ctx, slug); err != nil || p.access(r, proj) != byShare {
-			notFound(w)
-			return
-		}
-	case denied:
+	if p.access(r, proj) == denied {
 		notFound(w)
 		return
 	}
@@ -178,14 +178,16 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (p *Preview) lookup(ctx context.Context, slug string) (db.Project, error) {
+// lookup finds the project of a preview host, from the cache when an
+// active project was looked up within lookupTTL.
+func (p *Preview) lookup(ctx context.Context, slug string) (proj db.Project, cached bool, err error) {
 	p.cacheMu.Lock()
 	c, ok := p.cache[slug]
 	p.cacheMu.Unlock()
 	if ok && time.Since(c.at) < lookupTTL {
-		return c.p, nil
+		return c.p, true, nil
 	}
-	proj, err := p.Projects.GetBySlug(ctx, slug)
+	proj, err = p.Projects.GetBySlug(ctx, slug)
 	p.cacheMu.Lock()
 	defer p.cacheMu.Unlock()
 	if err == nil && proj.Status == projects.StatusActive {
@@ -196,7 +198,7 @@ func (p *Preview) lookup(ctx context.Context, slug string) (db.Project, error) {
 	} else {
 		delete(p.cache, slug)
 	}
-	return proj, err
+	return proj, false, err
 }
 
 // forget drops a cached lookup once the project is known to have changed.
