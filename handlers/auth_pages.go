@@ -106,7 +106,3 @@ func safeNext(next string) string {
 	}
 	return next
 }
-
-func (s *Server) dashboard(c echo.Context) error {
-	return render(c, http.StatusOK, views.Dashboard(s.page(c, "Projects")))
-}

@@ -27,6 +27,7 @@ import (
 	"studio/db/dbtest"
 	"studio/events"
 	"studio/projects"
+	"studio/proxy"
 )
 
 func TestMain(m *testing.M) {
@@ -94,6 +95,7 @@ func newEnv(t testing.TB, mutate ...func(*config.Config, *Deps)) *testEnv {
 		Auth:     auth.NewService(pool, ring, cfg.Signup, quiet),
 		Projects: svc,
 		Bus:      bus,
+		Previews: &proxy.Signer{Ring: ring},
 	}
 	for _, m := range mutate {
 		m(cfg, &deps)

@@ -3,8 +3,10 @@ package handlers
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -63,4 +65,20 @@ func lastEventID(c echo.Context) int64 {
 		return 0
 	}
 	return n
+}
+
+// html writes one event whose data is an HTML fragment (for htmx's SSE
+// extension), each line of it a data line.
+func (s *sseWriter) html(id int64, kind, fragment string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "id: %d\nevent: %s\n", id, kind)
+	for _, line := range strings.Split(fragment, "\n") {
+		b.WriteString("data: " + line + "\n")
+	}
+	b.WriteString("\n")
+	if _, err := io.WriteString(s.w, b.String()); err != nil {
+		return err
+	}
+	s.f.Flush()
+	return nil
 }

@@ -1,0 +1,158 @@
+package handlers
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"studio/containers/image"
+	"studio/db"
+	"studio/projects"
+	"studio/views"
+)
+
+func (s *Server) card(p db.Project) views.ProjectCard {
+	return views.ProjectCard{Project: p, PreviewURL: s.Config.PreviewURL(p.Slug)}
+}
+
+func (s *Server) dashboard(c echo.Context) error {
+	list, err := s.Projects.List(c.Request().Context(), currentUser(c).ID, 200, nil)
+	if err != nil {
+		return err
+	}
+	cards := make([]views.ProjectCard, 0, len(list))
+	for _, p := range list {
+		cards = append(cards, s.card(p))
+	}
+	return render(c, http.StatusOK, views.DashboardPage(s.page(c, "Projects"), cards, image.Templates(), views.Form{}))
+}
+
+// createProject adds a project; htmx gets its card at once, which then
+// follows the project's progress over the dashboard's event stream.
+func (s *Server) createProject(c echo.Context) error {
+	f := views.Form{Values: map[string]string{"name": c.FormValue("name"), "template": c.FormValue("template")}, Errors: map[string]string{}}
+	p, err := s.Projects.Create(c.Request().Context(), currentUser(c).ID, f.Values["name"], f.Values["template"])
+	if err != nil {
+		var e *Error
+		if !errors.As(projectError(err), &e) {
+			return err
+		}
+		if e.Field != "" {
+			f.Errors[e.Field] = trimField(e)
+		} else {
+			f.Error = e.Message
+		}
+		if isHTMX(c) {
+			c.Response().Header().Set("HX-Retarget", "#new-project")
+			c.Response().Header().Set("HX-Reswap", "outerHTML")
+			return render(c, http.StatusOK, views.NewProjectForm(s.page(c, "Projects"), image.Templates(), f))
+		}
+		return render(c, e.Status, views.DashboardPage(s.page(c, "Projects"), nil, image.Templates(), f))
+	}
+	if !isHTMX(c) {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	c.Response().Header().Set("HX-Trigger", "project-created")
+	return render(c, http.StatusOK, views.CardWithEmptyStateRemoved(s.page(c, "Projects"), s.card(p)))
+}
+
+// projectAction serves the card's start, stop and delete buttons.
+func (s *Server) projectCardAction(c echo.Context) error {
+	id, err := projectID(c)
+	if err != nil {
+		return err
+	}
+	ctx, owner := c.Request().Context(), currentUser(c).ID
+	var p db.Project
+	switch c.Param("action") {
+	case "start":
+		p, err = s.Projects.Start(ctx, owner, id)
+	case "stop":
+		p, err = s.Projects.Stop(ctx, owner, id)
+	case "delete":
+		if err := s.Projects.Delete(ctx, owner, id); err != nil {
+			return projectError(err)
+		}
+		if isHTMX(c) {
+			return c.HTML(http.StatusOK, "")
+		}
+		return c.Redirect(http.StatusSeeOther, "/")
+	default:
+		return echo.ErrNotFound
+	}
+	if err != nil {
+		return projectError(err)
+	}
+	if !isHTMX(c) {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	return render(c, http.StatusOK, views.Card(s.page(c, "Projects"), s.card(p)))
+}
+
+// openPreview sends the owner's browser through a fresh signed link.
+func (s *Server) openPreview(c echo.Context) error {
+	p, err := s.ownProject(c)
+	if err != nil {
+		return err
+	}
+	link, _, err := s.previewLink(p, "/")
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, link)
+}
+
+// dashboardEvents streams re-rendered cards of the user's projects as
+// their status or progress changes.
+func (s *Server) dashboardEvents(c echo.Context) error {
+	ctx := c.Request().Context()
+	user := currentUser(c).ID
+	wake, stop := s.Bus.Subscribe(projects.UserTopic(user))
+	defer stop()
+	out := startSSE(c)
+	page := s.page(c, "Projects")
+	sent := map[string]string{} // project id → what its card showed
+	beat := time.NewTicker(heartbeat)
+	defer beat.Stop()
+	var n int64
+	for {
+		list, err := s.Projects.List(ctx, user, 200, nil)
+		if err != nil {
+			return nil
+		}
+		for _, p := range list {
+			key := p.Status + "|" + p.Progress + "|" + p.UpdatedAt.String() + "|" + p.Name
+			if sent[p.ID.String()] == key {
+				continue
+			}
+			var buf bytes.Buffer
+			if err := views.Card(page, s.card(p)).Render(ctx, &buf); err != nil {
+				return err
+			}
+			n++
+			if out.html(n, "card-"+p.ID.String(), buf.String()) != nil {
+				return nil
+			}
+			sent[p.ID.String()] = key
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-beat.C:
+			if out.comment("heartbeat") != nil {
+				return nil
+			}
+		}
+	}
+}
+
+func trimField(e *Error) string {
+	if len(e.Message) > len(e.Field)+2 && e.Message[:len(e.Field)+2] == e.Field+": " {
+		return e.Message[len(e.Field)+2:]
+	}
+	return e.Message
+}
