@@ -41,3 +41,9 @@ document.addEventListener("submit", function (e) {
   var b = e.submitter;
   if (b && b.dataset && b.dataset.confirm && !window.confirm(b.dataset.confirm)) e.preventDefault();
 }, true);
+
+// After a project is created, the form is ready for the next one.
+document.addEventListener("htmx:afterRequest", function (e) {
+  var form = e.detail.elt;
+  if (form && form.id === "new-project" && e.detail.successful && !e.detail.xhr.getResponseHeader("HX-Retarget")) form.reset();
+});

@@ -1,0 +1,153 @@
+// Package e2e drives the real studio binary with real Chromium.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+)
+
+// studio is a running `studio serve` on a fresh data folder.
+type studio struct {
+	base string // http://studio.localhost:<port>
+	port string
+}
+
+func startStudio(t *testing.T) *studio {
+	t.Helper()
+	if _, err := exec.LookPath("chromium"); err != nil {
+		t.Skip("chromium is not installed; scripts/setup installs it")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		os.Chmod(d, 0o755)
+	}
+	bin := filepath.Join(dir, "studio")
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	instance := "e2e-" + uuid.NewString()[:8]
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "STUDIO_DATA="+filepath.Join(dir, "data"), "STUDIO_ADDR=127.0.0.1:"+port, "STUDIO_INSTANCE="+instance)
+	logFile, _ := os.Create(filepath.Join(dir, "studio.log"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		// Remove what this studio created in the engine.
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=studio.instance="+instance).Output()
+		for _, id := range strings.Fields(string(out)) {
+			exec.Command("docker", "rm", "-f", id).Run()
+		}
+		nets, _ := exec.Command("docker", "network", "ls", "-q", "--filter", "label=studio.instance="+instance).Output()
+		for _, id := range strings.Fields(string(nets)) {
+			exec.Command("docker", "network", "rm", id).Run()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "studio.log"))
+			t.Logf("studio log:\n%s", b)
+		}
+	})
+	for i := 0; i < 200; i++ {
+		if res, err := http.Get("http://127.0.0.1:" + port + "/healthz"); err == nil {
+			res.Body.Close()
+			return &studio{base: "http://studio.localhost:" + port, port: port}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("studio did not start")
+	return nil
+}
+
+// browser starts headless Chromium with a fresh profile.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("chromium"),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	)
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(alloc)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancel3)
+	return ctx
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	os.MkdirAll("artifacts", 0o755)
+	os.WriteFile(filepath.Join("artifacts", name+".png"), png, 0o644)
+}
+
+// TestSignUpCreateProjectAndPreview: a new user signs up, creates a
+// react-vite project from the dashboard, watches its card turn active
+// without reloading, opens the preview and sees the template's heading.
+func TestSignUpCreateProjectAndPreview(t *testing.T) {
+	s := startStudio(t)
+	ctx := browser(t)
+	type css = chromedp.CSS
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(s.base+"/signup"),
+		chromedp.WaitVisible(css(`#f-email`)),
+		chromedp.SendKeys(css(`#f-email`), "ada@example.com"),
+		chromedp.SendKeys(css(`#f-password`), "a long password"),
+		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(css(`[data-testid=empty-state]`)),
+		chromedp.SendKeys(css(`#f-name`), "My App"),
+		chromedp.Click(css(`[data-testid=create]`)),
+		chromedp.WaitVisible(css(`[data-testid=project-card]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active]`))); err != nil {
+		t.Fatalf("the card never turned active: %v", err)
+	}
+	t.Logf("card active %v after the click", time.Since(started).Round(time.Millisecond))
+	screenshot(t, ctx, "dashboard")
+
+	href, err := chromedp.Run(ctx, chromedp.AttributeValue(css(`[data-testid=preview-link]`), "href"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.base+href.Value), chromedp.WaitVisible(css(`h1`))); err != nil {
+		t.Fatal(err)
+	}
+	heading, _ := chromedp.Run(ctx, chromedp.Text(css(`h1`)))
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	if !strings.HasPrefix(loc, fmt.Sprintf("http://my-app.studio.localhost:%s/", s.port)) || heading == "" {
+		t.Fatalf("preview at %q shows %q", loc, heading)
+	}
+	screenshot(t, ctx, "preview")
+}
