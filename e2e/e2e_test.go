@@ -150,4 +150,74 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		t.Fatalf("preview at %q shows %q", loc, heading)
 	}
 	screenshot(t, ctx, "preview")
+
+	// The workspace: open src/App.tsx in Monaco, change the heading, save
+	// with Ctrl+S; the preview frame shows it through hot reload, without
+	// reloading the page (a marker set in the frame survives).
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(s.base+"/"),
+		chromedp.Click(css(`[data-testid=project-name]`)),
+		chromedp.WaitVisible(css(`[data-testid=workspace]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	iframes, err := chromedp.Run(ctx, chromedp.Nodes(css(`iframe#preview`)))
+	if err != nil || len(iframes) != 1 {
+		t.Fatalf("preview frame: %v", err)
+	}
+	inFrame := chromedp.FromNode(iframes[0])
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(css(`h1`), inFrame)); err != nil {
+		t.Fatalf("preview frame content: %v", err)
+	}
+	// A full reload would make a new body without this attribute.
+	if err := chromedp.Do(ctx, chromedp.SetAttributeValue(css(`body`), "data-studio-marker", "kept", inFrame)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(css(`[data-file="src/App.tsx"]`)),
+		chromedp.WaitVisible(css(`.monaco-editor`)),
+		chromedp.WaitVisible(css(`[data-tab="src/App.tsx"]`)),
+	); err != nil {
+		t.Fatalf("editor: %v", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function () {
+		var m = window.studioEditor.getModel();
+		m.setValue(m.getValue().replace("Hello from React", "Hello from Studio"));
+		window.studioEditor.focus();
+		return true;
+	})()`)); err != nil {
+		t.Fatal(err)
+	}
+	unsaved, _ := chromedp.Run(ctx, chromedp.Text(css(`[data-tab="src/App.tsx"]`)))
+	if !strings.HasPrefix(unsaved, "●") {
+		t.Fatalf("no unsaved marker on the tab: %q", unsaved)
+	}
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("s", chromedp.KeyModifiers(chromedp.ModifierCtrl))); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		h1, _ := chromedp.Run(qctx, chromedp.Text(css(`h1`), inFrame))
+		cancel()
+		if h1 == "Hello from Studio" {
+			break
+		}
+		if time.Now().After(deadline) {
+			status, _ := chromedp.Run(ctx, chromedp.Text(css(`#editor-status`)))
+			t.Fatalf("the preview still shows %q (editor: %q)", h1, status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	marker, err := chromedp.Run(qctx, chromedp.AttributeValue(css(`body`), "data-studio-marker", inFrame))
+	cancel()
+	if err != nil || marker.Value != "kept" {
+		t.Fatalf("the preview reloaded the whole page instead of hot-reloading: %v %+v", err, marker)
+	}
+	saved, _ := chromedp.Run(ctx, chromedp.Text(css(`[data-tab="src/App.tsx"]`)))
+	if strings.HasPrefix(saved, "●") {
+		t.Fatalf("the tab still shows unsaved changes: %q", saved)
+	}
+	screenshot(t, ctx, "workspace")
 }

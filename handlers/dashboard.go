@@ -87,7 +87,11 @@ func (s *Server) projectCardAction(c echo.Context) error {
 		return projectError(err)
 	}
 	if !isHTMX(c) {
-		return c.Redirect(http.StatusSeeOther, "/")
+		back := safeNext(c.FormValue("back"))
+		if back == "" {
+			back = "/"
+		}
+		return c.Redirect(http.StatusSeeOther, back)
 	}
 	return render(c, http.StatusOK, views.Card(s.page(c, "Projects"), s.card(p)))
 }

@@ -1,0 +1,191 @@
+// The workspace island: Monaco tabs that save with If-Match, a file list,
+// the preview frame and the dev server's log, all following the project's
+// events. Everything else on the page is server-rendered.
+(function () {
+  "use strict";
+  var ws = document.getElementById("workspace");
+  if (!ws) return;
+  var project = ws.dataset.project;
+  var previewURL = ws.dataset.previewUrl.replace(/\/$/, "");
+  var editorEl = document.getElementById("editor");
+  var statusEl = document.getElementById("editor-status");
+  var tabsEl = document.getElementById("tabs");
+  var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+  var monacoReady = null;
+  var editor = null;
+  var open = {}; // path → {model, etag, saved (version id), tab}
+  var current = null;
+
+  function say(text) { statusEl.textContent = text; }
+  function fileURL(path) { return "/projects/" + project + "/files/" + path.split("/").map(encodeURIComponent).join("/"); }
+
+  function loadMonaco() {
+    if (monacoReady) return monacoReady;
+    monacoReady = new Promise(function (resolve, reject) {
+      var base = ws.dataset.monaco;
+      var s = document.createElement("script");
+      s.src = base + "/vs/loader.js";
+      s.onerror = function () { reject(new Error("the editor could not be loaded")); };
+      s.onload = function () {
+        window.require.config({ paths: { vs: base + "/vs" } });
+        window.require(["vs/editor/editor.main"], function () {
+          editorEl.textContent = "";
+          var dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
+          editor = window.monaco.editor.create(editorEl, { automaticLayout: true, theme: dark ? "vs-dark" : "vs", minimap: { enabled: false } });
+          editor.addCommand(window.monaco.KeyMod.CtrlCmd | window.monaco.KeyCode.KeyS, function () { save(current, false); });
+          window.studioEditor = editor;
+          resolve(window.monaco);
+        }, reject);
+      };
+      document.head.appendChild(s);
+    });
+    return monacoReady;
+  }
+
+  function languageOf(path) {
+    var ext = path.split(".").pop();
+    return { ts: "typescript", tsx: "typescript", js: "javascript", jsx: "javascript", mjs: "javascript", json: "json",
+      css: "css", html: "html", md: "markdown", svg: "xml" }[ext] || "plaintext";
+  }
+
+  function dirty(path) { var f = open[path]; return f && f.model.getAlternativeVersionId() !== f.saved; }
+
+  function renderTab(path) {
+    var f = open[path];
+    f.tab.textContent = (dirty(path) ? "● " : "") + path.split("/").pop();
+    f.tab.setAttribute("aria-selected", path === current ? "true" : "false");
+    f.tab.className = "btn btn-ghost !py-0.5" + (path === current ? " !bg-slate-200 dark:!bg-slate-700" : "");
+    f.tab.title = path + (dirty(path) ? " (unsaved)" : "");
+  }
+
+  function highlight() {
+    document.querySelectorAll("[data-file]").forEach(function (b) {
+      b.classList.toggle("font-semibold", b.dataset.file === current);
+      b.setAttribute("aria-current", b.dataset.file === current ? "true" : "false");
+    });
+  }
+
+  function show(path) {
+    current = path;
+    editor.setModel(open[path].model);
+    Object.keys(open).forEach(renderTab);
+    highlight();
+  }
+
+  function fetchFile(path) {
+    return fetch(fileURL(path), { headers: { "X-CSRF-Token": csrf } }).then(function (res) {
+      if (!res.ok) throw new Error("could not open " + path + " (" + res.status + ")");
+      return res.text().then(function (text) { return { text: text, etag: res.headers.get("ETag") }; });
+    });
+  }
+
+  function openFile(path) {
+    loadMonaco().then(function (monaco) {
+      if (open[path]) { show(path); return; }
+      return fetchFile(path).then(function (r) {
+        var model = monaco.editor.createModel(r.text, languageOf(path), monaco.Uri.parse("file:///" + path));
+        var tab = document.createElement("button");
+        tab.type = "button";
+        tab.setAttribute("role", "tab");
+        tab.dataset.tab = path;
+        tab.addEventListener("click", function () { show(path); });
+        tabsEl.appendChild(tab);
+        open[path] = { model: model, etag: r.etag, saved: model.getAlternativeVersionId(), tab: tab };
+        model.onDidChangeContent(function () { renderTab(path); });
+        show(path);
+        say("Opened " + path);
+      });
+    }).catch(function (e) { say(e.message); });
+  }
+
+  function save(path, overwrite) {
+    var f = open[path];
+    if (!f) return;
+    var headers = { "X-CSRF-Token": csrf, "Content-Type": "application/octet-stream" };
+    if (!overwrite && f.etag) headers["If-Match"] = f.etag;
+    var version = f.model.getAlternativeVersionId();
+    say("Saving " + path + "…");
+    fetch(fileURL(path), { method: "PUT", headers: headers, body: f.model.getValue() }).then(function (res) {
+      if (res.status === 412) {
+        if (window.confirm(path + " changed on disk since you opened it. OK: overwrite it with your version. Cancel: keep editing (use reload to take the disk version).")) {
+          save(path, true);
+        } else {
+          say(path + " was not saved: it changed on disk.");
+        }
+        return;
+      }
+      if (!res.ok) return res.text().then(function (t) { throw new Error("could not save " + path + " (" + res.status + ")"); });
+      return res.json().then(function (body) {
+        f.etag = body.etag;
+        f.saved = version;
+        renderTab(path);
+        say("Saved " + path);
+      });
+    }).catch(function (e) { say(e.message); });
+  }
+
+  // A file changed on disk (by the agent, another tab): reload it if it has
+  // no unsaved edits; otherwise say so and keep the user's text.
+  function changedOnDisk(path) {
+    var f = open[path];
+    if (!f) return;
+    fetchFile(path).then(function (r) {
+      if (r.etag === f.etag) return;
+      if (dirty(path)) { say(path + " changed on disk; your unsaved edits are kept. Saving will ask before overwriting."); return; }
+      f.model.setValue(r.text);
+      f.etag = r.etag;
+      f.saved = f.model.getAlternativeVersionId();
+      renderTab(path);
+      say(path + " was updated on disk and reloaded.");
+    }).catch(function () { /* deleted: leave it open */ });
+  }
+
+  document.getElementById("tree").addEventListener("click", function (e) {
+    var b = e.target.closest("[data-file]");
+    if (b) openFile(b.dataset.file);
+  });
+
+  // Preview: path bar, reload, and the switch to logs.
+  var frame = document.getElementById("preview");
+  var pathInput = document.getElementById("preview-path");
+  function reloadPreview() {
+    var p = pathInput.value || "/";
+    if (p.charAt(0) !== "/") p = "/" + p;
+    frame.src = previewURL + p;
+  }
+  document.getElementById("preview-reload").addEventListener("click", reloadPreview);
+  pathInput.addEventListener("keydown", function (e) { if (e.key === "Enter") reloadPreview(); });
+  var logs = document.getElementById("logs");
+  var logSource = null;
+  var follow = true;
+  logs.addEventListener("scroll", function () { follow = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 8; });
+  document.querySelectorAll("[data-pane]").forEach(function (b) {
+    b.addEventListener("click", function () {
+      var logsOn = b.dataset.pane === "logs";
+      frame.classList.toggle("hidden", logsOn);
+      logs.classList.toggle("hidden", !logsOn);
+      document.querySelectorAll("[data-pane]").forEach(function (x) { x.setAttribute("aria-pressed", x === b ? "true" : "false"); });
+      if (logsOn && !logSource) {
+        logSource = new EventSource("/projects/" + project + "/logs?tail=500");
+        logSource.addEventListener("log", function (e) {
+          logs.textContent += JSON.parse(e.data).line + "\n";
+          if (follow) logs.scrollTop = logs.scrollHeight;
+        });
+      }
+    });
+  });
+
+  // The project's events: status, and files changed on disk.
+  var badge = document.getElementById("ws-status");
+  var events = new EventSource("/projects/" + project + "/events");
+  events.addEventListener("status", function (e) {
+    var s = JSON.parse(e.data).status;
+    badge.textContent = s;
+    badge.className = "badge badge-" + s;
+    if (s === "active" && frame.src === "about:blank") reloadPreview();
+  });
+  events.addEventListener("file_changed", function (e) { changedOnDisk(JSON.parse(e.data).path); });
+  window.addEventListener("beforeunload", function (e) {
+    if (Object.keys(open).some(dirty)) { e.preventDefault(); e.returnValue = ""; }
+  });
+})();
