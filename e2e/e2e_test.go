@@ -99,6 +99,19 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// step runs actions with a deadline and shows the page when they fail.
+func step(t *testing.T, ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		where, _ := chromedp.Run(ctx, chromedp.Location())
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 2000) : ""`))
+		screenshot(t, ctx, "failed-"+name)
+		t.Fatalf("%s: %v\nat %s:\n%s", name, err, where, text)
+	}
+}
+
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
@@ -141,8 +154,16 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(s.base+href.Value), chromedp.WaitVisible(css(`h1`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.base+href.Value)); err != nil {
 		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	err = chromedp.Do(wctx, chromedp.WaitVisible(css(`h1`)))
+	cancel()
+	if err != nil {
+		where, _ := chromedp.Run(ctx, chromedp.Location())
+		html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+		t.Fatalf("the preview at %s shows no heading: %v\n%s", where, err, html)
 	}
 	heading, _ := chromedp.Run(ctx, chromedp.Text(css(`h1`)))
 	loc, _ := chromedp.Run(ctx, chromedp.Location())
@@ -154,13 +175,17 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	// The workspace: open src/App.tsx in Monaco, change the heading, save
 	// with Ctrl+S; the preview frame shows it through hot reload, without
 	// reloading the page (a marker set in the frame survives).
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.base+"/")); err != nil {
+		t.Fatal(err)
+	}
+	opened := time.Now()
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(s.base+"/"),
 		chromedp.Click(css(`[data-testid=project-name]`)),
 		chromedp.WaitVisible(css(`[data-testid=workspace]`)),
 	); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("workspace painted %v after the click", time.Since(opened).Round(time.Millisecond))
 	iframes, err := chromedp.Run(ctx, chromedp.Nodes(css(`iframe#preview`)))
 	if err != nil || len(iframes) != 1 {
 		t.Fatalf("preview frame: %v", err)
@@ -180,6 +205,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	); err != nil {
 		t.Fatalf("editor: %v", err)
 	}
+	t.Logf("editor usable with App.tsx %v after the workspace was opened (Monaco loaded on first use)", time.Since(opened).Round(time.Millisecond))
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function () {
 		var m = window.studioEditor.getModel();
 		m.setValue(m.getValue().replace("Hello from React", "Hello from Studio"));
@@ -220,4 +246,35 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		t.Fatalf("the tab still shows unsaved changes: %q", saved)
 	}
 	screenshot(t, ctx, "workspace")
+
+	// Stop and start from the workspace; the badge follows.
+	step(t, ctx, "stop", chromedp.Click(css(`[data-testid=ws-stop]`)), chromedp.WaitVisible(css(`#ws-status.badge-stopped`)))
+	step(t, ctx, "start", chromedp.Click(css(`[data-testid=ws-start]`)), chromedp.WaitVisible(css(`#ws-status.badge-active`)))
+	workspaceURL, _ := chromedp.Run(ctx, chromedp.Location())
+
+	// Sign out.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(css(`header form[action="/logout"] button`)),
+		chromedp.WaitVisible(css(`[data-testid=login-form]`)),
+	); err != nil {
+		t.Fatalf("sign out: %v", err)
+	}
+
+	// Another person, in another browser, sees neither the workspace nor the preview.
+	other := browser(t)
+	if err := chromedp.Do(other,
+		chromedp.Navigate(s.base+"/signup"),
+		chromedp.SendKeys(css(`#f-email`), "eve@example.com"),
+		chromedp.SendKeys(css(`#f-password`), "another long password"),
+		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(css(`[data-testid=dashboard]`)),
+		chromedp.Navigate(workspaceURL),
+		chromedp.WaitVisible(css(`[data-testid=error-page]`)),
+	); err != nil {
+		t.Fatalf("another user opening the workspace: %v", err)
+	}
+	res, err := chromedp.Run(other, chromedp.NavigateResponse(loc))
+	if err != nil || res.Status != 404 {
+		t.Fatalf("another user opening the preview: %v %v", err, res)
+	}
 }

@@ -206,6 +206,13 @@ func (s *Service) Start(ctx context.Context, owner, id uuid.UUID) (db.Project, e
 	if err != nil {
 		return db.Project{}, err
 	}
+	cur, err := s.Get(ctx, owner, id)
+	if err != nil {
+		return db.Project{}, err
+	}
+	if cur.Status == StatusActive || cur.Status == StatusInitializing {
+		return cur, nil // already running or starting: nothing to do
+	}
 	if s.opts.MaxRunning > 0 && int(counts.Running) >= s.opts.MaxRunning {
 		return db.Project{}, ErrRunningLimit
 	}

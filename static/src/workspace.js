@@ -182,7 +182,13 @@
     var s = JSON.parse(e.data).status;
     badge.textContent = s;
     badge.className = "badge badge-" + s;
-    if (s === "active" && frame.src === "about:blank") reloadPreview();
+    if (s === "active" && frame.dataset.stopped) {
+      // It was stopped when the page loaded: go through a fresh signed link.
+      frame.src = "/projects/" + project + "/preview";
+      delete frame.dataset.stopped;
+      var note = document.getElementById("preview-stopped");
+      if (note) note.remove();
+    }
   });
   events.addEventListener("file_changed", function (e) { changedOnDisk(JSON.parse(e.data).path); });
   window.addEventListener("beforeunload", function (e) {
