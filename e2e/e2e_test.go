@@ -247,6 +247,26 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	}
 	screenshot(t, ctx, "workspace")
 
+	// Files: create one from the list, rename it, delete it; the list follows.
+	step(t, ctx, "new file",
+		chromedp.SendKeys(css(`[data-testid=new-path]`), "src/notes.md"),
+		chromedp.Click(css(`[data-testid=new-file]`)),
+		chromedp.WaitVisible(css(`[data-file="src/notes.md"]`)),
+		chromedp.WaitVisible(css(`[data-tab="src/notes.md"]`)),
+	)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.prompt = function () { return "docs/notes.md" }; window.confirm = function () { return true }; true`)); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "rename file",
+		chromedp.Click(css(`[data-testid=rename-file]`)),
+		chromedp.WaitVisible(css(`[data-file="docs/notes.md"]`)),
+		chromedp.WaitNotPresent(css(`[data-file="src/notes.md"]`)),
+	)
+	step(t, ctx, "delete file",
+		chromedp.Click(css(`[data-testid=delete-file]`)),
+		chromedp.WaitNotPresent(css(`[data-file="docs/notes.md"]`)),
+	)
+
 	// Stop and start from the workspace; the badge follows.
 	step(t, ctx, "stop", chromedp.Click(css(`[data-testid=ws-stop]`)), chromedp.WaitVisible(css(`#ws-status.badge-stopped`)))
 	step(t, ctx, "start", chromedp.Click(css(`[data-testid=ws-start]`)), chromedp.WaitVisible(css(`#ws-status.badge-active`)))

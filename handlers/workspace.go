@@ -29,3 +29,16 @@ func (s *Server) workspace(c echo.Context) error {
 	}
 	return render(c, http.StatusOK, views.WorkspacePage(s.page(c, p.Name), d))
 }
+
+// fileTree is the workspace's file list, re-fetched when files change.
+func (s *Server) fileTree(c echo.Context) error {
+	p, err := s.ownProject(c)
+	if err != nil {
+		return err
+	}
+	files, err := s.Projects.Tree(p.ID)
+	if err != nil {
+		return fileError(err)
+	}
+	return render(c, http.StatusOK, views.FileTree(files))
+}

@@ -70,6 +70,8 @@
     editor.setModel(open[path].model);
     Object.keys(open).forEach(renderTab);
     highlight();
+    document.getElementById("rename-file").disabled = false;
+    document.getElementById("delete-file").disabled = false;
   }
 
   function fetchFile(path) {
@@ -140,9 +142,85 @@
     }).catch(function () { /* deleted: leave it open */ });
   }
 
-  document.getElementById("tree").addEventListener("click", function (e) {
+  var treeHolder = document.querySelector("[data-testid=file-tree]");
+  treeHolder.addEventListener("click", function (e) {
     var b = e.target.closest("[data-file]");
     if (b) openFile(b.dataset.file);
+  });
+
+  // The file list is server-rendered; it is fetched again when files change.
+  var treeTimer = null;
+  function refreshTree() {
+    clearTimeout(treeTimer);
+    treeTimer = setTimeout(function () {
+      fetch("/projects/" + project + "/tree").then(function (res) { return res.ok ? res.text() : null; }).then(function (html) {
+        if (!html) return;
+        var tmp = document.createElement("div");
+        tmp.innerHTML = html;
+        document.getElementById("tree").replaceWith(tmp.firstElementChild);
+        highlight();
+      });
+    }, 150);
+  }
+
+  function send(method, url, body) {
+    return fetch(url, { method: method, headers: { "X-CSRF-Token": csrf, "Content-Type": body && typeof body === "string" ? "application/json" : "application/octet-stream" }, body: body })
+      .then(function (res) {
+        if (res.ok) return res;
+        return res.text().then(function (t) {
+          var m = /"message":"([^"]*)"/.exec(t);
+          throw new Error(m ? m[1] : "the request failed (" + res.status + ")");
+        });
+      });
+  }
+
+  document.getElementById("new-file").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var input = document.getElementById("new-path");
+    var path = input.value.trim().replace(/^\/+/, "");
+    if (!path) return;
+    var folder = path.endsWith("/");
+    var target = folder ? path + ".gitkeep" : path;
+    send("PUT", fileURL(target), new Blob([""])).then(function () {
+      input.value = "";
+      refreshTree();
+      if (!folder) openFile(target);
+      say("Created " + path);
+    }).catch(function (err) { say(err.message); });
+  });
+
+  var renameBtn = document.getElementById("rename-file");
+  var deleteBtn = document.getElementById("delete-file");
+  function closeTab(path) {
+    var f = open[path];
+    if (!f) return;
+    f.tab.remove();
+    f.model.dispose();
+    delete open[path];
+    var rest = Object.keys(open);
+    if (rest.length) show(rest[0]); else { current = null; editor.setModel(null); highlight(); }
+    renameBtn.disabled = deleteBtn.disabled = !current;
+  }
+  renameBtn.addEventListener("click", function () {
+    var from = current;
+    if (!from) return;
+    var to = window.prompt("Rename " + from + " to:", from);
+    if (!to || to === from) return;
+    send("POST", "/projects/" + project + "/files:move", JSON.stringify({ from: from, to: to })).then(function () {
+      closeTab(from);
+      openFile(to);
+      refreshTree();
+      say("Renamed " + from + " to " + to);
+    }).catch(function (err) { say(err.message); });
+  });
+  deleteBtn.addEventListener("click", function () {
+    var path = current;
+    if (!path || !window.confirm("Delete " + path + "?")) return;
+    send("DELETE", fileURL(path)).then(function () {
+      closeTab(path);
+      refreshTree();
+      say("Deleted " + path);
+    }).catch(function (err) { say(err.message); });
   });
 
   // Preview: path bar, reload, and the switch to logs.
@@ -190,7 +268,8 @@
       if (note) note.remove();
     }
   });
-  events.addEventListener("file_changed", function (e) { changedOnDisk(JSON.parse(e.data).path); });
+  events.addEventListener("file_changed", function (e) { changedOnDisk(JSON.parse(e.data).path); refreshTree(); });
+  events.addEventListener("files_restored", function () { Object.keys(open).forEach(changedOnDisk); refreshTree(); });
   window.addEventListener("beforeunload", function (e) {
     if (Object.keys(open).some(dirty)) { e.preventDefault(); e.returnValue = ""; }
   });
