@@ -101,6 +101,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Projects: projectService,
 		Bus:      bus,
 		Previews: &proxy.Signer{Ring: ring},
+		Usage:    engine,
 	}
 	if static.Missing() {
 		log.Warn("static assets are not built; run `go tool task assets`")

@@ -4,6 +4,7 @@ package containers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -319,4 +320,56 @@ func engineErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrEngineUnavailable, err)
 	}
 	return err
+}
+
+// Usage is what a running container consumes right now.
+type Usage struct {
+	MemoryBytes uint64
+	MemoryLimit uint64
+	CPUPercent  float64 // of one CPU
+}
+
+// Usage samples a project container twice, a quarter second apart, for
+// its memory and the CPU it used in between.
+func (d *Docker) Usage(ctx context.Context, projectID string) (Usage, error) {
+	first, err := d.stats(ctx, projectID)
+	if err != nil {
+		return Usage{}, err
+	}
+	select {
+	case <-ctx.Done():
+		return Usage{}, ctx.Err()
+	case <-time.After(250 * time.Millisecond):
+	}
+	second, err := d.stats(ctx, projectID)
+	if err != nil {
+		return Usage{}, err
+	}
+	u := Usage{MemoryBytes: second.MemoryStats.Usage, MemoryLimit: second.MemoryStats.Limit}
+	if cache, ok := second.MemoryStats.Stats["cache"]; ok && cache < u.MemoryBytes {
+		u.MemoryBytes -= cache // what the kernel could drop is not the project's
+	}
+	cpu := float64(second.CPUStats.CPUUsage.TotalUsage) - float64(first.CPUStats.CPUUsage.TotalUsage)
+	sys := float64(second.CPUStats.SystemUsage) - float64(first.CPUStats.SystemUsage)
+	if cpu > 0 && sys > 0 {
+		u.CPUPercent = cpu / sys * float64(second.CPUStats.OnlineCPUs) * 100
+	}
+	return u, nil
+}
+
+func (d *Docker) stats(ctx context.Context, projectID string) (container.StatsResponse, error) {
+	var st container.StatsResponse
+	name, err := containerName(projectID)
+	if err != nil {
+		return st, err
+	}
+	res, err := d.cli(ctx).ContainerStatsOneShot(ctx, name)
+	if err != nil {
+		return st, fmt.Errorf("usage of %s: %w", projectID, engineErr(err))
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("usage of %s: %w", projectID, err)
+	}
+	return st, nil
 }

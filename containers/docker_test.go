@@ -297,3 +297,16 @@ func TestRejectsBadSpecs(t *testing.T) {
 		}
 	}
 }
+
+func TestUsageOfARunningProject(t *testing.T) {
+	t.Parallel()
+	d := testDocker(t, Options{})
+	id, _, _ := startProject(t, d, "static", "/")
+	u, err := d.Usage(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.MemoryBytes == 0 || u.MemoryLimit != 1<<30 || u.CPUPercent < 0 {
+		t.Fatalf("usage: %+v", u)
+	}
+}

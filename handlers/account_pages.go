@@ -1,14 +1,19 @@
 package handlers
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"studio/auth"
+	"studio/db"
 	"studio/views"
 )
 
@@ -149,7 +154,11 @@ func (s *Server) renderAdmin(c echo.Context, status int, inviteURL, message stri
 	if err != nil {
 		return err
 	}
-	d := views.AdminData{Query: query, Users: users, Audit: audit, InviteURL: inviteURL, Message: message}
+	projectRows, err := s.Projects.ListAll(ctx, 200)
+	if err != nil {
+		return err
+	}
+	d := views.AdminData{Query: query, Users: users, Projects: s.withUsage(ctx, projectRows), Audit: audit, InviteURL: inviteURL, Message: message}
 	return render(c, status, views.AdminPage(s.page(c, "Administration"), d))
 }
 
@@ -181,6 +190,53 @@ func (s *Server) adminUserAction(c echo.Context) error {
 	if err != nil {
 		return accountError(err)
 	}
+	return c.Redirect(http.StatusSeeOther, "/admin")
+}
+
+// withUsage asks the engine what each running project uses, all at once,
+// for at most two seconds.
+func (s *Server) withUsage(ctx context.Context, rows []db.ListAllProjectsRow) []views.AdminProject {
+	out := make([]views.AdminProject, len(rows))
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, r := range rows {
+		out[i].Project = r
+		if r.Status != "active" || s.Usage == nil {
+			continue
+		}
+		wg.Go(func() {
+			u, err := s.Usage.Usage(ctx, r.ID.String())
+			if err != nil {
+				return
+			}
+			out[i].Usage = fmt.Sprintf("%d MiB of %d MiB · %.0f%% CPU", u.MemoryBytes>>20, u.MemoryLimit>>20, u.CPUPercent)
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// adminProjectAction stops or deletes anyone's project.
+func (s *Server) adminProjectAction(c echo.Context) error {
+	id, err := projectID(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	actor := currentUser(c).ID
+	switch c.Param("action") {
+	case "stop":
+		_, err = s.Projects.StopAny(ctx, id)
+	case "delete":
+		err = s.Projects.DeleteAny(ctx, id)
+	default:
+		return echo.ErrNotFound
+	}
+	if err != nil {
+		return projectError(err)
+	}
+	s.Auth.Audit(ctx, &actor, "project."+c.Param("action"), id.String(), meta(c), nil)
 	return c.Redirect(http.StatusSeeOther, "/admin")
 }
 

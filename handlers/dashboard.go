@@ -72,6 +72,8 @@ func (s *Server) projectCardAction(c echo.Context) error {
 		p, err = s.Projects.Start(ctx, owner, id)
 	case "stop":
 		p, err = s.Projects.Stop(ctx, owner, id)
+	case "rename":
+		p, err = s.Projects.Rename(ctx, owner, id, c.FormValue("name"))
 	case "delete":
 		if err := s.Projects.Delete(ctx, owner, id); err != nil {
 			return projectError(err)

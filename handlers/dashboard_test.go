@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDashboardCreateFollowAndAct(t *testing.T) {
@@ -80,5 +81,68 @@ func TestDashboardCreateFollowAndAct(t *testing.T) {
 	_, _, tok2 := other.page("/")
 	if res, _ := other.post("/projects/"+id+"/start", url.Values{"csrf_token": {tok2}}); res.StatusCode != 404 {
 		t.Fatalf("another user's project: %d", res.StatusCode)
+	}
+}
+
+func TestRenameFromTheCard(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	b := env.browser()
+	b.signup("a@example.com")
+	_, _, token := b.page("/")
+	b.post("/projects", url.Values{"csrf_token": {token}, "name": {"Old name"}, "template": {"static"}})
+	_, doc, _ := b.page("/")
+	id, _ := doc.Find("[data-testid=project-card]").Attr("id")
+	id = strings.TrimPrefix(id, "card-")
+	res, frag := b.do("POST", "/projects/"+id+"/rename", strings.NewReader(url.Values{"csrf_token": {token}, "name": {"New name"}}.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded", "HX-Request", "true")
+	if res.StatusCode != 200 || !strings.Contains(frag, "New name") {
+		t.Fatalf("rename: %d %q", res.StatusCode, frag)
+	}
+	res, _ = b.do("POST", "/projects/"+id+"/rename", strings.NewReader(url.Values{"csrf_token": {token}, "name": {""}}.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded", "HX-Request", "true")
+	if res.StatusCode != 422 {
+		t.Fatalf("empty name: %d", res.StatusCode)
+	}
+}
+
+func TestAdminSeesAndStopsAnyProject(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	admin := env.browser()
+	admin.signup("admin@example.com")
+	user := env.browser()
+	user.signup("user@example.com")
+	_, _, utok := user.page("/")
+	user.post("/projects", url.Values{"csrf_token": {utok}, "name": {"Users app"}, "template": {"static"}})
+	_, doc, _ := user.page("/")
+	id, _ := doc.Find("[data-testid=project-card]").Attr("id")
+	id = strings.TrimPrefix(id, "card-")
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, doc, _ = user.page("/"); doc.Find(`[data-status=active]`).Length() == 1 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, doc, token := admin.page("/admin")
+	row := doc.Find("[data-testid=admin-project-row]")
+	if row.Length() != 1 || !strings.Contains(row.Text(), "user@example.com") || !strings.Contains(row.Find("[data-testid=usage]").Text(), "MiB of 1024 MiB") {
+		t.Fatalf("admin projects: %q", row.Text())
+	}
+	if res, _ := user.post("/admin/projects/"+id+"/stop", url.Values{"csrf_token": {utok}}); res.StatusCode != 403 {
+		t.Fatalf("a non-admin stopping: %d", res.StatusCode)
+	}
+	if res, _ := admin.post("/admin/projects/"+id+"/stop", url.Values{"csrf_token": {token}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin stop: %d", res.StatusCode)
+	}
+	if res, _ := admin.post("/admin/projects/"+id+"/delete", url.Values{"csrf_token": {token}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin delete: %d", res.StatusCode)
+	}
+	if _, doc, _ := user.page("/"); doc.Find("[data-testid=project-card]").Length() != 0 {
+		t.Fatal("the project survived the admin's delete")
+	}
+	if _, doc, _ := admin.page("/admin"); !strings.Contains(doc.Find("[data-testid=audit]").Text(), "project.delete") {
+		t.Fatal("the admin's delete is not in the audit log")
 	}
 }

@@ -43,6 +43,7 @@ func (s *Server) routes() {
 	web.GET("/admin", s.adminPage, s.requireAdmin)
 	web.POST("/admin/users/:id/:action", s.adminUserAction, s.requireAdmin)
 	web.POST("/admin/invites", s.createInvite, s.requireAdmin)
+	web.POST("/admin/projects/:id/:action", s.adminProjectAction, s.requireAdmin)
 
 	// JSON API: bearer access tokens.
 	api := e.Group("/api")

@@ -16,6 +16,7 @@ import (
 
 	"studio/auth"
 	"studio/config"
+	"studio/containers"
 	"studio/events"
 	"studio/projects"
 )
@@ -35,6 +36,12 @@ type Deps struct {
 	Projects *projects.Service
 	Bus      *events.Bus
 	Previews PreviewLinks
+	Usage    UsageReader // nil: no resource figures on the admin page
+}
+
+// UsageReader samples what a project's container uses.
+type UsageReader interface {
+	Usage(ctx context.Context, projectID string) (containers.Usage, error)
 }
 
 // Server holds the dependencies the handlers share.

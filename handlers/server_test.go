@@ -96,6 +96,7 @@ func newEnv(t testing.TB, mutate ...func(*config.Config, *Deps)) *testEnv {
 		Projects: svc,
 		Bus:      bus,
 		Previews: &proxy.Signer{Ring: ring},
+		Usage:    rt,
 	}
 	for _, m := range mutate {
 		m(cfg, &deps)

@@ -400,3 +400,30 @@ func (s *Service) Revive(ctx context.Context, id uuid.UUID) {
 		s.log.Warn("revive project", "project", id, "err", err)
 	}
 }
+
+// ListAll lists every user's projects with their owners, for administrators.
+func (s *Service) ListAll(ctx context.Context, limit int) ([]db.ListAllProjectsRow, error) {
+	return s.q.ListAllProjects(ctx, int32(limit))
+}
+
+// StopAny stops a project whoever owns it (administrators).
+func (s *Service) StopAny(ctx context.Context, id uuid.UUID) (db.Project, error) {
+	p, err := s.q.GetProject(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.Project{}, ErrNotFound
+	} else if err != nil {
+		return db.Project{}, err
+	}
+	return s.Stop(ctx, p.OwnerID, id)
+}
+
+// DeleteAny deletes a project whoever owns it (administrators).
+func (s *Service) DeleteAny(ctx context.Context, id uuid.UUID) error {
+	p, err := s.q.GetProject(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	} else if err != nil {
+		return err
+	}
+	return s.Delete(ctx, p.OwnerID, id)
+}
