@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -297,5 +299,51 @@ func TestAdminPages(t *testing.T) {
 	_, doc, _ = admin.page("/admin")
 	if !strings.Contains(doc.Find("[data-testid=audit]").Text(), "user.disable") {
 		t.Fatal("the audit log lacks the disable")
+	}
+}
+
+// TestProviderTestConnection checks a stored key against a local server
+// that speaks OpenAI's models API.
+func TestProviderTestConnection(t *testing.T) {
+	t.Parallel()
+	var wantKey = "sk-good-key-000"
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/models" {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer "+wantKey {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(401)
+			io.WriteString(w, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"object":"list","data":[{"id":"llama-3","object":"model","created":1,"owned_by":"me"},{"id":"qwen","object":"model","created":1,"owned_by":"me"}]}`)
+	}))
+	defer fake.Close()
+	env := newEnv(t)
+	b := env.browser()
+	b.signup("a@example.com")
+	_, _, token := b.page("/settings")
+	save := func(key string) {
+		res, _ := b.post("/settings/providers/openai_compatible", url.Values{"csrf_token": {token}, "api_key": {key}, "base_url": {fake.URL + "/v1"}})
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("save: %d", res.StatusCode)
+		}
+	}
+	save(wantKey)
+	_, doc := b.post("/settings/providers/openai_compatible/test", url.Values{"csrf_token": {token}})
+	if got := doc.Find("[data-testid=test-result]").Text(); got != "Connected: 2 models available." {
+		t.Fatalf("good key: %q", got)
+	}
+	save("sk-wrong-key-111")
+	_, doc = b.post("/settings/providers/openai_compatible/test", url.Values{"csrf_token": {token}})
+	if got := doc.Find("[data-testid=test-result]").Text(); !strings.Contains(got, "the key was rejected by openai_compatible") || strings.Contains(got, "sk-wrong") {
+		t.Fatalf("wrong key: %q", got)
+	}
+	_, doc = b.post("/settings/providers/anthropic/test", url.Values{"csrf_token": {token}})
+	if got := doc.Find("[data-testid=form-error]").Text(); !strings.Contains(got, "Save a key") {
+		t.Fatalf("nothing stored: %q", got)
 	}
 }

@@ -40,6 +40,7 @@ func (s *Server) routes() {
 	web.GET("/settings", s.settingsPage, s.requireUser)
 	web.POST("/settings/providers/:provider", s.saveProvider, s.requireUser)
 	web.POST("/settings/providers/:provider/delete", s.deleteProvider, s.requireUser)
+	web.POST("/settings/providers/:provider/test", s.testProvider, s.requireUser)
 	web.GET("/admin", s.adminPage, s.requireAdmin)
 	web.POST("/admin/users/:id/:action", s.adminUserAction, s.requireAdmin)
 	web.POST("/admin/invites", s.createInvite, s.requireAdmin)
