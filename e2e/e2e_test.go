@@ -3,6 +3,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 type studio struct {
 	base string // http://studio.localhost:<port>
 	port string
+	data string // STUDIO_DATA
 }
 
 func startStudio(t *testing.T) *studio {
@@ -68,7 +70,7 @@ func startStudio(t *testing.T) *studio {
 	for i := 0; i < 200; i++ {
 		if res, err := http.Get("http://127.0.0.1:" + port + "/healthz"); err == nil {
 			res.Body.Close()
-			return &studio{base: "http://studio.localhost:" + port, port: port}
+			return &studio{base: "http://studio.localhost:" + port, port: port, data: filepath.Join(dir, "data")}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -97,6 +99,37 @@ func browser(t *testing.T) context.Context {
 	ctx, cancel3 := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(cancel3)
 	return ctx
+}
+
+func workspaceURLOf(t *testing.T, ctx context.Context) string {
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+// writeThroughAPI signs in to the JSON API and writes a file, as an agent
+// or another client would.
+func writeThroughAPI(t *testing.T, s *studio, email, password, projectID, path, content string) {
+	t.Helper()
+	api := "http://127.0.0.1:" + s.port
+	res, err := http.Post(api+"/api/auth/login", "application/json", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(res.Body).Decode(&body)
+	res.Body.Close()
+	req, _ := http.NewRequest("PUT", api+"/api/projects/"+projectID+"/files/"+path, strings.NewReader(content))
+	req.Header.Set("Authorization", "Bearer "+body.AccessToken)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("write %s through the API: %v %v", path, err, res)
+	}
+	res.Body.Close()
 }
 
 // step runs actions with a deadline and shows the page when they fail.
@@ -246,6 +279,46 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		t.Fatalf("the tab still shows unsaved changes: %q", saved)
 	}
 	screenshot(t, ctx, "workspace")
+
+	// Someone else changes the file while it has unsaved edits: the edits
+	// stay, and saving offers a choice instead of overwriting silently.
+	projectID := strings.TrimPrefix(strings.TrimSuffix(workspaceURLOf(t, ctx), "/"), s.base+"/projects/")
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function () {
+		var m = window.studioEditor.getModel();
+		m.setValue(m.getValue() + "\n// my unsaved edit\n");
+		return true;
+	})()`)); err != nil {
+		t.Fatal(err)
+	}
+	app := filepath.Join(s.data, "projects", projectID, "src", "App.tsx")
+	disk, err := os.ReadFile(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(disk), "Hello from Studio", "Hello from disk", 1)
+	// Written through the API as the agent would, so the change is announced.
+	writeThroughAPI(t, s, "ada@example.com", "a long password", projectID, "src/App.tsx", changed)
+	step(t, ctx, "conflict",
+		chromedp.WaitVisible(css(`#editor-status`)),
+		chromedp.KeyEvent("s", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+		chromedp.WaitVisible(css(`[data-testid=conflict]`)),
+		chromedp.Click(css(`[data-testid=conflict-reload]`)),
+	)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		content, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.studioEditor.getModel().getValue()`))
+		if content == changed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after choosing reload the editor holds %q", content)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Folders fold.
+	step(t, ctx, "fold", chromedp.Click(css(`[data-dir="src"]`)), chromedp.WaitNotVisible(css(`[data-file="src/main.tsx"]`)))
+	step(t, ctx, "unfold", chromedp.Click(css(`[data-dir="src"]`)), chromedp.WaitVisible(css(`[data-file="src/main.tsx"]`)))
 
 	// Files: create one from the list, rename it, delete it; the list follows.
 	step(t, ctx, "new file",

@@ -109,11 +109,7 @@
     say("Saving " + path + "…");
     fetch(fileURL(path), { method: "PUT", headers: headers, body: f.model.getValue() }).then(function (res) {
       if (res.status === 412) {
-        if (window.confirm(path + " changed on disk since you opened it. OK: overwrite it with your version. Cancel: keep editing (use reload to take the disk version).")) {
-          save(path, true);
-        } else {
-          say(path + " was not saved: it changed on disk.");
-        }
+        resolveConflict(path);
         return;
       }
       if (!res.ok) return res.text().then(function (t) { throw new Error("could not save " + path + " (" + res.status + ")"); });
@@ -123,6 +119,29 @@
         renderTab(path);
         say("Saved " + path);
       });
+    }).catch(function (e) { say(e.message); });
+  }
+
+  // A save refused because the file changed on disk: the user chooses.
+  var dialog = document.getElementById("conflict");
+  function resolveConflict(path) {
+    document.getElementById("conflict-path").textContent = path;
+    dialog.onclose = function () {
+      if (dialog.returnValue === "overwrite") save(path, true);
+      else if (dialog.returnValue === "reload") reloadFromDisk(path);
+      else say(path + " was not saved: it changed on disk.");
+    };
+    dialog.showModal();
+  }
+
+  function reloadFromDisk(path) {
+    var f = open[path];
+    fetchFile(path).then(function (r) {
+      f.model.setValue(r.text);
+      f.etag = r.etag;
+      f.saved = f.model.getAlternativeVersionId();
+      renderTab(path);
+      say(path + " reloaded from disk.");
     }).catch(function (e) { say(e.message); });
   }
 
@@ -146,7 +165,28 @@
   treeHolder.addEventListener("click", function (e) {
     var b = e.target.closest("[data-file]");
     if (b) openFile(b.dataset.file);
+    var d = e.target.closest("[data-dir]");
+    if (d) toggleDir(d);
   });
+
+  // Folders fold; what is folded stays folded when the list is refreshed.
+  var folded = {};
+  function toggleDir(btn) {
+    var dir = btn.dataset.dir;
+    folded[dir] = !folded[dir];
+    applyFolds();
+  }
+  function applyFolds() {
+    document.querySelectorAll("#tree [data-dir], #tree [data-file]").forEach(function (el) {
+      var p = el.dataset.dir || el.dataset.file;
+      var hidden = Object.keys(folded).some(function (d) { return folded[d] && p.indexOf(d + "/") === 0; });
+      el.parentElement.hidden = hidden;
+      if (el.dataset.dir) {
+        el.setAttribute("aria-expanded", folded[p] ? "false" : "true");
+        el.textContent = (folded[p] ? "▸ " : "▾ ") + p.split("/").pop() + "/";
+      }
+    });
+  }
 
   // The file list is server-rendered; it is fetched again when files change.
   var treeTimer = null;
@@ -159,6 +199,7 @@
         tmp.innerHTML = html;
         document.getElementById("tree").replaceWith(tmp.firstElementChild);
         highlight();
+        applyFolds();
       });
     }, 150);
   }
