@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -121,8 +120,6 @@ func (s *Server) dashboardEvents(c echo.Context) error {
 	out := startSSE(c)
 	page := s.page(c, "Projects")
 	sent := map[string]string{} // project id → what its card showed
-	beat := time.NewTicker(heartbeat)
-	defer beat.Stop()
 	var n int64
 	for {
 		list, err := s.Projects.List(ctx, user, 200, nil)
@@ -144,14 +141,8 @@ func (s *Server) dashboardEvents(c echo.Context) error {
 			}
 			sent[p.ID.String()] = key
 		}
-		select {
-		case <-ctx.Done():
+		if !out.wait(ctx, wake) {
 			return nil
-		case <-wake:
-		case <-beat.C:
-			if out.comment("heartbeat") != nil {
-				return nil
-			}
 		}
 	}
 }

@@ -33,6 +33,16 @@ func (s *Server) editorProject(c echo.Context) (db.Project, error) {
 	return p, nil
 }
 
+// editorFile is the project and the file path a file request names.
+func (s *Server) editorFile(c echo.Context) (db.Project, string, error) {
+	p, err := s.editorProject(c)
+	if err != nil {
+		return db.Project{}, "", err
+	}
+	name, err := filePath(c)
+	return p, name, err
+}
+
 // filePath is the path after /files/, decoded exactly once.
 func filePath(c echo.Context) (string, error) {
 	raw := c.Param("*")
@@ -62,11 +72,7 @@ func (s *Server) apiFileTree(c echo.Context) error {
 }
 
 func (s *Server) apiReadFile(c echo.Context) error {
-	p, err := s.editorProject(c)
-	if err != nil {
-		return err
-	}
-	name, err := filePath(c)
+	p, name, err := s.editorFile(c)
 	if err != nil {
 		return err
 	}
@@ -91,11 +97,7 @@ func (s *Server) apiReadFile(c echo.Context) error {
 }
 
 func (s *Server) apiWriteFile(c echo.Context) error {
-	p, err := s.editorProject(c)
-	if err != nil {
-		return err
-	}
-	name, err := filePath(c)
+	p, name, err := s.editorFile(c)
 	if err != nil {
 		return err
 	}
@@ -116,11 +118,7 @@ func (s *Server) apiWriteFile(c echo.Context) error {
 }
 
 func (s *Server) apiDeleteFile(c echo.Context) error {
-	p, err := s.editorProject(c)
-	if err != nil {
-		return err
-	}
-	name, err := filePath(c)
+	p, name, err := s.editorFile(c)
 	if err != nil {
 		return err
 	}

@@ -196,8 +196,6 @@ func (s *Server) apiProjectEvents(c echo.Context) error {
 	defer stop()
 	last := lastEventID(c)
 	out := startSSE(c)
-	beat := time.NewTicker(heartbeat)
-	defer beat.Stop()
 	for {
 		evs, err := s.Projects.EventsAfter(ctx, p.ID, last)
 		if err != nil {
@@ -209,14 +207,8 @@ func (s *Server) apiProjectEvents(c echo.Context) error {
 			}
 			last = e.ID
 		}
-		select {
-		case <-ctx.Done():
+		if !out.wait(ctx, wake) {
 			return nil
-		case <-wake:
-		case <-beat.C:
-			if out.comment("heartbeat") != nil {
-				return nil
-			}
 		}
 	}
 }

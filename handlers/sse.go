@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -52,6 +53,27 @@ func (s *sseWriter) comment(text string) error {
 	}
 	s.f.Flush()
 	return nil
+}
+
+// wait blocks until wake fires (true) or the stream should end because the
+// client left or a heartbeat could not be written (false). It sends a
+// heartbeat comment every 15 s meanwhile.
+func (s *sseWriter) wait(ctx context.Context, wake <-chan struct{}) bool {
+	beat := time.NewTimer(heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-wake:
+			return true
+		case <-beat.C:
+			if s.comment("heartbeat") != nil {
+				return false
+			}
+			beat.Reset(heartbeat)
+		}
+	}
 }
 
 // lastEventID is where a reconnecting stream resumes (0: from the start).
