@@ -177,9 +177,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := time.Now()
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active]`))); err != nil {
-		t.Fatalf("the card never turned active: %v", err)
-	}
+	step(t, ctx, "card turns active", chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active]`)))
 	t.Logf("card active %v after the click", time.Since(started).Round(time.Millisecond))
 	screenshot(t, ctx, "dashboard")
 

@@ -97,6 +97,15 @@ func (s *Server) projectCardAction(c echo.Context) error {
 	return render(c, http.StatusOK, views.Card(s.page(c, "Projects"), s.card(p)))
 }
 
+// projectCard is one card, for a card that refreshes itself.
+func (s *Server) projectCard(c echo.Context) error {
+	p, err := s.ownProject(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.Card(s.page(c, "Projects"), s.card(p)))
+}
+
 // openPreview sends the owner's browser through a fresh signed link.
 func (s *Server) openPreview(c echo.Context) error {
 	p, err := s.ownProject(c)

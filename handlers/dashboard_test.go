@@ -55,6 +55,10 @@ func TestDashboardCreateFollowAndAct(t *testing.T) {
 	if card.Length() != 1 || doc.Find("[data-testid=empty-state]").Length() != 0 || card.Find("[data-testid=preview-link]").Length() != 1 {
 		t.Fatalf("dashboard after create: %s", doc.Find("#cards").Text())
 	}
+	// A card can fetch itself (while a project starts, in case an event was missed).
+	if res, frag := b.do("GET", "/projects/"+id+"/card", nil); res.StatusCode != 200 || !strings.Contains(frag, `data-status="active"`) {
+		t.Fatalf("card: %d %q", res.StatusCode, frag)
+	}
 	// The preview button hands the owner a signed link to the preview host.
 	res, _ = b.do("GET", "/projects/"+id+"/preview", nil)
 	if res.StatusCode != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), ".studio.localhost:") || !strings.Contains(res.Header.Get("Location"), "/__studio/auth?token=") {
@@ -79,6 +83,9 @@ func TestDashboardCreateFollowAndAct(t *testing.T) {
 	other := env.browser()
 	other.signup("b@example.com")
 	_, _, tok2 := other.page("/")
+	if res, _ := other.do("GET", "/projects/"+id+"/card", nil); res.StatusCode != 404 {
+		t.Fatalf("another user's card: %d", res.StatusCode)
+	}
 	if res, _ := other.post("/projects/"+id+"/start", url.Values{"csrf_token": {tok2}}); res.StatusCode != 404 {
 		t.Fatalf("another user's project: %d", res.StatusCode)
 	}

@@ -26,6 +26,7 @@ func (s *Server) routes() {
 	web.POST("/projects", s.createProject, s.requireUser)
 	web.POST("/projects/:id/:action", s.projectCardAction, s.requireUser)
 	web.GET("/projects/:id/preview", s.openPreview, s.requireUser)
+	web.GET("/projects/:id/card", s.projectCard, s.requireUser)
 	web.GET("/projects/:id", s.workspace, s.requireUser)
 	web.GET("/projects/:id/events", s.apiProjectEvents, s.requireUser)
 	web.GET("/projects/:id/logs", s.apiProjectLogs, s.requireUser)
