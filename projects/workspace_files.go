@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
@@ -191,14 +192,18 @@ func readLimited(root *os.Root, p string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// fileLocks serialises writes to one file, so If-Match and the rename
-// that follows are one step. Two replicas writing one file at the same
-// instant are not serialised; the last rename wins whole, never torn.
-var fileLocks sync.Map // "<project>/<path>" → *sync.Mutex
+// fileLocks serialise writes to one file, so If-Match and the rename that
+// follows are one step. A file maps to one of a fixed set of locks (two
+// files may share one; that only costs a short wait), so the set never
+// grows. Two replicas writing one file at the same instant are not
+// serialised; the last rename wins whole, never torn.
+var fileLocks [256]sync.Mutex
 
 func lockFile(id uuid.UUID, p string) func() {
-	m, _ := fileLocks.LoadOrStore(id.String()+"/"+p, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
+	h := fnv.New32a()
+	h.Write(id[:])
+	h.Write([]byte(p))
+	mu := &fileLocks[h.Sum32()%uint32(len(fileLocks))]
 	mu.Lock()
 	return mu.Unlock
 }
