@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/google/uuid"
 )
 
@@ -337,6 +339,62 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		chromedp.Click(css(`[data-testid=delete-file]`)),
 		chromedp.WaitNotPresent(css(`[data-file="docs/notes.md"]`)),
 	)
+
+	// A folder's rows load when it is first opened: after a reload, src
+	// is open and src/parts is closed, with nothing fetched yet.
+	step(t, ctx, "file in a new folder",
+		chromedp.SendKeys(css(`[data-testid=new-path]`), "src/parts/Hello.tsx"),
+		chromedp.Click(css(`[data-testid=new-file]`)),
+		chromedp.WaitVisible(css(`[data-file="src/parts/Hello.tsx"]`)),
+	)
+	step(t, ctx, "lazy folder",
+		chromedp.Reload(),
+		chromedp.WaitVisible(css(`[data-dir="src/parts"]`)),
+		chromedp.WaitNotPresent(css(`[data-file="src/parts/Hello.tsx"]`)),
+		chromedp.Click(css(`[data-dir="src/parts"]`)),
+		chromedp.WaitVisible(css(`[data-file="src/parts/Hello.tsx"]`)),
+	)
+
+	// The splitter after the file list drags it wider; arrow keys move it too.
+	paneWidth := func() float64 {
+		w, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("[data-testid=file-tree]").getBoundingClientRect().width`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	before := paneWidth()
+	bar, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(function () { var r = document.querySelector("[data-testid=split-tree]").getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "drag splitter",
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, bar[0], bar[1], chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, bar[0]+60, bar[1], chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, bar[0]+120, bar[1], chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, bar[0]+120, bar[1], chromedp.ButtonLeft),
+	)
+	if dragged := paneWidth(); dragged < before+100 || dragged > before+140 {
+		t.Fatalf("file list %v px wide after dragging 120 px; it was %v", dragged, before)
+	}
+	dragged := paneWidth()
+	step(t, ctx, "splitter keys", chromedp.Focus(css(`[data-testid=split-tree]`)), chromedp.KeyEvent(kb.ArrowLeft))
+	if w := paneWidth(); w > dragged-20 {
+		t.Fatalf("file list %v px wide after ArrowLeft; it was %v", w, dragged)
+	}
+
+	// On a narrow window the panes stack and the splitters go away.
+	step(t, ctx, "narrow window", chromedp.EmulateViewport(600, 900), chromedp.WaitNotVisible(css(`[data-testid=split-tree]`)))
+	stacked, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function () {
+		var tree = document.querySelector("[data-testid=file-tree]").getBoundingClientRect();
+		var editor = document.querySelector("[aria-label=Editor]").getBoundingClientRect();
+		return editor.top >= tree.bottom && tree.width > 500 && editor.width > 500 && document.documentElement.scrollWidth <= 600;
+	})()`))
+	if err != nil || !stacked {
+		screenshot(t, ctx, "narrow")
+		t.Fatalf("panes on a 600 px window are not stacked without sideways scrolling (%v)", err)
+	}
+	step(t, ctx, "wide window", chromedp.EmulateViewport(1280, 800), chromedp.WaitVisible(css(`[data-testid=split-tree]`)))
 
 	// Stop and start from the workspace; the badge follows.
 	step(t, ctx, "stop", chromedp.Click(css(`[data-testid=ws-stop]`)), chromedp.WaitVisible(css(`#ws-status.badge-stopped`)))

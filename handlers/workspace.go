@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"studio/projects"
@@ -15,7 +17,7 @@ func (s *Server) workspace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	files, err := s.Projects.Tree(p.ID)
+	files, err := s.treeNodes(p.ID, "", map[string]bool{"src": true})
 	if err != nil {
 		files = nil // still starting: the list fills in on reload
 	}
@@ -30,15 +32,60 @@ func (s *Server) workspace(c echo.Context) error {
 	return render(c, http.StatusOK, views.WorkspacePage(s.page(c, p.Name), d))
 }
 
-// fileTree is the workspace's file list, re-fetched when files change.
+// fileTree is the workspace's file list. With ?dir= it is the rows of one
+// folder, opened for the first time; otherwise the whole list again, after
+// files changed, with the folders named by ?open= still open.
 func (s *Server) fileTree(c echo.Context) error {
 	p, err := s.ownProject(c)
 	if err != nil {
 		return err
 	}
-	files, err := s.Projects.Tree(p.ID)
+	if dir := c.QueryParam("dir"); dir != "" {
+		nodes, err := s.treeNodes(p.ID, dir, nil)
+		if err != nil {
+			return fileError(err)
+		}
+		return render(c, http.StatusOK, views.TreeItems(p.ID.String(), nodes))
+	}
+	open := map[string]bool{}
+	for _, d := range c.QueryParams()["open"] {
+		open[d] = true
+	}
+	nodes, err := s.treeNodes(p.ID, "", open)
 	if err != nil {
 		return fileError(err)
 	}
-	return render(c, http.StatusOK, views.FileTree(files))
+	return render(c, http.StatusOK, views.FileTree(p.ID.String(), nodes))
+}
+
+// maxOpenFolders bounds the folders one tree request lists.
+const maxOpenFolders = 200
+
+// treeNodes lists dir, and inside it every folder named in open.
+func (s *Server) treeNodes(id uuid.UUID, dir string, open map[string]bool) ([]views.TreeNode, error) {
+	budget := maxOpenFolders
+	var list func(dir string) ([]views.TreeNode, error)
+	list = func(dir string) ([]views.TreeNode, error) {
+		budget--
+		entries, err := s.Projects.ListDir(id, dir)
+		if err != nil {
+			return nil, err
+		}
+		nodes := make([]views.TreeNode, len(entries))
+		for i, e := range entries {
+			nodes[i].FileInfo = e
+			if e.Type == "dir" && open[e.Path] && budget > 0 {
+				children, err := list(e.Path)
+				if errors.Is(err, projects.ErrFileNotFound) {
+					continue // removed since it was listed
+				}
+				if err != nil {
+					return nil, err
+				}
+				nodes[i].Open, nodes[i].Children = true, children
+			}
+		}
+		return nodes, nil
+	}
+	return list(dir)
 }

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -143,6 +144,55 @@ func (s *Service) Tree(id uuid.UUID) ([]FileInfo, error) {
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, err
+}
+
+// ListDir lists one folder of a project ("" is the top), folders first,
+// then files, each by name; the same names are left out as in Tree.
+func (s *Service) ListDir(id uuid.UUID, dir string) ([]FileInfo, error) {
+	name := "."
+	if dir != "" {
+		clean, err := CleanPath(dir)
+		if err != nil {
+			return nil, err
+		}
+		dir, name = clean, clean
+	}
+	root, err := s.openRoot(id)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	entries, err := fs.ReadDir(root.FS(), name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, ErrFileNotFound
+	case errors.Is(err, syscall.ENOTDIR):
+		return nil, &PathError{"that is a file, not a folder"}
+	case err != nil:
+		return nil, err
+	}
+	out := make([]FileInfo, 0, len(entries))
+	for _, d := range entries {
+		if (dir == "" && hidden[d.Name()]) || d.Type()&fs.ModeSymlink != 0 {
+			continue
+		}
+		fi, err := d.Info()
+		if err != nil {
+			continue // removed while listing
+		}
+		e := FileInfo{Path: path.Join(dir, d.Name()), Type: "file", Size: fi.Size(), ModifiedAt: fi.ModTime().UTC()}
+		if d.IsDir() {
+			e.Type, e.Size = "dir", 0
+		}
+		out = append(out, e)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Type != out[j].Type {
+			return out[i].Type == "dir"
+		}
+		return out[i].Path < out[j].Path
+	})
+	return out, nil
 }
 
 // ETag is the strong validator of a file's content.

@@ -161,6 +161,44 @@
     }).catch(function () { /* deleted: leave it open */ });
   }
 
+  // Splitters: drag (or use the arrow keys on) the bar after a pane to size
+  // it; sizes are remembered in this browser.
+  document.querySelectorAll("[data-split]").forEach(function (bar) {
+    var pane = bar.previousElementSibling;
+    var key = "studio.pane." + bar.dataset.split;
+    function size(w) {
+      var max = pane.parentElement.clientWidth * 0.7;
+      w = Math.round(Math.max(160, Math.min(max, w)));
+      pane.style.setProperty("--pane-width", w + "px");
+      pane.dataset.width = w;
+      bar.setAttribute("aria-valuenow", w);
+      try { localStorage.setItem(key, w); } catch (e) { /* private mode */ }
+    }
+    var saved = parseInt(localStorage.getItem(key), 10);
+    if (saved > 0) size(saved);
+    bar.addEventListener("pointerdown", function (e) {
+      e.preventDefault();
+      bar.setPointerCapture(e.pointerId);
+      var x0 = e.clientX, w0 = pane.getBoundingClientRect().width;
+      var frame = document.getElementById("preview");
+      frame.style.pointerEvents = "none"; // the iframe would swallow the moves
+      function move(ev) { size(w0 + ev.clientX - x0); }
+      function up() {
+        bar.removeEventListener("pointermove", move);
+        bar.removeEventListener("pointerup", up);
+        frame.style.pointerEvents = "";
+      }
+      bar.addEventListener("pointermove", move);
+      bar.addEventListener("pointerup", up);
+    });
+    bar.addEventListener("keydown", function (e) {
+      var step = e.key === "ArrowLeft" ? -24 : e.key === "ArrowRight" ? 24 : 0;
+      if (!step) return;
+      e.preventDefault();
+      size(pane.getBoundingClientRect().width + step);
+    });
+  });
+
   var treeHolder = document.querySelector("[data-testid=file-tree]");
   treeHolder.addEventListener("click", function (e) {
     var b = e.target.closest("[data-file]");
@@ -168,38 +206,36 @@
     var d = e.target.closest("[data-dir]");
     if (d) toggleDir(d);
   });
+  // A folder's rows arrive through htmx the first time it opens.
+  treeHolder.addEventListener("htmx:afterSwap", highlight);
 
-  // Folders fold; what is folded stays folded when the list is refreshed.
-  var folded = {};
   function toggleDir(btn) {
-    var dir = btn.dataset.dir;
-    folded[dir] = !folded[dir];
-    applyFolds();
-  }
-  function applyFolds() {
-    document.querySelectorAll("#tree [data-dir], #tree [data-file]").forEach(function (el) {
-      var p = el.dataset.dir || el.dataset.file;
-      var hidden = Object.keys(folded).some(function (d) { return folded[d] && p.indexOf(d + "/") === 0; });
-      el.parentElement.hidden = hidden;
-      if (el.dataset.dir) {
-        el.setAttribute("aria-expanded", folded[p] ? "false" : "true");
-        el.textContent = (folded[p] ? "▸ " : "▾ ") + p.split("/").pop() + "/";
-      }
-    });
+    var opening = btn.getAttribute("aria-expanded") !== "true";
+    btn.setAttribute("aria-expanded", opening ? "true" : "false");
+    btn.textContent = (opening ? "▾ " : "▸ ") + btn.dataset.dir.split("/").pop() + "/";
+    btn.nextElementSibling.hidden = !opening;
   }
 
-  // The file list is server-rendered; it is fetched again when files change.
+  // The file list is server-rendered; it is fetched again when files change,
+  // with the open folders and the folders of the open file still open.
   var treeTimer = null;
   function refreshTree() {
     clearTimeout(treeTimer);
     treeTimer = setTimeout(function () {
-      fetch("/projects/" + project + "/tree").then(function (res) { return res.ok ? res.text() : null; }).then(function (html) {
+      var q = new URLSearchParams();
+      document.querySelectorAll('#tree [data-dir][aria-expanded="true"]').forEach(function (el) { q.append("open", el.dataset.dir); });
+      if (current) {
+        var parts = current.split("/");
+        for (var i = 1; i < parts.length; i++) q.append("open", parts.slice(0, i).join("/"));
+      }
+      fetch("/projects/" + project + "/tree?" + q).then(function (res) { return res.ok ? res.text() : null; }).then(function (html) {
         if (!html) return;
         var tmp = document.createElement("div");
         tmp.innerHTML = html;
-        document.getElementById("tree").replaceWith(tmp.firstElementChild);
+        var tree = tmp.firstElementChild;
+        document.getElementById("tree").replaceWith(tree);
+        if (window.htmx) window.htmx.process(tree);
         highlight();
-        applyFolds();
       });
     }, 150);
   }
