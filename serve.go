@@ -91,14 +91,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopBackground()
 	go bus.Run(background)
 	go projectService.Run(background)
+	authService := auth.NewService(database.pool, ring, cfg.Signup, log)
+	agentService, err := newAgents(cfg, database.pool, authService, projectService, engine, bus, log)
+	if err != nil {
+		return err
+	}
+	defer agentService.Close()
+	go agentService.Run(background)
 
 	deps := handlers.Deps{
 		Config:   cfg,
 		Logger:   log,
 		Database: database,
 		Engine:   engine,
-		Auth:     auth.NewService(database.pool, ring, cfg.Signup, log),
+		Auth:     authService,
 		Projects: projectService,
+		Agents:   agentService,
 		Bus:      bus,
 		Previews: &proxy.Signer{Ring: ring},
 		Usage:    engine,
@@ -140,6 +148,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	agentService.Close() // runs end (failed: shutting down), so their streams close
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("requests still running at shutdown were cut off", "err", err)
 	}

@@ -41,6 +41,21 @@ type Config struct {
 	PGUser       string        // STUDIO_PG_USER: system user that runs the embedded database when studio runs as root
 	LogLevel     string        // STUDIO_LOG_LEVEL: debug | info | warn | error
 	LogFormat    string        // STUDIO_LOG_FORMAT: text | json
+
+	AgentMaxSteps  int           // STUDIO_AGENT_MAX_STEPS: model turns per run
+	AgentMaxTokens int           // STUDIO_AGENT_MAX_TOKENS: input+output tokens per run
+	AgentMaxTime   time.Duration // STUDIO_AGENT_MAX_TIME: wall time per run
+	AgentMaxCost   float64       // STUDIO_AGENT_MAX_COST: USD per run
+	AgentPrices    string        // STUDIO_AGENT_PRICES: model=input/output USD per million tokens, comma-separated
+	DefaultModel   string        // STUDIO_DEFAULT_MODEL: provider/model used when a run names none
+
+	// Instance-wide provider settings, used by users who have none of their own.
+	OpenAIKey     string // STUDIO_OPENAI_API_KEY
+	AnthropicKey  string // STUDIO_ANTHROPIC_API_KEY
+	GeminiKey     string // STUDIO_GEMINI_API_KEY
+	OllamaURL     string // STUDIO_OLLAMA_URL
+	CompatibleURL string // STUDIO_OPENAI_COMPATIBLE_URL
+	CompatibleKey string // STUDIO_OPENAI_COMPATIBLE_API_KEY
 }
 
 // setting describes one variable: its name, flag, default and help line.
@@ -145,6 +160,44 @@ var settings = []setting{
 		str(func(c *Config) *string { return &c.PGBin })},
 	{"STUDIO_PG_USER", "pg-user", "postgres", "system user that runs the embedded PostgreSQL when studio runs as root",
 		str(func(c *Config) *string { return &c.PGUser })},
+	{"STUDIO_AGENT_MAX_STEPS", "agent-max-steps", "25", "model turns an agent run may take",
+		intSetting(func(c *Config) *int { return &c.AgentMaxSteps })},
+	{"STUDIO_AGENT_MAX_TOKENS", "agent-max-tokens", "2000000", "input plus output tokens an agent run may use",
+		intSetting(func(c *Config) *int { return &c.AgentMaxTokens })},
+	{"STUDIO_AGENT_MAX_TIME", "agent-max-time", "15m", "wall time an agent run may take (Go duration)",
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("%q is not a duration such as 15m", v)
+			}
+			c.AgentMaxTime = d
+			return nil
+		}},
+	{"STUDIO_AGENT_MAX_COST", "agent-max-cost", "2", "USD an agent run may spend, from the price table",
+		func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 {
+				return fmt.Errorf("%q is not an amount such as 2 or 0.5", v)
+			}
+			c.AgentMaxCost = f
+			return nil
+		}},
+	{"STUDIO_AGENT_PRICES", "agent-prices", "", "extra or changed model prices: model=input/output (USD per million tokens), comma-separated",
+		str(func(c *Config) *string { return &c.AgentPrices })},
+	{"STUDIO_DEFAULT_MODEL", "default-model", "", "provider/model used when a chat names none (default: the first provider the user configured)",
+		str(func(c *Config) *string { return &c.DefaultModel })},
+	{"STUDIO_OPENAI_API_KEY", "openai-api-key", "", "OpenAI key for users without their own",
+		str(func(c *Config) *string { return &c.OpenAIKey })},
+	{"STUDIO_ANTHROPIC_API_KEY", "anthropic-api-key", "", "Anthropic key for users without their own",
+		str(func(c *Config) *string { return &c.AnthropicKey })},
+	{"STUDIO_GEMINI_API_KEY", "gemini-api-key", "", "Google Gemini key for users without their own",
+		str(func(c *Config) *string { return &c.GeminiKey })},
+	{"STUDIO_OLLAMA_URL", "ollama-url", "", "Ollama server for users without their own (e.g. http://127.0.0.1:11434/v1)",
+		str(func(c *Config) *string { return &c.OllamaURL })},
+	{"STUDIO_OPENAI_COMPATIBLE_URL", "openai-compatible-url", "", "OpenAI-compatible gateway (LiteLLM, OpenRouter, vLLM …) for users without their own",
+		str(func(c *Config) *string { return &c.CompatibleURL })},
+	{"STUDIO_OPENAI_COMPATIBLE_API_KEY", "openai-compatible-api-key", "", "key for STUDIO_OPENAI_COMPATIBLE_URL",
+		str(func(c *Config) *string { return &c.CompatibleKey })},
 	{"STUDIO_LOG_LEVEL", "log-level", "info", "debug | info | warn | error",
 		str(func(c *Config) *string { return &c.LogLevel })},
 	{"STUDIO_LOG_FORMAT", "log-format", "text", "text | json",
@@ -332,4 +385,24 @@ func parseSize(v string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%q is not a size such as 8MiB", v)
+}
+
+// ProviderDefault is an instance-wide provider setting.
+type ProviderDefault struct{ APIKey, BaseURL string }
+
+// ProviderDefaults are the providers configured for the whole instance,
+// by provider name; a provider without a key or URL is absent.
+func (c *Config) ProviderDefaults() map[string]ProviderDefault {
+	out := map[string]ProviderDefault{}
+	add := func(name string, d ProviderDefault) {
+		if d.APIKey != "" || d.BaseURL != "" {
+			out[name] = d
+		}
+	}
+	add("openai", ProviderDefault{APIKey: c.OpenAIKey})
+	add("anthropic", ProviderDefault{APIKey: c.AnthropicKey})
+	add("gemini", ProviderDefault{APIKey: c.GeminiKey})
+	add("ollama", ProviderDefault{BaseURL: c.OllamaURL})
+	add("openai_compatible", ProviderDefault{APIKey: c.CompatibleKey, BaseURL: c.CompatibleURL})
+	return out
 }

@@ -8,7 +8,60 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+type Agent struct {
+	ID           string     `json:"id"`
+	OwnerID      *uuid.UUID `json:"owner_id"`
+	Name         string     `json:"name"`
+	Description  string     `json:"description"`
+	Mode         string     `json:"mode"`
+	SystemPrompt string     `json:"system_prompt"`
+	Tools        []string   `json:"tools"`
+	Model        string     `json:"model"`
+	CreatedAt    time.Time  `json:"created_at"`
+}
+
+type AgentCommandLog struct {
+	ID          int64       `json:"id"`
+	RunID       uuid.UUID   `json:"run_id"`
+	Tool        string      `json:"tool"`
+	Args        []byte      `json:"args"`
+	Ok          bool        `json:"ok"`
+	Result      string      `json:"result"`
+	OutputBytes int32       `json:"output_bytes"`
+	ExitCode    pgtype.Int4 `json:"exit_code"`
+	DurationMs  int32       `json:"duration_ms"`
+	CreatedAt   time.Time   `json:"created_at"`
+}
+
+type AgentRun struct {
+	ID           uuid.UUID  `json:"id"`
+	ProjectID    uuid.UUID  `json:"project_id"`
+	UserID       uuid.UUID  `json:"user_id"`
+	AgentID      string     `json:"agent_id"`
+	Model        string     `json:"model"`
+	Status       string     `json:"status"`
+	Steps        int32      `json:"steps"`
+	InputTokens  int64      `json:"input_tokens"`
+	OutputTokens int64      `json:"output_tokens"`
+	CostUsd      float64    `json:"cost_usd"`
+	Error        string     `json:"error"`
+	CheckpointID *uuid.UUID `json:"checkpoint_id"`
+	Instance     string     `json:"instance"`
+	HeartbeatAt  time.Time  `json:"heartbeat_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+	FinishedAt   *time.Time `json:"finished_at"`
+}
+
+type AgentRunEvent struct {
+	RunID     uuid.UUID `json:"run_id"`
+	Seq       int64     `json:"seq"`
+	Kind      string    `json:"kind"`
+	Data      []byte    `json:"data"`
+	CreatedAt time.Time `json:"created_at"`
+}
 
 type AuditLog struct {
 	ID      int64      `json:"id"`
@@ -18,6 +71,15 @@ type AuditLog struct {
 	Target  string     `json:"target"`
 	IP      string     `json:"ip"`
 	Details []byte     `json:"details"`
+}
+
+type ChatMessage struct {
+	ID        uuid.UUID  `json:"id"`
+	ProjectID uuid.UUID  `json:"project_id"`
+	Role      string     `json:"role"`
+	Content   string     `json:"content"`
+	RunID     *uuid.UUID `json:"run_id"`
+	CreatedAt time.Time  `json:"created_at"`
 }
 
 type Invite struct {

@@ -12,6 +12,7 @@ import (
 )
 
 type Querier interface {
+	AbandonRun(ctx context.Context, arg AbandonRunParams) (AgentRun, error)
 	AddAudit(ctx context.Context, arg AddAuditParams) error
 	AddLoginFailure(ctx context.Context, key string) error
 	AddProjectEvent(ctx context.Context, arg AddProjectEventParams) (int64, error)
@@ -20,13 +21,16 @@ type Querier interface {
 	ClearLoginFailures(ctx context.Context, key string) error
 	CountAdmins(ctx context.Context) (int64, error)
 	CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (CountProjectsByOwnerRow, error)
+	CountRunCommands(ctx context.Context, arg CountRunCommandsParams) (int64, error)
 	CountUsers(ctx context.Context) (int64, error)
+	CreateChatMessage(ctx context.Context, arg CreateChatMessageParams) (ChatMessage, error)
 	CreateCheckpoint(ctx context.Context, arg CreateCheckpointParams) (ProjectCheckpoint, error)
 	// The first account becomes admin (run after LockSignups).
 	CreateFirstUserAsAdmin(ctx context.Context, arg CreateFirstUserAsAdminParams) (User, error)
 	CreateInvite(ctx context.Context, arg CreateInviteParams) (Invite, error)
 	CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error)
 	CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) (RefreshToken, error)
+	CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun, error)
 	CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
 	DeleteProjectRow(ctx context.Context, id uuid.UUID) error
@@ -34,21 +38,33 @@ type Querier interface {
 	DisableUser(ctx context.Context, id uuid.UUID) (User, error)
 	EnableUser(ctx context.Context, id uuid.UUID) (User, error)
 	FailProject(ctx context.Context, arg FailProjectParams) (Project, error)
+	FinishRun(ctx context.Context, arg FinishRunParams) (AgentRun, error)
+	GetActiveRunForProject(ctx context.Context, projectID uuid.UUID) (AgentRun, error)
 	// One indexed lookup loads the session and its user for every page request.
 	GetActiveSession(ctx context.Context, arg GetActiveSessionParams) (GetActiveSessionRow, error)
+	GetAgentForUser(ctx context.Context, arg GetAgentForUserParams) (Agent, error)
 	GetCheckpoint(ctx context.Context, arg GetCheckpointParams) (ProjectCheckpoint, error)
 	GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 	GetProjectBySlug(ctx context.Context, slug string) (Project, error)
 	GetProjectForOwner(ctx context.Context, arg GetProjectForOwnerParams) (Project, error)
 	GetProviderCredential(ctx context.Context, arg GetProviderCredentialParams) (ProviderCredential, error)
 	GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error)
+	GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error)
+	GetRunForUser(ctx context.Context, arg GetRunForUserParams) (AgentRun, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	GetUserByID(ctx context.Context, id uuid.UUID) (User, error)
+	HeartbeatRuns(ctx context.Context, ids []uuid.UUID) error
+	InsertCommandLog(ctx context.Context, arg InsertCommandLogParams) error
+	InsertRunEvents(ctx context.Context, arg InsertRunEventsParams) error
+	LastRunEventSeq(ctx context.Context, runID uuid.UUID) (int64, error)
+	ListAgentsForUser(ctx context.Context, ownerID *uuid.UUID) ([]Agent, error)
 	ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error)
 	ListAllSealedCredentials(ctx context.Context) ([]ListAllSealedCredentialsRow, error)
 	ListAudit(ctx context.Context, arg ListAuditParams) ([]ListAuditRow, error)
+	ListChatMessages(ctx context.Context, arg ListChatMessagesParams) ([]ChatMessage, error)
 	ListCheckpointManifests(ctx context.Context) ([][]byte, error)
 	ListCheckpoints(ctx context.Context, arg ListCheckpointsParams) ([]ListCheckpointsRow, error)
+	ListCommandLogs(ctx context.Context, runID uuid.UUID) ([]AgentCommandLog, error)
 	ListIdleProjects(ctx context.Context, idle pgtype.Interval) ([]Project, error)
 	ListInvites(ctx context.Context) ([]Invite, error)
 	ListProjectEventsAfter(ctx context.Context, arg ListProjectEventsAfterParams) ([]ProjectEvent, error)
@@ -56,6 +72,13 @@ type Querier interface {
 	ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwnerParams) ([]Project, error)
 	ListProjectsByStatus(ctx context.Context, statuses []string) ([]Project, error)
 	ListProviderCredentials(ctx context.Context, userID uuid.UUID) ([]ProviderCredential, error)
+	// The newest messages, oldest first: the history a new run sends.
+	ListRecentChatMessages(ctx context.Context, arg ListRecentChatMessagesParams) ([]ChatMessage, error)
+	ListRunEventsAfter(ctx context.Context, arg ListRunEventsAfterParams) ([]AgentRunEvent, error)
+	ListRunsForProject(ctx context.Context, arg ListRunsForProjectParams) ([]AgentRun, error)
+	// Runs whose process stopped beating, or, when this process is the only
+	// one, every run it does not hold.
+	ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([]AgentRun, error)
 	// Serialises changes that could leave no administrator.
 	LockAdmins(ctx context.Context) (string, error)
 	// Serialises sign-ups within a transaction, so exactly one is the first.
@@ -82,6 +105,7 @@ type Querier interface {
 	SetProjectProgress(ctx context.Context, arg SetProjectProgressParams) error
 	SetProjectShareToken(ctx context.Context, arg SetProjectShareTokenParams) (Project, error)
 	SetRefreshTokenReplacement(ctx context.Context, arg SetRefreshTokenReplacementParams) error
+	SetRunCheckpoint(ctx context.Context, arg SetRunCheckpointParams) error
 	SetUserRole(ctx context.Context, arg SetUserRoleParams) (User, error)
 	SlugTaken(ctx context.Context, slug string) (bool, error)
 	// Marks a live token used; no row means it was already used, revoked or expired.
@@ -91,6 +115,7 @@ type Querier interface {
 	// Every status change is one statement guarded by the status it leaves,
 	// so two replicas cannot both act on one transition.
 	TransitionProject(ctx context.Context, arg TransitionProjectParams) (Project, error)
+	UpdateRunUsage(ctx context.Context, arg UpdateRunUsageParams) error
 	UpdateSealedCredential(ctx context.Context, arg UpdateSealedCredentialParams) error
 	UpdateUserName(ctx context.Context, arg UpdateUserNameParams) (User, error)
 	UpdateUserPassword(ctx context.Context, arg UpdateUserPasswordParams) error

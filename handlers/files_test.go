@@ -16,7 +16,14 @@ import (
 // is active; it returns the project id.
 func (e *testEnv) newProject(token, name string) string {
 	e.t.Helper()
-	res, body := e.json("POST", "/api/projects", map[string]string{"name": name, "template": "static"}, bearer(token)...)
+	return e.newProjectFrom(token, name, "static")
+}
+
+// newProjectFrom creates a project from a template and waits until it is
+// active.
+func (e *testEnv) newProjectFrom(token, name, template string) string {
+	e.t.Helper()
+	res, body := e.json("POST", "/api/projects", map[string]string{"name": name, "template": template}, bearer(token)...)
 	if res.StatusCode != 202 {
 		e.t.Fatalf("create project: %d %v", res.StatusCode, body)
 	}

@@ -83,5 +83,14 @@ func (s *Server) routes() {
 	authed.POST("/projects/:id/checkpoints", s.apiCreateCheckpoint)
 	authed.POST("/projects/:id/checkpoints/:cid/restore", s.apiRestoreCheckpoint)
 
+	authed.GET("/agents", s.apiAgents)
+	authed.POST("/projects/:id/chat", s.apiChat)
+	authed.GET("/projects/:id/messages", s.apiMessages)
+	authed.GET("/runs/:id", s.apiRun)
+	authed.GET("/runs/:id/stream", s.apiRunStream)
+	authed.POST("/runs/:id/cancel", s.apiCancelRun)
+	authed.POST("/runs/:id/undo", s.apiUndoRun)
+	authed.GET("/runs/:id/commands", s.apiRunCommands)
+
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
 }

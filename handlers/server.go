@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"studio/agents"
 	"studio/auth"
 	"studio/config"
 	"studio/containers"
@@ -34,6 +35,7 @@ type Deps struct {
 	Engine   Checker // nil when no container engine is configured
 	Auth     *auth.Service
 	Projects *projects.Service
+	Agents   *agents.Service
 	Bus      *events.Bus
 	Previews PreviewLinks
 	Usage    UsageReader // nil: no resource figures on the admin page
@@ -115,7 +117,8 @@ func contentSecurityPolicy(domain string) string {
 
 // isStream skips compression for Server-Sent Events, which must flush per event.
 func isStream(c echo.Context) bool {
-	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream")
+	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream") ||
+		strings.HasSuffix(c.Request().URL.Path, "/stream")
 }
 
 // log is the request's logger, carrying its request id.

@@ -16,11 +16,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"studio/agents"
+	"studio/agents/providers"
 	"studio/auth"
 	"studio/config"
 	"studio/containers"
@@ -41,6 +45,10 @@ type testEnv struct {
 	srv    *Server
 	http   *httptest.Server
 	client *http.Client // keeps cookies like a browser
+
+	pool *pgxpool.Pool
+	rt   *containers.Docker
+	dir  string
 }
 
 type pinger struct{ err error }
@@ -49,23 +57,54 @@ func (p pinger) Ping(context.Context) error { return p.err }
 
 func newEnv(t testing.TB, mutate ...func(*config.Config, *Deps)) *testEnv {
 	t.Helper()
+	return newEnvWith(t, envOptions{}, mutate...)
+}
+
+// envOptions vary a test server.
+type envOptions struct {
+	agents func(*agents.Options) // changes the agent service's options
+	// replicaOf makes the server a second studio on the first one's
+	// database, project folders and container engine.
+	replicaOf *testEnv
+}
+
+// testAgentOptions answer fast: no waiting between retries, a short
+// silence limit.
+func testAgentOptions() agents.Options {
+	return agents.Options{ProviderOptions: []providers.Option{
+		providers.WithRetryPolicy(providers.RetryPolicy{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}),
+		providers.WithIdleTimeout(5 * time.Second),
+	}}
+}
+
+func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps)) *testEnv {
+	t.Helper()
 	cfg, err := config.Load("serve", nil, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := dbtest.New(t)
+	quiet := slog.New(slog.DiscardHandler)
+	var (
+		pool *pgxpool.Pool
+		rt   *containers.Docker
+		dir  string
+	)
+	if o.replicaOf != nil {
+		pool, rt, dir = o.replicaOf.pool, o.replicaOf.rt, o.replicaOf.dir
+	} else {
+		pool = dbtest.New(t)
+		rt, err = containers.NewDockerWith(containers.Options{Instance: "test-" + uuid.NewString()[:8], Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = t.TempDir()
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			os.Chmod(d, 0o755) // the project user in containers must reach project folders
+		}
+	}
 	ring, err := auth.LoadKeyring(strings.Repeat("k", 32), "", "")
 	if err != nil {
 		t.Fatal(err)
-	}
-	quiet := slog.New(slog.DiscardHandler)
-	rt, err := containers.NewDockerWith(containers.Options{Instance: "test-" + uuid.NewString()[:8], Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		os.Chmod(d, 0o755) // the project user in containers must reach project folders
 	}
 	bus := events.New(pool, quiet)
 	svc := projects.New(pool, rt, bus, projects.Options{
@@ -76,11 +115,22 @@ func newEnv(t testing.TB, mutate ...func(*config.Config, *Deps)) *testEnv {
 		MaxRunning:  5,
 		Logger:      quiet,
 	})
+	authSvc := auth.NewService(pool, ring, cfg.Signup, quiet)
+	agentOpts := testAgentOptions()
+	if o.agents != nil {
+		o.agents(&agentOpts)
+	}
+	agentSvc := agents.New(pool, authSvc, svc, rt, bus, quiet, agentOpts)
 	ctx, cancel := context.WithCancel(context.Background())
 	go bus.Run(ctx)
+	go agentSvc.Run(ctx)
 	t.Cleanup(func() {
 		cancel()
+		agentSvc.Close()
 		svc.Close()
+		if o.replicaOf != nil {
+			return
+		}
 		managed, _ := rt.ListManaged(context.Background())
 		for _, m := range managed {
 			_ = rt.Remove(context.Background(), m.ProjectID)
@@ -92,8 +142,9 @@ func newEnv(t testing.TB, mutate ...func(*config.Config, *Deps)) *testEnv {
 		Logger:   quiet,
 		Database: pool,
 		Engine:   pinger{},
-		Auth:     auth.NewService(pool, ring, cfg.Signup, quiet),
+		Auth:     authSvc,
 		Projects: svc,
+		Agents:   agentSvc,
 		Bus:      bus,
 		Previews: &proxy.Signer{Ring: ring},
 		Usage:    rt,
@@ -105,7 +156,7 @@ func newEnv(t testing.TB, mutate ...func(*config.Config, *Deps)) *testEnv {
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	jar, _ := cookiejar.New(nil)
-	return &testEnv{t: t, srv: srv, http: hs, client: &http.Client{
+	return &testEnv{t: t, srv: srv, http: hs, pool: pool, rt: rt, dir: dir, client: &http.Client{
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}

@@ -40,7 +40,12 @@ func (s *sseWriter) event(id int64, kind string, data any) error {
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(s.w, "id: %d\nevent: %s\ndata: %s\n\n", id, kind, b); err != nil {
+	return s.raw(id, kind, b)
+}
+
+// raw writes one event whose data is already JSON.
+func (s *sseWriter) raw(id int64, kind string, data []byte) error {
+	if _, err := fmt.Fprintf(s.w, "id: %d\nevent: %s\ndata: %s\n\n", id, kind, data); err != nil {
 		return err
 	}
 	s.f.Flush()

@@ -1,0 +1,217 @@
+package agents
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"studio/db"
+)
+
+// Event kinds of a run's stream, as API.md names them.
+const (
+	KindToken       = "token"        // {text}
+	KindToolCall    = "tool_call"    // {name, args}
+	KindToolResult  = "tool_result"  // {name, ok, summary}
+	KindFileChanged = "file_changed" // {path}
+	KindStatus      = "status"       // {status}
+	KindDone        = "done"         // {status, usage, error?}
+)
+
+// Event is one entry of a run's stream; Seq is its SSE id.
+type Event struct {
+	Seq  int64           `json:"seq"`
+	Kind string          `json:"kind"`
+	Data json.RawMessage `json:"data"`
+}
+
+// RunTopic is the events topic of one run: stored events arrived.
+func RunTopic(id uuid.UUID) string { return "run:" + id.String() }
+
+func cancelTopic(id uuid.UUID) string { return "run-cancel:" + id.String() }
+
+// flushEvery is how long a run's events wait before they are stored in a
+// batch (followers on this replica get them at once, from memory).
+const flushEvery = 40 * time.Millisecond
+
+// runLog is a live run's event stream: kept whole in memory for followers on
+// this replica, written to agent_run_events in batches for everyone else.
+type runLog struct {
+	s  *Service
+	id uuid.UUID
+
+	mu        sync.Mutex
+	events    []Event
+	stored    int // events[:stored] are in the database
+	waiters   map[chan struct{}]struct{}
+}
+
+func newRunLog(s *Service, id uuid.UUID) *runLog {
+	return &runLog{s: s, id: id, waiters: map[chan struct{}]struct{}{}}
+}
+
+// emit appends an event and wakes the followers.
+func (l *runLog) emit(kind string, data any) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		raw = []byte(`{}`)
+	}
+	l.mu.Lock()
+	l.events = append(l.events, Event{Seq: int64(len(l.events) + 1), Kind: kind, Data: raw})
+	for w := range l.waiters {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+	l.mu.Unlock()
+}
+
+// since returns the events after seq.
+func (l *runLog) since(seq int64) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if seq >= int64(len(l.events)) {
+		return nil
+	}
+	return l.events[max(seq, 0):]
+}
+
+func (l *runLog) wait() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	l.mu.Lock()
+	l.waiters[ch] = struct{}{}
+	l.mu.Unlock()
+	return ch, func() {
+		l.mu.Lock()
+		delete(l.waiters, ch)
+		l.mu.Unlock()
+	}
+}
+
+// flushLoop stores events until stop closes, then stores the rest.
+func (l *runLog) flushLoop(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			l.flush(context.Background())
+		case <-stop:
+			for i := 0; i < 50 && !l.flush(context.Background()); i++ {
+				time.Sleep(200 * time.Millisecond) // the database is briefly away
+			}
+			return
+		}
+	}
+}
+
+// flush stores the events not stored yet and wakes other replicas; it
+// reports whether everything is stored.
+func (l *runLog) flush(ctx context.Context) bool {
+	l.mu.Lock()
+	pending := l.events[l.stored:]
+	l.mu.Unlock()
+	if len(pending) == 0 {
+		return true
+	}
+	p := db.InsertRunEventsParams{RunID: l.id, Seqs: make([]int64, len(pending)), Kinds: make([]string, len(pending)), Datas: make([][]byte, len(pending))}
+	for i, e := range pending {
+		p.Seqs[i], p.Kinds[i], p.Datas[i] = e.Seq, e.Kind, e.Data
+	}
+	if err := l.s.q.InsertRunEvents(ctx, p); err != nil {
+		l.s.log.Warn("store run events", "run", l.id, "err", err)
+		return false
+	}
+	l.mu.Lock()
+	l.stored += len(pending)
+	l.mu.Unlock()
+	l.s.bus.Publish(ctx, RunTopic(l.id))
+	return true
+}
+
+// follow sends the events after seq until the done event, from memory.
+func (l *runLog) follow(ctx context.Context, after int64, send func(Event) error, beat func() error) error {
+	wake, stop := l.wait()
+	defer stop()
+	idle := time.NewTicker(beatEvery)
+	defer idle.Stop()
+	for {
+		for _, e := range l.since(after) {
+			if err := send(e); err != nil {
+				return err
+			}
+			after = e.Seq
+			if e.Kind == KindDone {
+				return nil
+			}
+		}
+		select {
+		case <-wake:
+		case <-idle.C:
+			if err := beat(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// beatEvery is how often a follower that has nothing to send calls beat.
+const beatEvery = 15 * time.Second
+
+// Follow sends a run's events after seq, waiting for new ones, until the
+// done event has been sent or ctx ends; while nothing happens it calls beat
+// every 15 s (an SSE heartbeat). It works on every replica: the run's
+// own replica serves from memory, the others from agent_run_events, woken
+// by LISTEN/NOTIFY.
+func (s *Service) Follow(ctx context.Context, user, runID uuid.UUID, after int64, send func(Event) error, beat func() error) error {
+	if _, err := s.Get(ctx, user, runID); err != nil {
+		return err
+	}
+	if r := s.live(runID); r != nil {
+		return r.log.follow(ctx, after, send, beat)
+	}
+	wake, stop := s.bus.Subscribe(RunTopic(runID))
+	defer stop()
+	poll := time.NewTicker(2 * time.Second) // in case a notification is lost
+	defer poll.Stop()
+	idle := time.Now()
+	for {
+		rows, err := s.q.ListRunEventsAfter(ctx, db.ListRunEventsAfterParams{RunID: runID, Seq: after, MaxRows: 1000})
+		if err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			idle = time.Now()
+		} else if time.Since(idle) >= beatEvery {
+			if err := beat(); err != nil {
+				return err
+			}
+			idle = time.Now()
+		}
+		for _, row := range rows {
+			if err := send(Event{Seq: row.Seq, Kind: row.Kind, Data: row.Data}); err != nil {
+				return err
+			}
+			after = row.Seq
+			if row.Kind == KindDone {
+				return nil
+			}
+		}
+		if len(rows) == 1000 {
+			continue
+		}
+		select {
+		case <-wake:
+		case <-poll.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

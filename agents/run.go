@@ -1,0 +1,389 @@
+package agents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"studio/agents/providers"
+	"studio/db"
+	"studio/projects"
+)
+
+// run is one agent run in this process.
+type run struct {
+	s       *Service
+	row     db.AgentRun
+	agent   db.Agent
+	proj    db.Project
+	client  *providers.Provider
+	message string
+	open    []string
+	history []db.ChatMessage
+	log     *runLog
+
+	cancelMu sync.Mutex
+	cancelFn context.CancelCauseFunc
+
+	// Counters, touched only by the run's goroutine.
+	steps    int
+	usage    providers.Usage
+	cost     float64
+	answer   strings.Builder
+	repeats  map[string]int
+	commands int
+}
+
+func (r *run) cancel(cause error) {
+	r.cancelMu.Lock()
+	defer r.cancelMu.Unlock()
+	if r.cancelFn != nil {
+		r.cancelFn(cause)
+	}
+}
+
+// budgetError ends a run with budget_exceeded.
+type budgetError struct{ msg string }
+
+func (e *budgetError) Error() string { return e.msg }
+
+// execute runs the agent to its end and stores how it ended.
+func (r *run) execute(parent context.Context) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	ctx, stopClock := context.WithTimeoutCause(ctx, r.s.opts.MaxTime, errWallTime)
+	defer stopClock()
+	r.cancelMu.Lock()
+	r.cancelFn = cancel
+	r.cancelMu.Unlock()
+
+	// A cancel sent to another replica arrives here.
+	wake, unsubscribe := r.s.bus.Subscribe(cancelTopic(r.row.ID))
+	defer unsubscribe()
+	go func() {
+		select {
+		case <-wake:
+			cancel(errCancelled)
+		case <-ctx.Done():
+		}
+	}()
+
+	stopFlush, flushed := make(chan struct{}), make(chan struct{})
+	go r.log.flushLoop(stopFlush, flushed)
+
+	err := r.loop(ctx)
+	status, msg := r.outcome(ctx, err)
+
+	r.log.emit(KindStatus, map[string]string{"status": status})
+	end := db.FinishRunParams{ID: r.row.ID, Status: status, Error: msg, Steps: int32(r.steps),
+		InputTokens: r.usage.InputTokens, OutputTokens: r.usage.OutputTokens, CostUsd: r.cost}
+	row := r.row
+	row.Status, row.Error, row.Steps, row.InputTokens, row.OutputTokens, row.CostUsd = end.Status, end.Error, end.Steps, end.InputTokens, end.OutputTokens, end.CostUsd
+	r.log.emit(KindDone, doneData(row))
+	close(stopFlush)
+	<-flushed
+
+	store := context.WithoutCancel(parent)
+	if _, err := r.s.q.FinishRun(store, end); err != nil {
+		r.s.log.Error("store the end of a run", "run", r.row.ID, "err", err)
+	}
+	if text := strings.TrimSpace(r.answer.String()); text != "" || msg != "" {
+		if _, err := r.s.q.CreateChatMessage(store, db.CreateChatMessageParams{ProjectID: r.proj.ID, Role: "assistant", Content: text, RunID: &r.row.ID}); err != nil {
+			r.s.log.Warn("store the agent's answer", "run", r.row.ID, "err", err)
+		}
+	}
+	r.s.mu.Lock()
+	delete(r.s.runs, r.row.ID)
+	r.s.mu.Unlock()
+	r.s.bus.Publish(store, RunTopic(r.row.ID), projects.ProjectTopic(r.proj.ID))
+	r.s.log.Info("agent run ended", "run", r.row.ID, "project", r.proj.ID, "status", status, "steps", r.steps,
+		"input_tokens", r.usage.InputTokens, "output_tokens", r.usage.OutputTokens)
+}
+
+// outcome maps how the loop ended to a run status and a message.
+func (r *run) outcome(ctx context.Context, err error) (string, string) {
+	var budget *budgetError
+	switch {
+	case err == nil:
+		return StatusSucceeded, ""
+	case errors.As(err, &budget):
+		return StatusBudgetExceeded, budget.msg
+	case context.Cause(ctx) == errCancelled:
+		return StatusCancelled, "cancelled by the user"
+	case context.Cause(ctx) == errWallTime:
+		return StatusBudgetExceeded, fmt.Sprintf("the run reached its time limit of %s", r.s.opts.MaxTime)
+	case context.Cause(ctx) == errShuttingDown:
+		return StatusFailed, errShuttingDown.Error()
+	}
+	return StatusFailed, err.Error()
+}
+
+// loop talks to the model until it stops calling tools.
+func (r *run) loop(ctx context.Context) error {
+	cp, err := r.s.projects.Checkpoint(ctx, r.proj, "before agent run "+r.row.ID.String()[:8])
+	if err != nil && !errors.Is(err, projects.ErrFileNotFound) {
+		return fmt.Errorf("could not take a checkpoint of the project's files: %w", err)
+	}
+	if err == nil {
+		if err := r.s.q.SetRunCheckpoint(ctx, db.SetRunCheckpointParams{ID: r.row.ID, CheckpointID: &cp.ID}); err != nil {
+			return err
+		}
+	}
+	_, model, _ := providers.ParseModel(r.row.Model)
+	tools := r.tools()
+	msgs := r.conversation(ctx)
+	codeBlocks := r.agent.Mode == "code_blocks"
+	for {
+		if r.steps >= r.s.opts.MaxSteps {
+			return &budgetError{fmt.Sprintf("the run reached its limit of %d steps", r.s.opts.MaxSteps)}
+		}
+		r.steps++
+		req := providers.Request{Model: model, System: r.agent.SystemPrompt, Messages: msgs}
+		if !codeBlocks {
+			req.Tools = tools
+		}
+		turn, err := r.turn(ctx, req, codeBlocks)
+		if err != nil {
+			return err
+		}
+		if err := r.account(ctx, turn.usage); err != nil {
+			return err
+		}
+		msgs = append(msgs, providers.Message{Role: providers.RoleAssistant, Text: turn.text, ToolCalls: turn.calls})
+		if codeBlocks {
+			if len(turn.refusals) == 0 {
+				return nil
+			}
+			msgs = append(msgs, providers.Message{Role: providers.RoleUser, Text: strings.Join(turn.refusals, "\n\n")})
+			continue
+		}
+		if len(turn.calls) == 0 {
+			return nil
+		}
+		results, err := r.callTools(ctx, turn.calls)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, results...)
+	}
+}
+
+type turnResult struct {
+	text     string
+	calls    []providers.ToolCall
+	usage    providers.Usage
+	refusals []string // code-block mode: files that were not written, and why
+}
+
+// turn streams one model answer, sending its text as token events.
+func (r *run) turn(ctx context.Context, req providers.Request, codeBlocks bool) (turnResult, error) {
+	var out turnResult
+	stream, err := r.client.Stream(ctx, req)
+	if err != nil {
+		return out, err
+	}
+	defer stream.Close()
+	var text strings.Builder
+	var blocks *blockParser
+	if codeBlocks {
+		blocks = &blockParser{}
+	}
+	for stream.Next() {
+		ev := stream.Event()
+		switch ev.Kind {
+		case providers.EventText:
+			text.WriteString(ev.Text)
+			r.answer.WriteString(ev.Text)
+			r.log.emit(KindToken, map[string]string{"text": ev.Text})
+			if blocks != nil {
+				for _, b := range blocks.feed(ev.Text) {
+					if refusal := r.saveBlock(ctx, b); refusal != "" {
+						out.refusals = append(out.refusals, refusal)
+					}
+				}
+			}
+		case providers.EventToolCall:
+			out.calls = append(out.calls, ev.ToolCall)
+		case providers.EventUsage:
+			out.usage = ev.Usage
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return out, err
+	}
+	if r.answer.Len() > 0 && !strings.HasSuffix(r.answer.String(), "\n") {
+		r.answer.WriteString("\n\n")
+	}
+	out.text = text.String()
+	return out, nil
+}
+
+// account adds a turn's usage and checks the token and cost budgets.
+func (r *run) account(ctx context.Context, u providers.Usage) error {
+	r.usage.InputTokens += u.InputTokens
+	r.usage.OutputTokens += u.OutputTokens
+	r.cost += r.s.opts.Prices.Cost(r.row.Model, u)
+	if err := r.s.q.UpdateRunUsage(ctx, db.UpdateRunUsageParams{ID: r.row.ID, Steps: int32(r.steps),
+		InputTokens: r.usage.InputTokens, OutputTokens: r.usage.OutputTokens, CostUsd: r.cost}); err != nil && ctx.Err() == nil {
+		r.s.log.Warn("store run usage", "run", r.row.ID, "err", err)
+	}
+	if total := r.usage.InputTokens + r.usage.OutputTokens; total > r.s.opts.MaxTokens {
+		return &budgetError{fmt.Sprintf("the run used %d tokens, over its limit of %d", total, r.s.opts.MaxTokens)}
+	}
+	if r.s.opts.MaxCost > 0 && r.cost > r.s.opts.MaxCost {
+		return &budgetError{fmt.Sprintf("the run cost $%.2f, over its limit of $%.2f", r.cost, r.s.opts.MaxCost)}
+	}
+	return nil
+}
+
+// callTools carries out one turn's calls: read-only ones at once when the
+// turn only reads, otherwise one after another. Results come back in the
+// order of the calls.
+func (r *run) callTools(ctx context.Context, calls []providers.ToolCall) ([]providers.Message, error) {
+	for _, c := range calls {
+		key := c.Name + "\x00" + compactJSON(c.Args)
+		if r.repeats == nil {
+			r.repeats = map[string]int{}
+		}
+		r.repeats[key]++
+		if r.repeats[key] >= 3 {
+			return nil, &budgetError{fmt.Sprintf("the agent made the same call (%s %s) 3 times", c.Name, clip(compactJSON(c.Args), 200))}
+		}
+	}
+	results := make([]providers.Message, len(calls))
+	readOnly := true
+	for _, c := range calls {
+		readOnly = readOnly && readOnlyTools[c.Name]
+	}
+	for _, c := range calls {
+		r.log.emit(KindToolCall, map[string]any{"id": c.ID, "name": c.Name, "args": rawArgs(c.Args)})
+	}
+	do := func(i int) {
+		results[i] = r.callTool(ctx, calls[i])
+	}
+	if readOnly && len(calls) > 1 {
+		var wg sync.WaitGroup
+		for i := range calls {
+			wg.Go(func() { do(i) })
+		}
+		wg.Wait()
+	} else {
+		for i := range calls {
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			do(i)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	return results, nil
+}
+
+// callTool runs one call, logs it and turns its outcome into the message
+// the model gets back.
+func (r *run) callTool(ctx context.Context, c providers.ToolCall) providers.Message {
+	start := time.Now()
+	var res toolResult
+	if c.ArgsErr != nil {
+		res = failed("the arguments are not valid JSON (%v); send a JSON object matching the tool's schema", c.ArgsErr)
+	} else {
+		res = r.runTool(ctx, c.Name, c.Args)
+	}
+	r.log.emit(KindToolResult, map[string]any{"id": c.ID, "name": c.Name, "ok": res.ok, "summary": res.summary()})
+	for _, p := range res.changed {
+		r.log.emit(KindFileChanged, map[string]string{"path": p})
+	}
+	args := []byte(compactJSON(c.Args))
+	if !json.Valid(args) {
+		args, _ = json.Marshal(map[string]string{"raw": clip(c.Args, 4096)})
+	}
+	r.logCommand(ctx, c.Name, args, res, start)
+	return providers.Message{Role: providers.RoleTool, ToolCallID: c.ID, Text: res.output, IsError: !res.ok}
+}
+
+// logCommand stores a tool call in agent_command_logs.
+func (r *run) logCommand(ctx context.Context, tool string, args []byte, res toolResult, start time.Time) {
+	exit := pgtype.Int4{}
+	if res.exitCode != nil {
+		exit = pgtype.Int4{Int32: int32(*res.exitCode), Valid: true}
+	}
+	if err := r.s.q.InsertCommandLog(context.WithoutCancel(ctx), db.InsertCommandLogParams{
+		RunID: r.row.ID, Tool: tool, Args: args, Ok: res.ok, Result: clip(res.summary(), 500),
+		OutputBytes: int32(len(res.output)), ExitCode: exit, DurationMs: int32(time.Since(start).Milliseconds()),
+	}); err != nil {
+		r.s.log.Warn("log a tool call", "run", r.row.ID, "err", err)
+	}
+}
+
+// conversation is the history the model sees: earlier messages of the
+// chat, then what the project looks like now, then the user's message.
+func (r *run) conversation(ctx context.Context) []providers.Message {
+	var msgs []providers.Message
+	for _, m := range r.history {
+		if m.Content == "" {
+			continue
+		}
+		role := providers.RoleUser
+		if m.Role == "assistant" {
+			role = providers.RoleAssistant
+		}
+		msgs = append(msgs, providers.Message{Role: role, Text: m.Content})
+	}
+	msgs = append(msgs, providers.Message{Role: providers.RoleUser, Text: r.projectContext(ctx) + "\n\n" + r.message})
+	return mergeRoles(msgs)
+}
+
+// mergeRoles joins neighbouring messages of the same role: providers want
+// user and assistant turns to alternate.
+func mergeRoles(msgs []providers.Message) []providers.Message {
+	var out []providers.Message
+	for _, m := range msgs {
+		if n := len(out); n > 0 && out[n-1].Role == m.Role {
+			out[n-1].Text += "\n\n" + m.Text
+			continue
+		}
+		out = append(out, m)
+	}
+	for len(out) > 0 && out[0].Role != providers.RoleUser {
+		out = out[1:]
+	}
+	return out
+}
+
+func compactJSON(s string) string {
+	var v any
+	if json.Unmarshal([]byte(s), &v) != nil {
+		return s
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// rawArgs is a call's arguments for an event: the object, or the text
+// when it is not JSON.
+func rawArgs(s string) any {
+	if json.Valid([]byte(s)) {
+		return json.RawMessage(s)
+	}
+	return s
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utfStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func utfStart(b byte) bool { return b&0xC0 != 0x80 }

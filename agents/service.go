@@ -1,0 +1,468 @@
+// Package agents runs AI agents on projects: a run sends the chat to a
+// model, carries out the tools it calls against the project's files and
+// container, and records every step as an event that browsers follow over
+// SSE, on any replica.
+package agents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"studio/agents/providers"
+	"studio/auth"
+	"studio/containers"
+	"studio/db"
+	"studio/events"
+	"studio/projects"
+)
+
+// Run statuses.
+const (
+	StatusRunning        = "running"
+	StatusSucceeded      = "succeeded"
+	StatusFailed         = "failed"
+	StatusCancelled      = "cancelled"
+	StatusBudgetExceeded = "budget_exceeded"
+)
+
+// Errors a caller can act on; each message says what to do.
+var (
+	ErrNotFound      = errors.New("there is no such run")
+	ErrRunActive     = errors.New("an agent is already working on this project; wait for it to finish or cancel it")
+	ErrRunEnded      = errors.New("the run has already ended")
+	ErrStillRunning  = errors.New("the run is still going; cancel it before undoing it")
+	ErrNoCheckpoint  = errors.New("this run has no checkpoint to go back to")
+	ErrUnknownAgent  = errors.New("there is no such agent")
+	ErrEmptyMessage  = errors.New("write a message for the agent")
+	ErrBadModel      = errors.New("bad model id")
+	ErrLongMessage   = fmt.Errorf("the message is longer than %d KiB", maxMessage>>10)
+	errCancelled     = errors.New("cancelled")
+	errWallTime      = errors.New("wall time")
+	errShuttingDown  = errors.New("studio is shutting down")
+	errRunnerStopped = errors.New("studio stopped while the run was going")
+)
+
+const maxMessage = 32 << 10
+
+// modelError is a model id that cannot be used, with the reason.
+type modelError struct{ err error }
+
+func (e *modelError) Error() string        { return e.err.Error() }
+func (e *modelError) Is(target error) bool { return target == ErrBadModel }
+
+// NoProviderError says the run has no model it may call.
+type NoProviderError struct{ Provider string }
+
+func (e *NoProviderError) Error() string {
+	if e.Provider == "" {
+		return "no AI provider is configured: add a key in Settings"
+	}
+	return "there is no key for " + e.Provider + ": add one in Settings"
+}
+
+// Budgets bound one run.
+type Budgets struct {
+	MaxSteps  int           // model turns
+	MaxTokens int64         // input + output tokens
+	MaxTime   time.Duration // wall time
+	MaxCost   float64       // USD, from Prices
+}
+
+// Options configure the service.
+type Options struct {
+	Budgets
+	Prices       providers.Prices
+	DefaultModel string // provider/model when a run and its agent name none
+	// Defaults are instance-wide provider settings for users without their own.
+	Defaults map[string]ProviderDefault
+	// ProviderOptions tune every provider client (tests shorten timeouts).
+	ProviderOptions []providers.Option
+	// SoleInstance says no other studio shares the database: at start every
+	// run left "running" is over.
+	SoleInstance bool
+	// MaxCommands bounds run_command calls per run.
+	MaxCommands int
+}
+
+// ProviderDefault is an instance-wide provider key or address.
+type ProviderDefault struct{ APIKey, BaseURL string }
+
+// DefaultModels are the models a provider's runs use when nothing names one.
+var DefaultModels = map[string]string{
+	providers.OpenAI:    "gpt-4.1-mini",
+	providers.Anthropic: "claude-sonnet-4-5",
+	providers.Gemini:    "gemini-2.5-flash",
+	providers.Ollama:    "qwen2.5-coder",
+}
+
+// Service starts, follows, cancels and undoes agent runs.
+type Service struct {
+	pool     *pgxpool.Pool
+	q        *db.Queries
+	auth     *auth.Service
+	projects *projects.Service
+	rt       containers.Runtime
+	bus      *events.Bus
+	log      *slog.Logger
+	opts     Options
+	process  string // this process, in agent_runs.instance
+
+	bg   context.Context // runs outlive the request that started them
+	stop context.CancelCauseFunc
+	wg   sync.WaitGroup
+
+	mu   sync.Mutex
+	runs map[uuid.UUID]*run
+}
+
+// New makes the service; Run must be running for heartbeats and for runs
+// abandoned by stopped replicas to be ended.
+func New(pool *pgxpool.Pool, a *auth.Service, p *projects.Service, rt containers.Runtime, bus *events.Bus, log *slog.Logger, opts Options) *Service {
+	if opts.MaxSteps <= 0 {
+		opts.MaxSteps = 25
+	}
+	if opts.MaxTokens <= 0 {
+		opts.MaxTokens = 2_000_000
+	}
+	if opts.MaxTime <= 0 {
+		opts.MaxTime = 15 * time.Minute
+	}
+	if opts.Prices == nil {
+		opts.Prices = providers.DefaultPrices()
+	}
+	if opts.MaxCommands <= 0 {
+		opts.MaxCommands = 30
+	}
+	bg, stop := context.WithCancelCause(context.Background())
+	return &Service{
+		pool: pool, q: db.New(pool), auth: a, projects: p, rt: rt, bus: bus, log: log, opts: opts,
+		process: uuid.NewString(), bg: bg, stop: stop, runs: map[uuid.UUID]*run{},
+	}
+}
+
+// Close cancels the runs of this process and waits for them to store
+// their end.
+func (s *Service) Close() {
+	s.stop(errShuttingDown)
+	s.wg.Wait()
+}
+
+// Agents lists the agents a user may run.
+func (s *Service) Agents(ctx context.Context, user uuid.UUID) ([]db.Agent, error) {
+	return s.q.ListAgentsForUser(ctx, &user)
+}
+
+// ChatRequest is a user's message to an agent.
+type ChatRequest struct {
+	Message string
+	AgentID string // "" = builder
+	Model   string // provider/model; "" = the agent's, then the default
+	Open    []string
+}
+
+// Start records the user's message and starts a run that goes on in the
+// background; it fails with ErrRunActive while another run works on the
+// project.
+func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req ChatRequest) (db.AgentRun, error) {
+	req.Message = strings.TrimSpace(req.Message)
+	switch {
+	case req.Message == "":
+		return db.AgentRun{}, ErrEmptyMessage
+	case len(req.Message) > maxMessage:
+		return db.AgentRun{}, ErrLongMessage
+	case !utf8.ValidString(req.Message):
+		return db.AgentRun{}, errors.New("the message is not valid UTF-8")
+	}
+	proj, err := s.projects.Get(ctx, user, projectID)
+	if err != nil {
+		return db.AgentRun{}, err
+	}
+	if proj.Status == projects.StatusDeleting {
+		return db.AgentRun{}, projects.ErrNotFound
+	}
+	agent, err := s.q.GetAgentForUser(ctx, db.GetAgentForUserParams{ID: cmpOr(req.AgentID, "builder"), UserID: &user})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.AgentRun{}, ErrUnknownAgent
+	} else if err != nil {
+		return db.AgentRun{}, err
+	}
+	model, err := s.chooseModel(ctx, user, cmpOr(req.Model, agent.Model))
+	if err != nil {
+		return db.AgentRun{}, err
+	}
+	client, err := s.client(ctx, user, model)
+	if err != nil {
+		return db.AgentRun{}, err
+	}
+
+	var row db.AgentRun
+	var history []db.ChatMessage
+	err = db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		var err error
+		row, err = q.CreateRun(ctx, db.CreateRunParams{ProjectID: proj.ID, UserID: user, AgentID: agent.ID, Model: model, Instance: s.process})
+		if err != nil {
+			return err
+		}
+		if history, err = q.ListRecentChatMessages(ctx, db.ListRecentChatMessagesParams{ProjectID: proj.ID, MaxRows: 40}); err != nil {
+			return err
+		}
+		_, err = q.CreateChatMessage(ctx, db.CreateChatMessageParams{ProjectID: proj.ID, Role: "user", Content: req.Message, RunID: &row.ID})
+		return err
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "agent_runs_one_active" {
+		return db.AgentRun{}, ErrRunActive
+	}
+	if err != nil {
+		return db.AgentRun{}, err
+	}
+
+	r := &run{s: s, row: row, agent: agent, proj: proj, client: client, message: req.Message, open: req.Open, history: history, log: newRunLog(s, row.ID)}
+	r.log.emit(KindStatus, map[string]string{"status": StatusRunning})
+	s.mu.Lock()
+	s.runs[row.ID] = r
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		r.execute(s.bg)
+	}()
+	s.bus.Publish(ctx, projects.ProjectTopic(proj.ID))
+	return row, nil
+}
+
+// chooseModel picks the run's model: the one asked for, the instance's
+// default, or the default model of the first provider the user set up.
+func (s *Service) chooseModel(ctx context.Context, user uuid.UUID, model string) (string, error) {
+	if model == "" {
+		model = s.opts.DefaultModel
+	}
+	if model == "" {
+		configured, err := s.auth.ListProviders(ctx, user)
+		if err != nil {
+			return "", err
+		}
+		for _, p := range configured {
+			if p.Configured && DefaultModels[p.Provider] != "" {
+				return p.Provider + "/" + DefaultModels[p.Provider], nil
+			}
+		}
+		for _, name := range providers.Names() {
+			if _, ok := s.opts.Defaults[name]; ok && DefaultModels[name] != "" {
+				return name + "/" + DefaultModels[name], nil
+			}
+		}
+		return "", &NoProviderError{}
+	}
+	if _, _, err := providers.ParseModel(model); err != nil {
+		return "", &modelError{err}
+	}
+	return model, nil
+}
+
+// client makes the provider client of a model with the user's key, or the
+// instance's.
+func (s *Service) client(ctx context.Context, user uuid.UUID, model string) (*providers.Provider, error) {
+	provider, _, err := providers.ParseModel(model)
+	if err != nil {
+		return nil, err
+	}
+	key, baseURL, err := s.auth.ProviderKey(ctx, user, provider)
+	if errors.Is(err, auth.ErrNotFound) {
+		d, ok := s.opts.Defaults[provider]
+		if !ok && provider != providers.Ollama {
+			return nil, &NoProviderError{Provider: provider}
+		}
+		key, baseURL = d.APIKey, cmpOr(d.BaseURL, baseURL)
+	} else if err != nil {
+		return nil, err
+	}
+	p, err := providers.New(provider, key, baseURL, s.opts.ProviderOptions...)
+	if err != nil {
+		return nil, &NoProviderError{Provider: provider}
+	}
+	return p, nil
+}
+
+// Get returns one of the user's runs.
+func (s *Service) Get(ctx context.Context, user, id uuid.UUID) (db.AgentRun, error) {
+	row, err := s.q.GetRunForUser(ctx, db.GetRunForUserParams{ID: id, UserID: user})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.AgentRun{}, ErrNotFound
+	}
+	return row, err
+}
+
+// Active returns the project's running run, if any.
+func (s *Service) Active(ctx context.Context, projectID uuid.UUID) (db.AgentRun, bool, error) {
+	row, err := s.q.GetActiveRunForProject(ctx, projectID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.AgentRun{}, false, nil
+	}
+	return row, err == nil, err
+}
+
+// Cancel stops a running run, on whichever replica runs it.
+func (s *Service) Cancel(ctx context.Context, user, id uuid.UUID) (db.AgentRun, error) {
+	row, err := s.Get(ctx, user, id)
+	if err != nil {
+		return row, err
+	}
+	if row.Status != StatusRunning {
+		return row, ErrRunEnded
+	}
+	if r := s.live(id); r != nil {
+		r.cancel(errCancelled)
+	} else {
+		s.bus.Publish(ctx, cancelTopic(id))
+	}
+	return row, nil
+}
+
+// Undo puts the project's files back as they were before the run. The
+// state it replaces is itself kept as a checkpoint.
+func (s *Service) Undo(ctx context.Context, user, id uuid.UUID) (db.AgentRun, projects.Checkpoint, error) {
+	row, err := s.Get(ctx, user, id)
+	if err != nil {
+		return row, projects.Checkpoint{}, err
+	}
+	if row.Status == StatusRunning {
+		return row, projects.Checkpoint{}, ErrStillRunning
+	}
+	if row.CheckpointID == nil {
+		return row, projects.Checkpoint{}, ErrNoCheckpoint
+	}
+	proj, err := s.projects.Get(ctx, user, row.ProjectID)
+	if err != nil {
+		return row, projects.Checkpoint{}, err
+	}
+	cp, err := s.projects.RestoreCheckpoint(ctx, proj, *row.CheckpointID)
+	if errors.Is(err, projects.ErrCheckpointNotFound) {
+		err = ErrNoCheckpoint
+	}
+	return row, cp, err
+}
+
+// Messages lists a project's chat, oldest first.
+func (s *Service) Messages(ctx context.Context, user, projectID uuid.UUID) ([]db.ChatMessage, error) {
+	if _, err := s.projects.Get(ctx, user, projectID); err != nil {
+		return nil, err
+	}
+	return s.q.ListChatMessages(ctx, db.ListChatMessagesParams{ProjectID: projectID, MaxRows: 500})
+}
+
+// Runs lists a project's newest runs.
+func (s *Service) Runs(ctx context.Context, projectID uuid.UUID, limit int32) ([]db.AgentRun, error) {
+	return s.q.ListRunsForProject(ctx, db.ListRunsForProjectParams{ProjectID: projectID, MaxRows: limit})
+}
+
+// Commands lists the tool calls of a run.
+func (s *Service) Commands(ctx context.Context, user, id uuid.UUID) ([]db.AgentCommandLog, error) {
+	if _, err := s.Get(ctx, user, id); err != nil {
+		return nil, err
+	}
+	return s.q.ListCommandLogs(ctx, id)
+}
+
+func (s *Service) live(id uuid.UUID) *run {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runs[id]
+}
+
+func (s *Service) liveIDs() []uuid.UUID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]uuid.UUID, 0, len(s.runs))
+	for id := range s.runs {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// heartbeatEvery is how often this process says its runs are alive; a run
+// silent for staleAfter is ended by any replica.
+const (
+	heartbeatEvery = 10 * time.Second
+	staleAfter     = 45 * time.Second
+)
+
+// Run beats the heartbeat of this process's runs and ends runs whose
+// process is gone, until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		s.reapStale(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if ids := s.liveIDs(); len(ids) > 0 {
+			if err := s.q.HeartbeatRuns(ctx, ids); err != nil && ctx.Err() == nil {
+				s.log.Warn("run heartbeat", "err", err)
+			}
+		}
+	}
+}
+
+// reapStale ends runs nobody runs any more, with a done event so their
+// followers stop waiting.
+func (s *Service) reapStale(ctx context.Context) {
+	stale, err := s.q.ListStaleRuns(ctx, db.ListStaleRunsParams{StaleBefore: time.Now().Add(-staleAfter), Sole: s.opts.SoleInstance, Live: s.liveIDs()})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("list stale runs", "err", err)
+		}
+		return
+	}
+	for _, row := range stale {
+		if s.live(row.ID) != nil {
+			continue
+		}
+		ended, err := s.q.AbandonRun(ctx, db.AbandonRunParams{ID: row.ID, Error: errRunnerStopped.Error()})
+		if err != nil {
+			continue // ended meanwhile
+		}
+		last, err := s.q.LastRunEventSeq(ctx, row.ID)
+		if err != nil {
+			continue
+		}
+		l := newRunLog(s, row.ID)
+		l.events = make([]Event, last) // only the new ones are stored
+		l.stored = int(last)
+		l.emit(KindStatus, map[string]string{"status": StatusFailed})
+		l.emit(KindDone, doneData(ended))
+		l.flush(ctx)
+		s.log.Info("ended an abandoned run", "run", row.ID)
+	}
+}
+
+func doneData(row db.AgentRun) map[string]any {
+	d := map[string]any{"status": row.Status, "usage": map[string]any{
+		"steps": row.Steps, "input_tokens": row.InputTokens, "output_tokens": row.OutputTokens, "cost_usd": row.CostUsd,
+	}}
+	if row.Error != "" {
+		d["error"] = row.Error
+	}
+	return d
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
