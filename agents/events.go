@@ -43,10 +43,10 @@ type runLog struct {
 	s  *Service
 	id uuid.UUID
 
-	mu        sync.Mutex
-	events    []Event
-	stored    int // events[:stored] are in the database
-	waiters   map[chan struct{}]struct{}
+	mu      sync.Mutex
+	events  []Event
+	stored  int // events[:stored] are in the database
+	waiters map[chan struct{}]struct{}
 }
 
 func newRunLog(s *Service, id uuid.UUID) *runLog {

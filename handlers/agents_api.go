@@ -236,4 +236,3 @@ func (s *Server) apiRunCommands(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{"commands": out})
 }
-
