@@ -80,24 +80,27 @@ func (r *run) execute(parent context.Context) {
 	err := r.loop(ctx)
 	status, msg := r.outcome(ctx, err)
 
+	// The run's row ends before the done event goes out, so a client that
+	// sees done finds the run ended and may start the next one.
 	r.log.emit(KindStatus, map[string]string{"status": status})
 	end := db.FinishRunParams{ID: r.row.ID, Status: status, Error: msg, Steps: int32(r.steps),
 		InputTokens: r.usage.InputTokens, OutputTokens: r.usage.OutputTokens, CostUsd: r.cost}
-	row := r.row
-	row.Status, row.Error, row.Steps, row.InputTokens, row.OutputTokens, row.CostUsd = end.Status, end.Error, end.Steps, end.InputTokens, end.OutputTokens, end.CostUsd
-	r.log.emit(KindDone, doneData(row))
-	close(stopFlush)
-	<-flushed
-
 	store := context.WithoutCancel(parent)
-	if _, err := r.s.q.FinishRun(store, end); err != nil {
+	row, err := r.s.q.FinishRun(store, end)
+	if err != nil {
 		r.s.log.Error("store the end of a run", "run", r.row.ID, "err", err)
+		row = r.row
+		row.Status, row.Error, row.Steps, row.InputTokens, row.OutputTokens, row.CostUsd = end.Status, end.Error, end.Steps, end.InputTokens, end.OutputTokens, end.CostUsd
 	}
 	if text := strings.TrimSpace(r.answer.String()); text != "" || msg != "" {
 		if _, err := r.s.q.CreateChatMessage(store, db.CreateChatMessageParams{ProjectID: r.proj.ID, Role: "assistant", Content: text, RunID: &r.row.ID}); err != nil {
 			r.s.log.Warn("store the agent's answer", "run", r.row.ID, "err", err)
 		}
 	}
+	r.log.emit(KindDone, doneData(row))
+	close(stopFlush)
+	<-flushed
+
 	r.s.mu.Lock()
 	delete(r.s.runs, r.row.ID)
 	r.s.mu.Unlock()

@@ -74,6 +74,7 @@ func testAgentOptions() agents.Options {
 	return agents.Options{ProviderOptions: []providers.Option{
 		providers.WithRetryPolicy(providers.RetryPolicy{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}),
 		providers.WithIdleTimeout(5 * time.Second),
+		providers.WithLogger(slog.New(slog.DiscardHandler)),
 	}}
 }
 
