@@ -50,7 +50,9 @@ func TestAgentCancelMidStream(t *testing.T) {
 		t.Fatalf("undo while running: %d", res.StatusCode)
 	}
 
-	seen := env.stream(token, run, 0, func(e sseEvent) bool { return e.Kind == agents.KindToken && strings.Contains(e.Data["text"].(string), "about") })
+	seen := env.stream(token, run, 0, func(e sseEvent) bool {
+		return e.Kind == agents.KindToken && strings.Contains(e.Data["text"].(string), "about")
+	})
 	if res, body := env.json("POST", "/api/runs/"+run+"/cancel", nil, bearer(token)...); res.StatusCode != http.StatusAccepted {
 		t.Fatalf("cancel: %d %v", res.StatusCode, body)
 	}
