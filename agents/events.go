@@ -80,6 +80,14 @@ func (l *runLog) since(seq int64) []Event {
 	return l.events[max(seq, 0):]
 }
 
+// endedBy says the done event is at or before seq.
+func (l *runLog) endedBy(seq int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.events)
+	return n > 0 && l.events[n-1].Kind == KindDone && seq >= l.events[n-1].Seq
+}
+
 func (l *runLog) wait() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	l.mu.Lock()
@@ -141,7 +149,11 @@ func (l *runLog) follow(ctx context.Context, after int64, send func(Event) error
 	idle := time.NewTicker(beatEvery)
 	defer idle.Stop()
 	for {
-		for _, e := range l.since(after) {
+		pending := l.since(after)
+		if len(pending) == 0 && l.endedBy(after) {
+			return nil // a client that already had the done event
+		}
+		for _, e := range pending {
 			if err := send(e); err != nil {
 				return err
 			}
@@ -186,6 +198,11 @@ func (s *Service) Follow(ctx context.Context, user, runID uuid.UUID, after int64
 		rows, err := s.q.ListRunEventsAfter(ctx, db.ListRunEventsAfterParams{RunID: runID, Seq: after, MaxRows: 1000})
 		if err != nil {
 			return err
+		}
+		if len(rows) == 0 {
+			if done, err := s.q.GetRunDoneSeq(ctx, runID); err == nil && after >= done {
+				return nil // a client that already had the done event
+			}
 		}
 		if len(rows) > 0 {
 			idle = time.Now()

@@ -197,6 +197,13 @@ func (r *run) turn(ctx context.Context, req providers.Request, codeBlocks bool) 
 	if codeBlocks {
 		blocks = &blockParser{}
 	}
+	save := func(done []block) {
+		for _, b := range done {
+			if refusal := r.saveBlock(ctx, b); refusal != "" {
+				out.refusals = append(out.refusals, refusal)
+			}
+		}
+	}
 	for stream.Next() {
 		ev := stream.Event()
 		switch ev.Kind {
@@ -205,11 +212,7 @@ func (r *run) turn(ctx context.Context, req providers.Request, codeBlocks bool) 
 			r.answer.WriteString(ev.Text)
 			r.log.emit(KindToken, map[string]string{"text": ev.Text})
 			if blocks != nil {
-				for _, b := range blocks.feed(ev.Text) {
-					if refusal := r.saveBlock(ctx, b); refusal != "" {
-						out.refusals = append(out.refusals, refusal)
-					}
-				}
+				save(blocks.feed(ev.Text))
 			}
 		case providers.EventToolCall:
 			out.calls = append(out.calls, ev.ToolCall)
@@ -219,6 +222,9 @@ func (r *run) turn(ctx context.Context, req providers.Request, codeBlocks bool) 
 	}
 	if err := stream.Err(); err != nil {
 		return out, err
+	}
+	if blocks != nil {
+		save(blocks.end()) // the answer may end with the closing fence, without a line break
 	}
 	if r.answer.Len() > 0 && !strings.HasSuffix(r.answer.String(), "\n") {
 		r.answer.WriteString("\n\n")
@@ -300,7 +306,7 @@ func (r *run) callTool(ctx context.Context, c providers.ToolCall) providers.Mess
 	} else {
 		res = r.runTool(ctx, c.Name, c.Args)
 	}
-	r.log.emit(KindToolResult, map[string]any{"id": c.ID, "name": c.Name, "ok": res.ok, "summary": res.summary()})
+	r.log.emit(KindToolResult, map[string]any{"id": c.ID, "name": c.Name, "ok": res.ok, "summary": res.summary(), "args": rawArgs(c.Args)})
 	for _, p := range res.changed {
 		r.log.emit(KindFileChanged, map[string]string{"path": p})
 	}

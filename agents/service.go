@@ -404,7 +404,7 @@ func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
 	for {
-		s.reapStale(ctx)
+		s.ReapStale(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -418,9 +418,9 @@ func (s *Service) Run(ctx context.Context) {
 	}
 }
 
-// reapStale ends runs nobody runs any more, with a done event so their
-// followers stop waiting.
-func (s *Service) reapStale(ctx context.Context) {
+// ReapStale ends runs nobody runs any more, with a done event so their
+// followers stop waiting. Run calls it every few seconds.
+func (s *Service) ReapStale(ctx context.Context) {
 	stale, err := s.q.ListStaleRuns(ctx, db.ListStaleRunsParams{StaleBefore: time.Now().Add(-staleAfter), Sole: s.opts.SoleInstance, Live: s.liveIDs()})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -465,4 +465,112 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// Exchange is one message of the user with the run it started, the run's
+// answer and its tool calls.
+type Exchange struct {
+	Message db.ChatMessage
+	Run     *db.AgentRun
+	Answer  string
+	Steps   []db.AgentCommandLog
+}
+
+// History is a project's chat as exchanges, oldest first.
+func (s *Service) History(ctx context.Context, user, projectID uuid.UUID) ([]Exchange, error) {
+	msgs, err := s.Messages(ctx, user, projectID)
+	if err != nil {
+		return nil, err
+	}
+	runs, err := s.Runs(ctx, projectID, 200)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[uuid.UUID]*db.AgentRun{}
+	ids := make([]uuid.UUID, 0, len(runs))
+	for i := range runs {
+		byID[runs[i].ID] = &runs[i]
+		ids = append(ids, runs[i].ID)
+	}
+	logs, err := s.q.ListCommandLogsForRuns(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	steps := map[uuid.UUID][]db.AgentCommandLog{}
+	for _, l := range logs {
+		steps[l.RunID] = append(steps[l.RunID], l)
+	}
+	answers := map[uuid.UUID]string{}
+	for _, m := range msgs {
+		if m.Role == "assistant" && m.RunID != nil {
+			answers[*m.RunID] = m.Content
+		}
+	}
+	var out []Exchange
+	for _, m := range msgs {
+		if m.Role != "user" {
+			continue
+		}
+		ex := Exchange{Message: m}
+		if m.RunID != nil {
+			ex.Run = byID[*m.RunID]
+			ex.Answer = answers[*m.RunID]
+			ex.Steps = steps[*m.RunID]
+		}
+		out = append(out, ex)
+	}
+	return out, nil
+}
+
+// Answer is what a run's agent wrote, and its tool calls.
+func (s *Service) Answer(ctx context.Context, user, id uuid.UUID) (db.AgentRun, string, []db.AgentCommandLog, error) {
+	row, err := s.Get(ctx, user, id)
+	if err != nil {
+		return row, "", nil, err
+	}
+	msgs, err := s.q.ListChatMessages(ctx, db.ListChatMessagesParams{ProjectID: row.ProjectID, MaxRows: 500})
+	if err != nil {
+		return row, "", nil, err
+	}
+	answer := ""
+	for _, m := range msgs {
+		if m.Role == "assistant" && m.RunID != nil && *m.RunID == id {
+			answer = m.Content
+		}
+	}
+	steps, err := s.q.ListCommandLogsForRuns(ctx, []uuid.UUID{id})
+	return row, answer, steps, err
+}
+
+// Models suggests a model of each provider the user can call; ready says
+// some provider is set up at all.
+func (s *Service) Models(ctx context.Context, user uuid.UUID) (models []string, ready bool, err error) {
+	configured, err := s.auth.ListProviders(ctx, user)
+	if err != nil {
+		return nil, false, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(provider string) {
+		if m := DefaultModels[provider]; m != "" && !seen[provider] {
+			seen[provider] = true
+			out = append(out, provider+"/"+m)
+		}
+	}
+	if s.opts.DefaultModel != "" {
+		out = append(out, s.opts.DefaultModel)
+	}
+	ready = s.opts.DefaultModel != "" || len(s.opts.Defaults) > 0
+	for _, p := range configured {
+		if p.Configured {
+			ready = true
+			add(p.Provider)
+		}
+	}
+	for _, name := range providers.Names() {
+		if _, ok := s.opts.Defaults[name]; ok {
+			add(name)
+		}
+	}
+	return out, ready, nil
 }

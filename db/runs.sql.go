@@ -215,6 +215,17 @@ func (q *Queries) GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error) {
 	return i, err
 }
 
+const getRunDoneSeq = `-- name: GetRunDoneSeq :one
+SELECT seq FROM agent_run_events WHERE run_id = $1 AND kind = 'done'
+`
+
+func (q *Queries) GetRunDoneSeq(ctx context.Context, runID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, getRunDoneSeq, runID)
+	var seq int64
+	err := row.Scan(&seq)
+	return seq, err
+}
+
 const getRunForUser = `-- name: GetRunForUser :one
 SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE id = $1 AND user_id = $2
 `
@@ -326,6 +337,41 @@ SELECT id, run_id, tool, args, ok, result, output_bytes, exit_code, duration_ms,
 
 func (q *Queries) ListCommandLogs(ctx context.Context, runID uuid.UUID) ([]AgentCommandLog, error) {
 	rows, err := q.db.Query(ctx, listCommandLogs, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgentCommandLog{}
+	for rows.Next() {
+		var i AgentCommandLog
+		if err := rows.Scan(
+			&i.ID,
+			&i.RunID,
+			&i.Tool,
+			&i.Args,
+			&i.Ok,
+			&i.Result,
+			&i.OutputBytes,
+			&i.ExitCode,
+			&i.DurationMs,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listCommandLogsForRuns = `-- name: ListCommandLogsForRuns :many
+SELECT id, run_id, tool, args, ok, result, output_bytes, exit_code, duration_ms, created_at FROM agent_command_logs WHERE run_id = ANY($1::uuid[]) ORDER BY id
+`
+
+func (q *Queries) ListCommandLogsForRuns(ctx context.Context, runIds []uuid.UUID) ([]AgentCommandLog, error) {
+	rows, err := q.db.Query(ctx, listCommandLogsForRuns, runIds)
 	if err != nil {
 		return nil, err
 	}

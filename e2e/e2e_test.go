@@ -19,6 +19,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/uuid"
+
+	pt "studio/agents/providers/providertest"
 )
 
 // studio is a running `studio serve` on a fresh data folder.
@@ -134,6 +136,29 @@ func writeThroughAPI(t *testing.T, s *studio, email, password, projectID, path, 
 	res.Body.Close()
 }
 
+// apiPut signs in to the JSON API and sends a PUT with a JSON body.
+func apiPut(t *testing.T, s *studio, email, password, path, body string) {
+	t.Helper()
+	api := "http://127.0.0.1:" + s.port
+	res, err := http.Post(api+"/api/auth/login", "application/json", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(res.Body).Decode(&tok)
+	res.Body.Close()
+	req, _ := http.NewRequest("PUT", api+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("PUT %s: %v %v", path, err, res)
+	}
+	res.Body.Close()
+}
+
 // step runs actions with a deadline and shows the page when they fail.
 func step(t *testing.T, ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
@@ -214,7 +239,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	opened := time.Now()
 	if err := chromedp.Do(ctx,
 		chromedp.Click(css(`[data-testid=project-name]`)),
-		chromedp.WaitVisible(css(`[data-testid=workspace]`)),
+		chromedp.WaitVisible(css(`[data-testid=workspace][data-ready]`)),
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -231,13 +256,11 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.SetAttributeValue(css(`body`), "data-studio-marker", "kept", inFrame)); err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(ctx,
+	step(t, ctx, "editor",
 		chromedp.Click(css(`[data-file="src/App.tsx"]`)),
 		chromedp.WaitVisible(css(`.monaco-editor`)),
 		chromedp.WaitVisible(css(`[data-tab="src/App.tsx"]`)),
-	); err != nil {
-		t.Fatalf("editor: %v", err)
-	}
+	)
 	t.Logf("editor usable with App.tsx %v after the workspace was opened (Monaco loaded on first use)", time.Since(opened).Round(time.Millisecond))
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function () {
 		var m = window.studioEditor.getModel();
@@ -395,6 +418,58 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		t.Fatalf("panes on a 600 px window are not stacked without sideways scrolling (%v)", err)
 	}
 	step(t, ctx, "wide window", chromedp.EmulateViewport(1280, 800), chromedp.WaitVisible(css(`[data-testid=split-tree]`)))
+
+	// The chat: the agent (a local server speaking OpenAI's streaming
+	// format) rewrites App.tsx, and the preview follows; Undo puts it back.
+	fake := pt.New("openai")
+	defer fake.Close()
+	apiPut(t, s, "ada@example.com", "a long password", "/api/settings/providers/openai", `{"api_key":"sk-e2e-key-0001","base_url":"`+fake.BaseURL()+`"}`)
+	fake.Push(
+		pt.Turn{Text: []string{"Rewriting ", "the heading."}, Calls: []pt.Call{{Name: "write_file", Args: `{"path":"src/App.tsx","content":"export default function App() {\n  return <h1>Hello from the agent</h1>\n}\n"}`}}},
+		pt.Say("Changed the **heading**."),
+	)
+	step(t, ctx, "chat",
+		chromedp.Reload(),
+		chromedp.WaitVisible(css(`[data-testid=chat-message]`)),
+		chromedp.SendKeys(css(`[data-testid=chat-message]`), "Make the heading greet from the agent"),
+		chromedp.Click(css(`[data-testid=chat-send]`)),
+		chromedp.WaitVisible(css(`[data-testid=chat-run][data-status=succeeded]`)),
+	)
+	answer, _ := chromedp.Run(ctx, chromedp.Text(css(`[data-testid=chat-run] [data-testid=run-answer]`)))
+	if !strings.Contains(answer, "Changed the heading.") {
+		t.Fatalf("the answer reads %q", answer)
+	}
+	waitHeading := func(want string) {
+		t.Helper()
+		frames, err := chromedp.Run(ctx, chromedp.Nodes(css(`iframe#preview`)))
+		if err != nil || len(frames) != 1 {
+			t.Fatalf("preview frame: %v", err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			h1, _ := chromedp.Run(qctx, chromedp.Text(css(`h1`), chromedp.FromNode(frames[0])))
+			cancel()
+			if h1 == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				screenshot(t, ctx, "failed-heading")
+				t.Fatalf("the preview shows %q, want %q", h1, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitHeading("Hello from the agent")
+	screenshot(t, ctx, "chat")
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.confirm = function () { return true }; true`)); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "undo the run",
+		chromedp.Click(css(`[data-testid=run-undo]`)),
+		chromedp.WaitVisible(css(`[data-testid=run-note]`)),
+	)
+	waitHeading("Hello from disk")
 
 	// Stop and start from the workspace; the badge follows.
 	step(t, ctx, "stop", chromedp.Click(css(`[data-testid=ws-stop]`)), chromedp.WaitVisible(css(`#ws-status.badge-stopped`)))

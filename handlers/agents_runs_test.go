@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -133,11 +134,17 @@ func (e *testEnv) fakeProvider(token, provider string) *pt.Server {
 	e.t.Helper()
 	fake := pt.New(provider)
 	e.t.Cleanup(fake.Close)
+	e.fakeProviderFor(token, provider, fake)
+	return fake
+}
+
+// fakeProviderFor points the user's provider at a fake server.
+func (e *testEnv) fakeProviderFor(token, provider string, fake *pt.Server) {
+	e.t.Helper()
 	res, body := e.json("PUT", "/api/settings/providers/"+provider, map[string]string{"api_key": "sk-fake-key-1234", "base_url": fake.BaseURL()}, bearer(token)...)
 	if res.StatusCode != 200 {
 		e.t.Fatalf("configure %s: %d %v", provider, res.StatusCode, body)
 	}
-	return fake
 }
 
 func TestAgentProviderFailures(t *testing.T) {
@@ -303,4 +310,41 @@ func TestChatBadInput(t *testing.T) {
 	if strings.Join(ids, " ") != "builder/tools code-block/code_blocks reviewer/tools" {
 		t.Errorf("agents: %v", ids)
 	}
+}
+
+func TestAbandonedRunIsEnded(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	token, project := env.agentUser("a@example.com", "openai", "static", nil)
+	user := currentUserID(t, env, token)
+	// A run whose studio died: no process beats its heartbeat.
+	var run string
+	err := env.pool.QueryRow(context.Background(), `INSERT INTO agent_runs (project_id, user_id, agent_id, model, instance, heartbeat_at)
+		VALUES ($1, $2, 'builder', 'openai/gpt-4o-mini', 'gone', now() - interval '1 hour') RETURNING id`, project, user).Scan(&run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.pool.Exec(context.Background(), `INSERT INTO agent_run_events (run_id, seq, kind, data) VALUES ($1, 1, 'status', '{"status":"running"}'), ($1, 2, 'token', '{"text":"Hal"}')`, run)
+	// Its project cannot take a new message while it looks alive.
+	if res, _ := env.json("POST", "/api/projects/"+project+"/chat", map[string]any{"message": "hi"}, bearer(token)...); res.StatusCode != http.StatusConflict {
+		t.Fatalf("chat beside a stale run: %d", res.StatusCode)
+	}
+	env.srv.Agents.ReapStale(context.Background())
+	events := env.stream(token, run, 0, nil)
+	if got := strings.Join(kinds(events), " "); got != "status token status done" {
+		t.Fatalf("events: %s", got)
+	}
+	if d := last(events); d.Data["status"] != "failed" || d.Data["error"] != "studio stopped while the run was going" || d.ID != 4 {
+		t.Fatalf("done: %v", d)
+	}
+	// A client that already has the done event is not kept waiting.
+	if again := env.stream(token, run, 4, nil); len(again) != 0 {
+		t.Fatalf("after done: %v", again)
+	}
+}
+
+func currentUserID(t *testing.T, env *testEnv, token string) string {
+	t.Helper()
+	_, me := env.json("GET", "/api/auth/me", nil, bearer(token)...)
+	return me["user"].(map[string]any)["id"].(string)
 }

@@ -25,11 +25,16 @@ func (s *Server) workspace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d := views.WorkspaceData{Project: p, Files: files, PreviewURL: s.Config.PreviewURL(p.Slug), PreviewLink: link}
 	if p.Status == projects.StatusDeleting {
 		return projectError(projects.ErrNotFound)
 	}
-	return render(c, http.StatusOK, views.WorkspacePage(s.page(c, p.Name), d))
+	page := s.page(c, p.Name)
+	chat, err := s.chatData(c, p, page.CSRFToken)
+	if err != nil {
+		return err
+	}
+	d := views.WorkspaceData{Project: p, Files: files, PreviewURL: s.Config.PreviewURL(p.Slug), PreviewLink: link, Chat: chat}
+	return render(c, http.StatusOK, views.WorkspacePage(page, d))
 }
 
 // fileTree is the workspace's file list. With ?dir= it is the rows of one

@@ -66,3 +66,9 @@ SELECT * FROM agent_command_logs WHERE run_id = $1 ORDER BY id;
 
 -- name: CountRunCommands :one
 SELECT count(*) FROM agent_command_logs WHERE run_id = $1 AND tool = $2;
+
+-- name: GetRunDoneSeq :one
+SELECT seq FROM agent_run_events WHERE run_id = $1 AND kind = 'done';
+
+-- name: ListCommandLogsForRuns :many
+SELECT * FROM agent_command_logs WHERE run_id = ANY(sqlc.arg(run_ids)::uuid[]) ORDER BY id;

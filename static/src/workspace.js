@@ -66,6 +66,7 @@
   }
 
   function show(path) {
+    showChat(false);
     current = path;
     editor.setModel(open[path].model);
     Object.keys(open).forEach(renderTab);
@@ -160,6 +161,57 @@
       say(path + " was updated on disk and reloaded.");
     }).catch(function () { /* deleted: leave it open */ });
   }
+
+  // The chat and the editor share the middle pane.
+  var chatEl = document.getElementById("chat");
+  var chatTab = document.getElementById("chat-tab");
+  var chatLog = document.getElementById("chat-log");
+  var chatForm = document.getElementById("chat-form");
+  var chatInput = document.getElementById("chat-message");
+  function showChat(on) {
+    chatEl.hidden = !on;
+    editorEl.hidden = on;
+    chatTab.setAttribute("aria-pressed", on ? "true" : "false");
+    chatTab.classList.toggle("!bg-slate-200", on);
+    chatTab.classList.toggle("dark:!bg-slate-700", on);
+    if (on) chatLog.scrollTop = chatLog.scrollHeight;
+  }
+  chatTab.addEventListener("click", function () { showChat(true); chatInput.focus(); });
+  chatLog.scrollTop = chatLog.scrollHeight;
+  function nearBottom() { return chatLog.scrollTop + chatLog.clientHeight >= chatLog.scrollHeight - 40; }
+  // A run bubble replays its stream whenever it (re)connects: start clean.
+  chatLog.addEventListener("htmx:sseOpen", function (e) {
+    var run = e.target.closest(".chat-run");
+    if (!run) return;
+    run.querySelector(".steps").textContent = "";
+    run.querySelector(".answer").textContent = "";
+  });
+  chatLog.addEventListener("htmx:sseBeforeMessage", function () { chatLog.dataset.follow = nearBottom() ? "1" : ""; });
+  chatLog.addEventListener("htmx:sseMessage", function () { if (chatLog.dataset.follow) chatLog.scrollTop = chatLog.scrollHeight; });
+  chatLog.addEventListener("click", function (e) {
+    var b = e.target.closest("[data-open-file]");
+    if (b) { e.preventDefault(); openFile(b.dataset.openFile); }
+  });
+  chatInput.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); chatForm.requestSubmit(); }
+  });
+  // The files open in the editor go with the message, as context.
+  chatForm.addEventListener("submit", function () {
+    chatForm.querySelectorAll("input[name=open_files]").forEach(function (i) { i.remove(); });
+    Object.keys(open).forEach(function (p) {
+      var i = document.createElement("input");
+      i.type = "hidden"; i.name = "open_files"; i.value = p;
+      chatForm.appendChild(i);
+    });
+  }, true);
+  chatForm.addEventListener("htmx:afterRequest", function (e) {
+    if (!e.detail.successful || e.detail.xhr.getResponseHeader("HX-Retarget")) return;
+    chatInput.value = "";
+    document.getElementById("chat-error").textContent = "";
+    var empty = document.getElementById("chat-empty");
+    if (empty) empty.remove();
+    chatLog.scrollTop = chatLog.scrollHeight;
+  });
 
   // Splitters: drag (or use the arrow keys on) the bar after a pane to size
   // it; sizes are remembered in this browser.
@@ -350,4 +402,5 @@
   window.addEventListener("beforeunload", function (e) {
     if (Object.keys(open).some(dirty)) { e.preventDefault(); e.returnValue = ""; }
   });
+  ws.dataset.ready = "true"; // every handler is in place
 })();
