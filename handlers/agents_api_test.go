@@ -30,10 +30,7 @@ func (e *testEnv) agentUser(email, provider, template string, fake *pt.Server) (
 	e.t.Helper()
 	token := e.register(email)
 	if fake != nil {
-		res, body := e.json("PUT", "/api/settings/providers/"+provider, map[string]string{"api_key": "sk-fake-key-1234", "base_url": fake.BaseURL()}, bearer(token)...)
-		if res.StatusCode != 200 {
-			e.t.Fatalf("configure %s: %d %v", provider, res.StatusCode, body)
-		}
+		e.fakeProviderFor(token, provider, fake)
 	}
 	return token, e.newProjectFrom(token, "Agent work", template)
 }
@@ -139,7 +136,11 @@ func resultsOf(events []sseEvent) []map[string]any {
 
 // toolOutputs are the tool results the model was sent in a request, as text.
 func toolOutputs(r pt.Request) string {
-	b, _ := json.Marshal(r.Body["messages"])
+	history := r.Body["messages"]
+	if history == nil {
+		history = r.Body["contents"] // Gemini
+	}
+	b, _ := json.Marshal(history)
 	return string(b)
 }
 

@@ -348,3 +348,55 @@ func currentUserID(t *testing.T, env *testEnv, token string) string {
 	_, me := env.json("GET", "/api/auth/me", nil, bearer(token)...)
 	return me["user"].(map[string]any)["id"].(string)
 }
+
+func TestAgentCommandsLogsAndReadOnlyReviewer(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	fake := pt.New("gemini")
+	t.Cleanup(fake.Close)
+	token, project := env.agentUser("a@example.com", "gemini", "static", fake)
+
+	fake.Push(
+		pt.Use(
+			pt.Call{Name: "run_command", Args: `{"argv":["node","-e","console.log(6*7); process.exit(3)"],"timeout_s":20}`},
+			pt.Call{Name: "get_logs", Args: `{"tail":5}`},
+		),
+		pt.Use(pt.Call{Name: "run_command", Args: `{"argv":[]}`}),
+		pt.Say("The answer is 42."),
+	)
+	run := env.chat(token, project, map[string]any{"message": "Compute", "model": "gemini/gemini-2.5-flash"})
+	events := env.stream(token, run, 0, nil)
+	if last(events).Data["status"] != "succeeded" {
+		t.Fatalf("run: %v", last(events).Data)
+	}
+	results := resultsOf(events)
+	if len(results) != 3 || results[0]["ok"] != false || !strings.Contains(results[0]["summary"].(string), "exit 3") || results[1]["ok"] != true || results[2]["ok"] != false {
+		t.Fatalf("results: %v", results)
+	}
+	if out := toolOutputs(fake.Requests()[1]); !strings.Contains(out, `exit code 3\n42`) {
+		t.Errorf("the command's output was not sent back: %s", out)
+	}
+	_, cmds := env.json("GET", "/api/runs/"+run+"/commands", nil, bearer(token)...)
+	first := cmds["commands"].([]any)[0].(map[string]any)
+	if first["tool"] != "run_command" || first["exit_code"].(float64) != 3 || first["ok"] != false {
+		t.Errorf("command log: %v", first)
+	}
+
+	// The reviewer reads but cannot write.
+	fake.Push(
+		pt.Use(pt.Call{Name: "write_file", Args: `{"path":"index.html","content":"x"}`}),
+		pt.Say("I can only suggest changes."),
+	)
+	run = env.chat(token, project, map[string]any{"message": "Review", "agent_id": "reviewer", "model": "gemini/gemini-2.5-flash"})
+	events = env.stream(token, run, 0, nil)
+	if r := resultsOf(events); len(r) != 1 || r[0]["ok"] != false {
+		t.Fatalf("reviewer wrote: %v", r)
+	}
+	reqs := fake.Requests()
+	if tools := args(reqs[len(reqs)-2].Body["tools"]); strings.Contains(tools, "write_file") || !strings.Contains(tools, "read_file") {
+		t.Errorf("reviewer's tools: %s", tools)
+	}
+	if page, _ := os.ReadFile(filepath.Join(env.srv.Projects.Dir(mustUUID(project)), "index.html")); string(page) == "x" {
+		t.Fatal("the reviewer changed a file")
+	}
+}
