@@ -113,46 +113,35 @@ func workspaceURLOf(t *testing.T, ctx context.Context) string {
 	return loc
 }
 
-// writeThroughAPI signs in to the JSON API and writes a file, as an agent
-// or another client would.
-func writeThroughAPI(t *testing.T, s *studio, email, password, projectID, path, content string) {
+// apiToken signs in to the JSON API.
+func apiToken(t *testing.T, s *studio, email, password string) string {
 	t.Helper()
-	api := "http://127.0.0.1:" + s.port
-	res, err := http.Post(api+"/api/auth/login", "application/json", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
+	res, err := http.Post("http://127.0.0.1:"+s.port+"/api/auth/login", "application/json", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer res.Body.Close()
 	var body struct {
 		AccessToken string `json:"access_token"`
 	}
 	json.NewDecoder(res.Body).Decode(&body)
-	res.Body.Close()
-	req, _ := http.NewRequest("PUT", api+"/api/projects/"+projectID+"/files/"+path, strings.NewReader(content))
-	req.Header.Set("Authorization", "Bearer "+body.AccessToken)
-	res, err = http.DefaultClient.Do(req)
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("write %s through the API: %v %v", path, err, res)
-	}
-	res.Body.Close()
+	return body.AccessToken
 }
 
-// apiPut signs in to the JSON API and sends a PUT with a JSON body.
-func apiPut(t *testing.T, s *studio, email, password, path, body string) {
+// writeThroughAPI writes a file through the JSON API, as an agent or
+// another client would.
+func writeThroughAPI(t *testing.T, s *studio, email, password, projectID, path, content string) {
 	t.Helper()
-	api := "http://127.0.0.1:" + s.port
-	res, err := http.Post(api+"/api/auth/login", "application/json", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	json.NewDecoder(res.Body).Decode(&tok)
-	res.Body.Close()
-	req, _ := http.NewRequest("PUT", api+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	req.Header.Set("Content-Type", "application/json")
-	res, err = http.DefaultClient.Do(req)
+	apiPut(t, s, email, password, "/api/projects/"+projectID+"/files/"+path, "application/octet-stream", content)
+}
+
+// apiPut signs in to the JSON API and sends a PUT.
+func apiPut(t *testing.T, s *studio, email, password, path, contentType, body string) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", "http://127.0.0.1:"+s.port+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+apiToken(t, s, email, password))
+	req.Header.Set("Content-Type", contentType)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("PUT %s: %v %v", path, err, res)
 	}
@@ -423,7 +412,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	// format) rewrites App.tsx, and the preview follows; Undo puts it back.
 	fake := pt.New("openai")
 	defer fake.Close()
-	apiPut(t, s, "ada@example.com", "a long password", "/api/settings/providers/openai", `{"api_key":"sk-e2e-key-0001","base_url":"`+fake.BaseURL()+`"}`)
+	apiPut(t, s, "ada@example.com", "a long password", "/api/settings/providers/openai", "application/json", `{"api_key":"sk-e2e-key-0001","base_url":"`+fake.BaseURL()+`"}`)
 	fake.Push(
 		pt.Turn{Text: []string{"Rewriting ", "the heading."}, Calls: []pt.Call{{Name: "write_file", Args: `{"path":"src/App.tsx","content":"export default function App() {\n  return <h1>Hello from the agent</h1>\n}\n"}`}}},
 		pt.Say("Changed the **heading**."),

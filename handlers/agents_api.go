@@ -136,6 +136,14 @@ func (s *Server) apiRun(c echo.Context) error {
 // apiRunStream replays a run's events and follows it until done; with
 // Last-Event-ID it resumes right after that event.
 func (s *Server) apiRunStream(c echo.Context) error {
+	return s.followRun(c, func(w *sseWriter, e agents.Event) error {
+		return w.raw(e.Seq, e.Kind, e.Data)
+	})
+}
+
+// followRun streams one of the user's runs over SSE, each event written by
+// write, with heartbeats while nothing happens.
+func (s *Server) followRun(c echo.Context, write func(*sseWriter, agents.Event) error) error {
 	id, err := runID(c)
 	if err != nil {
 		return err
@@ -146,9 +154,8 @@ func (s *Server) apiRunStream(c echo.Context) error {
 		return runError(err)
 	}
 	w := startSSE(c)
-	err = s.Agents.Follow(ctx, user, id, lastEventID(c), func(e agents.Event) error {
-		return w.raw(e.Seq, e.Kind, e.Data)
-	}, func() error { return w.comment("heartbeat") })
+	err = s.Agents.Follow(ctx, user, id, lastEventID(c), func(e agents.Event) error { return write(w, e) },
+		func() error { return w.comment("heartbeat") })
 	if err != nil && ctx.Err() == nil {
 		s.Logger.Warn("run stream ended", "run", id, "err", err)
 	}

@@ -92,17 +92,8 @@ func chatError(err error) *Error {
 // runEvents follows a run for the chat: htmx's SSE extension swaps each
 // event's HTML into the run's bubble.
 func (s *Server) runEvents(c echo.Context) error {
-	id, err := runID(c)
-	if err != nil {
-		return err
-	}
-	user := currentUser(c).ID
 	ctx := c.Request().Context()
-	if _, err := s.Agents.Get(ctx, user, id); err != nil {
-		return runError(err)
-	}
-	w := startSSE(c)
-	err = s.Agents.Follow(ctx, user, id, lastEventID(c), func(e agents.Event) error {
+	return s.followRun(c, func(w *sseWriter, e agents.Event) error {
 		switch e.Kind {
 		case agents.KindToken:
 			var d struct{ Text string }
@@ -122,18 +113,15 @@ func (s *Server) runEvents(c echo.Context) error {
 			_ = json.Unmarshal(e.Data, &d)
 			return w.html(e.Seq, "step", renderString(ctx, views.StepRow(d.Name, string(d.Args), d.OK, d.Summary)))
 		case agents.KindDone:
-			run, answer, steps, err := s.Agents.Answer(ctx, user, id)
+			id, _ := runID(c)
+			run, answer, steps, err := s.Agents.Answer(ctx, currentUser(c).ID, id)
 			if err != nil {
 				return err
 			}
 			return w.html(e.Seq, "done", renderString(ctx, views.RunBubble(views.RunView{Run: run, Steps: steps, Answer: answer})))
 		}
 		return nil
-	}, func() error { return w.comment("heartbeat") })
-	if err != nil && ctx.Err() == nil {
-		s.Logger.Warn("chat stream ended", "run", id, "err", err)
-	}
-	return nil
+	})
 }
 
 func (s *Server) runCancel(c echo.Context) error {
