@@ -12,13 +12,28 @@ import (
 // placeholderRE finds the comments models write instead of code they mean
 // to keep: "// rest of the code remains the same", "/* ... existing code
 // ... */", "{/* other components unchanged */}", "# ... rest unchanged".
+// Only whole-line comments count. Comments that merely describe code
+// ("// Other functions", "// skip if the value is the same", "// return
+// the input unchanged") are not placeholders: "other" needs an ellipsis or
+// a word such as "unchanged" or "here", "is the same" needs a subject such
+// as "the rest" or "imports", and "unchanged" alone must be the whole
+// comment or follow such a subject.
 var placeholderRE = regexp.MustCompile(`(?im)^[ \t]*(?://|#|/\*|<!--|\{/\*|\*|--)[ \t]*(?:` +
-	`\.{2,}|…|\[\.\.\.\]|` + // a bare ellipsis comment
-	`(?:\.{2,}|…)?[ \t]*(?:the )?(?:rest|remainder) of (?:the )?(?:code|file|component|implementation|content|functions?|methods?|styles?)\b.*|` +
-	`(?:\.{2,}|…)?[ \t]*(?:keep |all )?(?:the )?(?:existing|previous|other|remaining|original|unchanged) (?:code|content|functions?|methods?|components?|imports?|styles?|lines?|logic|implementation)\b.*|` +
-	`.*\b(?:remains?|stays?|is|are|kept) (?:the same|unchanged|as (?:is|before))\b.*|` +
-	`.*\bunchanged\b[ \t]*(?:\.{2,}|…)?` +
+	phDots + `|\[\.\.\.\]|` + // a bare ellipsis comment
+	phDots + `?[ \t]*(?:the )?(?:rest|remainder) of (?:the )?(?:code|file|component|implementation|content|functions?|methods?|styles?)\b.*|` +
+	phDots + `?[ \t]*(?:keep |all )?(?:the )?(?:existing|previous|remaining|original|unchanged) ` + phParts + `\b.*|` +
+	phDots + `[ \t]*(?:keep |all )?(?:the )?other ` + phParts + `\b.*|` +
+	`(?:keep |all )?(?:the )?other ` + phParts + `\b.*(?:\b(?:unchanged|here|omitted|as (?:is|before)|the same)\b|` + phDots + `).*|` +
+	phDots + `?[ \t]*(?:the )?(?:rest|remainder|everything(?: else)?|all else|(?:existing|previous|other|remaining|original) \w+)\b.*\b` + phKept + `.*|` +
+	phDots + `?[ \t]*(?:all |the )?(?:\w+ )?` + phParts + ` ` + phKept + `.*|` +
+	phDots + `?[ \t]*[(\[]?[ \t]*(?:(?:the )?(?:rest|remainder)\b.*|everything else|(?:all |the )?(?:\w+ )?` + phParts + `)?[ \t]*(?:unchanged|same as before)[ \t]*[)\]]?[ \t]*` + phDots + `?` +
 	`)[ \t]*(?:\*/|-->|\*/\})?[ \t]*$`)
+
+const (
+	phDots  = `(?:\.{2,}|…)`
+	phParts = `(?:code|content|functions?|methods?|components?|imports?|styles?|lines?|logic|implementation)`
+	phKept  = `(?:remains?|stays?|is|are|kept) (?:the same|unchanged|as (?:is|before))\b`
+)
 
 // placeholder returns the first placeholder comment of content that old
 // does not have already ("" when there is none).
@@ -71,6 +86,15 @@ func (p *blockParser) feed(text string) []block {
 	return out
 }
 
+// end takes the end of the text and returns the block it completed: the
+// closing fence may be the last line, without a line break after it.
+func (p *blockParser) end() []block {
+	if p.line.Len() == 0 {
+		return nil
+	}
+	return p.feed("\n")
+}
+
 func (p *blockParser) endLine(line string) (block, bool) {
 	m := fenceRE.FindStringSubmatch(line)
 	if !p.in {
@@ -93,10 +117,14 @@ func (p *blockParser) endLine(line string) (block, bool) {
 }
 
 // blockPath reads the file a fence's info string names: "tsx src/App.tsx",
-// "src/App.tsx", "tsx title=src/App.tsx" or "tsx path=src/App.tsx".
+// "src/App.tsx", "tsx title=src/App.tsx", "tsx path=src/App.tsx" or
+// "tsx:src/App.tsx".
 func blockPath(lang, rest string) string {
 	for _, f := range append([]string{lang}, strings.Fields(rest)...) {
 		f = strings.Trim(f, `"'`)
+		if l, p, ok := strings.Cut(f, ":"); ok && l != "" && p != "" && !strings.ContainsAny(l, "/.=") {
+			f = p // a language before the path
+		}
 		for _, prefix := range []string{"path=", "file=", "title=", "filename="} {
 			f = strings.TrimPrefix(f, prefix)
 		}
@@ -115,7 +143,7 @@ func (r *run) saveBlock(ctx context.Context, b block) string {
 	r.log.emit(KindToolCall, map[string]any{"name": "write_file", "args": rawArgs(args)})
 	start := time.Now()
 	res := r.writeFile(ctx, b.path, b.content)
-	r.log.emit(KindToolResult, map[string]any{"name": "write_file", "ok": res.ok, "summary": res.summary()})
+	r.log.emit(KindToolResult, map[string]any{"name": "write_file", "ok": res.ok, "summary": res.summary(), "args": rawArgs(args)})
 	for _, p := range res.changed {
 		r.log.emit(KindFileChanged, map[string]string{"path": p})
 	}

@@ -55,6 +55,10 @@ type Turn struct {
 	// StallAfter keeps the connection open and silent after the frames
 	// until the client leaves.
 	StallAfter bool
+	// OnFrame, when set, is called with the index of each text piece right
+	// before its frame is written (after the Delay), so that benchmarks
+	// can time each piece from the moment it goes out.
+	OnFrame func(i int)
 }
 
 // Say is a turn that answers with text pieces.
@@ -284,10 +288,28 @@ type frameWriter struct {
 
 // send writes buf as one frame after the turn's delay; false if the client
 // went away or the server closed.
-func (fw *frameWriter) send() bool {
-	if fw.delay > 0 && !fw.s.pause(fw.ctx, fw.delay) {
+func (fw *frameWriter) send() bool { return fw.wait() && fw.write() }
+
+// sendText is send for text piece i, reported to onFrame (if set) just
+// before the write.
+func (fw *frameWriter) sendText(onFrame func(int), i int) bool {
+	if !fw.wait() {
 		return false
 	}
+	if onFrame != nil {
+		onFrame(i)
+	}
+	return fw.write()
+}
+
+// wait waits the turn's delay; false if the client went away or the server
+// closed first.
+func (fw *frameWriter) wait() bool {
+	return fw.delay <= 0 || fw.s.pause(fw.ctx, fw.delay)
+}
+
+// write writes and flushes buf; false if the client went away.
+func (fw *frameWriter) write() bool {
 	if _, err := fw.w.Write(fw.buf); err != nil {
 		return false
 	}
@@ -463,10 +485,10 @@ func (e *openaiEncoder) frames(t Turn) bool {
 		return false
 	}
 	prefix := e.head + `{"index":0,"delta":{"content":`
-	for _, piece := range t.Text {
+	for i, piece := range t.Text {
 		fw.buf = appendString(append(fw.buf[:0], prefix...), piece)
 		fw.buf = append(fw.buf, openaiChoiceEnd...)
-		if !fw.send() {
+		if !fw.sendText(t.OnFrame, i) {
 			return false
 		}
 	}
@@ -546,10 +568,10 @@ func (e *anthropicEncoder) frames(t Turn) bool {
 			return false
 		}
 		prefix := "event: content_block_delta\ndata: " + `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`
-		for _, piece := range t.Text {
+		for i, piece := range t.Text {
 			fw.buf = appendString(append(fw.buf[:0], prefix...), piece)
 			fw.buf = append(fw.buf, "}}\n\n"...)
-			if !fw.send() {
+			if !fw.sendText(t.OnFrame, i) {
 				return false
 			}
 		}
@@ -626,11 +648,11 @@ const geminiPartsStart = `data: {"candidates":[{"content":{"parts":[`
 func (e *geminiEncoder) frames(t Turn) bool {
 	fw := e.fw
 	suffix := `}],"role":"model"},"index":0}]` + e.tail
-	for _, piece := range t.Text {
+	for i, piece := range t.Text {
 		fw.buf = append(fw.buf[:0], geminiPartsStart+`{"text":`...)
 		fw.buf = appendString(fw.buf, piece)
 		fw.buf = append(fw.buf, suffix...)
-		if !fw.send() {
+		if !fw.sendText(t.OnFrame, i) {
 			return false
 		}
 	}
