@@ -38,11 +38,13 @@ func cancelTopic(id uuid.UUID) string { return "run-cancel:" + id.String() }
 const flushEvery = 40 * time.Millisecond
 
 // runLog is a live run's event stream: kept whole in memory for followers on
-// this replica, written to agent_run_events in batches for everyone else.
+// this replica, written to agent_run_events in batches (by the service's
+// flushLoop, for all runs at once) for everyone else.
 type runLog struct {
 	s  *Service
 	id uuid.UUID
 
+	storing sync.Mutex // held while the log's events are written
 	mu      sync.Mutex
 	events  []Event
 	stored  int // events[:stored] are in the database
@@ -100,45 +102,80 @@ func (l *runLog) wait() (<-chan struct{}, func()) {
 	}
 }
 
-// flushLoop stores events until stop closes, then stores the rest.
-func (l *runLog) flushLoop(stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
+// flushLoop stores the events of every live run, one statement per tick
+// however many runs there are, until the service closes.
+func (s *Service) flushLoop() {
+	defer s.wg.Done()
 	t := time.NewTicker(flushEvery)
 	defer t.Stop()
 	for {
 		select {
-		case <-t.C:
-			l.flush(context.Background())
-		case <-stop:
-			for i := 0; i < 50 && !l.flush(context.Background()); i++ {
-				time.Sleep(200 * time.Millisecond) // the database is briefly away
-			}
+		case <-s.bg.Done():
 			return
+		case <-t.C:
 		}
+		s.mu.Lock()
+		logs := make([]*runLog, 0, len(s.runs))
+		for _, r := range s.runs {
+			logs = append(logs, r.log)
+		}
+		s.mu.Unlock()
+		s.store(context.Background(), logs...)
 	}
 }
 
-// flush stores the events not stored yet and wakes other replicas; it
-// reports whether everything is stored.
-func (l *runLog) flush(ctx context.Context) bool {
-	l.mu.Lock()
-	pending := l.events[l.stored:]
-	l.mu.Unlock()
-	if len(pending) == 0 {
+// storeAll stores what is left of a run's events, retrying while the
+// database is briefly away.
+func (s *Service) storeAll(l *runLog) {
+	for i := 0; i < 50 && !s.store(context.Background(), l); i++ {
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// store writes the events of the logs not stored yet and wakes their
+// followers on other replicas; it reports whether everything is stored.
+func (s *Service) store(ctx context.Context, logs ...*runLog) bool {
+	var p db.InsertRunEventsParams
+	var held []*runLog
+	var counts []int
+	var topics []string
+	defer func() {
+		for _, l := range held {
+			l.storing.Unlock()
+		}
+	}()
+	for _, l := range logs {
+		l.storing.Lock() // one writer per log, so no event is stored twice
+		l.mu.Lock()
+		pending := l.events[l.stored:]
+		l.mu.Unlock()
+		if len(pending) == 0 {
+			l.storing.Unlock()
+			continue
+		}
+		held = append(held, l)
+		counts = append(counts, len(pending))
+		topics = append(topics, RunTopic(l.id))
+		for _, e := range pending {
+			p.RunIds = append(p.RunIds, l.id)
+			p.Seqs = append(p.Seqs, e.Seq)
+			p.Kinds = append(p.Kinds, e.Kind)
+			p.Datas = append(p.Datas, e.Data)
+		}
+	}
+	if len(held) == 0 {
 		return true
 	}
-	p := db.InsertRunEventsParams{RunID: l.id, Seqs: make([]int64, len(pending)), Kinds: make([]string, len(pending)), Datas: make([][]byte, len(pending))}
-	for i, e := range pending {
-		p.Seqs[i], p.Kinds[i], p.Datas[i] = e.Seq, e.Kind, e.Data
-	}
-	if err := l.s.q.InsertRunEvents(ctx, p); err != nil {
-		l.s.log.Warn("store run events", "run", l.id, "err", err)
+	if err := s.q.InsertRunEvents(ctx, p); err != nil {
+		s.log.Warn("store run events", "runs", len(held), "err", err)
 		return false
 	}
-	l.mu.Lock()
-	l.stored += len(pending)
-	l.mu.Unlock()
-	l.s.bus.Publish(ctx, RunTopic(l.id))
+	for i, l := range held {
+		l.mu.Lock()
+		l.stored += counts[i]
+		l.mu.Unlock()
+	}
+	s.bus.Publish(ctx, topics...)
 	return true
 }
 

@@ -74,9 +74,6 @@ func (r *run) execute(parent context.Context) {
 		}
 	}()
 
-	stopFlush, flushed := make(chan struct{}), make(chan struct{})
-	go r.log.flushLoop(stopFlush, flushed)
-
 	err := r.loop(ctx)
 	status, msg := r.outcome(ctx, err)
 
@@ -98,8 +95,7 @@ func (r *run) execute(parent context.Context) {
 		}
 	}
 	r.log.emit(KindDone, doneData(row))
-	close(stopFlush)
-	<-flushed
+	r.s.storeAll(r.log)
 
 	r.s.mu.Lock()
 	delete(r.s.runs, r.row.ID)

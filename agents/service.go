@@ -145,10 +145,13 @@ func New(pool *pgxpool.Pool, a *auth.Service, p *projects.Service, rt containers
 		opts.MaxCommands = 30
 	}
 	bg, stop := context.WithCancelCause(context.Background())
-	return &Service{
+	s := &Service{
 		pool: pool, q: db.New(pool), auth: a, projects: p, rt: rt, bus: bus, log: log, opts: opts,
 		process: uuid.NewString(), bg: bg, stop: stop, runs: map[uuid.UUID]*run{},
 	}
+	s.wg.Add(1)
+	go s.flushLoop()
+	return s
 }
 
 // Close cancels the runs of this process and waits for them to store
@@ -445,7 +448,7 @@ func (s *Service) ReapStale(ctx context.Context) {
 		l.stored = int(last)
 		l.emit(KindStatus, map[string]string{"status": StatusFailed})
 		l.emit(KindDone, doneData(ended))
-		l.flush(ctx)
+		s.store(ctx, l)
 		s.log.Info("ended an abandoned run", "run", row.ID)
 	}
 }

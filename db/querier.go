@@ -56,6 +56,7 @@ type Querier interface {
 	GetUserByID(ctx context.Context, id uuid.UUID) (User, error)
 	HeartbeatRuns(ctx context.Context, ids []uuid.UUID) error
 	InsertCommandLog(ctx context.Context, arg InsertCommandLogParams) error
+	// The events of several runs in one statement.
 	InsertRunEvents(ctx context.Context, arg InsertRunEventsParams) error
 	LastRunEventSeq(ctx context.Context, runID uuid.UUID) (int64, error)
 	ListAgentsForUser(ctx context.Context, ownerID *uuid.UUID) ([]Agent, error)

@@ -300,19 +300,20 @@ func (q *Queries) InsertCommandLog(ctx context.Context, arg InsertCommandLogPara
 
 const insertRunEvents = `-- name: InsertRunEvents :exec
 INSERT INTO agent_run_events (run_id, seq, kind, data)
-SELECT $1::uuid, unnest($2::bigint[]), unnest($3::text[]), unnest($4::jsonb[])
+SELECT unnest($1::uuid[]), unnest($2::bigint[]), unnest($3::text[]), unnest($4::jsonb[])
 `
 
 type InsertRunEventsParams struct {
-	RunID uuid.UUID `json:"run_id"`
-	Seqs  []int64   `json:"seqs"`
-	Kinds []string  `json:"kinds"`
-	Datas [][]byte  `json:"datas"`
+	RunIds []uuid.UUID `json:"run_ids"`
+	Seqs   []int64     `json:"seqs"`
+	Kinds  []string    `json:"kinds"`
+	Datas  [][]byte    `json:"datas"`
 }
 
+// The events of several runs in one statement.
 func (q *Queries) InsertRunEvents(ctx context.Context, arg InsertRunEventsParams) error {
 	_, err := q.db.Exec(ctx, insertRunEvents,
-		arg.RunID,
+		arg.RunIds,
 		arg.Seqs,
 		arg.Kinds,
 		arg.Datas,

@@ -36,10 +36,14 @@ func New(pool *pgxpool.Pool, log *slog.Logger) *Bus {
 }
 
 // Publish wakes every subscriber of the topics, on every replica.
+// Several topics go in one statement.
 func (b *Bus) Publish(ctx context.Context, topics ...string) {
-	for _, t := range topics {
-		if _, err := b.pool.Exec(ctx, "SELECT pg_notify($1, $2)", channel, t); err != nil {
-			b.log.Warn("publish event", "topic", t, "err", err)
+	if len(topics) == 0 {
+		return
+	}
+	if _, err := b.pool.Exec(ctx, "SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t", channel, topics); err != nil {
+		b.log.Warn("publish event", "topics", len(topics), "err", err)
+		for _, t := range topics {
 			b.wake(t) // at least this replica's streams move on
 		}
 	}

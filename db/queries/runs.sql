@@ -54,8 +54,9 @@ SELECT * FROM agent_run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT
 SELECT COALESCE(max(seq), 0)::bigint FROM agent_run_events WHERE run_id = $1;
 
 -- name: InsertRunEvents :exec
+-- The events of several runs in one statement.
 INSERT INTO agent_run_events (run_id, seq, kind, data)
-SELECT sqlc.arg(run_id)::uuid, unnest(sqlc.arg(seqs)::bigint[]), unnest(sqlc.arg(kinds)::text[]), unnest(sqlc.arg(datas)::jsonb[]);
+SELECT unnest(sqlc.arg(run_ids)::uuid[]), unnest(sqlc.arg(seqs)::bigint[]), unnest(sqlc.arg(kinds)::text[]), unnest(sqlc.arg(datas)::jsonb[]);
 
 -- name: InsertCommandLog :exec
 INSERT INTO agent_command_logs (run_id, tool, args, ok, result, output_bytes, exit_code, duration_ms)
