@@ -25,7 +25,7 @@
       var base = ws.dataset.monaco;
       var s = document.createElement("script");
       s.src = base + "/vs/loader.js";
-      s.onerror = function () { reject(new Error("the editor could not be loaded")); };
+      s.onerror = function () { monacoReady = null; s.remove(); reject(new Error("The editor could not be loaded; click the file again to retry.")); };
       s.onload = function () {
         window.require.config({ paths: { vs: base + "/vs" } });
         window.require(["vs/editor/editor.main"], function () {
@@ -35,7 +35,9 @@
           editor.addCommand(window.monaco.KeyMod.CtrlCmd | window.monaco.KeyCode.KeyS, function () { save(current, false); });
           window.studioEditor = editor;
           resolve(window.monaco);
-        }, reject);
+        }, function () {
+          reject(new Error("The editor could not be loaded (a part of it did not arrive); reload the page to try again."));
+        });
       };
       document.head.appendChild(s);
     });
