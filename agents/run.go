@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -74,7 +75,7 @@ func (r *run) execute(parent context.Context) {
 		}
 	}()
 
-	err := r.loop(ctx)
+	err := r.safeLoop(ctx)
 	status, msg := r.outcome(ctx, err)
 
 	// The run's row ends before the done event goes out, so a client that
@@ -103,6 +104,18 @@ func (r *run) execute(parent context.Context) {
 	r.s.bus.Publish(store, RunTopic(r.row.ID), projects.ProjectTopic(r.proj.ID))
 	r.s.log.Info("agent run ended", "run", r.row.ID, "project", r.proj.ID, "status", status, "steps", r.steps,
 		"input_tokens", r.usage.InputTokens, "output_tokens", r.usage.OutputTokens)
+}
+
+// safeLoop runs the loop; a panic ends the run as failed instead of the
+// whole process.
+func (r *run) safeLoop(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.s.log.Error("agent run panicked", "run", r.row.ID, "panic", p, "stack", string(debug.Stack()))
+			err = errors.New("studio hit an internal error during the run; it has been logged")
+		}
+	}()
+	return r.loop(ctx)
 }
 
 // outcome maps how the loop ended to a run status and a message.
