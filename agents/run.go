@@ -283,6 +283,12 @@ func (r *run) callTools(ctx context.Context, calls []providers.ToolCall) ([]prov
 		r.log.emit(KindToolCall, map[string]any{"id": c.ID, "name": c.Name, "args": rawArgs(c.Args)})
 	}
 	do := func(i int) {
+		defer func() {
+			if p := recover(); p != nil {
+				r.s.log.Error("agent tool panicked", "run", r.row.ID, "tool", calls[i].Name, "panic", p, "stack", string(debug.Stack()))
+				results[i] = providers.Message{Role: providers.RoleTool, ToolCallID: calls[i].ID, Text: "the tool failed with an internal error", IsError: true}
+			}
+		}()
 		results[i] = r.callTool(ctx, calls[i])
 	}
 	if readOnly && len(calls) > 1 {
