@@ -116,7 +116,8 @@ type Service struct {
 	bus      *events.Bus
 	log      *slog.Logger
 	opts     Options
-	process  string // this process, in agent_runs.instance
+	process  string    // this process, in agent_runs.instance
+	started  time.Time // runs that beat after this belong to this process's life
 
 	bg   context.Context // runs outlive the request that started them
 	stop context.CancelCauseFunc
@@ -147,7 +148,7 @@ func New(pool *pgxpool.Pool, a *auth.Service, p *projects.Service, rt containers
 	bg, stop := context.WithCancelCause(context.Background())
 	s := &Service{
 		pool: pool, q: db.New(pool), auth: a, projects: p, rt: rt, bus: bus, log: log, opts: opts,
-		process: uuid.NewString(), bg: bg, stop: stop, runs: map[uuid.UUID]*run{},
+		process: uuid.NewString(), started: time.Now(), bg: bg, stop: stop, runs: map[uuid.UUID]*run{},
 	}
 	s.wg.Add(1)
 	go s.flushLoop()
@@ -424,7 +425,9 @@ func (s *Service) Run(ctx context.Context) {
 // ReapStale ends runs nobody runs any more, with a done event so their
 // followers stop waiting. Run calls it every few seconds.
 func (s *Service) ReapStale(ctx context.Context) {
-	stale, err := s.q.ListStaleRuns(ctx, db.ListStaleRunsParams{StaleBefore: time.Now().Add(-staleAfter), Sole: s.opts.SoleInstance, Live: s.liveIDs()})
+	stale, err := s.q.ListStaleRuns(ctx, db.ListStaleRunsParams{
+		StaleBefore: time.Now().Add(-staleAfter), Sole: s.opts.SoleInstance, Started: s.started, Live: s.liveIDs(),
+	})
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("list stale runs", "err", err)

@@ -80,7 +80,7 @@ type Querier interface {
 	ListRunEventsAfter(ctx context.Context, arg ListRunEventsAfterParams) ([]AgentRunEvent, error)
 	ListRunsForProject(ctx context.Context, arg ListRunsForProjectParams) ([]AgentRun, error)
 	// Runs whose process stopped beating, or, when this process is the only
-	// one, every run it does not hold.
+	// one, every run of an earlier life that it does not hold.
 	ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([]AgentRun, error)
 	// Serialises changes that could leave no administrator.
 	LockAdmins(ctx context.Context) (string, error)

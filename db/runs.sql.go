@@ -488,19 +488,26 @@ const listStaleRuns = `-- name: ListStaleRuns :many
 SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, instance, heartbeat_at, created_at, finished_at FROM agent_runs
 WHERE status = 'running'
   AND (heartbeat_at < $1::timestamptz
-       OR ($2::boolean AND NOT (id = ANY($3::uuid[]))))
+       OR ($2::boolean AND heartbeat_at < $3::timestamptz
+           AND NOT (id = ANY($4::uuid[]))))
 `
 
 type ListStaleRunsParams struct {
 	StaleBefore time.Time   `json:"stale_before"`
 	Sole        bool        `json:"sole"`
+	Started     time.Time   `json:"started"`
 	Live        []uuid.UUID `json:"live"`
 }
 
 // Runs whose process stopped beating, or, when this process is the only
-// one, every run it does not hold.
+// one, every run of an earlier life that it does not hold.
 func (q *Queries) ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([]AgentRun, error) {
-	rows, err := q.db.Query(ctx, listStaleRuns, arg.StaleBefore, arg.Sole, arg.Live)
+	rows, err := q.db.Query(ctx, listStaleRuns,
+		arg.StaleBefore,
+		arg.Sole,
+		arg.Started,
+		arg.Live,
+	)
 	if err != nil {
 		return nil, err
 	}

@@ -36,11 +36,12 @@ RETURNING *;
 
 -- name: ListStaleRuns :many
 -- Runs whose process stopped beating, or, when this process is the only
--- one, every run it does not hold.
+-- one, every run of an earlier life that it does not hold.
 SELECT * FROM agent_runs
 WHERE status = 'running'
   AND (heartbeat_at < sqlc.arg(stale_before)::timestamptz
-       OR (sqlc.arg(sole)::boolean AND NOT (id = ANY(sqlc.arg(live)::uuid[]))));
+       OR (sqlc.arg(sole)::boolean AND heartbeat_at < sqlc.arg(started)::timestamptz
+           AND NOT (id = ANY(sqlc.arg(live)::uuid[]))));
 
 -- name: AbandonRun :one
 UPDATE agent_runs SET status = 'failed', error = sqlc.arg(error), finished_at = now()
