@@ -1,12 +1,16 @@
 package agents
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"studio/db"
 )
@@ -61,6 +65,7 @@ func (l *runLog) emit(kind string, data any) {
 	if err != nil {
 		raw = []byte(`{}`)
 	}
+	raw = cleanJSON(raw)
 	l.mu.Lock()
 	l.events = append(l.events, Event{Seq: int64(len(l.events) + 1), Kind: kind, Data: raw})
 	for w := range l.waiters {
@@ -167,8 +172,30 @@ func (s *Service) store(ctx context.Context, logs ...*runLog) bool {
 		return true
 	}
 	if err := s.q.InsertRunEvents(ctx, p); err != nil {
-		s.log.Warn("store run events", "runs", len(held), "err", err)
-		return false
+		if len(held) == 1 {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+				// The run's row is gone (its project was deleted): nobody
+				// can follow it any more.
+				held[0].mu.Lock()
+				held[0].stored += counts[0]
+				held[0].mu.Unlock()
+				return true
+			}
+			s.log.Warn("store run events", "run", held[0].id, "err", err)
+			return false
+		}
+		// One run's events must not hold back the others': store each alone.
+		for _, l := range held {
+			l.storing.Unlock()
+		}
+		others := held
+		held = nil
+		ok := true
+		for _, l := range others {
+			ok = s.store(ctx, l) && ok
+		}
+		return ok
 	}
 	for i, l := range held {
 		l.mu.Lock()
@@ -177,6 +204,33 @@ func (s *Service) store(ctx context.Context, logs ...*runLog) bool {
 	}
 	s.bus.Publish(ctx, topics...)
 	return true
+}
+
+// cleanText makes text storable: PostgreSQL's text and jsonb hold no NUL.
+func cleanText(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") }
+
+// cleanJSON replaces the \u0000 escapes of JSON text (which jsonb refuses)
+// with U+FFFD, leaving an escaped backslash followed by "u0000" alone.
+func cleanJSON(b []byte) []byte {
+	const nul = `\u0000`
+	if !bytes.Contains(b, []byte(nul)) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] == '\\' && i+1 < len(b) {
+			if bytes.HasPrefix(b[i:], []byte(nul)) {
+				out = append(out, `\ufffd`...)
+				i += len(nul) - 1
+				continue
+			}
+			out = append(out, b[i], b[i+1]) // an escape: keep it whole
+			i++
+			continue
+		}
+		out = append(out, b[i])
+	}
+	return out
 }
 
 // follow sends the events after seq until the done event, from memory.
@@ -243,7 +297,7 @@ func (s *Service) Follow(ctx context.Context, user, runID uuid.UUID, after int64
 		}
 		if len(rows) > 0 {
 			idle = time.Now()
-		} else if time.Since(idle) >= beatEvery {
+		} else if time.Since(idle) >= beatEvery-3*time.Second { // checked every 2 s
 			if err := beat(); err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"studio/agents/providers"
@@ -29,7 +30,7 @@ type run struct {
 	history []db.ChatMessage
 	log     *runLog
 
-	cancelMu sync.Mutex
+	ctx      context.Context // made in Start, so a cancel is never lost
 	cancelFn context.CancelCauseFunc
 
 	// Counters, touched only by the run's goroutine.
@@ -41,13 +42,7 @@ type run struct {
 	commands int
 }
 
-func (r *run) cancel(cause error) {
-	r.cancelMu.Lock()
-	defer r.cancelMu.Unlock()
-	if r.cancelFn != nil {
-		r.cancelFn(cause)
-	}
-}
+func (r *run) cancel(cause error) { r.cancelFn(cause) }
 
 // budgetError ends a run with budget_exceeded.
 type budgetError struct{ msg string }
@@ -56,22 +51,25 @@ func (e *budgetError) Error() string { return e.msg }
 
 // execute runs the agent to its end and stores how it ended.
 func (r *run) execute(parent context.Context) {
-	ctx, cancel := context.WithCancelCause(parent)
-	defer cancel(nil)
-	ctx, stopClock := context.WithTimeoutCause(ctx, r.s.opts.MaxTime, errWallTime)
+	ctx, stopClock := context.WithTimeoutCause(r.ctx, r.s.opts.MaxTime, errWallTime)
 	defer stopClock()
-	r.cancelMu.Lock()
-	r.cancelFn = cancel
-	r.cancelMu.Unlock()
+	defer r.cancelFn(nil)
 
-	// A cancel sent to another replica arrives here.
+	// A cancel sent to another replica arrives here; the flag in the row
+	// says it is one (the bus also wakes everyone after a reconnect).
 	wake, unsubscribe := r.s.bus.Subscribe(cancelTopic(r.row.ID))
 	defer unsubscribe()
 	go func() {
-		select {
-		case <-wake:
-			cancel(errCancelled)
-		case <-ctx.Done():
+		for {
+			select {
+			case <-wake:
+				if row, err := r.s.q.GetRun(ctx, r.row.ID); err == nil && row.CancelRequested {
+					r.cancel(errCancelled)
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 
@@ -85,13 +83,17 @@ func (r *run) execute(parent context.Context) {
 		InputTokens: r.usage.InputTokens, OutputTokens: r.usage.OutputTokens, CostUsd: r.cost}
 	store := context.WithoutCancel(parent)
 	row, err := r.s.q.FinishRun(store, end)
+	for i := 0; i < 20 && err != nil && !errors.Is(err, pgx.ErrNoRows); i++ {
+		time.Sleep(500 * time.Millisecond) // the database is briefly away
+		row, err = r.s.q.FinishRun(store, end)
+	}
 	if err != nil {
 		r.s.log.Error("store the end of a run", "run", r.row.ID, "err", err)
 		row = r.row
 		row.Status, row.Error, row.Steps, row.InputTokens, row.OutputTokens, row.CostUsd = end.Status, end.Error, end.Steps, end.InputTokens, end.OutputTokens, end.CostUsd
 	}
 	if text := strings.TrimSpace(r.answer.String()); text != "" || msg != "" {
-		if _, err := r.s.q.CreateChatMessage(store, db.CreateChatMessageParams{ProjectID: r.proj.ID, Role: "assistant", Content: text, RunID: &r.row.ID}); err != nil {
+		if _, err := r.s.q.CreateChatMessage(store, db.CreateChatMessageParams{ProjectID: r.proj.ID, Role: "assistant", Content: cleanText(text), RunID: &r.row.ID}); err != nil {
 			r.s.log.Warn("store the agent's answer", "run", r.row.ID, "err", err)
 		}
 	}
@@ -132,6 +134,8 @@ func (r *run) outcome(ctx context.Context, err error) (string, string) {
 		return StatusBudgetExceeded, fmt.Sprintf("the run reached its time limit of %s", r.s.opts.MaxTime)
 	case context.Cause(ctx) == errShuttingDown:
 		return StatusFailed, errShuttingDown.Error()
+	case context.Cause(ctx) == errEndedElsewhere:
+		return StatusFailed, errEndedElsewhere.Error()
 	}
 	return StatusFailed, err.Error()
 }
@@ -325,6 +329,9 @@ func (r *run) callTool(ctx context.Context, c providers.ToolCall) providers.Mess
 	for _, p := range res.changed {
 		r.log.emit(KindFileChanged, map[string]string{"path": p})
 	}
+	if len(res.changed) > 0 {
+		r.repeats = nil // after a change, reading again is no loop (only writes change files, and they run alone)
+	}
 	args := []byte(compactJSON(c.Args))
 	if !json.Valid(args) {
 		args, _ = json.Marshal(map[string]string{"raw": clip(c.Args, 4096)})
@@ -340,7 +347,7 @@ func (r *run) logCommand(ctx context.Context, tool string, args []byte, res tool
 		exit = pgtype.Int4{Int32: int32(*res.exitCode), Valid: true}
 	}
 	if err := r.s.q.InsertCommandLog(context.WithoutCancel(ctx), db.InsertCommandLogParams{
-		RunID: r.row.ID, Tool: tool, Args: args, Ok: res.ok, Result: clip(res.summary(), 500),
+		RunID: r.row.ID, Tool: tool, Args: cleanJSON(args), Ok: res.ok, Result: cleanText(clip(res.summary(), 500)),
 		OutputBytes: int32(len(res.output)), ExitCode: exit, DurationMs: int32(time.Since(start).Milliseconds()),
 	}); err != nil {
 		r.s.log.Warn("log a tool call", "run", r.row.ID, "err", err)

@@ -38,19 +38,20 @@ const (
 
 // Errors a caller can act on; each message says what to do.
 var (
-	ErrNotFound      = errors.New("there is no such run")
-	ErrRunActive     = errors.New("an agent is already working on this project; wait for it to finish or cancel it")
-	ErrRunEnded      = errors.New("the run has already ended")
-	ErrStillRunning  = errors.New("the run is still going; cancel it before undoing it")
-	ErrNoCheckpoint  = errors.New("this run has no checkpoint to go back to")
-	ErrUnknownAgent  = errors.New("there is no such agent")
-	ErrEmptyMessage  = errors.New("write a message for the agent")
-	ErrBadModel      = errors.New("bad model id")
-	ErrLongMessage   = fmt.Errorf("the message is longer than %d KiB", maxMessage>>10)
-	errCancelled     = errors.New("cancelled")
-	errWallTime      = errors.New("wall time")
-	errShuttingDown  = errors.New("studio is shutting down")
-	errRunnerStopped = errors.New("studio stopped while the run was going")
+	ErrNotFound       = errors.New("there is no such run")
+	ErrRunActive      = errors.New("an agent is already working on this project; wait for it to finish or cancel it")
+	ErrRunEnded       = errors.New("the run has already ended")
+	ErrStillRunning   = errors.New("the run is still going; cancel it before undoing it")
+	ErrNoCheckpoint   = errors.New("this run has no checkpoint to go back to")
+	ErrUnknownAgent   = errors.New("there is no such agent")
+	ErrEmptyMessage   = errors.New("write a message for the agent")
+	ErrBadModel       = errors.New("bad model id")
+	ErrLongMessage    = fmt.Errorf("the message is longer than %d KiB", maxMessage>>10)
+	errCancelled      = errors.New("cancelled")
+	errWallTime       = errors.New("wall time")
+	errShuttingDown   = errors.New("studio is shutting down")
+	errRunnerStopped  = errors.New("studio stopped while the run was going")
+	errEndedElsewhere = errors.New("the run was ended by another studio replica (this one had lost the database)")
 )
 
 const maxMessage = 32 << 10
@@ -221,7 +222,7 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 		if history, err = q.ListRecentChatMessages(ctx, db.ListRecentChatMessagesParams{ProjectID: proj.ID, MaxRows: 40}); err != nil {
 			return err
 		}
-		_, err = q.CreateChatMessage(ctx, db.CreateChatMessageParams{ProjectID: proj.ID, Role: "user", Content: req.Message, RunID: &row.ID})
+		_, err = q.CreateChatMessage(ctx, db.CreateChatMessageParams{ProjectID: proj.ID, Role: "user", Content: cleanText(req.Message), RunID: &row.ID})
 		return err
 	})
 	var pgErr *pgconn.PgError
@@ -233,6 +234,7 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 	}
 
 	r := &run{s: s, row: row, agent: agent, proj: proj, client: client, message: req.Message, open: req.Open, history: history, log: newRunLog(s, row.ID)}
+	r.ctx, r.cancelFn = context.WithCancelCause(s.bg)
 	r.log.emit(KindStatus, map[string]string{"status": StatusRunning})
 	s.mu.Lock()
 	s.runs[row.ID] = r
@@ -326,6 +328,13 @@ func (s *Service) Cancel(ctx context.Context, user, id uuid.UUID) (db.AgentRun, 
 	if row.Status != StatusRunning {
 		return row, ErrRunEnded
 	}
+	// The request is stored, so a replica that misses the notification
+	// still sees it at its next heartbeat.
+	if row, err = s.q.RequestCancel(ctx, id); errors.Is(err, pgx.ErrNoRows) {
+		return row, ErrRunEnded
+	} else if err != nil {
+		return row, err
+	}
 	if r := s.live(id); r != nil {
 		r.cancel(errCancelled)
 	} else {
@@ -343,6 +352,11 @@ func (s *Service) Undo(ctx context.Context, user, id uuid.UUID) (db.AgentRun, pr
 	}
 	if row.Status == StatusRunning {
 		return row, projects.Checkpoint{}, ErrStillRunning
+	}
+	if _, active, err := s.Active(ctx, row.ProjectID); err != nil {
+		return row, projects.Checkpoint{}, err
+	} else if active {
+		return row, projects.Checkpoint{}, ErrRunActive // its edits would land on the restored files
 	}
 	if row.CheckpointID == nil {
 		return row, projects.Checkpoint{}, ErrNoCheckpoint
@@ -363,7 +377,7 @@ func (s *Service) Messages(ctx context.Context, user, projectID uuid.UUID) ([]db
 	if _, err := s.projects.Get(ctx, user, projectID); err != nil {
 		return nil, err
 	}
-	return s.q.ListChatMessages(ctx, db.ListChatMessagesParams{ProjectID: projectID, MaxRows: 500})
+	return s.q.ListRecentChatMessages(ctx, db.ListRecentChatMessagesParams{ProjectID: projectID, MaxRows: 500})
 }
 
 // Runs lists a project's newest runs.
@@ -414,10 +428,34 @@ func (s *Service) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if ids := s.liveIDs(); len(ids) > 0 {
-			if err := s.q.HeartbeatRuns(ctx, ids); err != nil && ctx.Err() == nil {
-				s.log.Warn("run heartbeat", "err", err)
-			}
+		s.heartbeat(ctx)
+	}
+}
+
+// heartbeat says this process's runs are alive, and stops those that were
+// asked to stop or were ended by another replica meanwhile.
+func (s *Service) heartbeat(ctx context.Context) {
+	ids := s.liveIDs()
+	if len(ids) == 0 {
+		return
+	}
+	rows, err := s.q.HeartbeatRuns(ctx, ids)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("run heartbeat", "err", err)
+		}
+		return
+	}
+	running := map[uuid.UUID]bool{}
+	for _, row := range rows {
+		running[row.ID] = true
+		if r := s.live(row.ID); r != nil && row.CancelRequested {
+			r.cancel(errCancelled)
+		}
+	}
+	for _, id := range ids {
+		if r := s.live(id); r != nil && !running[id] {
+			r.cancel(errEndedElsewhere)
 		}
 	}
 }
@@ -441,6 +479,9 @@ func (s *Service) ReapStale(ctx context.Context) {
 		ended, err := s.q.AbandonRun(ctx, db.AbandonRunParams{ID: row.ID, Error: errRunnerStopped.Error()})
 		if err != nil {
 			continue // ended meanwhile
+		}
+		if _, err := s.q.GetRunDoneSeq(ctx, row.ID); err == nil {
+			continue // its done event is stored; only the row had not been ended
 		}
 		last, err := s.q.LastRunEventSeq(ctx, row.ID)
 		if err != nil {
@@ -534,15 +575,9 @@ func (s *Service) Answer(ctx context.Context, user, id uuid.UUID) (db.AgentRun, 
 	if err != nil {
 		return row, "", nil, err
 	}
-	msgs, err := s.q.ListChatMessages(ctx, db.ListChatMessagesParams{ProjectID: row.ProjectID, MaxRows: 500})
-	if err != nil {
+	answer, err := s.q.GetRunAnswer(ctx, &id)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return row, "", nil, err
-	}
-	answer := ""
-	for _, m := range msgs {
-		if m.Role == "assistant" && m.RunID != nil && *m.RunID == id {
-			answer = m.Content
-		}
 	}
 	steps, err := s.q.ListCommandLogsForRuns(ctx, []uuid.UUID{id})
 	return row, answer, steps, err

@@ -122,6 +122,9 @@ func (r *run) runTool(ctx context.Context, name, args string) toolResult {
 		}
 		return r.editFile(ctx, a.Path, *a.OldText, *a.NewText)
 	case "delete_file":
+		if entries, err := r.s.projects.ListDir(r.proj.ID, a.Path); err == nil && len(entries) > 0 {
+			return failed("%s is a folder with %d entries; delete its files first", a.Path, len(entries))
+		}
 		if err := r.s.projects.DeleteFile(ctx, r.proj, a.Path); err != nil {
 			return fileFailure(a.Path, err)
 		}
@@ -248,6 +251,9 @@ func (r *run) searchFiles(pattern, dir string) toolResult {
 		return fileFailure(".", err)
 	}
 	dir = strings.TrimSuffix(dir, "/")
+	if dir == "." {
+		dir = ""
+	}
 	var b strings.Builder
 	matches := 0
 	for _, f := range tree {

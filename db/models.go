@@ -37,22 +37,23 @@ type AgentCommandLog struct {
 }
 
 type AgentRun struct {
-	ID           uuid.UUID  `json:"id"`
-	ProjectID    uuid.UUID  `json:"project_id"`
-	UserID       uuid.UUID  `json:"user_id"`
-	AgentID      string     `json:"agent_id"`
-	Model        string     `json:"model"`
-	Status       string     `json:"status"`
-	Steps        int32      `json:"steps"`
-	InputTokens  int64      `json:"input_tokens"`
-	OutputTokens int64      `json:"output_tokens"`
-	CostUsd      float64    `json:"cost_usd"`
-	Error        string     `json:"error"`
-	CheckpointID *uuid.UUID `json:"checkpoint_id"`
-	Instance     string     `json:"instance"`
-	HeartbeatAt  time.Time  `json:"heartbeat_at"`
-	CreatedAt    time.Time  `json:"created_at"`
-	FinishedAt   *time.Time `json:"finished_at"`
+	ID              uuid.UUID  `json:"id"`
+	ProjectID       uuid.UUID  `json:"project_id"`
+	UserID          uuid.UUID  `json:"user_id"`
+	AgentID         string     `json:"agent_id"`
+	Model           string     `json:"model"`
+	Status          string     `json:"status"`
+	Steps           int32      `json:"steps"`
+	InputTokens     int64      `json:"input_tokens"`
+	OutputTokens    int64      `json:"output_tokens"`
+	CostUsd         float64    `json:"cost_usd"`
+	Error           string     `json:"error"`
+	CheckpointID    *uuid.UUID `json:"checkpoint_id"`
+	CancelRequested bool       `json:"cancel_requested"`
+	Instance        string     `json:"instance"`
+	HeartbeatAt     time.Time  `json:"heartbeat_at"`
+	CreatedAt       time.Time  `json:"created_at"`
+	FinishedAt      *time.Time `json:"finished_at"`
 }
 
 type AgentRunEvent struct {

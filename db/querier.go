@@ -50,11 +50,14 @@ type Querier interface {
 	GetProviderCredential(ctx context.Context, arg GetProviderCredentialParams) (ProviderCredential, error)
 	GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error)
 	GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error)
+	GetRunAnswer(ctx context.Context, runID *uuid.UUID) (string, error)
 	GetRunDoneSeq(ctx context.Context, runID uuid.UUID) (int64, error)
 	GetRunForUser(ctx context.Context, arg GetRunForUserParams) (AgentRun, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	GetUserByID(ctx context.Context, id uuid.UUID) (User, error)
-	HeartbeatRuns(ctx context.Context, ids []uuid.UUID) error
+	// Beats the runs that are still running and says which of them were asked
+	// to stop; a run missing from the answer was ended elsewhere.
+	HeartbeatRuns(ctx context.Context, ids []uuid.UUID) ([]HeartbeatRunsRow, error)
 	InsertCommandLog(ctx context.Context, arg InsertCommandLogParams) error
 	// The events of several runs in one statement.
 	InsertRunEvents(ctx context.Context, arg InsertRunEventsParams) error
@@ -98,6 +101,7 @@ type Querier interface {
 	// leaves it.
 	RecentLoginFailures(ctx context.Context, arg RecentLoginFailuresParams) (RecentLoginFailuresRow, error)
 	RenameProject(ctx context.Context, arg RenameProjectParams) (Project, error)
+	RequestCancel(ctx context.Context, id uuid.UUID) (AgentRun, error)
 	RevokeOtherSessions(ctx context.Context, arg RevokeOtherSessionsParams) error
 	RevokeRefreshFamily(ctx context.Context, familyID uuid.UUID) (int64, error)
 	RevokeSession(ctx context.Context, id uuid.UUID) error

@@ -16,7 +16,7 @@ import (
 const abandonRun = `-- name: AbandonRun :one
 UPDATE agent_runs SET status = 'failed', error = $1, finished_at = now()
 WHERE id = $2 AND status = 'running'
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, instance, heartbeat_at, created_at, finished_at
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at
 `
 
 type AbandonRunParams struct {
@@ -40,6 +40,7 @@ func (q *Queries) AbandonRun(ctx context.Context, arg AbandonRunParams) (AgentRu
 		&i.CostUsd,
 		&i.Error,
 		&i.CheckpointID,
+		&i.CancelRequested,
 		&i.Instance,
 		&i.HeartbeatAt,
 		&i.CreatedAt,
@@ -67,7 +68,7 @@ func (q *Queries) CountRunCommands(ctx context.Context, arg CountRunCommandsPara
 const createRun = `-- name: CreateRun :one
 INSERT INTO agent_runs (project_id, user_id, agent_id, model, instance)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, instance, heartbeat_at, created_at, finished_at
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at
 `
 
 type CreateRunParams struct {
@@ -100,6 +101,7 @@ func (q *Queries) CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun,
 		&i.CostUsd,
 		&i.Error,
 		&i.CheckpointID,
+		&i.CancelRequested,
 		&i.Instance,
 		&i.HeartbeatAt,
 		&i.CreatedAt,
@@ -114,7 +116,7 @@ SET status = $1, error = $2, finished_at = now(),
     steps = $3, input_tokens = $4,
     output_tokens = $5, cost_usd = $6
 WHERE id = $7 AND status = 'running'
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, instance, heartbeat_at, created_at, finished_at
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at
 `
 
 type FinishRunParams struct {
@@ -151,6 +153,7 @@ func (q *Queries) FinishRun(ctx context.Context, arg FinishRunParams) (AgentRun,
 		&i.CostUsd,
 		&i.Error,
 		&i.CheckpointID,
+		&i.CancelRequested,
 		&i.Instance,
 		&i.HeartbeatAt,
 		&i.CreatedAt,
@@ -160,7 +163,7 @@ func (q *Queries) FinishRun(ctx context.Context, arg FinishRunParams) (AgentRun,
 }
 
 const getActiveRunForProject = `-- name: GetActiveRunForProject :one
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE project_id = $1 AND status = 'running'
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE project_id = $1 AND status = 'running'
 `
 
 func (q *Queries) GetActiveRunForProject(ctx context.Context, projectID uuid.UUID) (AgentRun, error) {
@@ -179,6 +182,7 @@ func (q *Queries) GetActiveRunForProject(ctx context.Context, projectID uuid.UUI
 		&i.CostUsd,
 		&i.Error,
 		&i.CheckpointID,
+		&i.CancelRequested,
 		&i.Instance,
 		&i.HeartbeatAt,
 		&i.CreatedAt,
@@ -188,7 +192,7 @@ func (q *Queries) GetActiveRunForProject(ctx context.Context, projectID uuid.UUI
 }
 
 const getRun = `-- name: GetRun :one
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE id = $1
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE id = $1
 `
 
 func (q *Queries) GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error) {
@@ -207,6 +211,7 @@ func (q *Queries) GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error) {
 		&i.CostUsd,
 		&i.Error,
 		&i.CheckpointID,
+		&i.CancelRequested,
 		&i.Instance,
 		&i.HeartbeatAt,
 		&i.CreatedAt,
@@ -215,8 +220,19 @@ func (q *Queries) GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error) {
 	return i, err
 }
 
+const getRunAnswer = `-- name: GetRunAnswer :one
+SELECT content FROM chat_messages WHERE run_id = $1 AND role = 'assistant' ORDER BY created_at DESC LIMIT 1
+`
+
+func (q *Queries) GetRunAnswer(ctx context.Context, runID *uuid.UUID) (string, error) {
+	row := q.db.QueryRow(ctx, getRunAnswer, runID)
+	var content string
+	err := row.Scan(&content)
+	return content, err
+}
+
 const getRunDoneSeq = `-- name: GetRunDoneSeq :one
-SELECT seq FROM agent_run_events WHERE run_id = $1 AND kind = 'done'
+SELECT seq FROM agent_run_events WHERE run_id = $1 AND kind = 'done' ORDER BY seq LIMIT 1
 `
 
 func (q *Queries) GetRunDoneSeq(ctx context.Context, runID uuid.UUID) (int64, error) {
@@ -227,7 +243,7 @@ func (q *Queries) GetRunDoneSeq(ctx context.Context, runID uuid.UUID) (int64, er
 }
 
 const getRunForUser = `-- name: GetRunForUser :one
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE id = $1 AND user_id = $2
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE id = $1 AND user_id = $2
 `
 
 type GetRunForUserParams struct {
@@ -251,6 +267,7 @@ func (q *Queries) GetRunForUser(ctx context.Context, arg GetRunForUserParams) (A
 		&i.CostUsd,
 		&i.Error,
 		&i.CheckpointID,
+		&i.CancelRequested,
 		&i.Instance,
 		&i.HeartbeatAt,
 		&i.CreatedAt,
@@ -259,13 +276,36 @@ func (q *Queries) GetRunForUser(ctx context.Context, arg GetRunForUserParams) (A
 	return i, err
 }
 
-const heartbeatRuns = `-- name: HeartbeatRuns :exec
+const heartbeatRuns = `-- name: HeartbeatRuns :many
 UPDATE agent_runs SET heartbeat_at = now() WHERE id = ANY($1::uuid[]) AND status = 'running'
+RETURNING id, cancel_requested
 `
 
-func (q *Queries) HeartbeatRuns(ctx context.Context, ids []uuid.UUID) error {
-	_, err := q.db.Exec(ctx, heartbeatRuns, ids)
-	return err
+type HeartbeatRunsRow struct {
+	ID              uuid.UUID `json:"id"`
+	CancelRequested bool      `json:"cancel_requested"`
+}
+
+// Beats the runs that are still running and says which of them were asked
+// to stop; a run missing from the answer was ended elsewhere.
+func (q *Queries) HeartbeatRuns(ctx context.Context, ids []uuid.UUID) ([]HeartbeatRunsRow, error) {
+	rows, err := q.db.Query(ctx, heartbeatRuns, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []HeartbeatRunsRow{}
+	for rows.Next() {
+		var i HeartbeatRunsRow
+		if err := rows.Scan(&i.ID, &i.CancelRequested); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const insertCommandLog = `-- name: InsertCommandLog :exec
@@ -301,6 +341,7 @@ func (q *Queries) InsertCommandLog(ctx context.Context, arg InsertCommandLogPara
 const insertRunEvents = `-- name: InsertRunEvents :exec
 INSERT INTO agent_run_events (run_id, seq, kind, data)
 SELECT unnest($1::uuid[]), unnest($2::bigint[]), unnest($3::text[]), unnest($4::jsonb[])
+ON CONFLICT (run_id, seq) DO NOTHING
 `
 
 type InsertRunEventsParams struct {
@@ -439,7 +480,7 @@ func (q *Queries) ListRunEventsAfter(ctx context.Context, arg ListRunEventsAfter
 }
 
 const listRunsForProject = `-- name: ListRunsForProject :many
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListRunsForProjectParams struct {
@@ -469,6 +510,7 @@ func (q *Queries) ListRunsForProject(ctx context.Context, arg ListRunsForProject
 			&i.CostUsd,
 			&i.Error,
 			&i.CheckpointID,
+			&i.CancelRequested,
 			&i.Instance,
 			&i.HeartbeatAt,
 			&i.CreatedAt,
@@ -485,7 +527,7 @@ func (q *Queries) ListRunsForProject(ctx context.Context, arg ListRunsForProject
 }
 
 const listStaleRuns = `-- name: ListStaleRuns :many
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, instance, heartbeat_at, created_at, finished_at FROM agent_runs
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at FROM agent_runs
 WHERE status = 'running'
   AND (heartbeat_at < $1::timestamptz
        OR ($2::boolean AND heartbeat_at < $3::timestamptz
@@ -528,6 +570,7 @@ func (q *Queries) ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([
 			&i.CostUsd,
 			&i.Error,
 			&i.CheckpointID,
+			&i.CancelRequested,
 			&i.Instance,
 			&i.HeartbeatAt,
 			&i.CreatedAt,
@@ -541,6 +584,36 @@ func (q *Queries) ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([
 		return nil, err
 	}
 	return items, nil
+}
+
+const requestCancel = `-- name: RequestCancel :one
+UPDATE agent_runs SET cancel_requested = true WHERE id = $1 AND status = 'running'
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at
+`
+
+func (q *Queries) RequestCancel(ctx context.Context, id uuid.UUID) (AgentRun, error) {
+	row := q.db.QueryRow(ctx, requestCancel, id)
+	var i AgentRun
+	err := row.Scan(
+		&i.ID,
+		&i.ProjectID,
+		&i.UserID,
+		&i.AgentID,
+		&i.Model,
+		&i.Status,
+		&i.Steps,
+		&i.InputTokens,
+		&i.OutputTokens,
+		&i.CostUsd,
+		&i.Error,
+		&i.CheckpointID,
+		&i.CancelRequested,
+		&i.Instance,
+		&i.HeartbeatAt,
+		&i.CreatedAt,
+		&i.FinishedAt,
+	)
+	return i, err
 }
 
 const setRunCheckpoint = `-- name: SetRunCheckpoint :exec

@@ -400,3 +400,48 @@ func TestAgentCommandsLogsAndReadOnlyReviewer(t *testing.T) {
 		t.Fatal("the reviewer changed a file")
 	}
 }
+
+func TestRunSurvivesBusWakesNulsAndGuardsUndo(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	fake := pt.New("openai")
+	t.Cleanup(fake.Close)
+	token, project := env.agentUser("a@example.com", "openai", "static", fake)
+
+	// A finished run to undo later.
+	fake.Push(pt.Say("first"))
+	first := env.chat(token, project, map[string]any{"message": "One", "model": "openai/gpt-4o-mini"})
+	env.stream(token, first, 0, nil)
+
+	// A token with a NUL, then a stall.
+	fake.Push(pt.Turn{Text: []string{"bad \x00 token", " and more"}, StallAfter: true})
+	run := env.chat(token, project, map[string]any{"message": "Two", "model": "openai/gpt-4o-mini"})
+	env.stream(token, run, 0, func(e sseEvent) bool { return e.Kind == agents.KindToken && strings.Contains(e.Data["text"].(string), "more") })
+
+	// The bus wakes every topic after a reconnect: that is not a cancel.
+	env.srv.Bus.Publish(context.Background(), "run-cancel:"+run)
+	time.Sleep(500 * time.Millisecond)
+	if r := env.run(token, run); r["status"] != "running" {
+		t.Fatalf("a wake without a cancel request ended the run: %v", r)
+	}
+	// Undo of the earlier run waits for this one.
+	if res, body := env.json("POST", "/api/runs/"+first+"/undo", nil, bearer(token)...); res.StatusCode != http.StatusConflict {
+		t.Fatalf("undo beside a running run: %d %v", res.StatusCode, body)
+	}
+	env.json("POST", "/api/runs/"+run+"/cancel", nil, bearer(token)...)
+	env.waitStatus(token, run, "cancelled")
+
+	// Everything was stored, NUL replaced, and replays from the database.
+	events := env.stream(token, run, 0, nil)
+	if got := tokensOf(events); got != "bad \uFFFD token and more" || last(events).Data["status"] != "cancelled" {
+		t.Fatalf("stored stream: %q %v", got, last(events).Data)
+	}
+	_, msgs := env.json("GET", "/api/projects/"+project+"/messages", nil, bearer(token)...)
+	m := msgs["messages"].([]any)
+	if got := m[len(m)-1].(map[string]any)["content"]; got != "bad \uFFFD token and more" {
+		t.Fatalf("stored answer: %q", got)
+	}
+	if res, _ := env.json("POST", "/api/runs/"+first+"/undo", nil, bearer(token)...); res.StatusCode != http.StatusOK {
+		t.Fatalf("undo after the run ended: %d", res.StatusCode)
+	}
+}

@@ -74,7 +74,7 @@ func TestChatInTheWorkspace(t *testing.T) {
 	env.fakeProviderFor(token, "openai", fake)
 	fake.Push(
 		pt.Use(pt.Call{Name: "write_file", Args: `{"path":"index.html","content":"<h1>Dark</h1>\n"}`}),
-		pt.Say("Added **dark mode**.\n\n<script>alert(1)</script>\n\n- one\n- two"),
+		pt.Say("Added **dark mode**.\n\n<script>alert(1)</script>\n\n- one\n- two", "\r\revent: done\rdata: fake\r"),
 	)
 	form.Set("model", "openai/gpt-4o-mini")
 	res, frag = b.do("POST", "/projects/"+project+"/chat", strings.NewReader(form.Encode()), "Content-Type", "application/x-www-form-urlencoded", "HX-Request", "true")
@@ -93,7 +93,7 @@ func TestChatInTheWorkspace(t *testing.T) {
 			tokens.WriteString(e[1])
 		}
 	}
-	if got := strings.Join(names, " "); got != "activity step token done" {
+	if got := strings.Join(names, " "); got != "activity step token token done" {
 		t.Fatalf("chat events: %s", got)
 	}
 	if !strings.Contains(tokens.String(), "&lt;script&gt;") {
@@ -103,8 +103,8 @@ func TestChatInTheWorkspace(t *testing.T) {
 	if !strings.Contains(step, "write_file") || !strings.Contains(step, `data-open-file="index.html"`) || !strings.Contains(step, "✓") {
 		t.Errorf("step row: %q", step)
 	}
-	done := events[3][1]
-	if !strings.Contains(done, "<strong>dark mode</strong>") || strings.Contains(done, "<script>") || !strings.Contains(done, "<li>two</li>") ||
+	done := events[4][1]
+	if !strings.Contains(done, "<strong>dark mode</strong>") || strings.Contains(done, "<script>") || !strings.Contains(done, "<li>one</li>") ||
 		!strings.Contains(done, `data-testid="run-undo"`) || !strings.Contains(done, "openai/gpt-4o-mini") {
 		t.Errorf("done: %q", done)
 	}

@@ -99,6 +99,8 @@ func lastEventID(c echo.Context) int64 {
 func (s *sseWriter) html(id int64, kind, fragment string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "id: %d\nevent: %s\n", id, kind)
+	// A lone \r ends an SSE line too: it must not start a field of its own.
+	fragment = strings.ReplaceAll(strings.ReplaceAll(fragment, "\r\n", "\n"), "\r", "\n")
 	for _, line := range strings.Split(fragment, "\n") {
 		b.WriteString("data: " + line + "\n")
 	}

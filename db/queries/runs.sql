@@ -23,8 +23,18 @@ UPDATE agent_runs
 SET steps = $2, input_tokens = $3, output_tokens = $4, cost_usd = $5, heartbeat_at = now()
 WHERE id = $1 AND status = 'running';
 
--- name: HeartbeatRuns :exec
-UPDATE agent_runs SET heartbeat_at = now() WHERE id = ANY(sqlc.arg(ids)::uuid[]) AND status = 'running';
+-- name: HeartbeatRuns :many
+-- Beats the runs that are still running and says which of them were asked
+-- to stop; a run missing from the answer was ended elsewhere.
+UPDATE agent_runs SET heartbeat_at = now() WHERE id = ANY(sqlc.arg(ids)::uuid[]) AND status = 'running'
+RETURNING id, cancel_requested;
+
+-- name: RequestCancel :one
+UPDATE agent_runs SET cancel_requested = true WHERE id = $1 AND status = 'running'
+RETURNING *;
+
+-- name: GetRunAnswer :one
+SELECT content FROM chat_messages WHERE run_id = $1 AND role = 'assistant' ORDER BY created_at DESC LIMIT 1;
 
 -- name: FinishRun :one
 UPDATE agent_runs
@@ -57,7 +67,8 @@ SELECT COALESCE(max(seq), 0)::bigint FROM agent_run_events WHERE run_id = $1;
 -- name: InsertRunEvents :exec
 -- The events of several runs in one statement.
 INSERT INTO agent_run_events (run_id, seq, kind, data)
-SELECT unnest(sqlc.arg(run_ids)::uuid[]), unnest(sqlc.arg(seqs)::bigint[]), unnest(sqlc.arg(kinds)::text[]), unnest(sqlc.arg(datas)::jsonb[]);
+SELECT unnest(sqlc.arg(run_ids)::uuid[]), unnest(sqlc.arg(seqs)::bigint[]), unnest(sqlc.arg(kinds)::text[]), unnest(sqlc.arg(datas)::jsonb[])
+ON CONFLICT (run_id, seq) DO NOTHING;
 
 -- name: InsertCommandLog :exec
 INSERT INTO agent_command_logs (run_id, tool, args, ok, result, output_bytes, exit_code, duration_ms)
@@ -70,7 +81,7 @@ SELECT * FROM agent_command_logs WHERE run_id = $1 ORDER BY id;
 SELECT count(*) FROM agent_command_logs WHERE run_id = $1 AND tool = $2;
 
 -- name: GetRunDoneSeq :one
-SELECT seq FROM agent_run_events WHERE run_id = $1 AND kind = 'done';
+SELECT seq FROM agent_run_events WHERE run_id = $1 AND kind = 'done' ORDER BY seq LIMIT 1;
 
 -- name: ListCommandLogsForRuns :many
 SELECT * FROM agent_command_logs WHERE run_id = ANY(sqlc.arg(run_ids)::uuid[]) ORDER BY id;

@@ -51,6 +51,7 @@ CREATE TABLE agent_runs (
     cost_usd      double precision NOT NULL DEFAULT 0,
     error         text NOT NULL DEFAULT '',
     checkpoint_id uuid REFERENCES project_checkpoints (id) ON DELETE SET NULL,
+    cancel_requested boolean NOT NULL DEFAULT false,
     instance      text NOT NULL DEFAULT '',
     heartbeat_at  timestamptz NOT NULL DEFAULT now(),
     created_at    timestamptz NOT NULL DEFAULT now(),

@@ -181,10 +181,14 @@
   chatTab.addEventListener("click", function () { showChat(true); chatInput.focus(); });
   chatLog.scrollTop = chatLog.scrollHeight;
   function nearBottom() { return chatLog.scrollTop + chatLog.clientHeight >= chatLog.scrollHeight - 40; }
-  // A run bubble replays its stream whenever it (re)connects: start clean.
+  // A new stream replays a run from its first event: start clean. (The
+  // browser's own reconnects resume after the last event and keep what is
+  // there.)
+  var sources = new WeakSet();
   chatLog.addEventListener("htmx:sseOpen", function (e) {
     var run = e.target.closest(".chat-run");
-    if (!run) return;
+    if (!run || sources.has(e.detail.source)) return;
+    sources.add(e.detail.source);
     run.querySelector(".steps").textContent = "";
     run.querySelector(".answer").textContent = "";
   });
