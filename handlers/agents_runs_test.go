@@ -416,7 +416,9 @@ func TestRunSurvivesBusWakesNulsAndGuardsUndo(t *testing.T) {
 	// A token with a NUL, then a stall.
 	fake.Push(pt.Turn{Text: []string{"bad \x00 token", " and more"}, StallAfter: true})
 	run := env.chat(token, project, map[string]any{"message": "Two", "model": "openai/gpt-4o-mini"})
-	env.stream(token, run, 0, func(e sseEvent) bool { return e.Kind == agents.KindToken && strings.Contains(e.Data["text"].(string), "more") })
+	env.stream(token, run, 0, func(e sseEvent) bool {
+		return e.Kind == agents.KindToken && strings.Contains(e.Data["text"].(string), "more")
+	})
 
 	// The bus wakes every topic after a reconnect: that is not a cancel.
 	env.srv.Bus.Publish(context.Background(), "run-cancel:"+run)
