@@ -1,14 +1,11 @@
 package handlers
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"html"
 	"net/http"
-	"strings"
 
-	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"studio/agents"
@@ -111,14 +108,14 @@ func (s *Server) runEvents(c echo.Context) error {
 				Args    json.RawMessage
 			}
 			_ = json.Unmarshal(e.Data, &d)
-			return w.html(e.Seq, "step", renderString(ctx, views.StepRow(d.Name, string(d.Args), d.OK, d.Summary)))
+			return w.component(ctx, e.Seq, "step", views.StepRow(d.Name, string(d.Args), d.OK, d.Summary))
 		case agents.KindDone:
 			id, _ := runID(c)
 			run, answer, steps, err := s.Agents.Answer(ctx, currentUser(c).ID, id)
 			if err != nil {
 				return err
 			}
-			return w.html(e.Seq, "done", renderString(ctx, views.RunBubble(views.RunView{Run: run, Steps: steps, Answer: answer})))
+			return w.component(ctx, e.Seq, "done", views.RunBubble(views.RunView{Run: run, Steps: steps, Answer: answer}))
 		}
 		return nil
 	})
@@ -148,10 +145,4 @@ func (s *Server) runUndo(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/projects/"+run.ProjectID.String())
 	}
 	return render(c, http.StatusOK, views.RunFooter(run, "Files put back as they were before this run."))
-}
-
-func renderString(ctx context.Context, c templ.Component) string {
-	var b strings.Builder
-	_ = c.Render(ctx, &b)
-	return b.String()
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"errors"
 	"net/http"
 
@@ -140,12 +139,8 @@ func (s *Server) dashboardEvents(c echo.Context) error {
 			if sent[p.ID.String()] == key {
 				continue
 			}
-			var buf bytes.Buffer
-			if err := views.Card(page, s.card(p)).Render(ctx, &buf); err != nil {
-				return err
-			}
 			n++
-			if out.html(n, "card-"+p.ID.String(), buf.String()) != nil {
+			if out.component(ctx, n, "card-"+p.ID.String(), views.Card(page, s.card(p))) != nil {
 				return nil
 			}
 			sent[p.ID.String()] = key

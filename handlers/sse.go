@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 )
 
@@ -110,4 +111,13 @@ func (s *sseWriter) html(id int64, kind, fragment string) error {
 	}
 	s.f.Flush()
 	return nil
+}
+
+// component writes one event whose data is a rendered templ component.
+func (s *sseWriter) component(ctx context.Context, id int64, kind string, c templ.Component) error {
+	var b strings.Builder
+	if err := c.Render(ctx, &b); err != nil {
+		return err
+	}
+	return s.html(id, kind, b.String())
 }
