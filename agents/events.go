@@ -244,14 +244,10 @@ func (l *runLog) follow(ctx context.Context, after int64, send func(Event) error
 		if len(pending) == 0 && l.endedBy(after) {
 			return nil // a client that already had the done event
 		}
-		for _, e := range pending {
-			if err := send(e); err != nil {
-				return err
-			}
-			after = e.Seq
-			if e.Kind == KindDone {
-				return nil
-			}
+		var done bool
+		var err error
+		if after, done, err = sendUntilDone(pending, after, send); err != nil || done {
+			return err
 		}
 		select {
 		case <-wake:
@@ -263,6 +259,21 @@ func (l *runLog) follow(ctx context.Context, after int64, send func(Event) error
 			return ctx.Err()
 		}
 	}
+}
+
+// sendUntilDone sends events in order, stopping after the done event; it
+// returns the last sequence number sent and whether done was among them.
+func sendUntilDone(events []Event, after int64, send func(Event) error) (int64, bool, error) {
+	for _, e := range events {
+		if err := send(e); err != nil {
+			return after, false, err
+		}
+		after = e.Seq
+		if e.Kind == KindDone {
+			return after, true, nil
+		}
+	}
+	return after, false, nil
 }
 
 // beatEvery is how often a follower that has nothing to send calls beat.
@@ -303,14 +314,13 @@ func (s *Service) Follow(ctx context.Context, user, runID uuid.UUID, after int64
 			}
 			idle = time.Now()
 		}
-		for _, row := range rows {
-			if err := send(Event{Seq: row.Seq, Kind: row.Kind, Data: row.Data}); err != nil {
-				return err
-			}
-			after = row.Seq
-			if row.Kind == KindDone {
-				return nil
-			}
+		events := make([]Event, len(rows))
+		for i, row := range rows {
+			events[i] = Event{Seq: row.Seq, Kind: row.Kind, Data: row.Data}
+		}
+		var done bool
+		if after, done, err = sendUntilDone(events, after, send); err != nil || done {
+			return err
 		}
 		if len(rows) == 1000 {
 			continue
