@@ -50,7 +50,7 @@ type budgetError struct{ msg string }
 func (e *budgetError) Error() string { return e.msg }
 
 // execute runs the agent to its end and stores how it ended.
-func (r *run) execute(parent context.Context) {
+func (r *run) execute() {
 	ctx, stopClock := context.WithTimeoutCause(r.ctx, r.s.opts.MaxTime, errWallTime)
 	defer stopClock()
 	defer r.cancelFn(nil)
@@ -81,7 +81,7 @@ func (r *run) execute(parent context.Context) {
 	r.log.emit(KindStatus, map[string]string{"status": status})
 	end := db.FinishRunParams{ID: r.row.ID, Status: status, Error: msg, Steps: int32(r.steps),
 		InputTokens: r.usage.InputTokens, OutputTokens: r.usage.OutputTokens, CostUsd: r.cost}
-	store := context.WithoutCancel(parent)
+	store := context.WithoutCancel(r.ctx)
 	row, err := r.s.q.FinishRun(store, end)
 	for i := 0; i < 20 && err != nil && !errors.Is(err, pgx.ErrNoRows); i++ {
 		time.Sleep(500 * time.Millisecond) // the database is briefly away

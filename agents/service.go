@@ -242,7 +242,7 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		r.execute(s.bg)
+		r.execute()
 	}()
 	s.bus.Publish(ctx, projects.ProjectTopic(proj.ID))
 	return row, nil

@@ -156,14 +156,11 @@ func (r *run) listFiles(dir string) toolResult {
 	if err != nil {
 		return fileFailure(".", err)
 	}
-	dir = strings.TrimSuffix(dir, "/")
-	if dir == "." {
-		dir = ""
-	}
+	dir = projectDir(dir)
 	var b strings.Builder
 	n := 0
 	for _, f := range tree {
-		if dir != "" && f.Path != dir && !strings.HasPrefix(f.Path, dir+"/") {
+		if !under(f.Path, dir) {
 			continue
 		}
 		if n++; n > maxListed {
@@ -180,6 +177,20 @@ func (r *run) listFiles(dir string) toolResult {
 		return failed("nothing is under %q", dir)
 	}
 	return toolResult{ok: true, output: b.String(), short: fmt.Sprintf("%d entries", min(n, maxListed))}
+}
+
+// projectDir reads a folder argument: "", "." and "/" all mean the project.
+func projectDir(dir string) string {
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "." {
+		return ""
+	}
+	return dir
+}
+
+// under says path is dir or inside it ("" is the whole project).
+func under(path, dir string) bool {
+	return dir == "" || path == dir || strings.HasPrefix(path, dir+"/")
 }
 
 func (r *run) readFile(path string) toolResult {
@@ -250,14 +261,11 @@ func (r *run) searchFiles(pattern, dir string) toolResult {
 	if err != nil {
 		return fileFailure(".", err)
 	}
-	dir = strings.TrimSuffix(dir, "/")
-	if dir == "." {
-		dir = ""
-	}
+	dir = projectDir(dir)
 	var b strings.Builder
 	matches := 0
 	for _, f := range tree {
-		if f.Type != "file" || f.Size > maxSearchFile || (dir != "" && f.Path != dir && !strings.HasPrefix(f.Path, dir+"/")) {
+		if f.Type != "file" || f.Size > maxSearchFile || !under(f.Path, dir) {
 			continue
 		}
 		content, _, err := r.s.projects.ReadFile(r.proj.ID, f.Path)
