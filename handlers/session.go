@@ -17,9 +17,9 @@ import (
 // Cookie names. The session cookie holds only a random id; the session
 // itself is a row in PostgreSQL, so any replica can serve it.
 const (
-	sessionCookie = "studio_session"
-	csrfCookie    = "studio_csrf"
-	refreshCookie = "studio_refresh"
+	sessionCookie = auth.SessionCookie
+	csrfCookie    = auth.CSRFCookie
+	refreshCookie = auth.RefreshCookie
 	csrfField     = "csrf_token"
 	csrfHeader    = "X-CSRF-Token"
 

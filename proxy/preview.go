@@ -21,6 +21,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"studio/auth"
 	"studio/db"
 	"studio/projects"
 )
@@ -34,12 +35,9 @@ type Projects interface {
 	UsePreviewLink(ctx context.Context, nonce string) (bool, error)
 }
 
-// Cookies studio sets; none of them is ever forwarded to a project.
-var studioCookies = []string{"studio_session", "studio_csrf", "studio_refresh", previewCookie, shareCookie}
-
 const (
-	previewCookie = "studio_preview"
-	shareCookie   = "studio_share"
+	previewCookie = auth.PreviewCookie
+	shareCookie   = auth.ShareCookie
 	authPath      = "/__studio/auth"
 )
 
@@ -336,13 +334,8 @@ func stripStudioCookies(r *http.Request) {
 	cookies := r.Cookies()
 	r.Header.Del("Cookie")
 	for _, c := range cookies {
-		keep := true
-		for _, name := range studioCookies {
-			if c.Name == name {
-				keep = false
-			}
-		}
-		if keep {
+		// None of studio's cookies is ever forwarded to a project.
+		if !auth.IsStudioCookie(c.Name) {
 			r.AddCookie(c)
 		}
 	}
