@@ -8,6 +8,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"studio/auth"
 	"studio/views"
 )
 
@@ -98,11 +99,11 @@ func (s *Server) logout(c echo.Context) error {
 	return redirect(c, "/login")
 }
 
-// safeNext keeps only same-site paths, so a sign-in link cannot send
-// the browser elsewhere.
+// safeNext keeps only paths on the UI origin, so a sign-in link cannot
+// send the browser elsewhere; anything else becomes "".
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
-		return ""
+	if p := auth.LocalPath(next); p != "/" || strings.TrimSpace(next) == "/" {
+		return p
 	}
-	return next
+	return ""
 }

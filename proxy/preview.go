@@ -323,12 +323,8 @@ func (p *Preview) shareSignIn(w http.ResponseWriter, r *http.Request, proj db.Pr
 	http.Redirect(w, r, sameHostPath(u.String()), http.StatusSeeOther)
 }
 
-func sameHostPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/"
-	}
-	return next
-}
+// sameHostPath keeps only paths on the preview host itself.
+func sameHostPath(next string) string { return auth.LocalPath(next) }
 
 func stripStudioCookies(r *http.Request) {
 	cookies := r.Cookies()
