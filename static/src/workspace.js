@@ -275,19 +275,27 @@
   }
 
   // The file list is server-rendered; it is fetched again when files change,
-  // with the open folders and the folders of the open file still open.
+  // with the open folders, the folders of the open file and of any file just
+  // created or renamed (reveal) still open. Only the newest answer is shown,
+  // so a slow answer to an earlier refresh cannot put an older list back.
   var treeTimer = null;
-  function refreshTree() {
+  var treeSeq = 0;
+  var reveal = {};
+  function refreshTree(path) {
+    if (path) reveal[path] = true;
     clearTimeout(treeTimer);
     treeTimer = setTimeout(function () {
       var q = new URLSearchParams();
       document.querySelectorAll('#tree [data-dir][aria-expanded="true"]').forEach(function (el) { q.append("open", el.dataset.dir); });
-      if (current) {
-        var parts = current.split("/");
+      var shown = Object.keys(reveal);
+      shown.concat(current ? [current] : []).forEach(function (file) {
+        var parts = file.split("/");
         for (var i = 1; i < parts.length; i++) q.append("open", parts.slice(0, i).join("/"));
-      }
+      });
+      var seq = ++treeSeq;
       fetch("/projects/" + project + "/tree?" + q).then(function (res) { return res.ok ? res.text() : null; }).then(function (html) {
-        if (!html) return;
+        if (!html || seq !== treeSeq) return;
+        shown.forEach(function (file) { delete reveal[file]; });
         var tmp = document.createElement("div");
         tmp.innerHTML = html;
         var tree = tmp.firstElementChild;
@@ -318,7 +326,7 @@
     var target = folder ? path + ".gitkeep" : path;
     send("PUT", fileURL(target), new Blob([""])).then(function () {
       input.value = "";
-      refreshTree();
+      refreshTree(target);
       if (!folder) openFile(target);
       say("Created " + path);
     }).catch(function (err) { say(err.message); });
@@ -344,7 +352,7 @@
     send("POST", "/projects/" + project + "/files:move", JSON.stringify({ from: from, to: to })).then(function () {
       closeTab(from);
       openFile(to);
-      refreshTree();
+      refreshTree(to);
       say("Renamed " + from + " to " + to);
     }).catch(function (err) { say(err.message); });
   });
