@@ -233,6 +233,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("workspace painted %v after the click", time.Since(opened).Round(time.Millisecond))
+	step(t, ctx, "no file open, no file buttons", chromedp.WaitNotVisible(css(`[data-testid=rename-file]`)), chromedp.WaitNotVisible(css(`[data-testid=delete-file]`)))
 	iframes, err := chromedp.Run(ctx, chromedp.Nodes(css(`iframe#preview`)))
 	if err != nil || len(iframes) != 1 {
 		t.Fatalf("preview frame: %v", err)
@@ -347,6 +348,14 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		chromedp.WaitVisible(css(`[data-file="docs/notes.md"]`)),
 		chromedp.WaitNotPresent(css(`[data-file="src/notes.md"]`)),
 	)
+	// A rename onto a file that exists is refused, and the person reads why.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.prompt = function () { return "src/App.tsx" }; true`)); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "rename onto an existing file",
+		chromedp.Click(css(`[data-testid=rename-file]`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="editor-status"][contains(., "already exists")]`)),
+	)
 	step(t, ctx, "delete file",
 		chromedp.Click(css(`[data-testid=delete-file]`)),
 		chromedp.WaitNotPresent(css(`[data-file="docs/notes.md"]`)),
@@ -460,10 +469,48 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	)
 	waitHeading("Hello from disk")
 
-	// Stop and start from the workspace; the badge follows.
-	step(t, ctx, "stop", chromedp.Click(css(`[data-testid=ws-stop]`)), chromedp.WaitVisible(css(`#ws-status.badge-stopped`)))
-	step(t, ctx, "start", chromedp.Click(css(`[data-testid=ws-start]`)), chromedp.WaitVisible(css(`#ws-status.badge-active`)))
+	// Every header button works, and the header offers only what the
+	// project's state allows.
+	step(t, ctx, "active offers no start",
+		chromedp.WaitVisible(css(`[data-testid=ws-stop]`)),
+		chromedp.WaitVisible(css(`[data-testid=ws-restart]`)),
+		chromedp.WaitNotPresent(css(`[data-testid=ws-start]`)),
+	)
+	step(t, ctx, "stop", chromedp.Click(css(`[data-testid=ws-stop]`)),
+		chromedp.WaitVisible(css(`#ws-status.badge-stopped`)),
+		chromedp.WaitVisible(css(`[data-testid=ws-start]`)),
+		chromedp.WaitNotPresent(css(`[data-testid=ws-stop]`)),
+	)
+	step(t, ctx, "start", chromedp.Click(css(`[data-testid=ws-start]`)),
+		chromedp.WaitVisible(css(`#ws-status.badge-active`)),
+		chromedp.WaitNotPresent(css(`[data-testid=ws-start]`)),
+	)
+	step(t, ctx, "restart", chromedp.Click(css(`[data-testid=ws-restart]`)),
+		chromedp.WaitVisible(css(`#ws-status.badge-initializing`)),
+		chromedp.WaitVisible(css(`#ws-status.badge-active`)),
+		chromedp.WaitVisible(css(`[data-testid=ws-restart]`)),
+	)
 	workspaceURL, _ := chromedp.Run(ctx, chromedp.Location())
+
+	// A phone-sized window: no page scrolls sideways.
+	step(t, ctx, "phone window", chromedp.EmulateViewport(390, 844))
+	for _, page := range []string{"/", workspaceURL, "/settings", "/admin"} {
+		if !strings.HasPrefix(page, "http") {
+			page = s.base + page
+		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(page), chromedp.WaitVisible(css(`#main`))); err != nil {
+			t.Fatalf("open %s at 390 px: %v", page, err)
+		}
+		width, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.documentElement.scrollWidth`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if width > 390 {
+			screenshot(t, ctx, "phone-"+strings.Trim(strings.ReplaceAll(page[len(s.base):], "/", "-"), "-"))
+			t.Errorf("%s is %v px wide in a 390 px window", page, width)
+		}
+	}
+	step(t, ctx, "wide again", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(workspaceURL), chromedp.WaitVisible(css(`#ws-status.badge-active`)))
 
 	// Sign out.
 	if err := chromedp.Do(ctx,

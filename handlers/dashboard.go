@@ -57,7 +57,9 @@ func (s *Server) createProject(c echo.Context) error {
 	return render(c, http.StatusOK, views.CardWithEmptyStateRemoved(s.page(c, "Projects"), s.card(p)))
 }
 
-// projectAction serves the card's start, stop and delete buttons.
+// projectCardAction serves the start, restart, stop, rename and delete
+// buttons of a dashboard card and of the workspace header; htmx gets the
+// fragment it came from back, re-rendered.
 func (s *Server) projectCardAction(c echo.Context) error {
 	id, err := projectID(c)
 	if err != nil {
@@ -68,6 +70,8 @@ func (s *Server) projectCardAction(c echo.Context) error {
 	switch c.Param("action") {
 	case "start":
 		p, err = s.Projects.Start(ctx, owner, id)
+	case "restart":
+		p, err = s.Projects.Restart(ctx, owner, id)
 	case "stop":
 		p, err = s.Projects.Stop(ctx, owner, id)
 	case "rename":
@@ -92,6 +96,9 @@ func (s *Server) projectCardAction(c echo.Context) error {
 			back = "/"
 		}
 		return c.Redirect(http.StatusSeeOther, back)
+	}
+	if c.Request().Header.Get("HX-Target") == "ws-header" {
+		return render(c, http.StatusOK, views.WorkspaceHeader(s.page(c, p.Name), p))
 	}
 	return render(c, http.StatusOK, views.Card(s.page(c, "Projects"), s.card(p)))
 }

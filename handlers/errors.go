@@ -50,8 +50,9 @@ type problemBody struct {
 	Field   string `json:"field,omitempty"`
 }
 
-// handleError is the one place errors become responses: JSON under /api,
-// an HTML fragment for htmx, an HTML page for everything else.
+// handleError is the one place errors become responses: JSON under /api
+// and for scripts that ask for it (Accept: application/json), an HTML
+// fragment for htmx, an HTML page for everything else.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -65,7 +66,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	var werr error
 	switch {
-	case isAPI(c):
+	case wantsJSON(c):
 		werr = c.JSON(e.Status, problem{problemBody{e.Code, e.Message, e.Field}})
 	case c.Request().Method == http.MethodHead:
 		werr = c.NoContent(e.Status)
@@ -134,6 +135,19 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// wantsJSON: an API request, or a script's request that accepts JSON
+// and not HTML; the format follows what the client asks for.
+func wantsJSON(c echo.Context) bool {
+	if isAPI(c) {
+		return true
+	}
+	if isHTMX(c) {
+		return false
+	}
+	accept := c.Request().Header.Get(echo.HeaderAccept)
+	return strings.Contains(accept, echo.MIMEApplicationJSON) && !strings.Contains(accept, echo.MIMETextHTML)
 }
 
 func isAPI(c echo.Context) bool {

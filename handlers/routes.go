@@ -35,6 +35,7 @@ func (s *Server) routes() {
 	web.DELETE("/projects/:id/files/*", s.apiDeleteFile, s.requireUser)
 	web.POST("/projects/:id/files\\:move", s.apiMoveFile, s.requireUser)
 	web.GET("/projects/:id/tree", s.fileTree, s.requireUser)
+	web.GET("/projects/:id/header", s.workspaceHeader, s.requireUser)
 	web.POST("/projects/:id/chat", s.chatSend, s.requireUser)
 	web.GET("/runs/:id/events", s.runEvents, s.requireUser)
 	web.POST("/runs/:id/cancel", s.runCancel, s.requireUser)

@@ -37,6 +37,15 @@ func (s *Server) workspace(c echo.Context) error {
 	return render(c, http.StatusOK, views.WorkspacePage(page, d))
 }
 
+// workspaceHeader is the workspace's header again, after a status change.
+func (s *Server) workspaceHeader(c echo.Context) error {
+	p, err := s.ownProject(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.WorkspaceHeader(s.page(c, p.Name), p))
+}
+
 // fileTree is the workspace's file list. With ?dir= it is the rows of one
 // folder, opened for the first time; otherwise the whole list again, after
 // files changed, with the folders named by ?open= still open.

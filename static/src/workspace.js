@@ -73,8 +73,8 @@
     editor.setModel(open[path].model);
     Object.keys(open).forEach(renderTab);
     highlight();
-    document.getElementById("rename-file").disabled = false;
-    document.getElementById("delete-file").disabled = false;
+    document.getElementById("rename-file").hidden = false;
+    document.getElementById("delete-file").hidden = false;
   }
 
   function fetchFile(path) {
@@ -307,12 +307,11 @@
   }
 
   function send(method, url, body) {
-    return fetch(url, { method: method, headers: { "X-CSRF-Token": csrf, "Content-Type": body && typeof body === "string" ? "application/json" : "application/octet-stream" }, body: body })
+    return fetch(url, { method: method, headers: { "Accept": "application/json", "X-CSRF-Token": csrf, "Content-Type": body && typeof body === "string" ? "application/json" : "application/octet-stream" }, body: body })
       .then(function (res) {
         if (res.ok) return res;
-        return res.text().then(function (t) {
-          var m = /"message":"([^"]*)"/.exec(t);
-          throw new Error(m ? m[1] : "the request failed (" + res.status + ")");
+        return res.json().catch(function () { return null; }).then(function (body) {
+          throw new Error(body && body.error ? body.error.message : "the request failed (" + res.status + ")");
         });
       });
   }
@@ -342,7 +341,7 @@
     delete open[path];
     var rest = Object.keys(open);
     if (rest.length) show(rest[0]); else { current = null; editor.setModel(null); highlight(); }
-    renameBtn.disabled = deleteBtn.disabled = !current;
+    renameBtn.hidden = deleteBtn.hidden = !current;
   }
   renameBtn.addEventListener("click", function () {
     var from = current;
@@ -397,12 +396,14 @@
   });
 
   // The project's events: status, and files changed on disk.
-  var badge = document.getElementById("ws-status");
   var events = new EventSource("/projects/" + project + "/events");
   events.addEventListener("status", function (e) {
     var s = JSON.parse(e.data).status;
+    var badge = document.getElementById("ws-status");
     badge.textContent = s;
     badge.className = "badge badge-" + s;
+    // The header (status and the actions it allows) fetches itself again.
+    document.body.dispatchEvent(new CustomEvent("studio:status"));
     if (s === "active" && frame.dataset.stopped) {
       // It was stopped when the page loaded: go through a fresh signed link.
       frame.src = "/projects/" + project + "/preview";
