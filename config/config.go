@@ -29,7 +29,7 @@ type Config struct {
 	Router       string        // STUDIO_ROUTER: builtin | traefik
 	Signup       string        // STUDIO_SIGNUP: open | invite | closed
 	IdleTimeout  time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
-	Instance     string        // STUDIO_INSTANCE: labels the containers this installation owns
+	Instance     string        // STUDIO_INSTANCE: labels the containers this installation owns; empty = generated
 	MaxProjects  int           // STUDIO_MAX_PROJECTS: projects per user
 	MaxRunning   int           // STUDIO_MAX_RUNNING: running projects per user
 	MaxFileSize  int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
@@ -120,8 +120,12 @@ var settings = []setting{
 			c.IdleTimeout = d
 			return nil
 		}},
-	{"STUDIO_INSTANCE", "instance", "default", "name of this installation, carried by every container it creates; installations sharing one Docker engine need different names",
+	{"STUDIO_INSTANCE", "instance", "", "name of this installation, carried by every container it creates so installations sharing one Docker engine leave each other's containers alone; empty = a name generated at the first start and kept in the database",
 		func(c *Config, v string) error {
+			if v == "" {
+				c.Instance = ""
+				return nil
+			}
 			if !validDomain(v) || strings.Contains(v, ".") {
 				return fmt.Errorf("%q must be lower-case letters, digits and hyphens", v)
 			}

@@ -83,6 +83,12 @@ type ChatMessage struct {
 	CreatedAt time.Time  `json:"created_at"`
 }
 
+type Installation struct {
+	Singleton bool      `json:"singleton"`
+	Instance  string    `json:"instance"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
 type Invite struct {
 	ID        uuid.UUID  `json:"id"`
 	TokenHash []byte     `json:"token_hash"`

@@ -37,6 +37,9 @@ type Querier interface {
 	DeleteProviderCredential(ctx context.Context, arg DeleteProviderCredentialParams) (int64, error)
 	DisableUser(ctx context.Context, id uuid.UUID) (User, error)
 	EnableUser(ctx context.Context, id uuid.UUID) (User, error)
+	// The installation's name: the stored one, or the candidate when none is
+	// stored yet (the first start; concurrent first starts agree on one).
+	EnsureInstanceName(ctx context.Context, candidate string) (string, error)
 	FailProject(ctx context.Context, arg FailProjectParams) (Project, error)
 	FinishRun(ctx context.Context, arg FinishRunParams) (AgentRun, error)
 	GetActiveRunForProject(ctx context.Context, projectID uuid.UUID) (AgentRun, error)
