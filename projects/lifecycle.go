@@ -14,7 +14,8 @@ import (
 )
 
 // Run keeps containers and rows in step until ctx ends: it reconciles at
-// once and then every minute, hibernates idle projects, and turns a
+// once and then every minute, hibernates idle projects, stops projects
+// whose files grew past the disk quota, and turns a
 // container that dies into an error the user can read.
 func (s *Service) Run(ctx context.Context) {
 	go func() {
@@ -41,6 +42,9 @@ func (s *Service) Run(ctx context.Context) {
 		}
 		if err := s.HibernateIdle(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("hibernate idle projects", "err", err)
+		}
+		if err := s.EnforceDiskQuota(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("enforce the disk quota", "err", err)
 		}
 		select {
 		case <-ctx.Done():
