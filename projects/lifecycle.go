@@ -99,7 +99,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		case StatusActive:
 			if !running[p.ID.String()] {
 				s.log.Info("restarting an active project whose container is gone", "project", p.ID)
-				if _, err := s.restartFrom(ctx, p.ID, StatusActive); err != nil && !errors.Is(err, ErrBusy) {
+				_, err := s.restartFrom(ctx, p.ID, StatusActive)
+				s.settleRefused(ctx, p.ID, err)
+				if err != nil && !errors.Is(err, ErrBusy) {
 					s.log.Warn("restart project", "project", p.ID, "err", err)
 				}
 			}

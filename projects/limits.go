@@ -150,3 +150,16 @@ func (s *Service) stopHeld(ctx context.Context, id uuid.UUID) (db.Project, error
 	}
 	return p, nil
 }
+
+// settleRefused ends an active project whose dead dev server may not be
+// started again (its owner was disabled, its files passed the quota): it
+// becomes an error with the reason, instead of a project that claims to
+// run and never answers.
+func (s *Service) settleRefused(ctx context.Context, id uuid.UUID, err error) {
+	if !Refused(err) {
+		return
+	}
+	if _, terr := s.transition(ctx, id, StatusError, err.Error(), StatusActive); terr == nil {
+		_ = s.rt.Stop(ctx, id.String())
+	}
+}

@@ -397,7 +397,9 @@ func (s *Service) SetShareToken(ctx context.Context, owner, id uuid.UUID, on boo
 // Revive starts again a project whose dev server stopped answering: an
 // active one whose container died, or one that went to sleep meanwhile.
 func (s *Service) Revive(ctx context.Context, id uuid.UUID) {
-	if _, err := s.restartFrom(ctx, id, StatusActive, StatusHibernated, StatusStopped); err != nil && !errors.Is(err, ErrBusy) {
+	_, err := s.restartFrom(ctx, id, StatusActive, StatusHibernated, StatusStopped)
+	s.settleRefused(ctx, id, err)
+	if err != nil && !errors.Is(err, ErrBusy) {
 		s.log.Warn("revive project", "project", id, "err", err)
 	}
 }
