@@ -424,6 +424,49 @@ func (q *Queries) ListIdleProjects(ctx context.Context, idle pgtype.Interval) ([
 	return items, nil
 }
 
+const listLiveProjectsOfDisabledOwners = `-- name: ListLiveProjectsOfDisabledOwners :many
+SELECT p.id, p.owner_id, p.name, p.slug, p.template, p.status, p.status_reason, p.container_id, p.host_port, p.url, p.created_at, p.updated_at, p.last_active_at, p.share_token, p.progress, p.held_by_admin FROM projects p JOIN users u ON u.id = p.owner_id
+WHERE u.disabled_at IS NOT NULL AND p.status IN ('initializing', 'active')
+ORDER BY p.id
+`
+
+func (q *Queries) ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Project, error) {
+	rows, err := q.db.Query(ctx, listLiveProjectsOfDisabledOwners)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Project{}
+	for rows.Next() {
+		var i Project
+		if err := rows.Scan(
+			&i.ID,
+			&i.OwnerID,
+			&i.Name,
+			&i.Slug,
+			&i.Template,
+			&i.Status,
+			&i.StatusReason,
+			&i.ContainerID,
+			&i.HostPort,
+			&i.URL,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LastActiveAt,
+			&i.ShareToken,
+			&i.Progress,
+			&i.HeldByAdmin,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listProjectEventsAfter = `-- name: ListProjectEventsAfter :many
 SELECT id, project_id, kind, data, created_at FROM project_events WHERE project_id = $1 AND id > $2 ORDER BY id LIMIT 500
 `

@@ -76,6 +76,7 @@ type Querier interface {
 	ListCommandLogsForRuns(ctx context.Context, runIds []uuid.UUID) ([]AgentCommandLog, error)
 	ListIdleProjects(ctx context.Context, idle pgtype.Interval) ([]Project, error)
 	ListInvites(ctx context.Context) ([]Invite, error)
+	ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Project, error)
 	ListProjectEventsAfter(ctx context.Context, arg ListProjectEventsAfterParams) ([]ProjectEvent, error)
 	// Newest first; the cursor is the created_at/id of the last row seen.
 	ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwnerParams) ([]Project, error)

@@ -15,8 +15,8 @@ import (
 
 // Run keeps containers and rows in step until ctx ends: it reconciles at
 // once and then every minute, hibernates idle projects, stops projects
-// whose files grew past the disk quota, and turns a
-// container that dies into an error the user can read.
+// whose files grew past the disk quota and those of disabled owners, and
+// turns a container that dies into an error the user can read.
 func (s *Service) Run(ctx context.Context) {
 	go func() {
 		for ctx.Err() == nil {
@@ -45,6 +45,9 @@ func (s *Service) Run(ctx context.Context) {
 		}
 		if err := s.EnforceDiskQuota(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("enforce the disk quota", "err", err)
+		}
+		if err := s.StopDisabledOwners(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("stop the projects of disabled owners", "err", err)
 		}
 		select {
 		case <-ctx.Done():

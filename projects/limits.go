@@ -163,3 +163,22 @@ func (s *Service) settleRefused(ctx context.Context, id uuid.UUID, err error) {
 		_ = s.rt.Stop(ctx, id.String())
 	}
 }
+
+// StopDisabledOwners stops what disabled owners still run, so a share
+// link or a preview grant stops serving within a minute of the disable.
+func (s *Service) StopDisabledOwners(ctx context.Context) error {
+	live, err := s.q.ListLiveProjectsOfDisabledOwners(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range live {
+		if _, err := s.transition(ctx, p.ID, StatusStopped, "the owner's account is disabled", StatusActive, StatusInitializing); err != nil {
+			continue // changed meanwhile
+		}
+		s.log.Info("stopped a project of a disabled owner", "project", p.ID)
+		if err := s.rt.Stop(ctx, p.ID.String()); err != nil {
+			s.log.Warn("stop container", "project", p.ID, "err", err)
+		}
+	}
+	return nil
+}

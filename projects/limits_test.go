@@ -190,12 +190,25 @@ func TestDisabledOwnerNeverStarts(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
 	p := s.create("owner gone", "static")
+	running := s.create("still running", "static")
 	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(running.ID, projects.StatusActive)
 	if _, err := s.svc.Stop(ctx, s.user, p.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.New(s.pool).DisableUser(ctx, s.user); err != nil {
 		t.Fatal(err)
+	}
+	// The minute loop stops what a disabled owner still runs.
+	if err := s.svc.StopDisabledOwners(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopped := s.waitStatus(running.ID, projects.StatusStopped)
+	if stopped.StatusReason != "the owner's account is disabled" {
+		t.Fatalf("reason %q", stopped.StatusReason)
+	}
+	if st, _ := s.rt.Status(ctx, running.ID.String()); st.State == "running" {
+		t.Fatal("a disabled owner's container still runs")
 	}
 	for name, f := range map[string]func() error{
 		"wake":    func() error { return s.svc.Wake(ctx, p.ID) },

@@ -145,3 +145,8 @@ UPDATE projects
 SET status = 'stopped', status_reason = sqlc.arg(reason), progress = '', held_by_admin = true, updated_at = now()
 WHERE id = sqlc.arg(id) AND status IN ('initializing', 'active', 'hibernated', 'stopped', 'error')
 RETURNING *;
+
+-- name: ListLiveProjectsOfDisabledOwners :many
+SELECT p.* FROM projects p JOIN users u ON u.id = p.owner_id
+WHERE u.disabled_at IS NOT NULL AND p.status IN ('initializing', 'active')
+ORDER BY p.id;
