@@ -86,12 +86,15 @@ func blockRounded(n int64) int64 { return (n + 4095) &^ 4095 }
 // project's to pay for; a folder the container writes in its place is.
 func measureDir(dir string) (int64, error) {
 	var total int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // removed while walking, or not created yet
+			if p == dir && !errors.Is(err, fs.ErrNotExist) {
+				return err
 			}
-			return err
+			// Not created yet, removed while walking, or a folder the
+			// container made unreadable: count what can be seen rather
+			// than fail every write.
+			return nil
 		}
 		fi, err := d.Info()
 		if err != nil {
@@ -146,10 +149,16 @@ func (s *Service) reserveDisk(id uuid.UUID, oldSize, newSize int64) (undo func()
 	if limit <= 0 {
 		return func() {}, nil
 	}
-	if _, err := s.DiskUsage(id); err != nil {
-		return nil, err
+	for {
+		if _, err := s.DiskUsage(id); err != nil {
+			return nil, err
+		}
+		s.disk.mu.Lock()
+		if _, ok := s.disk.sizes[id]; ok {
+			break // still held: the check and the count below are one step
+		}
+		s.disk.mu.Unlock() // forgotten meanwhile: measure again
 	}
-	s.disk.mu.Lock()
 	defer s.disk.mu.Unlock()
 	m := s.disk.sizes[id]
 	if delta > 0 && m.bytes+delta > limit {
