@@ -88,6 +88,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxProjects:  cfg.MaxProjects,
 		MaxRunning:   cfg.MaxRunning,
 		MaxFileSize:  cfg.MaxFileSize,
+		ProjectDisk:  cfg.ProjectDisk,
 		IdleTimeout:  cfg.IdleTimeout,
 		SoleInstance: cfg.EmbeddedDatabase(),
 		Logger:       log,

@@ -33,6 +33,7 @@ type Config struct {
 	MaxProjects  int           // STUDIO_MAX_PROJECTS: projects per user
 	MaxRunning   int           // STUDIO_MAX_RUNNING: running projects per user
 	MaxFileSize  int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
+	ProjectDisk  int64         // STUDIO_PROJECT_DISK: most a project's folder may take; 0 = no limit
 	Memory       int64         // STUDIO_CONTAINER_MEMORY: memory per project container
 	CPUs         float64       // STUDIO_CONTAINER_CPUS: CPUs per project container
 	Pids         int64         // STUDIO_CONTAINER_PIDS: processes per project container
@@ -138,6 +139,8 @@ var settings = []setting{
 		intSetting(func(c *Config) *int { return &c.MaxRunning })},
 	{"STUDIO_MAX_FILE_SIZE", "max-file-size", "5MiB", "largest file written through the editor, the API or an agent",
 		sizeSetting(func(c *Config) *int64 { return &c.MaxFileSize })},
+	{"STUDIO_PROJECT_DISK", "project-disk", "2GiB", "most disk space one project's files may take (0 = no limit); writes past it are refused and a project that grows past it is stopped",
+		sizeSetting(func(c *Config) *int64 { return &c.ProjectDisk })},
 	{"STUDIO_CONTAINER_MEMORY", "container-memory", "1GiB", "memory limit of each project container",
 		sizeSetting(func(c *Config) *int64 { return &c.Memory })},
 	{"STUDIO_CONTAINER_CPUS", "container-cpus", "1", "CPU limit of each project container (e.g. 0.5, 2)",

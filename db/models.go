@@ -126,6 +126,7 @@ type Project struct {
 	LastActiveAt time.Time `json:"last_active_at"`
 	ShareToken   string    `json:"share_token"`
 	Progress     string    `json:"progress"`
+	HeldByAdmin  bool      `json:"held_by_admin"`
 }
 
 type ProjectCheckpoint struct {

@@ -17,7 +17,9 @@ import (
 )
 
 // editorProject loads the owner's project for a file request, records the
-// activity and wakes a hibernated project (files work without it).
+// activity and wakes a hibernated project (files work without it). The
+// wake counts against the running limit; a refusal leaves the project
+// asleep and the file request goes on.
 func (s *Server) editorProject(c echo.Context) (db.Project, error) {
 	p, err := s.ownProject(c)
 	if err != nil {
@@ -26,7 +28,7 @@ func (s *Server) editorProject(c echo.Context) (db.Project, error) {
 	ctx := c.Request().Context()
 	s.Projects.Touch(ctx, p.ID)
 	if p.Status == projects.StatusHibernated {
-		if err := s.Projects.Wake(ctx, p.ID); err != nil {
+		if err := s.Projects.Wake(ctx, p.ID); err != nil && !projects.Refused(err) {
 			s.log(c).Warn("wake project", "project", p.ID, "err", err)
 		}
 	}
