@@ -65,15 +65,21 @@ func uiSignIn(t *testing.T, s *studio, email, password string) map[string]string
 	return out
 }
 
-// trapPage plants the attacker's cookies on the parent domain with longer
-// paths, then signs the visitor in to the attacker's account by posting the
-// sign-in form to the UI.
+// trapPage plants cookies for the UI's domain with longer paths, which the
+// browser sends before the victim's own: on /login a session that does not
+// exist (so the victim looks signed out) and the attacker's CSRF cookie,
+// on /settings the attacker's session. Then it posts the attacker's
+// credentials to the UI's sign-in form.
 func trapPage(s *studio, email, password string, cookies map[string]string) string {
+	plant := map[string]map[string]string{
+		"/login":    {"studio_session": "signed-out", "studio_csrf": cookies["studio_csrf"]},
+		"/settings": {"studio_session": cookies["studio_session"], "studio_csrf": cookies["studio_csrf"]},
+	}
 	var js strings.Builder
-	for _, name := range []string{"studio_session", "studio_csrf"} {
-		for _, prefix := range []string{"", "__Host-"} {
-			for _, path := range []string{"/login", "/settings"} {
-				js.WriteString("document.cookie = " + jsString(prefix+name+"="+cookies[name]+"; Domain=studio.localhost; Path="+path) + ";\n")
+	for _, path := range []string{"/login", "/settings"} {
+		for _, name := range []string{"studio_session", "studio_csrf"} {
+			for _, prefix := range []string{"", "__Host-"} {
+				js.WriteString("document.cookie = " + jsString(prefix+name+"="+plant[path][name]+"; Domain=studio.localhost; Path="+path) + ";\n")
 			}
 		}
 	}
@@ -83,8 +89,7 @@ func trapPage(s *studio, email, password string, cookies map[string]string) stri
 <input name="email" value="` + email + `"><input name="password" value="` + password + `">
 </form>
 <script>
-` + js.String() + `window.planted = document.cookie;
-setTimeout(function () { document.getElementById("f").submit(); }, 300);
+` + js.String() + `setTimeout(function () { document.getElementById("f").submit(); }, 300);
 </script></body></html>`
 }
 
@@ -103,8 +108,12 @@ func TestCookieTossingFromAPreview(t *testing.T) {
 	ctx := browser(t)
 	type css = chromedp.CSS
 
+	// The first action runs on ctx itself: the browser lives as long as
+	// the context of its first call.
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.base+"/signup")); err != nil {
+		t.Fatal(err)
+	}
 	step(t, ctx, "victim signs up",
-		chromedp.Navigate(s.base+"/signup"),
 		chromedp.WaitVisible(css(`#f-email`)),
 		chromedp.SendKeys(css(`#f-email`), "victim@example.com"),
 		chromedp.SendKeys(css(`#f-name`), "Victoria"),
@@ -158,16 +167,15 @@ func TestCookieTossingFromAPreview(t *testing.T) {
 		t.Fatalf("share link: %d", code)
 	}
 
+	t.Logf("share link: %s", share.URL)
 	// The victim opens the link; the page plants its cookies and posts.
 	step(t, ctx, "victim opens the share link", chromedp.Navigate(share.URL), chromedp.WaitVisible(css(`h1`)))
-	cookieText, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.planted || ""`))
-	t.Logf("the trap page set: %q", cookieText)
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err := chromedp.Run(pctx, chromedp.Poll[bool](`location.host === "studio.localhost:`+s.port+`" && document.readyState === "complete"`))
-	cancel()
-	if err != nil {
-		where, _ := chromedp.Run(ctx, chromedp.Location())
-		t.Fatalf("the trap page did not post to the UI: %v (at %s)", err, where)
+	waitForHost(t, ctx, "studio.localhost:"+s.port)
+	step(t, ctx, "the refusal shows", chromedp.WaitVisible(css(`body`)))
+	// The trap did plant its copy for /settings (the one for /login went
+	// with studio's answer to the forged sign-in).
+	if n := cookiesNamed(t, ctx, s.base+"/settings", "studio_session"); n != 2 {
+		t.Fatalf("%d studio_session cookies for /settings after the trap, want the victim's and the planted one", n)
 	}
 	screenshot(t, ctx, "tossing-after-post")
 	if text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`)); !strings.Contains(text, "sign in again") && !strings.Contains(text, "another site") {
@@ -213,16 +221,10 @@ func TestCookieTossingFromAPreview(t *testing.T) {
 	// Visit the planted paths once more and look at every cookie the
 	// browser holds for the UI: none carries the attacker's session.
 	step(t, ctx, "sign-in page", chromedp.Navigate(s.base+"/login"), chromedp.WaitVisible(css(`body`)))
-	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{
-		s.base + "/", s.base + "/login", s.base + "/settings", s.base + "/settings/providers/openai",
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sessions := 0
-	for _, c := range res.Cookies {
+	for _, c := range browserCookies(t, ctx, s.base+"/", s.base+"/login", s.base+"/settings", s.base+"/settings/providers/openai") {
 		t.Logf("cookie %s domain=%s path=%s", c.Name, c.Domain, c.Path)
-		if c.Value == planted["studio_session"] || c.Value == planted["studio_csrf"] {
+		if c.Value == planted["studio_session"] || c.Value == planted["studio_csrf"] || c.Value == "signed-out" {
 			t.Errorf("an attacker cookie remains: %s Domain=%s Path=%s", c.Name, c.Domain, c.Path)
 		}
 		if strings.HasSuffix(c.Name, "studio_session") {
@@ -232,4 +234,41 @@ func TestCookieTossingFromAPreview(t *testing.T) {
 	if sessions != 1 {
 		t.Errorf("%d session cookies in the browser, want the victim's one", sessions)
 	}
+}
+
+// waitForHost waits until the tab shows a page of host, through any
+// navigations on the way.
+func waitForHost(t *testing.T, ctx context.Context, host string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		if u, _ := url.Parse(loc); err == nil && u != nil && u.Host == host {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tab never reached %s (at %s: %v)", host, loc, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// browserCookies are the cookies the browser would send to any of urls.
+func browserCookies(t *testing.T, ctx context.Context, urls ...string) []*network.Cookie {
+	t.Helper()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: urls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Cookies
+}
+
+func cookiesNamed(t *testing.T, ctx context.Context, u, name string) int {
+	n := 0
+	for _, c := range browserCookies(t, ctx, u) {
+		if c.Name == name {
+			n++
+		}
+	}
+	return n
 }
