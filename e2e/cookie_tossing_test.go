@@ -227,6 +227,9 @@ func TestCookieTossingFromAPreview(t *testing.T) {
 		if c.Value == planted["studio_session"] || c.Value == planted["studio_csrf"] || c.Value == "signed-out" {
 			t.Errorf("an attacker cookie remains: %s Domain=%s Path=%s", c.Name, c.Domain, c.Path)
 		}
+		if strings.HasPrefix(c.Domain, ".") {
+			t.Errorf("a domain-wide cookie remains: %s Domain=%s Path=%s", c.Name, c.Domain, c.Path)
+		}
 		if strings.HasSuffix(c.Name, "studio_session") {
 			sessions++
 		}
