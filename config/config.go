@@ -43,6 +43,10 @@ type Config struct {
 	LogLevel     string        // STUDIO_LOG_LEVEL: debug | info | warn | error
 	LogFormat    string        // STUDIO_LOG_FORMAT: text | json
 
+	// STUDIO_TRUSTED_PROXIES: only a peer inside one of these ranges is
+	// believed about the client's address in X-Forwarded-For.
+	TrustedProxies []*net.IPNet
+
 	AgentMaxSteps  int           // STUDIO_AGENT_MAX_STEPS: model turns per run
 	AgentMaxTokens int           // STUDIO_AGENT_MAX_TOKENS: input+output tokens per run
 	AgentMaxTime   time.Duration // STUDIO_AGENT_MAX_TIME: wall time per run
@@ -110,6 +114,12 @@ var settings = []setting{
 		str(func(c *Config) *string { return &c.Runtime })},
 	{"STUDIO_ROUTER", "router", "builtin", "who routes preview hosts: builtin (studio's own proxy) | traefik",
 		str(func(c *Config) *string { return &c.Router })},
+	{"STUDIO_TRUSTED_PROXIES", "trusted-proxies", "", "reverse proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For names the client; empty = trust none and use the peer address",
+		func(c *Config, v string) error {
+			nets, err := parseRanges(v)
+			c.TrustedProxies = nets
+			return err
+		}},
 	{"STUDIO_SIGNUP", "signup", "open", "who may create an account: open | invite | closed",
 		str(func(c *Config) *string { return &c.Signup })},
 	{"STUDIO_IDLE_TIMEOUT", "idle-timeout", "30m", "hibernate a project after this long without activity (Go duration; 0 = never)",
@@ -375,6 +385,31 @@ func validDomain(d string) bool {
 		}
 	}
 	return true
+}
+
+// parseRanges reads comma-separated CIDRs; a bare address is a range of one.
+func parseRanges(v string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if ip := net.ParseIP(item); ip != nil {
+			bits := 128
+			if ip4 := ip.To4(); ip4 != nil {
+				ip, bits = ip4, 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a range such as 10.0.0.0/8", item)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func parseSize(v string) (int64, error) {

@@ -38,6 +38,7 @@ type Querier interface {
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
 	DeleteProjectRow(ctx context.Context, id uuid.UUID) error
 	DeleteProviderCredential(ctx context.Context, arg DeleteProviderCredentialParams) (int64, error)
+	DeleteSession(ctx context.Context, id uuid.UUID) error
 	DisableUser(ctx context.Context, id uuid.UUID) (User, error)
 	EnableUser(ctx context.Context, id uuid.UUID) (User, error)
 	// The installation's name: the stored one, or the candidate when none is
