@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -127,15 +128,155 @@ func TestLoginSameErrorAndThrottle(t *testing.T) {
 	if _, err := s.Login(ctx, "A@Example.com", "a long password", meta); err != nil {
 		t.Fatalf("good login (resets the account counter): %v", err)
 	}
-	for i := 0; i < 10; i++ {
+	for i := 0; i < s.Backoff.Free; i++ {
 		if _, err := s.Login(ctx, "a@example.com", "wrong password", meta); err != auth.ErrInvalidCredentials {
 			t.Fatalf("failure %d: %v", i+1, err)
 		}
 	}
 	_, err := s.Login(ctx, "a@example.com", "a long password", meta)
 	var th *auth.ThrottledError
-	if !errors.As(err, &th) || th.RetryAfter <= 0 || th.RetryAfter > auth.ThrottleWindow {
-		t.Fatalf("11th attempt: %v", err)
+	if !errors.As(err, &th) || th.RetryAfter <= 0 || th.RetryAfter > s.Backoff.First {
+		t.Fatalf("attempt after %d failures: %v", s.Backoff.Free, err)
+	}
+}
+
+// fakeClock is a clock a test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestBackoffSchedule(t *testing.T) {
+	b := auth.DefaultBackoff
+	want := map[int]time.Duration{0: 0, 4: 0, 5: time.Second, 6: 2 * time.Second, 7: 4 * time.Second,
+		10: 32 * time.Second, 11: time.Minute, 50: time.Minute, 1000: time.Minute}
+	for failures, d := range want {
+		if got := b.Delay(failures); got != d {
+			t.Errorf("after %d failures: %s, want %s", failures, got, d)
+		}
+	}
+}
+
+// An attacker at one address fails 50 times against one account; the
+// owner, at another address, still signs in once the current delay (at
+// most a minute) has passed, and is never asked to wait longer.
+func TestOneClientCannotKeepTheOwnerOut(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	s.IPLimit = 20
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	ctx := context.Background()
+	if _, err := s.Register(ctx, "owner@example.com", "the owner's password", "", "", meta); err != nil {
+		t.Fatal(err)
+	}
+	attacker, owner := auth.Meta{IP: "192.0.2.66"}, auth.Meta{IP: "198.51.100.7"}
+	failed, hardLimited := 0, false
+	for range 50 {
+		_, err := s.Login(ctx, "owner@example.com", "a wrong guess", attacker)
+		var th *auth.ThrottledError
+		switch {
+		case err == auth.ErrInvalidCredentials:
+			failed++
+		case errors.As(err, &th):
+			if th.RetryAfter > s.Backoff.Max && failed < s.IPLimit {
+				t.Fatalf("the account delay %s is over the cap %s", th.RetryAfter, s.Backoff.Max)
+			}
+			if failed >= s.IPLimit {
+				hardLimited = true
+			}
+			clock.Add(th.RetryAfter) // the attacker waits out every delay
+		default:
+			t.Fatalf("attacker attempt: %v", err)
+		}
+	}
+	if !hardLimited {
+		t.Fatalf("the attacker's address was never held by its hard limit (%d failures)", failed)
+	}
+	_, err := s.Login(ctx, "owner@example.com", "the owner's password", owner)
+	var th *auth.ThrottledError
+	if errors.As(err, &th) {
+		if th.RetryAfter > s.Backoff.Max {
+			t.Fatalf("the owner is asked to wait %s, more than the cap", th.RetryAfter)
+		}
+		clock.Add(th.RetryAfter)
+		_, err = s.Login(ctx, "owner@example.com", "the owner's password", owner)
+	}
+	if err != nil {
+		t.Fatalf("the owner cannot sign in after the delay: %v", err)
+	}
+	// The right password reset the account: the next mistake is a plain failure.
+	if _, err := s.Login(ctx, "owner@example.com", "a typo", owner); err != auth.ErrInvalidCredentials {
+		t.Fatalf("after a good sign-in the counter did not reset: %v", err)
+	}
+}
+
+// During a delay the password is not even checked: the right one is
+// refused like a wrong one, so guesses inside a delay teach nothing.
+func TestDelayAnswersWithoutCheckingThePassword(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	ctx := context.Background()
+	s.Register(ctx, "a@example.com", "a long password", "", "", meta)
+	for range s.Backoff.Free {
+		s.Login(ctx, "a@example.com", "wrong password", meta)
+	}
+	var th *auth.ThrottledError
+	if _, err := s.Login(ctx, "a@example.com", "a long password", meta); !errors.As(err, &th) || th.RetryAfter != s.Backoff.First {
+		t.Fatalf("right password during the delay: %v", err)
+	}
+	clock.Add(th.RetryAfter / 2)
+	if _, err := s.Login(ctx, "a@example.com", "a long password", meta); !errors.As(err, &th) || th.RetryAfter != s.Backoff.First/2 {
+		t.Fatalf("halfway through the delay: %v", err)
+	}
+	clock.Add(th.RetryAfter)
+	if _, err := s.Login(ctx, "a@example.com", "a long password", meta); err != nil {
+		t.Fatalf("after the delay: %v", err)
+	}
+}
+
+// Parallel guesses cannot share one opening between two delays.
+func TestParallelGuessesTakeOneOpening(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	ctx := context.Background()
+	s.Register(ctx, "a@example.com", "a long password", "", "", meta)
+	for range s.Backoff.Free {
+		s.Login(ctx, "a@example.com", "wrong password", meta)
+	}
+	clock.Add(s.Backoff.First)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	checked := 0
+	for range 10 {
+		wg.Go(func() {
+			_, err := s.Login(ctx, "a@example.com", "wrong password", meta)
+			if err == auth.ErrInvalidCredentials {
+				mu.Lock()
+				checked++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if checked != 1 {
+		t.Fatalf("%d parallel guesses were checked in one opening, want 1", checked)
 	}
 }
 

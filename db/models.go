@@ -174,6 +174,13 @@ type Session struct {
 	RevokedAt  *time.Time `json:"revoked_at"`
 }
 
+type SignInDelay struct {
+	Account       string    `json:"account"`
+	Failures      int32     `json:"failures"`
+	LastFailedAt  time.Time `json:"last_failed_at"`
+	NextAllowedAt time.Time `json:"next_allowed_at"`
+}
+
 type User struct {
 	ID           uuid.UUID  `json:"id"`
 	Email        string     `json:"email"`

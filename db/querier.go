@@ -16,9 +16,12 @@ type Querier interface {
 	AddAudit(ctx context.Context, arg AddAuditParams) error
 	AddLoginFailure(ctx context.Context, key string) error
 	AddProjectEvent(ctx context.Context, arg AddProjectEventParams) (int64, error)
+	// Counts a failure; a count whose last failure is older than the window
+	// starts again at one.
+	AddSignInFailure(ctx context.Context, arg AddSignInFailureParams) (int32, error)
 	// Takes over a creation whose replica vanished; only one claimant wins.
 	ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectParams) (Project, error)
-	ClearLoginFailures(ctx context.Context, key string) error
+	ClearSignInDelay(ctx context.Context, account string) error
 	CountAdmins(ctx context.Context) (int64, error)
 	CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (CountProjectsByOwnerRow, error)
 	CountRunCommands(ctx context.Context, arg CountRunCommandsParams) (int64, error)
@@ -58,6 +61,7 @@ type Querier interface {
 	// Beats the runs that are still running and says which of them were asked
 	// to stop; a run missing from the answer was ended elsewhere.
 	HeartbeatRuns(ctx context.Context, ids []uuid.UUID) ([]HeartbeatRunsRow, error)
+	HoldSignInAttempts(ctx context.Context, arg HoldSignInAttemptsParams) error
 	InsertCommandLog(ctx context.Context, arg InsertCommandLogParams) error
 	// The events of several runs in one statement.
 	InsertRunEvents(ctx context.Context, arg InsertRunEventsParams) error
@@ -87,6 +91,9 @@ type Querier interface {
 	ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([]AgentRun, error)
 	// Serialises changes that could leave no administrator.
 	LockAdmins(ctx context.Context) (string, error)
+	// Holds the account's row until the transaction ends, so parallel
+	// attempts take turns deciding whether a delay runs.
+	LockSignInDelay(ctx context.Context, account string) (SignInDelay, error)
 	// Serialises sign-ups within a transaction, so exactly one is the first.
 	// It must be its own statement: a statement's snapshot is taken before
 	// any lock it waits for.

@@ -21,13 +21,70 @@ func (q *Queries) AddLoginFailure(ctx context.Context, key string) error {
 	return err
 }
 
-const clearLoginFailures = `-- name: ClearLoginFailures :exec
-DELETE FROM login_failures WHERE key = $1
+const addSignInFailure = `-- name: AddSignInFailure :one
+INSERT INTO sign_in_delays AS d (account, failures, last_failed_at, next_allowed_at)
+VALUES ($1, 1, $2, $2)
+ON CONFLICT (account) DO UPDATE SET
+    failures = CASE WHEN d.last_failed_at < $2 - $3::interval
+                    THEN 1 ELSE d.failures + 1 END,
+    last_failed_at = $2
+RETURNING failures
 `
 
-func (q *Queries) ClearLoginFailures(ctx context.Context, key string) error {
-	_, err := q.db.Exec(ctx, clearLoginFailures, key)
+type AddSignInFailureParams struct {
+	Account      string          `json:"account"`
+	FailedAt     time.Time       `json:"failed_at"`
+	WindowLength pgtype.Interval `json:"window_length"`
+}
+
+// Counts a failure; a count whose last failure is older than the window
+// starts again at one.
+func (q *Queries) AddSignInFailure(ctx context.Context, arg AddSignInFailureParams) (int32, error) {
+	row := q.db.QueryRow(ctx, addSignInFailure, arg.Account, arg.FailedAt, arg.WindowLength)
+	var failures int32
+	err := row.Scan(&failures)
+	return failures, err
+}
+
+const clearSignInDelay = `-- name: ClearSignInDelay :exec
+DELETE FROM sign_in_delays WHERE account = $1
+`
+
+func (q *Queries) ClearSignInDelay(ctx context.Context, account string) error {
+	_, err := q.db.Exec(ctx, clearSignInDelay, account)
 	return err
+}
+
+const holdSignInAttempts = `-- name: HoldSignInAttempts :exec
+UPDATE sign_in_delays SET next_allowed_at = $2 WHERE account = $1
+`
+
+type HoldSignInAttemptsParams struct {
+	Account       string    `json:"account"`
+	NextAllowedAt time.Time `json:"next_allowed_at"`
+}
+
+func (q *Queries) HoldSignInAttempts(ctx context.Context, arg HoldSignInAttemptsParams) error {
+	_, err := q.db.Exec(ctx, holdSignInAttempts, arg.Account, arg.NextAllowedAt)
+	return err
+}
+
+const lockSignInDelay = `-- name: LockSignInDelay :one
+SELECT account, failures, last_failed_at, next_allowed_at FROM sign_in_delays WHERE account = $1 FOR UPDATE
+`
+
+// Holds the account's row until the transaction ends, so parallel
+// attempts take turns deciding whether a delay runs.
+func (q *Queries) LockSignInDelay(ctx context.Context, account string) (SignInDelay, error) {
+	row := q.db.QueryRow(ctx, lockSignInDelay, account)
+	var i SignInDelay
+	err := row.Scan(
+		&i.Account,
+		&i.Failures,
+		&i.LastFailedAt,
+		&i.NextAllowedAt,
+	)
+	return i, err
 }
 
 const pruneLoginFailures = `-- name: PruneLoginFailures :exec
