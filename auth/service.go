@@ -73,6 +73,7 @@ type Service struct {
 	Backoff   Backoff // how failures slow one account down
 	IPLimit   int     // failed sign-ins per address per window, a hard limit
 	now       func() time.Time
+	hash      func(password string) (string, error)
 	dummyOnce sync.Once
 	dummyHash []byte // compared against when an email is unknown
 }
@@ -84,17 +85,35 @@ func NewService(pool *pgxpool.Pool, ring *Keyring, signup string, log *slog.Logg
 	}
 	return &Service{
 		pool: pool, q: db.New(pool), Tokens: NewTokens(ring), Ring: ring, Log: log,
-		Signup: signup, Backoff: DefaultBackoff, IPLimit: 100, now: time.Now,
+		Signup: signup, Backoff: DefaultBackoff, IPLimit: 100, now: time.Now, hash: HashPassword,
 	}
 }
 
 // Register creates an account. The first account becomes an administrator.
+// Everything that can refuse a sign-up is looked at before bcrypt runs, so
+// refused sign-ups cost no CPU; refusals that guess (an invite, an email)
+// count against the address like failed sign-ins.
 func (s *Service) Register(ctx context.Context, email, password, name, invite string, meta Meta) (db.User, error) {
 	addr, err := NormalizeEmail(email)
 	if err != nil {
 		return db.User{}, err
 	}
-	hash, err := HashPassword(password)
+	if err := CheckPassword(password); err != nil {
+		return db.User{}, err
+	}
+	ipKey := "ip:" + meta.IP
+	if err := s.throttled(ctx, ipKey, s.IPLimit); err != nil {
+		return db.User{}, err
+	}
+	if err := s.signupAllowed(ctx, addr, invite); err != nil {
+		if errors.Is(err, ErrInviteInvalid) || errors.Is(err, ErrEmailTaken) {
+			if err := s.q.AddLoginFailure(ctx, ipKey); err != nil {
+				return db.User{}, err
+			}
+		}
+		return db.User{}, err
+	}
+	hash, err := s.hash(password)
 	if err != nil {
 		return db.User{}, err
 	}
@@ -139,6 +158,38 @@ func (s *Service) Register(ctx context.Context, email, password, name, invite st
 		return addAudit(ctx, q, &user.ID, "user.register", user.Email, meta, map[string]any{"role": user.Role})
 	})
 	return user, err
+}
+
+// signupAllowed is a first, unlocked look at what Register's transaction
+// would refuse; the transaction still decides, under its lock.
+func (s *Service) signupAllowed(ctx context.Context, addr, invite string) error {
+	if s.Signup != "open" {
+		n, err := s.q.CountUsers(ctx)
+		if err != nil {
+			return fmt.Errorf("count users: %w", err)
+		}
+		switch {
+		case n == 0: // the very first account is always allowed
+		case s.Signup == "closed":
+			return ErrSignupClosed
+		case invite == "":
+			return ErrInviteRequired
+		default:
+			usable, err := s.q.InviteUsable(ctx, HashToken(invite))
+			if err != nil {
+				return fmt.Errorf("look up invite: %w", err)
+			}
+			if !usable {
+				return ErrInviteInvalid
+			}
+		}
+	}
+	if _, err := s.q.GetUserByEmail(ctx, addr); err == nil {
+		return ErrEmailTaken
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("look up email: %w", err)
+	}
+	return nil
 }
 
 // Login checks an email and password. A wrong email and a wrong password

@@ -113,6 +113,66 @@ func TestSignupModes(t *testing.T) {
 	}
 }
 
+// Sign-ups that will be refused are refused before bcrypt runs, so a
+// closed Studio spends no CPU on them.
+func TestRefusedSignupsCostNoHash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	closed, _ := newService(t, "closed")
+	closed.Register(ctx, "admin@example.com", "a long password", "", "", meta)
+	hashes := auth.CountHashes(closed)
+	if _, err := closed.Register(ctx, "b@example.com", "a long password", "", "", meta); !errors.Is(err, auth.ErrSignupClosed) {
+		t.Fatalf("closed: %v", err)
+	}
+	if n := hashes(); n != 0 {
+		t.Fatalf("closed sign-up hashed the password %d time(s)", n)
+	}
+
+	inv, _ := newService(t, "invite")
+	admin, _ := inv.Register(ctx, "admin@example.com", "a long password", "", "", meta)
+	hashes = auth.CountHashes(inv)
+	if _, err := inv.Register(ctx, "b@example.com", "a long password", "", "", meta); !errors.Is(err, auth.ErrInviteRequired) {
+		t.Fatalf("no invite: %v", err)
+	}
+	if _, err := inv.Register(ctx, "b@example.com", "a long password", "", "made-up", meta); !errors.Is(err, auth.ErrInviteInvalid) {
+		t.Fatalf("made-up invite: %v", err)
+	}
+	token, _, _ := inv.CreateInvite(ctx, admin.ID, meta)
+	if _, err := inv.Register(ctx, "ADMIN@example.com", "a long password", "", token, meta); !errors.Is(err, auth.ErrEmailTaken) {
+		t.Fatalf("taken email: %v", err)
+	}
+	if n := hashes(); n != 0 {
+		t.Fatalf("refused invite sign-ups hashed %d time(s)", n)
+	}
+	if _, err := inv.Register(ctx, "b@example.com", "a long password", "", token, meta); err != nil || hashes() != 1 {
+		t.Fatalf("valid invite: %v, %d hash(es)", err, hashes())
+	}
+}
+
+// An address over its limit of failures cannot sign up either, and the
+// refusal comes before bcrypt; refused sign-ups count as failures.
+func TestSignupThrottledBeforeHashing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newService(t, "invite")
+	s.IPLimit = 3
+	s.Register(ctx, "admin@example.com", "a long password", "", "", meta)
+	hashes := auth.CountHashes(s)
+	m := auth.Meta{IP: "203.0.113.9"}
+	for range 3 {
+		if _, err := s.Register(ctx, uuid.NewString()[:8]+"@example.com", "a long password", "", "guessed-invite", m); !errors.Is(err, auth.ErrInviteInvalid) {
+			t.Fatalf("guessed invite: %v", err)
+		}
+	}
+	var th *auth.ThrottledError
+	if _, err := s.Register(ctx, "c@example.com", "a long password", "", "guessed-invite", m); !errors.As(err, &th) {
+		t.Fatalf("after 3 refused sign-ups: %v", err)
+	}
+	if n := hashes(); n != 0 {
+		t.Fatalf("throttled sign-ups hashed %d time(s)", n)
+	}
+}
+
 func TestLoginSameErrorAndThrottle(t *testing.T) {
 	t.Parallel()
 	s, _ := newService(t, "open")

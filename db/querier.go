@@ -65,6 +65,7 @@ type Querier interface {
 	InsertCommandLog(ctx context.Context, arg InsertCommandLogParams) error
 	// The events of several runs in one statement.
 	InsertRunEvents(ctx context.Context, arg InsertRunEventsParams) error
+	InviteUsable(ctx context.Context, tokenHash []byte) (bool, error)
 	LastRunEventSeq(ctx context.Context, runID uuid.UUID) (int64, error)
 	ListAgentsForUser(ctx context.Context, ownerID *uuid.UUID) ([]Agent, error)
 	ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error)
