@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"golang.org/x/crypto/bcrypt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -524,16 +525,13 @@ func TestKeyRotationReseals(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := ring.Current().ID
-	if _, err := ring.Rotate(); err != nil {
-		t.Fatal(err)
-	}
-	n, err := s.ResealAll(ctx)
+	next, n, err := s.RotateKey(ctx, 0)
 	if err != nil || n != 1 {
-		t.Fatalf("reseal: %d %v", n, err)
+		t.Fatalf("rotate: %d %v", n, err)
 	}
 	var sealed string
 	pool.QueryRow(ctx, "SELECT api_key FROM provider_credentials").Scan(&sealed)
-	if auth.SealedWith(sealed) == old || auth.SealedWith(sealed) != ring.Current().ID {
+	if auth.SealedWith(sealed) == old || auth.SealedWith(sealed) != next.ID || ring.Current().ID != next.ID {
 		t.Fatalf("still sealed with %s", auth.SealedWith(sealed))
 	}
 	// A fresh load of the key file (another replica, a restart) opens it.
@@ -547,4 +545,61 @@ func TestKeyRotationReseals(t *testing.T) {
 	if _, _, err := s.ProviderKey(ctx, u.ID, "openai"); !errors.Is(err, auth.ErrSealed) {
 		t.Fatalf("tampered ciphertext: %v", err)
 	}
+}
+
+// Two rotations in a row stop halfway (a stored value that cannot be
+// opened stops the re-seal); every other secret still opens from the key
+// file alone, and a third run, once the bad value is gone, finishes.
+func TestFailedRotationsLoseNoSecret(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	dir := t.TempDir()
+	ring, _ := auth.LoadKeyring("", "", dir)
+	s := auth.NewService(pool, ring, "open", nil)
+	keys := map[uuid.UUID]string{}
+	for i := range 4 {
+		u, err := s.Register(ctx, uuid.NewString()[:8]+"@example.com", "a long password", "", "", meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := "sk-secret-" + strconv.Itoa(i) + "-abcdef"
+		if _, err := s.SetProvider(ctx, u.ID, "openai", &k, nil); err != nil {
+			t.Fatal(err)
+		}
+		keys[u.ID] = k
+	}
+	broken, _ := s.Register(ctx, "broken@example.com", "a long password", "", "", meta)
+	k := "sk-broken-abcdef"
+	s.SetProvider(ctx, broken.ID, "anthropic", &k, nil)
+	pool.Exec(ctx, "UPDATE provider_credentials SET api_key = left(api_key, -4) || 'AAAA' WHERE user_id = $1", broken.ID)
+	first := ring.Current().ID
+	for i := range 2 {
+		if _, _, err := s.RotateKey(ctx, 0); err == nil || !strings.Contains(err.Error(), broken.ID.String()) {
+			t.Fatalf("rotation %d with a broken value: %v", i+1, err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		fresh, err := auth.LoadKeyring("", "", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reader := auth.NewService(pool, fresh, "open", nil)
+		for id, want := range keys {
+			if got, _, err := reader.ProviderKey(ctx, id, "openai"); err != nil || got != want {
+				t.Fatalf("%s: user %s's key: %q %v", when, id, got, err)
+			}
+		}
+	}
+	check("after two failed rotations")
+	if ring.Current().ID != first {
+		t.Fatal("a failed rotation made its key current")
+	}
+	s.DeleteProvider(ctx, broken.ID, "anthropic")
+	next, n, err := s.RotateKey(ctx, 0)
+	if err != nil || n != 4 || next.ID == first {
+		t.Fatalf("third rotation: %d %v", n, err)
+	}
+	check("after the rotation finished")
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"studio/auth"
 	"studio/config"
 )
@@ -204,4 +206,26 @@ func TestAPIProviderKeys(t *testing.T) {
 func newJar() http.CookieJar {
 	j, _ := cookiejar.New(nil)
 	return j
+}
+
+// A token signed with a key this studio never had is refused like any
+// forged token.
+func TestAPIUnknownKeyID(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	env.register("a@example.com")
+	other, err := auth.LoadKeyring(strings.Repeat("x", 32), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	env.pool.QueryRow(t.Context(), "SELECT id::text FROM users").Scan(&id)
+	forged, _, err := auth.NewTokens(other).Issue(uuid.MustParse(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, body := env.do("GET", "/api/auth/me", nil, bearer(forged)...)
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "invalid_token") {
+		t.Fatalf("unknown kid: %d %s", res.StatusCode, body)
+	}
 }
