@@ -310,6 +310,31 @@ func TestDelayAnswersWithoutCheckingThePassword(t *testing.T) {
 	}
 }
 
+// Guesses at made-up addresses leave no rows behind once their failures
+// are out of the window.
+func TestOldDelaysAreForgotten(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, "open")
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	ctx := context.Background()
+	for range 3 {
+		s.Login(ctx, "made-up@example.com", "a guess", meta)
+	}
+	clock.Add(auth.ThrottleWindow + time.Second)
+	s.Login(ctx, "other@example.com", "a guess", meta)
+	var accounts []string
+	rows, _ := pool.Query(ctx, "SELECT account FROM sign_in_delays")
+	for rows.Next() {
+		var a string
+		rows.Scan(&a)
+		accounts = append(accounts, a)
+	}
+	if len(accounts) != 1 || accounts[0] != "other@example.com" {
+		t.Fatalf("sign_in_delays holds %v", accounts)
+	}
+}
+
 // Parallel guesses cannot share one opening between two delays.
 func TestParallelGuessesTakeOneOpening(t *testing.T) {
 	t.Parallel()

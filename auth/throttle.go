@@ -65,8 +65,16 @@ func (s *Service) takeAccountAttempt(ctx context.Context, account string) error 
 }
 
 // addAccountFailure counts a failed attempt and starts the delay it earns.
+// It also forgets failures that left the window, so guesses at made-up
+// addresses do not pile up rows.
 func (s *Service) addAccountFailure(ctx context.Context, account string) error {
 	now := s.now()
+	if err := s.q.PruneSignInDelays(ctx, db.PruneSignInDelaysParams{Now: now, WindowLength: interval(ThrottleWindow)}); err != nil {
+		return fmt.Errorf("prune sign-in delays: %w", err)
+	}
+	if err := s.q.PruneLoginFailures(ctx, interval(ThrottleWindow)); err != nil {
+		return fmt.Errorf("prune login failures: %w", err)
+	}
 	failures, err := s.q.AddSignInFailure(ctx, db.AddSignInFailureParams{Account: account, FailedAt: now, WindowLength: interval(ThrottleWindow)})
 	if err != nil {
 		return fmt.Errorf("count failed sign-in: %w", err)

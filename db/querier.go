@@ -105,6 +105,9 @@ type Querier interface {
 	PruneLoginFailures(ctx context.Context, windowLength pgtype.Interval) error
 	PrunePreviewLinkUses(ctx context.Context) error
 	PruneProjectEvents(ctx context.Context) error
+	// Forgets accounts whose failures are out of the window and whose delay
+	// has passed: they would start again at one anyway.
+	PruneSignInDelays(ctx context.Context, arg PruneSignInDelaysParams) error
 	// How many failures a key has in the window, and when the oldest of them
 	// leaves it.
 	RecentLoginFailures(ctx context.Context, arg RecentLoginFailuresParams) (RecentLoginFailuresRow, error)

@@ -96,6 +96,24 @@ func (q *Queries) PruneLoginFailures(ctx context.Context, windowLength pgtype.In
 	return err
 }
 
+const pruneSignInDelays = `-- name: PruneSignInDelays :exec
+DELETE FROM sign_in_delays
+WHERE last_failed_at < $1::timestamptz - $2::interval
+  AND next_allowed_at < $1::timestamptz
+`
+
+type PruneSignInDelaysParams struct {
+	Now          time.Time       `json:"now"`
+	WindowLength pgtype.Interval `json:"window_length"`
+}
+
+// Forgets accounts whose failures are out of the window and whose delay
+// has passed: they would start again at one anyway.
+func (q *Queries) PruneSignInDelays(ctx context.Context, arg PruneSignInDelaysParams) error {
+	_, err := q.db.Exec(ctx, pruneSignInDelays, arg.Now, arg.WindowLength)
+	return err
+}
+
 const recentLoginFailures = `-- name: RecentLoginFailures :one
 SELECT count(*)::int AS failures, coalesce(min(failed_at), now())::timestamptz AS oldest
 FROM login_failures

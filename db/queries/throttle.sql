@@ -32,3 +32,10 @@ RETURNING failures;
 
 -- name: ClearSignInDelay :exec
 DELETE FROM sign_in_delays WHERE account = $1;
+
+-- name: PruneSignInDelays :exec
+-- Forgets accounts whose failures are out of the window and whose delay
+-- has passed: they would start again at one anyway.
+DELETE FROM sign_in_delays
+WHERE last_failed_at < sqlc.arg(now)::timestamptz - sqlc.arg(window_length)::interval
+  AND next_allowed_at < sqlc.arg(now)::timestamptz;
