@@ -64,18 +64,23 @@ type Meta struct {
 
 // Service is accounts, sign-in state and the audit log.
 type Service struct {
-	pool      *pgxpool.Pool
-	q         *db.Queries
-	Tokens    *Tokens
-	Ring      *Keyring
-	Log       *slog.Logger
-	Signup    string  // open | invite | closed
-	Backoff   Backoff // how failures slow one account down
-	IPLimit   int     // failed sign-ins per address per window, a hard limit
-	now       func() time.Time
-	hash      func(password string) (string, error)
-	dummyOnce sync.Once
-	dummyHash []byte // compared against when an email is unknown
+	pool    *pgxpool.Pool
+	q       *db.Queries
+	Tokens  *Tokens
+	Ring    *Keyring
+	Log     *slog.Logger
+	Signup  string  // open | invite | closed
+	Backoff Backoff // how failures slow one account down
+	IPLimit int     // failed sign-ins per address per window, a hard limit
+	// ClientLimit is a hard limit on failed sign-ins to one account from
+	// one address per window. It keeps a single address from re-arming the
+	// account's delay each time it ends: after that many it must stop, and
+	// the owner's next attempt finds the account open.
+	ClientLimit int
+	now         func() time.Time
+	hash        func(password string) (string, error)
+	dummyOnce   sync.Once
+	dummyHash   []byte // compared against when an email is unknown
 }
 
 // NewService wires the account service.
@@ -85,7 +90,7 @@ func NewService(pool *pgxpool.Pool, ring *Keyring, signup string, log *slog.Logg
 	}
 	return &Service{
 		pool: pool, q: db.New(pool), Tokens: NewTokens(ring), Ring: ring, Log: log,
-		Signup: signup, Backoff: DefaultBackoff, IPLimit: 100, now: time.Now, hash: HashPassword,
+		Signup: signup, Backoff: DefaultBackoff, IPLimit: 100, ClientLimit: 10, now: time.Now, hash: HashPassword,
 	}
 }
 
@@ -202,8 +207,11 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Meta) 
 	if addr == "" {
 		addr = email
 	}
-	ipKey := "ip:" + meta.IP
+	ipKey, clientKey := "ip:"+meta.IP, "account-ip:"+addr+" "+meta.IP
 	if err := s.throttled(ctx, ipKey, s.IPLimit); err != nil {
+		return db.User{}, err
+	}
+	if err := s.throttled(ctx, clientKey, s.ClientLimit); err != nil {
 		return db.User{}, err
 	}
 	if err := s.takeAccountAttempt(ctx, addr); err != nil {
@@ -220,8 +228,10 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Meta) 
 		return db.User{}, err
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil {
-		if err := s.q.AddLoginFailure(ctx, ipKey); err != nil {
-			return db.User{}, err
+		for _, k := range []string{ipKey, clientKey} {
+			if err := s.q.AddLoginFailure(ctx, k); err != nil {
+				return db.User{}, err
+			}
 		}
 		if err := s.addAccountFailure(ctx, addr); err != nil {
 			return db.User{}, err
@@ -233,6 +243,9 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Meta) 
 		return db.User{}, ErrAccountDisabled
 	}
 	if err := s.q.ClearSignInDelay(ctx, addr); err != nil {
+		return db.User{}, err
+	}
+	if err := s.q.ClearLoginFailures(ctx, clientKey); err != nil {
 		return db.User{}, err
 	}
 	_ = addAudit(ctx, s.q, &user.ID, "login", user.Email, meta, nil)

@@ -236,7 +236,6 @@ func TestBackoffSchedule(t *testing.T) {
 func TestOneClientCannotKeepTheOwnerOut(t *testing.T) {
 	t.Parallel()
 	s, _ := newService(t, "open")
-	s.IPLimit = 20
 	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
 	auth.SetClock(s, clock.Now)
 	ctx := context.Background()
@@ -251,14 +250,13 @@ func TestOneClientCannotKeepTheOwnerOut(t *testing.T) {
 		switch {
 		case err == auth.ErrInvalidCredentials:
 			failed++
+		case errors.As(err, &th) && th.RetryAfter <= s.Backoff.Max:
+			clock.Add(th.RetryAfter) // the attacker waits out every account delay
 		case errors.As(err, &th):
-			if th.RetryAfter > s.Backoff.Max && failed < s.IPLimit {
+			if failed < s.ClientLimit {
 				t.Fatalf("the account delay %s is over the cap %s", th.RetryAfter, s.Backoff.Max)
 			}
-			if failed >= s.IPLimit {
-				hardLimited = true
-			}
-			clock.Add(th.RetryAfter) // the attacker waits out every delay
+			hardLimited = true // the address's own limit: the attacker stops here
 		default:
 			t.Fatalf("attacker attempt: %v", err)
 		}
@@ -281,6 +279,41 @@ func TestOneClientCannotKeepTheOwnerOut(t *testing.T) {
 	// The right password reset the account: the next mistake is a plain failure.
 	if _, err := s.Login(ctx, "owner@example.com", "a typo", owner); err != auth.ErrInvalidCredentials {
 		t.Fatalf("after a good sign-in the counter did not reset: %v", err)
+	}
+}
+
+// The attacker's best play from one address: a guess the instant each
+// delay ends, always ahead of the owner. The address soon reaches its hard
+// limit for this account, and the owner gets in within a couple of
+// minutes.
+func TestOneClientRearmingEveryDelayCannotKeepTheOwnerOut(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	ctx := context.Background()
+	s.Register(ctx, "owner@example.com", "the owner's password", "", "", meta)
+	attacker, owner := auth.Meta{IP: "192.0.2.66"}, auth.Meta{IP: "198.51.100.7"}
+	for range s.Backoff.Free {
+		s.Login(ctx, "owner@example.com", "a wrong guess", attacker)
+	}
+	start := clock.Now()
+	for round := 0; ; round++ {
+		if _, err := s.Login(ctx, "owner@example.com", "a wrong guess", attacker); err == nil {
+			t.Fatal("a wrong guess signed in")
+		}
+		_, err := s.Login(ctx, "owner@example.com", "the owner's password", owner)
+		if err == nil {
+			break
+		}
+		var th *auth.ThrottledError
+		if !errors.As(err, &th) || th.RetryAfter > s.Backoff.Max {
+			t.Fatalf("round %d, the owner: %v", round, err)
+		}
+		if waited := clock.Now().Sub(start); waited > 3*time.Minute {
+			t.Fatalf("the owner is still kept out after %s", waited)
+		}
+		clock.Add(th.RetryAfter)
 	}
 }
 

@@ -21,6 +21,7 @@ type Querier interface {
 	AddSignInFailure(ctx context.Context, arg AddSignInFailureParams) (int32, error)
 	// Takes over a creation whose replica vanished; only one claimant wins.
 	ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectParams) (Project, error)
+	ClearLoginFailures(ctx context.Context, key string) error
 	ClearSignInDelay(ctx context.Context, account string) error
 	CountAdmins(ctx context.Context) (int64, error)
 	CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (CountProjectsByOwnerRow, error)

@@ -46,6 +46,15 @@ func (q *Queries) AddSignInFailure(ctx context.Context, arg AddSignInFailurePara
 	return failures, err
 }
 
+const clearLoginFailures = `-- name: ClearLoginFailures :exec
+DELETE FROM login_failures WHERE key = $1
+`
+
+func (q *Queries) ClearLoginFailures(ctx context.Context, key string) error {
+	_, err := q.db.Exec(ctx, clearLoginFailures, key)
+	return err
+}
+
 const clearSignInDelay = `-- name: ClearSignInDelay :exec
 DELETE FROM sign_in_delays WHERE account = $1
 `

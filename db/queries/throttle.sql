@@ -39,3 +39,6 @@ DELETE FROM sign_in_delays WHERE account = $1;
 DELETE FROM sign_in_delays
 WHERE last_failed_at < sqlc.arg(now)::timestamptz - sqlc.arg(window_length)::interval
   AND next_allowed_at < sqlc.arg(now)::timestamptz;
+
+-- name: ClearLoginFailures :exec
+DELETE FROM login_failures WHERE key = $1;
