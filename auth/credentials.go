@@ -163,8 +163,27 @@ func (s *Service) ProviderKey(ctx context.Context, userID uuid.UUID, provider st
 //
 // With STUDIO_SECRET_KEY the operator has already made the new key current
 // (and listed the old one in STUDIO_PREVIOUS_SECRET_KEYS), so only step 3
-// runs, with the current key.
+// runs, with the current key. Rotations take turns.
 func (s *Service) RotateKey(ctx context.Context, wait time.Duration) (Key, int, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return Key{}, 0, fmt.Errorf("connect for the rotation lock: %w", err)
+	}
+	defer conn.Release()
+	q := db.New(conn)
+	if err := q.LockKeyRotation(ctx); err != nil {
+		return Key{}, 0, fmt.Errorf("wait for another rotation: %w", err)
+	}
+	defer func() {
+		if q.UnlockKeyRotation(context.WithoutCancel(ctx)) != nil {
+			// A closed connection drops its lock; the pool makes a new one.
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}()
+	return s.rotateKey(ctx, wait)
+}
+
+func (s *Service) rotateKey(ctx context.Context, wait time.Duration) (Key, int, error) {
 	if !s.Ring.FromFile() {
 		current := s.Ring.Current()
 		n, err := s.resealWith(ctx, current)

@@ -661,3 +661,34 @@ func TestFailedRotationsLoseNoSecret(t *testing.T) {
 	}
 	check("after the rotation finished")
 }
+
+// Two administrators rotating at once: one waits for the other, both
+// finish, and every secret still opens.
+func TestConcurrentRotationsTakeTurns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	dir := t.TempDir()
+	ring, _ := auth.LoadKeyring("", "", dir)
+	s := auth.NewService(pool, ring, "open", nil)
+	u, _ := s.Register(ctx, "a@example.com", "a long password", "", "", meta)
+	key := "sk-concurrent-abcdef"
+	s.SetProvider(ctx, u.ID, "openai", &key, nil)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			other, _ := auth.LoadKeyring("", "", dir) // another rotate-key process
+			if _, _, err := auth.NewService(pool, other, "open", nil).RotateKey(ctx, 100*time.Millisecond); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	fresh, _ := auth.LoadKeyring("", "", dir)
+	if n := len(fresh.All()); n != 3 {
+		t.Errorf("%d keys after two rotations, want 3", n)
+	}
+	if got, _, err := auth.NewService(pool, fresh, "open", nil).ProviderKey(ctx, u.ID, "openai"); err != nil || got != key {
+		t.Fatalf("after concurrent rotations: %q %v", got, err)
+	}
+}

@@ -93,6 +93,9 @@ type Querier interface {
 	ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([]AgentRun, error)
 	// Serialises changes that could leave no administrator.
 	LockAdmins(ctx context.Context) (string, error)
+	// Held for a whole rotation on one connection: two rotations at once
+	// would each write their own next key over the other's.
+	LockKeyRotation(ctx context.Context) error
 	// Holds the account's row until the transaction ends, so parallel
 	// attempts take turns deciding whether a delay runs.
 	LockSignInDelay(ctx context.Context, account string) (SignInDelay, error)
@@ -134,6 +137,7 @@ type Querier interface {
 	// Every status change is one statement guarded by the status it leaves,
 	// so two replicas cannot both act on one transition.
 	TransitionProject(ctx context.Context, arg TransitionProjectParams) (Project, error)
+	UnlockKeyRotation(ctx context.Context) error
 	UpdateRunUsage(ctx context.Context, arg UpdateRunUsageParams) error
 	UpdateSealedCredential(ctx context.Context, arg UpdateSealedCredentialParams) error
 	UpdateUserName(ctx context.Context, arg UpdateUserNameParams) (User, error)
