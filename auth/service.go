@@ -233,7 +233,7 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Meta) 
 				return db.User{}, err
 			}
 		}
-		if err := s.addAccountFailure(ctx, addr); err != nil {
+		if err := s.forgetOldFailures(ctx); err != nil {
 			return db.User{}, err
 		}
 		_ = addAudit(ctx, s.q, nil, "login.failed", addr, meta, nil)

@@ -368,24 +368,15 @@ func TestOldDelaysAreForgotten(t *testing.T) {
 	}
 }
 
-// Parallel guesses cannot share one opening between two delays.
-func TestParallelGuessesTakeOneOpening(t *testing.T) {
-	t.Parallel()
-	s, _ := newService(t, "open")
-	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
-	auth.SetClock(s, clock.Now)
-	ctx := context.Background()
-	s.Register(ctx, "a@example.com", "a long password", "", "", meta)
-	for range s.Backoff.Free {
-		s.Login(ctx, "a@example.com", "wrong password", meta)
-	}
-	clock.Add(s.Backoff.First)
+// parallelGuesses sends n wrong passwords at once and counts how many
+// were checked (the rest were told to wait).
+func parallelGuesses(s *auth.Service, n int) int {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	checked := 0
-	for range 10 {
+	for i := range n {
 		wg.Go(func() {
-			_, err := s.Login(ctx, "a@example.com", "wrong password", meta)
+			_, err := s.Login(context.Background(), "a@example.com", "wrong password", auth.Meta{IP: "192.0.2." + strconv.Itoa(i)})
 			if err == auth.ErrInvalidCredentials {
 				mu.Lock()
 				checked++
@@ -394,7 +385,22 @@ func TestParallelGuessesTakeOneOpening(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if checked != 1 {
+	return checked
+}
+
+// Parallel guesses cannot share one opening between two delays, nor
+// overrun the free tries of a fresh account.
+func TestParallelGuessesTakeOneOpening(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	s.Register(context.Background(), "a@example.com", "a long password", "", "", meta)
+	if checked := parallelGuesses(s, 20); checked != s.Backoff.Free {
+		t.Fatalf("%d parallel guesses were checked on a fresh account, want %d", checked, s.Backoff.Free)
+	}
+	clock.Add(s.Backoff.First)
+	if checked := parallelGuesses(s, 10); checked != 1 {
 		t.Fatalf("%d parallel guesses were checked in one opening, want 1", checked)
 	}
 }

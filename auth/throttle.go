@@ -2,11 +2,8 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"studio/db"
 )
@@ -37,51 +34,44 @@ func (b Backoff) Delay(failures int) time.Duration {
 }
 
 // takeAccountAttempt refuses an attempt while the account's delay runs,
-// without looking at the password. Otherwise it takes the attempt and, if
-// a failure now would start a delay, holds the account for that long at
-// once: parallel guesses cannot all pass through one opening. A right
-// password clears the hold (clearAccountDelay).
+// without looking at the password. Otherwise it takes the attempt and
+// counts it as a failure at once, starting the delay a failure earns; a
+// right password then clears the count (ClearSignInDelay). Counting before
+// the check means parallel guesses cannot share one opening, nor overrun
+// the free tries.
 func (s *Service) takeAccountAttempt(ctx context.Context, account string) error {
 	return db.InTx(ctx, s.pool, func(q *db.Queries) error {
-		row, err := q.LockSignInDelay(ctx, account)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		} else if err != nil {
+		now := s.now()
+		row, err := q.LockSignInDelay(ctx, db.LockSignInDelayParams{Account: account, Now: now})
+		if err != nil {
 			return fmt.Errorf("read sign-in delay: %w", err)
 		}
-		now := s.now()
 		if wait := row.NextAllowedAt.Sub(now); wait > 0 {
 			return &ThrottledError{RetryAfter: wait}
 		}
 		failures := int(row.Failures)
-		if now.Sub(row.LastFailedAt) > ThrottleWindow {
-			failures = 0
+		if now.Sub(row.LastAttemptAt) > ThrottleWindow {
+			failures = 0 // a quiet window forgives
 		}
-		if hold := s.Backoff.Delay(failures + 1); hold > 0 {
-			return q.HoldSignInAttempts(ctx, db.HoldSignInAttemptsParams{Account: account, NextAllowedAt: now.Add(hold)})
+		failures++
+		err = q.CountSignInAttempt(ctx, db.CountSignInAttemptParams{
+			Account: account, Failures: int32(failures), LastAttemptAt: now, NextAllowedAt: now.Add(s.Backoff.Delay(failures)),
+		})
+		if err != nil {
+			return fmt.Errorf("count sign-in attempt: %w", err)
 		}
 		return nil
 	})
 }
 
-// addAccountFailure counts a failed attempt and starts the delay it earns.
-// It also forgets failures that left the window, so guesses at made-up
-// addresses do not pile up rows.
-func (s *Service) addAccountFailure(ctx context.Context, account string) error {
-	now := s.now()
-	if err := s.q.PruneSignInDelays(ctx, db.PruneSignInDelaysParams{Now: now, WindowLength: interval(ThrottleWindow)}); err != nil {
+// forgetOldFailures drops counts that left the window, so guesses at
+// made-up addresses do not pile up rows.
+func (s *Service) forgetOldFailures(ctx context.Context) error {
+	if err := s.q.PruneSignInDelays(ctx, db.PruneSignInDelaysParams{Now: s.now(), WindowLength: interval(ThrottleWindow)}); err != nil {
 		return fmt.Errorf("prune sign-in delays: %w", err)
 	}
 	if err := s.q.PruneLoginFailures(ctx, interval(ThrottleWindow)); err != nil {
 		return fmt.Errorf("prune login failures: %w", err)
-	}
-	failures, err := s.q.AddSignInFailure(ctx, db.AddSignInFailureParams{Account: account, FailedAt: now, WindowLength: interval(ThrottleWindow)})
-	if err != nil {
-		return fmt.Errorf("count failed sign-in: %w", err)
-	}
-	next := now.Add(s.Backoff.Delay(int(failures)))
-	if err := s.q.HoldSignInAttempts(ctx, db.HoldSignInAttemptsParams{Account: account, NextAllowedAt: next}); err != nil {
-		return fmt.Errorf("start sign-in delay: %w", err)
 	}
 	return nil
 }

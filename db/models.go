@@ -177,7 +177,7 @@ type Session struct {
 type SignInDelay struct {
 	Account       string    `json:"account"`
 	Failures      int32     `json:"failures"`
-	LastFailedAt  time.Time `json:"last_failed_at"`
+	LastAttemptAt time.Time `json:"last_attempt_at"`
 	NextAllowedAt time.Time `json:"next_allowed_at"`
 }
 

@@ -16,9 +16,6 @@ type Querier interface {
 	AddAudit(ctx context.Context, arg AddAuditParams) error
 	AddLoginFailure(ctx context.Context, key string) error
 	AddProjectEvent(ctx context.Context, arg AddProjectEventParams) (int64, error)
-	// Counts a failure; a count whose last failure is older than the window
-	// starts again at one.
-	AddSignInFailure(ctx context.Context, arg AddSignInFailureParams) (int32, error)
 	// Takes over a creation whose replica vanished; only one claimant wins.
 	ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectParams) (Project, error)
 	ClearLoginFailures(ctx context.Context, key string) error
@@ -26,6 +23,7 @@ type Querier interface {
 	CountAdmins(ctx context.Context) (int64, error)
 	CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (CountProjectsByOwnerRow, error)
 	CountRunCommands(ctx context.Context, arg CountRunCommandsParams) (int64, error)
+	CountSignInAttempt(ctx context.Context, arg CountSignInAttemptParams) error
 	CountUsers(ctx context.Context) (int64, error)
 	CreateChatMessage(ctx context.Context, arg CreateChatMessageParams) (ChatMessage, error)
 	CreateCheckpoint(ctx context.Context, arg CreateCheckpointParams) (ProjectCheckpoint, error)
@@ -62,7 +60,6 @@ type Querier interface {
 	// Beats the runs that are still running and says which of them were asked
 	// to stop; a run missing from the answer was ended elsewhere.
 	HeartbeatRuns(ctx context.Context, ids []uuid.UUID) ([]HeartbeatRunsRow, error)
-	HoldSignInAttempts(ctx context.Context, arg HoldSignInAttemptsParams) error
 	InsertCommandLog(ctx context.Context, arg InsertCommandLogParams) error
 	// The events of several runs in one statement.
 	InsertRunEvents(ctx context.Context, arg InsertRunEventsParams) error
@@ -96,9 +93,9 @@ type Querier interface {
 	// Held for a whole rotation on one connection: two rotations at once
 	// would each write their own next key over the other's.
 	LockKeyRotation(ctx context.Context) error
-	// Holds the account's row until the transaction ends, so parallel
-	// attempts take turns deciding whether a delay runs.
-	LockSignInDelay(ctx context.Context, account string) (SignInDelay, error)
+	// Makes the account's row if it has none and holds it until the
+	// transaction ends, so parallel attempts take turns.
+	LockSignInDelay(ctx context.Context, arg LockSignInDelayParams) (SignInDelay, error)
 	// Serialises sign-ups within a transaction, so exactly one is the first.
 	// It must be its own statement: a statement's snapshot is taken before
 	// any lock it waits for.
@@ -109,8 +106,8 @@ type Querier interface {
 	PruneLoginFailures(ctx context.Context, windowLength pgtype.Interval) error
 	PrunePreviewLinkUses(ctx context.Context) error
 	PruneProjectEvents(ctx context.Context) error
-	// Forgets accounts whose failures are out of the window and whose delay
-	// has passed: they would start again at one anyway.
+	// Forgets accounts whose attempts are out of the window and whose delay
+	// has passed: they would start again at zero anyway.
 	PruneSignInDelays(ctx context.Context, arg PruneSignInDelaysParams) error
 	// How many failures a key has in the window, and when the oldest of them
 	// leaves it.

@@ -21,31 +21,6 @@ func (q *Queries) AddLoginFailure(ctx context.Context, key string) error {
 	return err
 }
 
-const addSignInFailure = `-- name: AddSignInFailure :one
-INSERT INTO sign_in_delays AS d (account, failures, last_failed_at, next_allowed_at)
-VALUES ($1, 1, $2, $2)
-ON CONFLICT (account) DO UPDATE SET
-    failures = CASE WHEN d.last_failed_at < $2 - $3::interval
-                    THEN 1 ELSE d.failures + 1 END,
-    last_failed_at = $2
-RETURNING failures
-`
-
-type AddSignInFailureParams struct {
-	Account      string          `json:"account"`
-	FailedAt     time.Time       `json:"failed_at"`
-	WindowLength pgtype.Interval `json:"window_length"`
-}
-
-// Counts a failure; a count whose last failure is older than the window
-// starts again at one.
-func (q *Queries) AddSignInFailure(ctx context.Context, arg AddSignInFailureParams) (int32, error) {
-	row := q.db.QueryRow(ctx, addSignInFailure, arg.Account, arg.FailedAt, arg.WindowLength)
-	var failures int32
-	err := row.Scan(&failures)
-	return failures, err
-}
-
 const clearLoginFailures = `-- name: ClearLoginFailures :exec
 DELETE FROM login_failures WHERE key = $1
 `
@@ -64,33 +39,49 @@ func (q *Queries) ClearSignInDelay(ctx context.Context, account string) error {
 	return err
 }
 
-const holdSignInAttempts = `-- name: HoldSignInAttempts :exec
-UPDATE sign_in_delays SET next_allowed_at = $2 WHERE account = $1
+const countSignInAttempt = `-- name: CountSignInAttempt :exec
+UPDATE sign_in_delays SET failures = $2, last_attempt_at = $3, next_allowed_at = $4
+WHERE account = $1
 `
 
-type HoldSignInAttemptsParams struct {
+type CountSignInAttemptParams struct {
 	Account       string    `json:"account"`
+	Failures      int32     `json:"failures"`
+	LastAttemptAt time.Time `json:"last_attempt_at"`
 	NextAllowedAt time.Time `json:"next_allowed_at"`
 }
 
-func (q *Queries) HoldSignInAttempts(ctx context.Context, arg HoldSignInAttemptsParams) error {
-	_, err := q.db.Exec(ctx, holdSignInAttempts, arg.Account, arg.NextAllowedAt)
+func (q *Queries) CountSignInAttempt(ctx context.Context, arg CountSignInAttemptParams) error {
+	_, err := q.db.Exec(ctx, countSignInAttempt,
+		arg.Account,
+		arg.Failures,
+		arg.LastAttemptAt,
+		arg.NextAllowedAt,
+	)
 	return err
 }
 
 const lockSignInDelay = `-- name: LockSignInDelay :one
-SELECT account, failures, last_failed_at, next_allowed_at FROM sign_in_delays WHERE account = $1 FOR UPDATE
+INSERT INTO sign_in_delays AS d (account, failures, last_attempt_at, next_allowed_at)
+VALUES ($1, 0, $2, $2)
+ON CONFLICT (account) DO UPDATE SET account = d.account
+RETURNING account, failures, last_attempt_at, next_allowed_at
 `
 
-// Holds the account's row until the transaction ends, so parallel
-// attempts take turns deciding whether a delay runs.
-func (q *Queries) LockSignInDelay(ctx context.Context, account string) (SignInDelay, error) {
-	row := q.db.QueryRow(ctx, lockSignInDelay, account)
+type LockSignInDelayParams struct {
+	Account string    `json:"account"`
+	Now     time.Time `json:"now"`
+}
+
+// Makes the account's row if it has none and holds it until the
+// transaction ends, so parallel attempts take turns.
+func (q *Queries) LockSignInDelay(ctx context.Context, arg LockSignInDelayParams) (SignInDelay, error) {
+	row := q.db.QueryRow(ctx, lockSignInDelay, arg.Account, arg.Now)
 	var i SignInDelay
 	err := row.Scan(
 		&i.Account,
 		&i.Failures,
-		&i.LastFailedAt,
+		&i.LastAttemptAt,
 		&i.NextAllowedAt,
 	)
 	return i, err
@@ -107,7 +98,7 @@ func (q *Queries) PruneLoginFailures(ctx context.Context, windowLength pgtype.In
 
 const pruneSignInDelays = `-- name: PruneSignInDelays :exec
 DELETE FROM sign_in_delays
-WHERE last_failed_at < $1::timestamptz - $2::interval
+WHERE last_attempt_at < $1::timestamptz - $2::interval
   AND next_allowed_at < $1::timestamptz
 `
 
@@ -116,8 +107,8 @@ type PruneSignInDelaysParams struct {
 	WindowLength pgtype.Interval `json:"window_length"`
 }
 
-// Forgets accounts whose failures are out of the window and whose delay
-// has passed: they would start again at one anyway.
+// Forgets accounts whose attempts are out of the window and whose delay
+// has passed: they would start again at zero anyway.
 func (q *Queries) PruneSignInDelays(ctx context.Context, arg PruneSignInDelaysParams) error {
 	_, err := q.db.Exec(ctx, pruneSignInDelays, arg.Now, arg.WindowLength)
 	return err
