@@ -24,7 +24,7 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return rotateKey(ctx, args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintln(stderr, "Usage: studio admin create-user --email E [--name N] [--password P] [--admin]\n       studio admin rotate-key")
+	fmt.Fprintln(stderr, "Usage: studio admin create-user --email E [--name N] [--password P] [--admin]\n       studio admin rotate-key [--wait 30s]")
 	return errUsage
 }
 
