@@ -181,6 +181,13 @@ type Session struct {
 	RevokedAt  *time.Time `json:"revoked_at"`
 }
 
+type SignInDelay struct {
+	Account       string    `json:"account"`
+	Failures      int32     `json:"failures"`
+	LastAttemptAt time.Time `json:"last_attempt_at"`
+	NextAllowedAt time.Time `json:"next_allowed_at"`
+}
+
 type User struct {
 	ID           uuid.UUID  `json:"id"`
 	Email        string     `json:"email"`

@@ -19,9 +19,11 @@ type Querier interface {
 	// Takes over a creation whose replica vanished; only one claimant wins.
 	ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectParams) (Project, error)
 	ClearLoginFailures(ctx context.Context, key string) error
+	ClearSignInDelay(ctx context.Context, account string) error
 	CountAdmins(ctx context.Context) (int64, error)
 	CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (CountProjectsByOwnerRow, error)
 	CountRunCommands(ctx context.Context, arg CountRunCommandsParams) (int64, error)
+	CountSignInAttempt(ctx context.Context, arg CountSignInAttemptParams) error
 	CountUsers(ctx context.Context) (int64, error)
 	CreateChatMessage(ctx context.Context, arg CreateChatMessageParams) (ChatMessage, error)
 	CreateCheckpoint(ctx context.Context, arg CreateCheckpointParams) (ProjectCheckpoint, error)
@@ -68,6 +70,7 @@ type Querier interface {
 	InsertCommandLog(ctx context.Context, arg InsertCommandLogParams) error
 	// The events of several runs in one statement.
 	InsertRunEvents(ctx context.Context, arg InsertRunEventsParams) error
+	InviteUsable(ctx context.Context, tokenHash []byte) (bool, error)
 	LastRunEventSeq(ctx context.Context, runID uuid.UUID) (int64, error)
 	ListAgentsForUser(ctx context.Context, ownerID *uuid.UUID) ([]Agent, error)
 	ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error)
@@ -95,10 +98,16 @@ type Querier interface {
 	ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([]AgentRun, error)
 	// Serialises changes that could leave no administrator.
 	LockAdmins(ctx context.Context) (string, error)
+	// Held for a whole rotation on one connection: two rotations at once
+	// would each write their own next key over the other's.
+	LockKeyRotation(ctx context.Context) error
 	// Serialises every move of one owner's projects into a running state, and
 	// every creation: a second request waits here until the first commits, so
 	// the count in the statement that follows cannot be passed twice.
 	LockProjectOwner(ctx context.Context, id uuid.UUID) (bool, error)
+	// Makes the account's row if it has none and holds it until the
+	// transaction ends, so parallel attempts take turns.
+	LockSignInDelay(ctx context.Context, arg LockSignInDelayParams) (SignInDelay, error)
 	// Serialises sign-ups within a transaction, so exactly one is the first.
 	// It must be its own statement: a statement's snapshot is taken before
 	// any lock it waits for.
@@ -109,6 +118,9 @@ type Querier interface {
 	PruneLoginFailures(ctx context.Context, windowLength pgtype.Interval) error
 	PrunePreviewLinkUses(ctx context.Context) error
 	PruneProjectEvents(ctx context.Context) error
+	// Forgets accounts whose attempts are out of the window and whose delay
+	// has passed: they would start again at zero anyway.
+	PruneSignInDelays(ctx context.Context, arg PruneSignInDelaysParams) error
 	// How many failures a key has in the window, and when the oldest of them
 	// leaves it.
 	RecentLoginFailures(ctx context.Context, arg RecentLoginFailuresParams) (RecentLoginFailuresRow, error)
@@ -142,6 +154,7 @@ type Querier interface {
 	// Every status change is one statement guarded by the status it leaves,
 	// so two replicas cannot both act on one transition.
 	TransitionProject(ctx context.Context, arg TransitionProjectParams) (Project, error)
+	UnlockKeyRotation(ctx context.Context) error
 	UpdateRunUsage(ctx context.Context, arg UpdateRunUsageParams) error
 	UpdateSealedCredential(ctx context.Context, arg UpdateSealedCredentialParams) error
 	UpdateUserName(ctx context.Context, arg UpdateUserNameParams) (User, error)
