@@ -102,3 +102,42 @@ func TestHelpNamesEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestPreviewDomain(t *testing.T) {
+	cases := []struct {
+		name                    string
+		env                     map[string]string
+		domain, preview, uiHost string
+	}{
+		{"defaults to STUDIO_DOMAIN", nil, "studio.localhost", "http://shop.studio.localhost:8080/", "studio.localhost:8080"},
+		{"a domain of its own", map[string]string{"STUDIO_PREVIEW_DOMAIN": "studio-preview.localhost"},
+			"studio-preview.localhost", "http://shop.studio-preview.localhost:8080/", "studio.localhost:8080"},
+		{"production behind https", map[string]string{
+			"STUDIO_DOMAIN": "studio.example.com", "STUDIO_BASE_URL": "https://studio.example.com/",
+			"STUDIO_PREVIEW_DOMAIN": "example-preview.net",
+		}, "example-preview.net", "https://shop.example-preview.net/", "studio.example.com"},
+		{"the UI on its own port", map[string]string{
+			"STUDIO_BASE_URL": "http://Studio.Example.com:8443", "STUDIO_PREVIEW_DOMAIN": "preview.example.net",
+		}, "preview.example.net", "http://shop.preview.example.net:8443/", "studio.example.com:8443"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load("serve", nil, env(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.PreviewDomain; got != tc.domain {
+				t.Errorf("preview domain = %q, want %q", got, tc.domain)
+			}
+			if got := c.PreviewURL("shop"); got != tc.preview {
+				t.Errorf("PreviewURL = %q, want %q", got, tc.preview)
+			}
+			if got := c.UIHost(); got != tc.uiHost {
+				t.Errorf("UIHost = %q, want %q", got, tc.uiHost)
+			}
+		})
+	}
+	if _, err := Load("serve", nil, env(map[string]string{"STUDIO_PREVIEW_DOMAIN": "Bad_Domain"}), io.Discard); err == nil || !strings.Contains(err.Error(), "STUDIO_PREVIEW_DOMAIN:") {
+		t.Fatalf("a bad preview domain: %v", err)
+	}
+}
