@@ -118,14 +118,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	preview := proxy.New(&proxy.Preview{
 		Projects:  projectService,
 		Signer:    &proxy.Signer{Ring: ring},
-		Domain:    cfg.Domain,
+		Domain:    cfg.PreviewDomain,
 		PublicURL: cfg.PublicURL(),
 		MaxBody:   cfg.MaxBody,
 		Secure:    strings.HasPrefix(cfg.PublicURL(), "https://"),
 		Log:       log,
 	})
 	srv := &http.Server{
-		Handler:           proxy.Router(cfg.Domain, handlers.New(deps), preview),
+		Handler:           proxy.Router(proxy.Hosts{UI: cfg.UIHost(), PreviewDomain: cfg.PreviewDomain}, handlers.New(deps), preview),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

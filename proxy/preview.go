@@ -1,4 +1,4 @@
-// Package proxy serves live previews: requests for {slug}.{STUDIO_DOMAIN}
+// Package proxy serves live previews: requests for {slug}.{STUDIO_PREVIEW_DOMAIN}
 // go to that project's dev server (websockets included, so hot reload
 // works), only for the project's owner or a holder of its share link, and
 // a sleeping project is woken instead of answering an error.
@@ -45,7 +45,7 @@ const (
 type Preview struct {
 	Projects  Projects
 	Signer    *Signer
-	Domain    string // STUDIO_DOMAIN
+	Domain    string // STUDIO_PREVIEW_DOMAIN
 	PublicURL string // the UI, for links back to the workspace
 	MaxBody   int64
 	Secure    bool // cookies only over https
@@ -98,18 +98,6 @@ func New(p *Preview) *Preview {
 		ErrorHandler:  p.upstreamFailed,
 	}
 	return p
-}
-
-// Router sends preview hosts to preview and everything else to app.
-func Router(domain string, app, preview http.Handler) http.Handler {
-	suffix := "." + strings.ToLower(domain)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if slug := SlugOf(r.Host, suffix); slug != "" {
-			preview.ServeHTTP(w, r)
-			return
-		}
-		app.ServeHTTP(w, r)
-	})
 }
 
 // SlugOf returns the project label of a preview host, or "".

@@ -68,7 +68,10 @@ func newEnv(t testing.TB) *env {
 	signer := &proxy.Signer{Ring: ring}
 	preview := proxy.New(&proxy.Preview{Projects: svc, Signer: signer, Domain: "studio.localhost", PublicURL: "http://studio.localhost", MaxBody: 1 << 20, Log: quiet})
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "the studio app") })
-	srv := httptest.NewServer(proxy.Router("studio.localhost", app, preview))
+	srv := httptest.NewUnstartedServer(nil)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	srv.Config.Handler = proxy.Router(proxy.Hosts{UI: "studio.localhost:" + port, PreviewDomain: "studio.localhost"}, app, preview)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	u, err := db.New(pool).CreateUser(context.Background(), db.CreateUserParams{Email: uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "user"})
 	if err != nil {
