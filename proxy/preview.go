@@ -93,6 +93,11 @@ func New(p *Preview) *Preview {
 			pr.Out.Host = pr.In.Host // the dev server sees the preview host name
 			stripStudioCookies(pr.Out)
 		},
+		// Final and protocol-switching answers; cookieGuard sees the rest.
+		ModifyResponse: func(res *http.Response) error {
+			dropForeignCookies(res.Header, res.Request.Host)
+			return nil
+		},
 		Transport:     transport,
 		FlushInterval: -1, // stream as it comes (event streams, HMR)
 		ErrorHandler:  p.upstreamFailed,
@@ -228,7 +233,7 @@ func (p *Preview) forward(w http.ResponseWriter, r *http.Request, proj db.Projec
 	}
 	ctx := context.WithValue(r.Context(), targetKey{}, target)
 	ctx = context.WithValue(ctx, projectKey{}, proj.ID)
-	p.proxy.ServeHTTP(w, r.WithContext(ctx))
+	p.proxy.ServeHTTP(cookieGuard{w, r.Host}, r.WithContext(ctx))
 }
 
 type projectKey struct{}

@@ -334,22 +334,13 @@ func TestWakeAndRevive(t *testing.T) {
 func TestForwardedRequest(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := context.Background()
 	seen := make(chan *http.Request, 1)
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen <- r.Clone(context.Background())
 		io.WriteString(w, "from the dev server")
 	}))
 	defer upstream.Close()
-	_, port, _ := net.SplitHostPort(upstream.Listener.Addr().String())
-	p, err := db.New(e.pool).CreateProject(ctx, db.CreateProjectParams{OwnerID: e.owner, Name: "fake", Slug: "fake-" + uuid.NewString()[:6], Template: "static"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hp, _ := strconv.Atoi(port)
-	if _, err := e.pool.Exec(ctx, "UPDATE projects SET status = 'active', host_port = $2 WHERE id = $1", p.ID, hp); err != nil {
-		t.Fatal(err)
-	}
+	p := e.projectServedBy(upstream)
 	owner := e.browser()
 	e.signIn(owner, p, "/x")
 	<-seen // the sign-in's redirect target
@@ -369,4 +360,22 @@ func TestForwardedRequest(t *testing.T) {
 	if r.URL.RequestURI() != "/page?q=1" {
 		t.Fatalf("path: %q", r.URL.RequestURI())
 	}
+}
+
+// projectServedBy makes an active project whose "dev server" is upstream,
+// an HTTP server on loopback.
+func (e *env) projectServedBy(upstream *httptest.Server) db.Project {
+	e.t.Helper()
+	ctx := context.Background()
+	_, port, _ := net.SplitHostPort(upstream.Listener.Addr().String())
+	p, err := db.New(e.pool).CreateProject(ctx, db.CreateProjectParams{OwnerID: e.owner, Name: "fake", Slug: "fake-" + uuid.NewString()[:6], Template: "static"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	hp, _ := strconv.Atoi(port)
+	if _, err := e.pool.Exec(ctx, "UPDATE projects SET status = 'active', host_port = $2 WHERE id = $1", p.ID, hp); err != nil {
+		e.t.Fatal(err)
+	}
+	p.Status, p.HostPort = projects.StatusActive, int32(hp)
+	return p
 }
