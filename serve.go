@@ -117,6 +117,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	preview := proxy.New(&proxy.Preview{
 		Projects:  projectService,
+		SignIns:   authService,
 		Signer:    &proxy.Signer{Ring: ring},
 		Domain:    cfg.PreviewDomain,
 		PublicURL: cfg.PublicURL(),
