@@ -126,13 +126,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Log:       log,
 	})
 	srv := &http.Server{
-		Handler:           proxy.Router(proxy.Hosts{UI: cfg.UIHost(), PreviewDomain: cfg.PreviewDomain}, handlers.New(deps), preview),
+		Handler:           proxy.Router(proxy.Hosts{UI: cfg.UIHost(), PreviewDomain: cfg.PreviewDomain, Log: log}, handlers.New(deps), preview),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("studio is serving", "addr", ln.Addr().String(), "url", cfg.PublicURL(), "version", buildVersion(), "embedded_database", cfg.EmbeddedDatabase())
+	log.Info("studio is serving", "addr", ln.Addr().String(), "url", cfg.PublicURL(), "previews", cfg.PreviewURL("{project}"), "version", buildVersion(), "embedded_database", cfg.EmbeddedDatabase())
 
 	var dbExited <-chan struct{}
 	if database.embedded != nil {

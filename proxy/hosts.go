@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -10,8 +11,9 @@ import (
 // so a name an attacker points at studio's address (DNS rebinding) reaches
 // neither the UI nor a preview.
 type Hosts struct {
-	UI            string // host[:port] of the UI's public address (config.UIHost)
-	PreviewDomain string // previews are {slug}.{PreviewDomain}, on any port
+	UI            string       // host[:port] of the UI's public address (config.UIHost)
+	PreviewDomain string       // previews are {slug}.{PreviewDomain}, on any port
+	Log           *slog.Logger // where refusals are noted, for the operator who mistyped STUDIO_BASE_URL
 }
 
 // Router sends preview hosts to preview and the UI's hosts to app, and
@@ -19,6 +21,10 @@ type Hosts struct {
 func Router(hosts Hosts, app, preview http.Handler) http.Handler {
 	suffix := "." + strings.ToLower(hosts.PreviewDomain)
 	ui := strings.ToLower(hosts.UI)
+	log := hosts.Log
+	if log == nil {
+		log = slog.Default()
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case isUIHost(r.Host, ui):
@@ -28,6 +34,8 @@ func Router(hosts Hosts, app, preview http.Handler) http.Handler {
 		case isProbe(r):
 			app.ServeHTTP(w, r)
 		default:
+			log.Info("refused a request for a host studio does not serve; if people reach studio by this name, set STUDIO_BASE_URL to it",
+				"host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
 			misdirected(w)
 		}
 	})

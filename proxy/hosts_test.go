@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 
 	"studio/proxy"
 )
+
+var quiet = slog.New(slog.DiscardHandler)
 
 // TestHostAllowList: only the UI's own host, loopback literals and preview
 // hosts are answered. Any other name — one an attacker rebinds to studio's
@@ -23,7 +26,7 @@ func TestHostAllowList(t *testing.T) {
 	preview := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "a preview") })
 	srv := httptest.NewUnstartedServer(nil)
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	srv.Config.Handler = proxy.Router(proxy.Hosts{UI: "studio.localhost:" + port, PreviewDomain: "preview.localhost"}, app, preview)
+	srv.Config.Handler = proxy.Router(proxy.Hosts{UI: "studio.localhost:" + port, PreviewDomain: "preview.localhost", Log: quiet}, app, preview)
 	srv.Start()
 	t.Cleanup(srv.Close)
 
@@ -86,7 +89,7 @@ func TestHostAllowList(t *testing.T) {
 func TestHealthOnAnyHost(t *testing.T) {
 	t.Parallel()
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	srv := httptest.NewServer(proxy.Router(proxy.Hosts{UI: "studio.localhost", PreviewDomain: "studio.localhost"}, app, app))
+	srv := httptest.NewServer(proxy.Router(proxy.Hosts{UI: "studio.localhost", PreviewDomain: "studio.localhost", Log: quiet}, app, app))
 	t.Cleanup(srv.Close)
 	for _, path := range []string{"/healthz", "/readyz"} {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)
