@@ -363,6 +363,7 @@ func (p *Preview) signIn(w http.ResponseWriter, r *http.Request, proj db.Project
 	}
 	holder := l.holder()
 	if holds, err := p.signInHolds(r.Context(), holder); err != nil {
+		p.Log.Error("preview sign-in check", "project", proj.ID, "err", err)
 		http.Error(w, "Studio could not check this link; try again.", http.StatusServiceUnavailable)
 		return
 	} else if !holds {
@@ -388,6 +389,7 @@ func (p *Preview) shareSignIn(w http.ResponseWriter, r *http.Request, proj db.Pr
 		return
 	}
 	if holds, err := p.signInHolds(r.Context(), Holder{User: proj.OwnerID}); err != nil {
+		p.Log.Error("share link owner check", "project", proj.ID, "err", err)
 		http.Error(w, "Studio could not check this link; try again.", http.StatusServiceUnavailable)
 		return
 	} else if !holds {
@@ -429,7 +431,7 @@ var signedOutPage = template.Must(template.New("signed-out").Parse(`<!doctype ht
 <style>body{font:16px system-ui,sans-serif;max-width:42rem;margin:4rem auto;padding:0 1rem;color:#0f172a}
 @media(prefers-color-scheme:dark){body{color:#e2e8f0;background:#020617}a{color:#93c5fd}}</style></head>
 <body data-testid="preview-signed-out"><h1>Your sign-in has ended</h1>
-<p>This preview was opened from a session that has since signed out.
+<p>This preview was opened from a studio session that has since ended.
 <a href="{{.}}" target="_top">Sign in again</a> to see it.</p></body></html>`))
 
 // signedOut answers a grant whose session has ended: the cookie goes, and
