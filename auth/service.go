@@ -347,6 +347,15 @@ func (s *Service) RevokeSession(ctx context.Context, id uuid.UUID) error {
 	return s.q.RevokeSession(ctx, id)
 }
 
+// DeleteSession removes a browser session's row, as when the browser signs
+// in again and the new session replaces it.
+func (s *Service) DeleteSession(ctx context.Context, id uuid.UUID) error {
+	if err := s.q.DeleteSession(ctx, id); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
 // UpdateName changes a user's display name.
 func (s *Service) UpdateName(ctx context.Context, userID uuid.UUID, name string) (db.User, error) {
 	return s.q.UpdateUserName(ctx, db.UpdateUserNameParams{ID: userID, Name: truncate(name, 100)})

@@ -31,10 +31,11 @@ type Config struct {
 	Router        string        // STUDIO_ROUTER: builtin | traefik
 	Signup        string        // STUDIO_SIGNUP: open | invite | closed
 	IdleTimeout   time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
-	Instance      string        // STUDIO_INSTANCE: labels the containers this installation owns
+	Instance      string        // STUDIO_INSTANCE: labels the containers this installation owns; empty = generated
 	MaxProjects   int           // STUDIO_MAX_PROJECTS: projects per user
 	MaxRunning    int           // STUDIO_MAX_RUNNING: running projects per user
 	MaxFileSize   int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
+	ProjectDisk   int64         // STUDIO_PROJECT_DISK: most a project's folder may take; 0 = no limit
 	Memory        int64         // STUDIO_CONTAINER_MEMORY: memory per project container
 	CPUs          float64       // STUDIO_CONTAINER_CPUS: CPUs per project container
 	Pids          int64         // STUDIO_CONTAINER_PIDS: processes per project container
@@ -43,6 +44,10 @@ type Config struct {
 	PGUser        string        // STUDIO_PG_USER: system user that runs the embedded database when studio runs as root
 	LogLevel      string        // STUDIO_LOG_LEVEL: debug | info | warn | error
 	LogFormat     string        // STUDIO_LOG_FORMAT: text | json
+
+	// STUDIO_TRUSTED_PROXIES: only a peer inside one of these ranges is
+	// believed about the client's address in X-Forwarded-For.
+	TrustedProxies []*net.IPNet
 
 	AgentMaxSteps  int           // STUDIO_AGENT_MAX_STEPS: model turns per run
 	AgentMaxTokens int           // STUDIO_AGENT_MAX_TOKENS: input+output tokens per run
@@ -113,6 +118,12 @@ var settings = []setting{
 		str(func(c *Config) *string { return &c.Runtime })},
 	{"STUDIO_ROUTER", "router", "builtin", "who routes preview hosts: builtin (studio's own proxy) | traefik",
 		str(func(c *Config) *string { return &c.Router })},
+	{"STUDIO_TRUSTED_PROXIES", "trusted-proxies", "", "reverse proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For names the client; empty = trust none and use the peer address",
+		func(c *Config, v string) error {
+			nets, err := parseRanges(v)
+			c.TrustedProxies = nets
+			return err
+		}},
 	{"STUDIO_SIGNUP", "signup", "open", "who may create an account: open | invite | closed",
 		str(func(c *Config) *string { return &c.Signup })},
 	{"STUDIO_IDLE_TIMEOUT", "idle-timeout", "30m", "hibernate a project after this long without activity (Go duration; 0 = never)",
@@ -124,8 +135,12 @@ var settings = []setting{
 			c.IdleTimeout = d
 			return nil
 		}},
-	{"STUDIO_INSTANCE", "instance", "default", "name of this installation, carried by every container it creates; installations sharing one Docker engine need different names",
+	{"STUDIO_INSTANCE", "instance", "", "name of this installation, carried by every container it creates so installations sharing one Docker engine leave each other's containers alone; empty = a name generated at the first start and kept in the database",
 		func(c *Config, v string) error {
+			if v == "" {
+				c.Instance = ""
+				return nil
+			}
 			if !validDomain(v) || strings.Contains(v, ".") {
 				return fmt.Errorf("%q must be lower-case letters, digits and hyphens", v)
 			}
@@ -138,6 +153,8 @@ var settings = []setting{
 		intSetting(func(c *Config) *int { return &c.MaxRunning })},
 	{"STUDIO_MAX_FILE_SIZE", "max-file-size", "5MiB", "largest file written through the editor, the API or an agent",
 		sizeSetting(func(c *Config) *int64 { return &c.MaxFileSize })},
+	{"STUDIO_PROJECT_DISK", "project-disk", "2GiB", "most disk space one project's files may take (0 = no limit); writes past it are refused and a project that grows past it is stopped",
+		sizeSetting(func(c *Config) *int64 { return &c.ProjectDisk })},
 	{"STUDIO_CONTAINER_MEMORY", "container-memory", "1GiB", "memory limit of each project container",
 		sizeSetting(func(c *Config) *int64 { return &c.Memory })},
 	{"STUDIO_CONTAINER_CPUS", "container-cpus", "1", "CPU limit of each project container (e.g. 0.5, 2)",
@@ -412,6 +429,31 @@ func validDomain(d string) bool {
 		}
 	}
 	return true
+}
+
+// parseRanges reads comma-separated CIDRs; a bare address is a range of one.
+func parseRanges(v string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if ip := net.ParseIP(item); ip != nil {
+			bits := 128
+			if ip4 := ip.To4(); ip4 != nil {
+				ip, bits = ip4, 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a range such as 10.0.0.0/8", item)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func parseSize(v string) (int64, error) {

@@ -141,3 +141,19 @@ func TestPreviewDomain(t *testing.T) {
 		t.Fatalf("a bad preview domain: %v", err)
 	}
 }
+
+func TestProjectDisk(t *testing.T) {
+	for value, want := range map[string]int64{"": 2 << 30, "0": 0, "1MiB": 1 << 20, "10GiB": 10 << 30} {
+		vars := map[string]string{}
+		if value != "" {
+			vars["STUDIO_PROJECT_DISK"] = value
+		}
+		c, err := Load("serve", nil, env(vars), io.Discard)
+		if err != nil || c.ProjectDisk != want {
+			t.Errorf("STUDIO_PROJECT_DISK=%q: %d, %v; want %d", value, c.ProjectDisk, err, want)
+		}
+	}
+	if _, err := Load("serve", nil, env(map[string]string{"STUDIO_PROJECT_DISK": "a lot"}), io.Discard); err == nil || !strings.Contains(err.Error(), "STUDIO_PROJECT_DISK") {
+		t.Errorf("a bad size: %v", err)
+	}
+}

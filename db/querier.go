@@ -29,14 +29,21 @@ type Querier interface {
 	CreateFirstUserAsAdmin(ctx context.Context, arg CreateFirstUserAsAdminParams) (User, error)
 	CreateInvite(ctx context.Context, arg CreateInviteParams) (Invite, error)
 	CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error)
+	// Inserts a project when its owner may keep and run one more (0 = no
+	// limit). Run after LockProjectOwner.
+	CreateProjectWithinLimits(ctx context.Context, arg CreateProjectWithinLimitsParams) (Project, error)
 	CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) (RefreshToken, error)
 	CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun, error)
 	CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
 	DeleteProjectRow(ctx context.Context, id uuid.UUID) error
 	DeleteProviderCredential(ctx context.Context, arg DeleteProviderCredentialParams) (int64, error)
+	DeleteSession(ctx context.Context, id uuid.UUID) error
 	DisableUser(ctx context.Context, id uuid.UUID) (User, error)
 	EnableUser(ctx context.Context, id uuid.UUID) (User, error)
+	// The installation's name: the stored one, or the candidate when none is
+	// stored yet (the first start; concurrent first starts agree on one).
+	EnsureInstanceName(ctx context.Context, candidate string) (string, error)
 	FailProject(ctx context.Context, arg FailProjectParams) (Project, error)
 	FinishRun(ctx context.Context, arg FinishRunParams) (AgentRun, error)
 	GetActiveRunForProject(ctx context.Context, projectID uuid.UUID) (AgentRun, error)
@@ -73,6 +80,7 @@ type Querier interface {
 	ListCommandLogsForRuns(ctx context.Context, runIds []uuid.UUID) ([]AgentCommandLog, error)
 	ListIdleProjects(ctx context.Context, idle pgtype.Interval) ([]Project, error)
 	ListInvites(ctx context.Context) ([]Invite, error)
+	ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Project, error)
 	ListProjectEventsAfter(ctx context.Context, arg ListProjectEventsAfterParams) ([]ProjectEvent, error)
 	// Newest first; the cursor is the created_at/id of the last row seen.
 	ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwnerParams) ([]Project, error)
@@ -87,6 +95,10 @@ type Querier interface {
 	ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([]AgentRun, error)
 	// Serialises changes that could leave no administrator.
 	LockAdmins(ctx context.Context) (string, error)
+	// Serialises every move of one owner's projects into a running state, and
+	// every creation: a second request waits here until the first commits, so
+	// the count in the statement that follows cannot be passed twice.
+	LockProjectOwner(ctx context.Context, id uuid.UUID) (bool, error)
 	// Serialises sign-ups within a transaction, so exactly one is the first.
 	// It must be its own statement: a statement's snapshot is taken before
 	// any lock it waits for.
@@ -119,6 +131,14 @@ type Querier interface {
 	SlugTaken(ctx context.Context, slug string) (bool, error)
 	// Marks a live token used; no row means it was already used, revoked or expired.
 	SpendRefreshToken(ctx context.Context, tokenHash []byte) (RefreshToken, error)
+	// Moves a project into initializing when its owner may run one more: the
+	// owner is not disabled, an administrator's hold stands unless this is an
+	// explicit start (which clears it), and a project not yet running counts
+	// against max_running (0 = no limit). Run after LockProjectOwner.
+	StartProjectWithinLimits(ctx context.Context, arg StartProjectWithinLimitsParams) (Project, error)
+	// An administrator's stop, which holds: wake from a preview or the editor
+	// leaves the project stopped until someone starts it explicitly.
+	StopProjectByAdmin(ctx context.Context, arg StopProjectByAdminParams) (Project, error)
 	TouchProject(ctx context.Context, id uuid.UUID) error
 	TouchSession(ctx context.Context, id uuid.UUID) error
 	// Every status change is one statement guarded by the status it leaves,

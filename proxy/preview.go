@@ -178,7 +178,13 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.touch(ctx, proj.ID)
 		p.forward(w, r, proj)
 	case projects.StatusHibernated, projects.StatusStopped:
-		if err := p.Projects.Wake(ctx, proj.ID); err != nil {
+		// A wake counts against the owner's running limit, never starts a
+		// disabled owner's project and never lifts an administrator's stop.
+		if err := p.Projects.Wake(ctx, proj.ID); projects.Refused(err) {
+			proj.StatusReason = sentence(err.Error())
+			p.failed(w, proj, http.StatusServiceUnavailable)
+			return
+		} else if err != nil {
 			p.Log.Warn("wake project for preview", "project", proj.ID, "err", err)
 		}
 		p.starting(w, r, "Waking the project up…")
@@ -189,7 +195,7 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		p.starting(w, r, msg)
 	case projects.StatusError:
-		p.failed(w, proj)
+		p.failed(w, proj, http.StatusBadGateway)
 	default:
 		notFound(w)
 	}
@@ -483,12 +489,20 @@ var failedPage = template.Must(template.New("failed").Parse(`<!doctype html>
 <body data-testid="preview-error"><h1>The project’s dev server stopped</h1><pre>{{.Reason}}</pre>
 <p><a href="{{.Workspace}}" target="_top">Open the workspace</a> to look at the logs and start it again.</p></body></html>`))
 
-func (p *Preview) failed(w http.ResponseWriter, proj db.Project) {
+func (p *Preview) failed(w http.ResponseWriter, proj db.Project, status int) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusBadGateway)
+	w.WriteHeader(status)
 	_ = failedPage.Execute(w, map[string]string{
 		"Reason":    proj.StatusReason,
 		"Workspace": fmt.Sprintf("%s/projects/%s", strings.TrimRight(p.PublicURL, "/"), proj.ID),
 	})
+}
+
+// sentence starts a service error with a capital and ends it with a stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:] + "."
 }
