@@ -141,6 +141,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("studio is serving", "addr", ln.Addr().String(), "url", cfg.PublicURL(), "previews", cfg.PreviewURL("{project}"), "version", buildVersion(), "embedded_database", cfg.EmbeddedDatabase())
+	if strings.HasPrefix(cfg.PublicURL(), "https://") && cfg.PreviewsShareSiteWithUI() {
+		log.Warn("previews share a site with the UI, so project code can set cookies the UI receives; serve them from a registrable domain of their own with STUDIO_PREVIEW_DOMAIN",
+			"ui", cfg.UIHost(), "previews", "*."+cfg.PreviewDomain)
+	}
 
 	var dbExited <-chan struct{}
 	if database.embedded != nil {

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 // Config is every setting studio reads at start.
@@ -391,6 +393,27 @@ func (c *Config) PreviewURL(slug string) string {
 		host += ":" + port
 	}
 	return u.Scheme + "://" + host + "/"
+}
+
+// PreviewsShareSiteWithUI reports whether previews and the UI are on one
+// registrable domain (one "site"): then a preview can set cookies the UI
+// receives and counts as same-site for it, so production should give
+// previews a domain of their own.
+func (c *Config) PreviewsShareSiteWithUI() bool {
+	u, err := url.Parse(c.PublicURL())
+	if err != nil {
+		return true
+	}
+	return registrable(strings.ToLower(u.Hostname())) == registrable(c.PreviewDomain)
+}
+
+// registrable is a host's registrable domain (example.co.uk for
+// a.b.example.co.uk), or the host itself when it has none.
+func registrable(host string) string {
+	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return d
+	}
+	return host
 }
 
 func defaultPort(scheme string) string {

@@ -157,3 +157,32 @@ func TestProjectDisk(t *testing.T) {
 		t.Errorf("a bad size: %v", err)
 	}
 }
+
+func TestPreviewsShareSiteWithUI(t *testing.T) {
+	cases := []struct {
+		base, preview string
+		same          bool
+	}{
+		{"", "", true}, // studio.localhost and *.studio.localhost
+		{"https://studio.example.com", "", true},
+		{"https://studio.example.com", "preview.example.com", true},
+		{"https://studio.example.com", "example.com", true},
+		{"https://studio.example.co.uk", "preview.example.co.uk", true},
+		{"https://studio.example.com", "example-preview.net", false},
+		{"https://studio.example.co.uk", "other.co.uk", false},
+		{"https://studio.example.com", "example-usercontent.com", false},
+	}
+	for _, tc := range cases {
+		vars := map[string]string{"STUDIO_BASE_URL": tc.base, "STUDIO_PREVIEW_DOMAIN": tc.preview}
+		if tc.base != "" {
+			vars["STUDIO_DOMAIN"] = strings.TrimPrefix(tc.base, "https://")
+		}
+		c, err := Load("serve", nil, env(vars), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.PreviewsShareSiteWithUI(); got != tc.same {
+			t.Errorf("UI %q, previews %q: same site %v, want %v", c.PublicURL(), c.PreviewDomain, got, tc.same)
+		}
+	}
+}
