@@ -125,21 +125,26 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	preview := proxy.New(&proxy.Preview{
 		Projects:  projectService,
+		SignIns:   authService,
 		Signer:    &proxy.Signer{Ring: ring},
-		Domain:    cfg.Domain,
+		Domain:    cfg.PreviewDomain,
 		PublicURL: cfg.PublicURL(),
 		MaxBody:   cfg.MaxBody,
 		Secure:    strings.HasPrefix(cfg.PublicURL(), "https://"),
 		Log:       log,
 	})
 	srv := &http.Server{
-		Handler:           proxy.Router(cfg.Domain, handlers.New(deps), preview),
+		Handler:           proxy.Router(proxy.Hosts{UI: cfg.UIHost(), PreviewDomain: cfg.PreviewDomain, Log: log}, handlers.New(deps), preview),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("studio is serving", "addr", ln.Addr().String(), "url", cfg.PublicURL(), "version", buildVersion(), "embedded_database", cfg.EmbeddedDatabase())
+	log.Info("studio is serving", "addr", ln.Addr().String(), "url", cfg.PublicURL(), "previews", cfg.PreviewURL("{project}"), "version", buildVersion(), "embedded_database", cfg.EmbeddedDatabase())
+	if strings.HasPrefix(cfg.PublicURL(), "https://") && cfg.PreviewsShareSiteWithUI() {
+		log.Warn("previews share a site with the UI, so project code can set cookies the UI receives; serve them from a registrable domain of their own with STUDIO_PREVIEW_DOMAIN",
+			"ui", cfg.UIHost(), "previews", "*."+cfg.PreviewDomain)
+	}
 
 	var dbExited <-chan struct{}
 	if database.embedded != nil {

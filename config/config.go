@@ -9,39 +9,43 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 // Config is every setting studio reads at start.
 type Config struct {
-	Addr         string        // STUDIO_ADDR: where the web server listens
-	Data         string        // STUDIO_DATA: project files, embedded database, key file
-	DatabaseURL  string        // STUDIO_DATABASE_URL: external PostgreSQL; empty = embedded
-	Domain       string        // STUDIO_DOMAIN: previews are served on {slug}.{Domain}
-	BaseURL      string        // STUDIO_BASE_URL: the public address of the UI
-	SecretKey    string        // STUDIO_SECRET_KEY: signs tokens, encrypts credentials
-	PreviousKeys string        // STUDIO_PREVIOUS_SECRET_KEYS: old keys during a rotation
-	Runtime      string        // STUDIO_RUNTIME: docker | kubernetes
-	Router       string        // STUDIO_ROUTER: builtin | traefik
-	Signup       string        // STUDIO_SIGNUP: open | invite | closed
-	IdleTimeout  time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
-	Instance     string        // STUDIO_INSTANCE: labels the containers this installation owns; empty = generated
-	MaxProjects  int           // STUDIO_MAX_PROJECTS: projects per user
-	MaxRunning   int           // STUDIO_MAX_RUNNING: running projects per user
-	MaxFileSize  int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
-	ProjectDisk  int64         // STUDIO_PROJECT_DISK: most a project's folder may take; 0 = no limit
-	Memory       int64         // STUDIO_CONTAINER_MEMORY: memory per project container
-	CPUs         float64       // STUDIO_CONTAINER_CPUS: CPUs per project container
-	Pids         int64         // STUDIO_CONTAINER_PIDS: processes per project container
-	MaxBody      int64         // STUDIO_MAX_BODY: largest request body in bytes
-	PGBin        string        // STUDIO_PG_BIN: PostgreSQL server binaries for the embedded database
-	PGUser       string        // STUDIO_PG_USER: system user that runs the embedded database when studio runs as root
-	LogLevel     string        // STUDIO_LOG_LEVEL: debug | info | warn | error
-	LogFormat    string        // STUDIO_LOG_FORMAT: text | json
+	Addr          string        // STUDIO_ADDR: where the web server listens
+	Data          string        // STUDIO_DATA: project files, embedded database, key file
+	DatabaseURL   string        // STUDIO_DATABASE_URL: external PostgreSQL; empty = embedded
+	Domain        string        // STUDIO_DOMAIN: the UI's host name by default
+	PreviewDomain string        // STUDIO_PREVIEW_DOMAIN: previews are served on {slug}.{PreviewDomain}
+	BaseURL       string        // STUDIO_BASE_URL: the public address of the UI
+	SecretKey     string        // STUDIO_SECRET_KEY: signs tokens, encrypts credentials
+	PreviousKeys  string        // STUDIO_PREVIOUS_SECRET_KEYS: old keys during a rotation
+	Runtime       string        // STUDIO_RUNTIME: docker | kubernetes
+	Router        string        // STUDIO_ROUTER: builtin | traefik
+	Signup        string        // STUDIO_SIGNUP: open | invite | closed
+	IdleTimeout   time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
+	Instance      string        // STUDIO_INSTANCE: labels the containers this installation owns; empty = generated
+	MaxProjects   int           // STUDIO_MAX_PROJECTS: projects per user
+	MaxRunning    int           // STUDIO_MAX_RUNNING: running projects per user
+	MaxFileSize   int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
+	ProjectDisk   int64         // STUDIO_PROJECT_DISK: most a project's folder may take; 0 = no limit
+	Memory        int64         // STUDIO_CONTAINER_MEMORY: memory per project container
+	CPUs          float64       // STUDIO_CONTAINER_CPUS: CPUs per project container
+	Pids          int64         // STUDIO_CONTAINER_PIDS: processes per project container
+	MaxBody       int64         // STUDIO_MAX_BODY: largest request body in bytes
+	PGBin         string        // STUDIO_PG_BIN: PostgreSQL server binaries for the embedded database
+	PGUser        string        // STUDIO_PG_USER: system user that runs the embedded database when studio runs as root
+	LogLevel      string        // STUDIO_LOG_LEVEL: debug | info | warn | error
+	LogFormat     string        // STUDIO_LOG_FORMAT: text | json
 
 	// STUDIO_TRUSTED_PROXIES: only a peer inside one of these ranges is
 	// believed about the client's address in X-Forwarded-For.
@@ -102,8 +106,10 @@ var settings = []setting{
 		str(func(c *Config) *string { return &c.Data })},
 	{"STUDIO_DATABASE_URL", "database-url", "", "PostgreSQL URL (postgres://user:pass@host/db); empty starts a private embedded PostgreSQL under STUDIO_DATA/pg",
 		str(func(c *Config) *string { return &c.DatabaseURL })},
-	{"STUDIO_DOMAIN", "domain", "studio.localhost", "previews are served on {project}.STUDIO_DOMAIN",
+	{"STUDIO_DOMAIN", "domain", "studio.localhost", "host name of the UI when STUDIO_BASE_URL is empty, and of previews when STUDIO_PREVIEW_DOMAIN is",
 		str(func(c *Config) *string { return &c.Domain })},
+	{"STUDIO_PREVIEW_DOMAIN", "preview-domain", "", "previews are served on {project}.STUDIO_PREVIEW_DOMAIN; in production a registrable domain of its own (default: STUDIO_DOMAIN)",
+		str(func(c *Config) *string { return &c.PreviewDomain })},
 	{"STUDIO_BASE_URL", "base-url", "", "public address of the UI (default http://STUDIO_DOMAIN:port); https here makes cookies Secure",
 		str(func(c *Config) *string { return &c.BaseURL })},
 	{"STUDIO_SECRET_KEY", "secret-key", "", "key that signs tokens and encrypts credentials (32+ chars); empty = generated key file in STUDIO_DATA",
@@ -263,6 +269,9 @@ func Register(fs *flag.FlagSet, getenv func(string) string) func() (*Config, err
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
+		if c.PreviewDomain == "" {
+			c.PreviewDomain = c.Domain
+		}
 		if err := c.Validate(); err != nil {
 			return nil, err
 		}
@@ -291,6 +300,9 @@ func (c *Config) Validate() error {
 	}
 	if !validDomain(c.Domain) {
 		bad("STUDIO_DOMAIN", "%q is not a host name such as studio.localhost", c.Domain)
+	}
+	if !validDomain(c.PreviewDomain) {
+		bad("STUDIO_PREVIEW_DOMAIN", "%q is not a host name such as studio-preview.localhost", c.PreviewDomain)
 	}
 	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
 		bad("STUDIO_BASE_URL", "must start with http:// or https://")
@@ -350,10 +362,65 @@ func (c *Config) PublicURL() string {
 	return "http://" + c.Domain + ":" + port
 }
 
-// PreviewURL is the address of a project's preview: http://{slug}.{domain}[:port]/.
+// UIHost is the host[:port] of PublicURL, lower-case: the Host header a
+// browser sends for the UI. A default port (80, 443) is left out, as
+// browsers leave it out.
+func (c *Config) UIHost() string {
+	u, err := url.Parse(c.PublicURL())
+	if err != nil {
+		return ""
+	}
+	host := strings.ToLower(u.Hostname())
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port := u.Port(); port != "" && port != defaultPort(u.Scheme) {
+		return host + ":" + port
+	}
+	return host
+}
+
+// PreviewURL is the one place a project's preview address is made:
+// {scheme}://{slug}.{PreviewDomain}[:port]/, with the UI's scheme and port
+// (one listener, or one reverse proxy, serves both).
 func (c *Config) PreviewURL(slug string) string {
-	scheme, host, _ := strings.Cut(c.PublicURL(), "://")
-	return scheme + "://" + slug + "." + host + "/"
+	u, err := url.Parse(c.PublicURL())
+	if err != nil {
+		return ""
+	}
+	host := slug + "." + c.PreviewDomain
+	if port := u.Port(); port != "" && port != defaultPort(u.Scheme) {
+		host += ":" + port
+	}
+	return u.Scheme + "://" + host + "/"
+}
+
+// PreviewsShareSiteWithUI reports whether previews and the UI are on one
+// registrable domain (one "site"): then a preview can set cookies the UI
+// receives and counts as same-site for it, so production should give
+// previews a domain of their own.
+func (c *Config) PreviewsShareSiteWithUI() bool {
+	u, err := url.Parse(c.PublicURL())
+	if err != nil {
+		return true
+	}
+	return registrable(strings.ToLower(u.Hostname())) == registrable(c.PreviewDomain)
+}
+
+// registrable is a host's registrable domain (example.co.uk for
+// a.b.example.co.uk), or the host itself when it has none.
+func registrable(host string) string {
+	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return d
+	}
+	return host
+}
+
+func defaultPort(scheme string) string {
+	if scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 // Help writes every variable with its default and meaning.

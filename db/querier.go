@@ -115,6 +115,8 @@ type Querier interface {
 	// Guarded by the updated_at the start began from: a start that was
 	// superseded by a newer transition does not get the last word.
 	MarkProjectActive(ctx context.Context, arg MarkProjectActiveParams) (Project, error)
+	// The browser session behind a preview grant is live and its user enabled.
+	PreviewSessionHolds(ctx context.Context, arg PreviewSessionHoldsParams) (bool, error)
 	PruneLoginFailures(ctx context.Context, windowLength pgtype.Interval) error
 	PrunePreviewLinkUses(ctx context.Context) error
 	PruneProjectEvents(ctx context.Context) error
@@ -163,6 +165,7 @@ type Querier interface {
 	UseInvite(ctx context.Context, tokenHash []byte) (Invite, error)
 	// One row affected: first use. Zero: the link was used already.
 	UsePreviewLink(ctx context.Context, nonce string) (int64, error)
+	UserEnabled(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
 var _ Querier = (*Queries)(nil)

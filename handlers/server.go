@@ -83,7 +83,7 @@ func New(d Deps) *Server {
 			ContentTypeNosniff:    "nosniff",
 			XFrameOptions:         "SAMEORIGIN",
 			ReferrerPolicy:        "same-origin",
-			ContentSecurityPolicy: contentSecurityPolicy(d.Config.Domain),
+			ContentSecurityPolicy: contentSecurityPolicy(d.Config.PreviewDomain),
 		}),
 		middleware.GzipWithConfig(middleware.GzipConfig{Skipper: isStream}),
 	)

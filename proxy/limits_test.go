@@ -40,8 +40,9 @@ func TestAdminStopHoldsAgainstThePreview(t *testing.T) {
 	}
 }
 
-// TestDisabledOwnersShareLinkDoesNotWake: a share link outlives its
-// owner's account but never starts the project again.
+// TestDisabledOwnersShareLinkDoesNotWake: a disabled owner's share link
+// opens nothing — it answers like a revoked one — and never starts the
+// project again.
 func TestDisabledOwnersShareLinkDoesNotWake(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -59,7 +60,7 @@ func TestDisabledOwnersShareLinkDoesNotWake(t *testing.T) {
 	}
 	visitor := e.browser()
 	code, body, _ := get(t, visitor, e.host(p.Slug)+"/?share="+shared.ShareToken, "Accept", "text/html")
-	if code != 503 || !strings.Contains(body, "account is disabled") {
+	if code != 404 || strings.Contains(body, "disabled") {
 		t.Fatalf("share link of a disabled owner's project: %d %q", code, body)
 	}
 	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != projects.StatusStopped {
