@@ -14,6 +14,7 @@ import (
 	"studio/config"
 	"studio/containers"
 	"studio/events"
+	"studio/netguard"
 	"studio/projects"
 )
 
@@ -28,6 +29,15 @@ func newAgents(cfg *config.Config, pool *pgxpool.Pool, a *auth.Service, p *proje
 			return nil, fmt.Errorf("STUDIO_DEFAULT_MODEL: %w", err)
 		}
 	}
+	allow, err := cfg.ProviderAllowList()
+	if err != nil {
+		return nil, fmt.Errorf("STUDIO_PROVIDER_ALLOW: %w", err)
+	}
+	// Every provider call, to a URL a person typed or to the administrator's,
+	// goes through one guarded client; the administrator's endpoints are
+	// trusted but an internal one must be in STUDIO_PROVIDER_ALLOW too.
+	providerClient := netguard.NewClient(netguard.NewDialer(allow))
+	baseURLs := cfg.ProviderBaseURLs()
 	defaults := map[string]agents.ProviderDefault{}
 	for name, d := range cfg.ProviderDefaults() {
 		defaults[name] = agents.ProviderDefault{APIKey: d.APIKey, BaseURL: d.BaseURL}
@@ -42,7 +52,8 @@ func newAgents(cfg *config.Config, pool *pgxpool.Pool, a *auth.Service, p *proje
 		Prices:          prices,
 		DefaultModel:    cfg.DefaultModel,
 		Defaults:        defaults,
-		ProviderOptions: []providers.Option{providers.WithLogger(log)},
+		BaseURLFor:      func(provider string) string { return baseURLs[provider] },
+		ProviderOptions: []providers.Option{providers.WithHTTPClient(providerClient), providers.WithLogger(log)},
 		SoleInstance:    cfg.EmbeddedDatabase(),
 	}), nil
 }
