@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	pt "studio/agents/providers/providertest"
 )
 
 // TestAPIKeysCannotBeRedirected: a stored key for a first-party provider
@@ -137,5 +139,30 @@ func TestConnectionReportsOnlyACategory(t *testing.T) {
 	}
 	if stolen.Load() != 0 {
 		t.Fatal("the redirect was followed")
+	}
+}
+
+// TestRunsReachOnlyAllowedAddresses: a run's provider calls go through the
+// same guarded client: an address on the private network fails the run at
+// once, an allowed fake on 127.0.0.1 answers.
+func TestRunsReachOnlyAllowedAddresses(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	token, project := env.agentUser("a@example.com", "openai_compatible", "static", nil)
+	if res, body := env.json("PUT", "/api/settings/providers/openai_compatible", map[string]string{"api_key": "sk-fake-key-1234", "base_url": "http://10.1.2.3:4000/v1"}, bearer(token)...); res.StatusCode != 200 {
+		t.Fatalf("configure: %d %v", res.StatusCode, body)
+	}
+	run := env.chat(token, project, map[string]any{"message": "hi", "model": "openai_compatible/gateway-model"})
+	d := last(env.stream(token, run, 0, nil))
+	errText, _ := d.Data["error"].(string)
+	if d.Data["status"] != "failed" || !strings.Contains(errText, "10.1.2.3:4000 is a private address: this address is not allowed (ask the administrator to add it to STUDIO_PROVIDER_ALLOW)") {
+		t.Fatalf("run against a private address ended %v", d.Data)
+	}
+
+	fake := env.fakeProvider(token, "openai_compatible")
+	fake.Push(pt.Say("hello from the gateway"))
+	run = env.chat(token, project, map[string]any{"message": "hi", "model": "openai_compatible/gateway-model"})
+	if d := last(env.stream(token, run, 0, nil)); d.Data["status"] != "succeeded" {
+		t.Fatalf("run against the allowed fake ended %v", d.Data)
 	}
 }
