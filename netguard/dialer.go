@@ -67,20 +67,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	default:
 		return nil, fmt.Errorf("netguard: network %q is not supported", network)
 	}
-	host, port, err := net.SplitHostPort(address)
+	ips, portNum, nameAllowed, err := d.vet(ctx, address)
 	if err != nil {
 		return nil, err
-	}
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	ips, nameAllowed, err := d.resolve(ctx, host, port)
-	if err != nil {
-		return nil, err
-	}
-	portNum := mustPort(port)
-	for _, ip := range ips {
-		if reason := d.refusal(netip.AddrPortFrom(ip, portNum), nameAllowed); reason != "" {
-			return nil, blocked(host, port, ip, reason)
-		}
 	}
 	dialer := net.Dialer{Timeout: d.Timeout, ControlContext: d.control(nameAllowed)}
 	var errs []error
@@ -95,6 +84,35 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		}
 	}
 	return nil, errors.Join(errs...)
+}
+
+// Check resolves address (host:port) and says whether DialContext would
+// try to connect to it, without connecting: nil, a *BlockedError, or a
+// resolution error.
+func (d *Dialer) Check(ctx context.Context, address string) error {
+	_, _, _, err := d.vet(ctx, address)
+	return err
+}
+
+// vet resolves address and refuses it if any of its addresses may not be
+// reached; otherwise it returns the addresses to try.
+func (d *Dialer) vet(ctx context.Context, address string) (ips []netip.Addr, port uint16, nameAllowed bool, err error) {
+	host, portText, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	ips, nameAllowed, err = d.resolve(ctx, host, portText)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	port = mustPort(portText)
+	for _, ip := range ips {
+		if reason := d.refusal(netip.AddrPortFrom(ip, port), nameAllowed); reason != "" {
+			return nil, 0, false, blocked(host, portText, ip, reason)
+		}
+	}
+	return ips, port, nameAllowed, nil
 }
 
 // resolve returns the addresses to try; an IP literal is its own answer,

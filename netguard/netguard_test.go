@@ -211,3 +211,19 @@ func TestClientIgnoresProxyEnvironment(t *testing.T) {
 		t.Fatalf("body %q", b)
 	}
 }
+
+func TestCheckSaysWhetherAnAddressWouldBeDialled(t *testing.T) {
+	d, connects := countingDialer(t, "192.168.1.20:4000", fakeResolver{"gateway.lan": {"192.168.1.20"}, "api.example": {"93.184.215.14"}})
+	for addr, allowed := range map[string]bool{
+		"gateway.lan:4000": true, "192.168.1.20:4000": true, "api.example:443": true,
+		"gateway.lan:4001": false, "10.0.0.1:80": false, "0x7f.1:80": false,
+	} {
+		err := d.Check(context.Background(), addr)
+		if allowed != (err == nil) || (!allowed && !errors.Is(err, ErrBlocked)) {
+			t.Errorf("Check(%s) = %v", addr, err)
+		}
+	}
+	if connects.Load() != 0 {
+		t.Fatal("Check connected")
+	}
+}
