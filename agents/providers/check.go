@@ -38,7 +38,7 @@ func (p *Provider) failureCategory(err error) string {
 		return "timed out"
 	case errors.Is(err, ErrUnreachable):
 		return "could not connect to " + p.host()
-	case perr != nil && perr.StatusCode >= 500:
+	case perr != nil && (perr.StatusCode >= 500 || perr.StatusCode == http.StatusTooManyRequests):
 		return fmt.Sprintf("the server answered %d %s", perr.StatusCode, http.StatusText(perr.StatusCode))
 	case p.name == Anthropic, p.name == Gemini:
 		return "this is not the " + p.name + " API"

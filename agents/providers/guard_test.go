@@ -107,6 +107,8 @@ func TestCheckConnectionSaysOnlyACategory(t *testing.T) {
 			"this is not an OpenAI-compatible server"},
 		{"500", handler(func(w http.ResponseWriter, r *http.Request) { http.Error(w, secret, http.StatusBadGateway) }),
 			"the server answered 502 Bad Gateway"},
+		{"429", handler(func(w http.ResponseWriter, r *http.Request) { http.Error(w, secret, http.StatusTooManyRequests) }),
+			"the server answered 429 Too Many Requests"},
 		{"redirect", handler(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://169.254.169.254/"+secret, http.StatusTemporaryRedirect)
 		}), "the server answered with a redirect"},
