@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -14,6 +19,7 @@ import (
 	"studio/config"
 	"studio/containers"
 	"studio/events"
+	"studio/netguard"
 	"studio/projects"
 )
 
@@ -28,6 +34,17 @@ func newAgents(cfg *config.Config, pool *pgxpool.Pool, a *auth.Service, p *proje
 			return nil, fmt.Errorf("STUDIO_DEFAULT_MODEL: %w", err)
 		}
 	}
+	allow, err := cfg.ProviderAllowList()
+	if err != nil {
+		return nil, fmt.Errorf("STUDIO_PROVIDER_ALLOW: %w", err)
+	}
+	// Every provider call, to a URL a person typed or to the administrator's,
+	// goes through one guarded client; the administrator's endpoints are
+	// trusted but an internal one must be in STUDIO_PROVIDER_ALLOW too.
+	dialer := netguard.NewDialer(allow)
+	warnRefusedEndpoints(context.Background(), dialer, cfg, log)
+	providerClient := netguard.NewClient(dialer)
+	baseURLs := cfg.ProviderBaseURLs()
 	defaults := map[string]agents.ProviderDefault{}
 	for name, d := range cfg.ProviderDefaults() {
 		defaults[name] = agents.ProviderDefault{APIKey: d.APIKey, BaseURL: d.BaseURL}
@@ -42,9 +59,41 @@ func newAgents(cfg *config.Config, pool *pgxpool.Pool, a *auth.Service, p *proje
 		Prices:          prices,
 		DefaultModel:    cfg.DefaultModel,
 		Defaults:        defaults,
-		ProviderOptions: []providers.Option{providers.WithLogger(log)},
+		BaseURLFor:      func(provider string) string { return baseURLs[provider] },
+		ProviderOptions: []providers.Option{providers.WithHTTPClient(providerClient), providers.WithLogger(log)},
 		SoleInstance:    cfg.EmbeddedDatabase(),
 	}), nil
+}
+
+// warnRefusedEndpoints logs every provider endpoint the administrator set
+// that the allow list refuses, so the mistake shows at start rather than in
+// the first run.
+func warnRefusedEndpoints(ctx context.Context, d *netguard.Dialer, cfg *config.Config, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, e := range []struct{ env, url string }{
+		{"STUDIO_OPENAI_BASE_URL", cfg.OpenAIBaseURL},
+		{"STUDIO_ANTHROPIC_BASE_URL", cfg.AnthropicBaseURL},
+		{"STUDIO_GEMINI_BASE_URL", cfg.GeminiBaseURL},
+		{"STUDIO_OLLAMA_URL", cfg.OllamaURL},
+		{"STUDIO_OPENAI_COMPATIBLE_URL", cfg.CompatibleURL},
+	} {
+		u, err := url.Parse(e.url)
+		if e.url == "" || err != nil {
+			continue
+		}
+		port := u.Port()
+		switch {
+		case port != "":
+		case u.Scheme == "https":
+			port = "443"
+		default:
+			port = "80"
+		}
+		if err := d.Check(ctx, net.JoinHostPort(u.Hostname(), port)); errors.Is(err, netguard.ErrBlocked) {
+			log.Warn("a provider endpoint will be refused", "variable", e.env, "error", err)
+		}
+	}
 }
 
 // parsePrices reads "model=input/output,…" (USD per million tokens) over

@@ -87,6 +87,10 @@ type Options struct {
 	DefaultModel string // provider/model when a run and its agent name none
 	// Defaults are instance-wide provider settings for users without their own.
 	Defaults map[string]ProviderDefault
+	// BaseURLFor is the administrator's endpoint for openai, anthropic or
+	// gemini, "" for the official one; nil means official everywhere. A
+	// person's own settings never name these providers' endpoints.
+	BaseURLFor func(provider string) string
 	// ProviderOptions tune every provider client (tests shorten timeouts).
 	ProviderOptions []providers.Option
 	// SoleInstance says no other studio shares the database: at start every
@@ -294,11 +298,38 @@ func (s *Service) client(ctx context.Context, user uuid.UUID, model string) (*pr
 	} else if err != nil {
 		return nil, err
 	}
-	p, err := providers.New(provider, key, baseURL, s.opts.ProviderOptions...)
+	p, err := s.newProvider(provider, key, baseURL)
 	if err != nil {
 		return nil, &NoProviderError{Provider: provider}
 	}
 	return p, nil
+}
+
+// newProvider makes a provider client; openai, anthropic and gemini go to
+// the administrator's endpoint or the official one, whatever baseURL says.
+func (s *Service) newProvider(provider, key, baseURL string) (*providers.Provider, error) {
+	switch provider {
+	case providers.OpenAI, providers.Anthropic, providers.Gemini:
+		baseURL = ""
+		if s.opts.BaseURLFor != nil {
+			baseURL = s.opts.BaseURLFor(provider)
+		}
+	}
+	return providers.New(provider, key, baseURL, s.opts.ProviderOptions...)
+}
+
+// CheckProvider tries a user's own provider setting ("Test connection") and
+// says in a few words how it went; auth.ErrNotFound when there is none.
+func (s *Service) CheckProvider(ctx context.Context, user uuid.UUID, provider string) (string, error) {
+	key, baseURL, err := s.auth.ProviderKey(ctx, user, provider)
+	if err != nil {
+		return "", err
+	}
+	p, err := s.newProvider(provider, key, baseURL)
+	if err != nil {
+		return "not configured: " + err.Error(), nil
+	}
+	return p.CheckConnection(ctx), nil
 }
 
 // Get returns one of the user's runs.

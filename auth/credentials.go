@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,7 +25,27 @@ var (
 	ErrKeyRequired     = errors.New("an API key is required for this provider")
 	ErrBaseURLRequired = errors.New("a base URL is required for an OpenAI-compatible server")
 	ErrBaseURLInvalid  = errors.New("the base URL must be an http:// or https:// address")
+	// ErrBaseURLNotAllowed: openai, anthropic and gemini keys only ever go to
+	// the official endpoint or to the administrator's.
+	ErrBaseURLNotAllowed = errors.New("a custom address is only for ollama and openai_compatible")
 )
+
+type baseURLNotAllowed struct{ provider string }
+
+func (e baseURLNotAllowed) Error() string {
+	return e.provider + " always uses its official endpoint; a custom address is only for ollama and openai_compatible"
+}
+
+func (e baseURLNotAllowed) Is(target error) bool { return target == ErrBaseURLNotAllowed }
+
+// firstParty reports whether a provider has one official endpoint, so that a
+// person's base URL for it could only serve to send their key elsewhere.
+func firstParty(provider string) bool {
+	return provider == "openai" || provider == "anthropic" || provider == "gemini"
+}
+
+// KeyRemovedMessage tells a person why the key they saved is gone.
+const KeyRemovedMessage = "the key was removed because the address changed"
 
 // DefaultBaseURLs are used when a user sets none.
 var DefaultBaseURLs = map[string]string{
@@ -38,6 +59,11 @@ type ProviderSetting struct {
 	Configured bool   `json:"configured"`
 	BaseURL    string `json:"base_url"`
 	KeyHint    string `json:"key_hint"`
+	// KeyRemoved is set when a save changed the address and gave no new
+	// key: a key is never sent to an address other than the one it was
+	// saved with.
+	KeyRemoved bool   `json:"key_removed,omitempty"`
+	Message    string `json:"message,omitempty"`
 }
 
 func credentialAAD(userID uuid.UUID, provider string) []byte {
@@ -45,7 +71,9 @@ func credentialAAD(userID uuid.UUID, provider string) []byte {
 }
 
 // SetProvider stores a provider's key (sealed) and base URL for a user. A
-// nil apiKey keeps the stored key; a nil baseURL keeps the stored URL.
+// nil apiKey keeps the stored key, unless the base URL changes; a nil
+// baseURL keeps the stored URL. Only ollama and openai_compatible take a
+// base URL.
 func (s *Service) SetProvider(ctx context.Context, userID uuid.UUID, provider string, apiKey, baseURL *string) (ProviderSetting, error) {
 	if !slices.Contains(Providers, provider) {
 		return ProviderSetting{}, ErrUnknownProvider
@@ -67,6 +95,16 @@ func (s *Service) SetProvider(ctx context.Context, userID uuid.UUID, provider st
 	}
 	if baseURL != nil {
 		base = strings.TrimRight(strings.TrimSpace(*baseURL), "/")
+		if firstParty(provider) && base != "" {
+			return ProviderSetting{}, baseURLNotAllowed{provider}
+		}
+	}
+	if firstParty(provider) {
+		base = "" // a value stored before base URLs were refused goes too
+	}
+	keyRemoved := apiKey == nil && sealed != "" && effectiveBaseURL(provider, old.BaseURL) != effectiveBaseURL(provider, base)
+	if keyRemoved {
+		sealed, hint = "", ""
 	}
 	if base != "" {
 		if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -90,7 +128,19 @@ func (s *Service) SetProvider(ctx context.Context, userID uuid.UUID, provider st
 		return ProviderSetting{}, fmt.Errorf("store provider key: %w", err)
 	}
 	s.Audit(ctx, &userID, "provider.set", provider, Meta{}, nil)
-	return toSetting(row), nil
+	setting := toSetting(row)
+	if keyRemoved {
+		setting.KeyRemoved, setting.Message = true, KeyRemovedMessage
+	}
+	return setting, nil
+}
+
+// effectiveBaseURL is where a provider setting sends requests.
+func effectiveBaseURL(provider, stored string) string {
+	if firstParty(provider) {
+		return ""
+	}
+	return cmp.Or(stored, DefaultBaseURLs[provider])
 }
 
 // ListProviders shows every provider, configured or not.
@@ -129,7 +179,9 @@ func (s *Service) DeleteProvider(ctx context.Context, userID uuid.UUID, provider
 }
 
 // ProviderKey decrypts a user's key for a provider, for the agent that
-// calls it; the key never leaves the server otherwise.
+// calls it; the key never leaves the server otherwise. baseURL is always ""
+// for openai, anthropic and gemini: their endpoint is the official one or
+// the administrator's, never one a person stored.
 func (s *Service) ProviderKey(ctx context.Context, userID uuid.UUID, provider string) (apiKey, baseURL string, err error) {
 	row, err := s.q.GetProviderCredential(ctx, db.GetProviderCredentialParams{UserID: userID, Provider: provider})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -144,11 +196,7 @@ func (s *Service) ProviderKey(ctx context.Context, userID uuid.UUID, provider st
 		}
 		apiKey = string(plain)
 	}
-	baseURL = row.BaseURL
-	if baseURL == "" {
-		baseURL = DefaultBaseURLs[provider]
-	}
-	return apiKey, baseURL, nil
+	return apiKey, effectiveBaseURL(provider, row.BaseURL), nil
 }
 
 // RotateKey moves every stored secret to a new key in steps that can each
@@ -241,11 +289,7 @@ func (s *Service) resealWith(ctx context.Context, key Key) (int, error) {
 }
 
 func toSetting(r db.ProviderCredential) ProviderSetting {
-	base := r.BaseURL
-	if base == "" {
-		base = DefaultBaseURLs[r.Provider]
-	}
-	return ProviderSetting{Provider: r.Provider, Configured: true, BaseURL: base, KeyHint: r.KeyHint}
+	return ProviderSetting{Provider: r.Provider, Configured: true, BaseURL: effectiveBaseURL(r.Provider, r.BaseURL), KeyHint: r.KeyHint}
 }
 
 func keyHint(key string) string {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/net/publicsuffix"
+
+	"studio/netguard"
 )
 
 // Config is every setting studio reads at start.
@@ -65,6 +67,14 @@ type Config struct {
 	OllamaURL     string // STUDIO_OLLAMA_URL
 	CompatibleURL string // STUDIO_OPENAI_COMPATIBLE_URL
 	CompatibleKey string // STUDIO_OPENAI_COMPATIBLE_API_KEY
+
+	// Where provider calls may go. First-party providers use their official
+	// endpoints unless the administrator names another; a person's own base
+	// URL exists only for ollama and openai_compatible.
+	OpenAIBaseURL    string // STUDIO_OPENAI_BASE_URL
+	AnthropicBaseURL string // STUDIO_ANTHROPIC_BASE_URL
+	GeminiBaseURL    string // STUDIO_GEMINI_BASE_URL
+	ProviderAllow    string // STUDIO_PROVIDER_ALLOW: internal addresses provider calls may reach
 }
 
 // setting describes one variable: its name, flag, default and help line.
@@ -221,6 +231,20 @@ var settings = []setting{
 		str(func(c *Config) *string { return &c.CompatibleURL })},
 	{"STUDIO_OPENAI_COMPATIBLE_API_KEY", "openai-compatible-api-key", "", "key for STUDIO_OPENAI_COMPATIBLE_URL",
 		str(func(c *Config) *string { return &c.CompatibleKey })},
+	{"STUDIO_OPENAI_BASE_URL", "openai-base-url", "", "endpoint for every OpenAI call instead of the official one (e.g. a company gateway); empty = https://api.openai.com/v1",
+		str(func(c *Config) *string { return &c.OpenAIBaseURL })},
+	{"STUDIO_ANTHROPIC_BASE_URL", "anthropic-base-url", "", "endpoint for every Anthropic call instead of the official one; empty = https://api.anthropic.com",
+		str(func(c *Config) *string { return &c.AnthropicBaseURL })},
+	{"STUDIO_GEMINI_BASE_URL", "gemini-base-url", "", "endpoint for every Gemini call instead of the official one; empty = https://generativelanguage.googleapis.com",
+		str(func(c *Config) *string { return &c.GeminiBaseURL })},
+	{"STUDIO_PROVIDER_ALLOW", "provider-allow", netguard.DefaultAllow, "internal addresses provider calls may reach, comma-separated hosts, host:port pairs or CIDRs (none = only public addresses)",
+		func(c *Config, v string) error {
+			if strings.TrimSpace(v) == "none" {
+				v = ""
+			}
+			c.ProviderAllow = v
+			return nil
+		}},
 	{"STUDIO_LOG_LEVEL", "log-level", "info", "debug | info | warn | error",
 		str(func(c *Config) *string { return &c.LogLevel })},
 	{"STUDIO_LOG_FORMAT", "log-format", "text", "text | json",
@@ -334,6 +358,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Memory < 64<<20 {
 		bad("STUDIO_CONTAINER_MEMORY", "must be at least 64MiB")
+	}
+	if _, err := c.ProviderAllowList(); err != nil {
+		bad("STUDIO_PROVIDER_ALLOW", "%s", err)
+	}
+	for _, s := range []struct{ env, v string }{{"STUDIO_OPENAI_BASE_URL", c.OpenAIBaseURL}, {"STUDIO_ANTHROPIC_BASE_URL", c.AnthropicBaseURL}, {"STUDIO_GEMINI_BASE_URL", c.GeminiBaseURL}} {
+		if u, err := url.Parse(s.v); s.v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			bad(s.env, "must be an http:// or https:// address")
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -494,6 +526,24 @@ func parseSize(v string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%q is not a size such as 8MiB", v)
+}
+
+// ProviderAllowList is STUDIO_PROVIDER_ALLOW, parsed.
+func (c *Config) ProviderAllowList() (*netguard.AllowList, error) {
+	return netguard.ParseAllowList(c.ProviderAllow)
+}
+
+// ProviderBaseURLs are the administrator's endpoints for first-party
+// providers, by provider name; a provider using its official endpoint is
+// absent.
+func (c *Config) ProviderBaseURLs() map[string]string {
+	out := map[string]string{}
+	for name, u := range map[string]string{"openai": c.OpenAIBaseURL, "anthropic": c.AnthropicBaseURL, "gemini": c.GeminiBaseURL} {
+		if u != "" {
+			out[name] = strings.TrimRight(u, "/")
+		}
+	}
+	return out
 }
 
 // ProviderDefault is an instance-wide provider setting.

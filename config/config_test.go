@@ -186,3 +186,41 @@ func TestPreviewsShareSiteWithUI(t *testing.T) {
 		}
 	}
 }
+
+func TestProviderEndpoints(t *testing.T) {
+	c, err := Load("serve", nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ProviderAllow != "127.0.0.1:11434,localhost:11434" || len(c.ProviderBaseURLs()) != 0 {
+		t.Fatalf("defaults: allow %q, base URLs %v", c.ProviderAllow, c.ProviderBaseURLs())
+	}
+	c, err = Load("serve", nil, env(map[string]string{
+		"STUDIO_PROVIDER_ALLOW":     "192.168.1.20:4000, gateway.lan,10.0.0.0/8",
+		"STUDIO_OPENAI_BASE_URL":    "https://gateway.example.com/openai/v1",
+		"STUDIO_ANTHROPIC_BASE_URL": "https://gateway.example.com/anthropic",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"openai": "https://gateway.example.com/openai/v1", "anthropic": "https://gateway.example.com/anthropic"}
+	if got := c.ProviderBaseURLs(); len(got) != 2 || got["openai"] != want["openai"] || got["anthropic"] != want["anthropic"] {
+		t.Fatalf("ProviderBaseURLs = %v", got)
+	}
+	if allow, err := c.ProviderAllowList(); err != nil || allow == nil {
+		t.Fatalf("ProviderAllowList: %v", err)
+	}
+	if c, err = Load("serve", nil, env(map[string]string{"STUDIO_PROVIDER_ALLOW": "none"}), io.Discard); err != nil || c.ProviderAllow != "" {
+		t.Fatalf("none: allow %q, err %v", c.ProviderAllow, err)
+	}
+	for _, tc := range []struct{ env, value, want string }{
+		{"STUDIO_PROVIDER_ALLOW", "http://10.0.0.1", "STUDIO_PROVIDER_ALLOW: \"http://10.0.0.1\""},
+		{"STUDIO_PROVIDER_ALLOW", "10.0.0.0/40", "STUDIO_PROVIDER_ALLOW:"},
+		{"STUDIO_GEMINI_BASE_URL", "generativelanguage.example", "STUDIO_GEMINI_BASE_URL: must be an http:// or https:// address"},
+	} {
+		_, err := Load("serve", nil, env(map[string]string{tc.env: tc.value}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s=%s: error %v, want it to contain %q", tc.env, tc.value, err, tc.want)
+		}
+	}
+}

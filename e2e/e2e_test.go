@@ -30,7 +30,7 @@ type studio struct {
 	data string // STUDIO_DATA
 }
 
-func startStudio(t *testing.T) *studio {
+func startStudio(t *testing.T, env ...string) *studio {
 	t.Helper()
 	if _, err := exec.LookPath("chromium"); err != nil {
 		t.Skip("chromium is not installed; scripts/setup installs it")
@@ -49,6 +49,7 @@ func startStudio(t *testing.T) *studio {
 	instance := "e2e-" + uuid.NewString()[:8]
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "STUDIO_DATA="+filepath.Join(dir, "data"), "STUDIO_ADDR=127.0.0.1:"+port, "STUDIO_INSTANCE="+instance)
+	cmd.Env = append(cmd.Env, env...)
 	logFile, _ := os.Create(filepath.Join(dir, "studio.log"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -175,7 +176,11 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // react-vite project from the dashboard, watches its card turn active
 // without reloading, opens the preview and sees the template's heading.
 func TestSignUpCreateProjectAndPreview(t *testing.T) {
-	s := startStudio(t)
+	// The agent's model is a local server speaking OpenAI's streaming
+	// format, which the administrator's settings point OpenAI at.
+	fake := pt.New("openai")
+	defer fake.Close()
+	s := startStudio(t, "STUDIO_OPENAI_BASE_URL="+fake.BaseURL(), "STUDIO_PROVIDER_ALLOW="+strings.TrimPrefix(strings.TrimSuffix(fake.BaseURL(), "/v1"), "http://"))
 	ctx := browser(t)
 	type css = chromedp.CSS
 	err := chromedp.Do(ctx,
@@ -420,9 +425,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 
 	// The chat: the agent (a local server speaking OpenAI's streaming
 	// format) rewrites App.tsx, and the preview follows; Undo puts it back.
-	fake := pt.New("openai")
-	defer fake.Close()
-	apiPut(t, s, "ada@example.com", "a long password", "/api/settings/providers/openai", "application/json", `{"api_key":"sk-e2e-key-0001","base_url":"`+fake.BaseURL()+`"}`)
+	apiPut(t, s, "ada@example.com", "a long password", "/api/settings/providers/openai", "application/json", `{"api_key":"sk-e2e-key-0001"}`)
 	fake.Push(
 		pt.Turn{Text: []string{"Rewriting ", "the heading."}, Calls: []pt.Call{{Name: "write_file", Args: `{"path":"src/App.tsx","content":"export default function App() {\n  return <h1>Hello from the agent</h1>\n}\n"}`}}},
 		pt.Say("Changed the **heading**."),

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +83,17 @@ func (s *Server) profileFormFailed(c echo.Context, name, password views.Form, na
 }
 
 func (s *Server) settingsPage(c echo.Context) error {
-	return s.renderSettings(c, http.StatusOK, views.Form{})
+	f := views.Form{}
+	if p := c.QueryParam("key_removed"); slices.Contains(auth.Providers, p) {
+		f.Values = keyRemovedNotice(p)
+	}
+	return s.renderSettings(c, http.StatusOK, f)
+}
+
+// keyRemovedNotice tells a person, on the provider's row, that saving a new
+// address dropped the key they had stored for the old one.
+func keyRemovedNotice(provider string) map[string]string {
+	return map[string]string{"provider": provider, "notice": "The key was removed because the address changed."}
 }
 
 func (s *Server) renderSettings(c echo.Context, status int, f views.Form) error {
@@ -110,7 +122,7 @@ func (s *Server) saveProvider(c echo.Context) error {
 		v := form.Get("base_url")
 		baseURL = &v
 	}
-	_, err := s.Auth.SetProvider(c.Request().Context(), currentUser(c).ID, provider, apiKey, baseURL)
+	setting, err := s.Auth.SetProvider(c.Request().Context(), currentUser(c).ID, provider, apiKey, baseURL)
 	if errors.Is(err, auth.ErrUnknownProvider) {
 		return providerError(err)
 	}
@@ -120,10 +132,18 @@ func (s *Server) saveProvider(c echo.Context) error {
 			return err
 		}
 		f := views.Form{Values: map[string]string{"provider": provider}, Error: strings.TrimPrefix(e.Message, e.Field+": ")}
+		if baseURL != nil {
+			f.Values["base_url"] = *baseURL // shown again, to be corrected
+		}
 		return s.renderSettings(c, http.StatusUnprocessableEntity, f)
 	}
-	if isHTMX(c) {
+	switch {
+	case isHTMX(c) && setting.KeyRemoved:
+		return s.renderSettings(c, http.StatusOK, views.Form{Values: keyRemovedNotice(provider)})
+	case isHTMX(c):
 		return s.renderSettings(c, http.StatusOK, views.Form{})
+	case setting.KeyRemoved:
+		return c.Redirect(http.StatusSeeOther, "/settings?key_removed="+url.QueryEscape(provider))
 	}
 	return c.Redirect(http.StatusSeeOther, "/settings")
 }

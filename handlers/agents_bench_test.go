@@ -367,10 +367,7 @@ func benchEnv(b *testing.B) *testEnv {
 func (e *testEnv) benchUser(email string, fake *pt.Server) (string, uuid.UUID) {
 	e.t.Helper()
 	token := e.register(email)
-	res, body := e.json("PUT", "/api/settings/providers/openai", map[string]string{"api_key": "sk-fake-key-1234", "base_url": fake.BaseURL()}, bearer(token)...)
-	if res.StatusCode != 200 {
-		e.t.Fatalf("configure openai: %d %v", res.StatusCode, body)
-	}
+	e.fakeProviderFor(token, "openai", fake)
 	var id uuid.UUID
 	if err := e.pool.QueryRow(context.Background(), "SELECT id FROM users WHERE email = $1", email).Scan(&id); err != nil {
 		e.t.Fatal(err)

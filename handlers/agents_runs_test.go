@@ -138,10 +138,19 @@ func (e *testEnv) fakeProvider(token, provider string) *pt.Server {
 	return fake
 }
 
-// fakeProviderFor points the user's provider at a fake server.
+// fakeProviderFor points the user's provider at a fake server: through the
+// user's base URL for ollama and openai_compatible, through the
+// administrator's endpoint for the others.
 func (e *testEnv) fakeProviderFor(token, provider string, fake *pt.Server) {
 	e.t.Helper()
-	res, body := e.json("PUT", "/api/settings/providers/"+provider, map[string]string{"api_key": "sk-fake-key-1234", "base_url": fake.BaseURL()}, bearer(token)...)
+	settings := map[string]string{"api_key": "sk-fake-key-1234"}
+	switch provider {
+	case providers.OpenAI, providers.Anthropic, providers.Gemini:
+		e.endpoints.set(provider, fake.BaseURL())
+	default:
+		settings["base_url"] = fake.BaseURL()
+	}
+	res, body := e.json("PUT", "/api/settings/providers/"+provider, settings, bearer(token)...)
 	if res.StatusCode != 200 {
 		e.t.Fatalf("configure %s: %d %v", provider, res.StatusCode, body)
 	}

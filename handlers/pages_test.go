@@ -21,7 +21,7 @@ type browser struct {
 }
 
 func (e *testEnv) browser() *browser {
-	return &browser{&testEnv{t: e.t, srv: e.srv, http: e.http, client: &http.Client{
+	return &browser{&testEnv{t: e.t, srv: e.srv, http: e.http, endpoints: e.endpoints, client: &http.Client{
 		Jar:           newJar(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}}
@@ -334,7 +334,7 @@ func TestProviderTestConnection(t *testing.T) {
 	}
 	save(wantKey)
 	_, doc := b.post("/settings/providers/openai_compatible/test", url.Values{"csrf_token": {token}})
-	if got := doc.Find("[data-testid=test-result]").Text(); got != "Connected: 2 models available." {
+	if got := doc.Find("[data-testid=test-result]").Text(); got != "connected (2 models)" {
 		t.Fatalf("good key: %q", got)
 	}
 	save("sk-wrong-key-111")

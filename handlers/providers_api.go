@@ -47,6 +47,8 @@ func providerError(err error) error {
 		return NewError(http.StatusNotFound, "unknown_provider", err.Error())
 	case errors.Is(err, auth.ErrNotFound):
 		return NewError(http.StatusNotFound, "not_found", "No key is stored for this provider.")
+	case errors.Is(err, auth.ErrBaseURLNotAllowed):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "base_url_not_allowed", Message: err.Error(), Field: "base_url"}
 	case errors.Is(err, auth.ErrKeyRequired):
 		return invalidField("api_key", err)
 	case errors.Is(err, auth.ErrBaseURLRequired), errors.Is(err, auth.ErrBaseURLInvalid):

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"studio/containers"
 	"studio/db/dbtest"
 	"studio/events"
+	"studio/netguard"
 	"studio/projects"
 	"studio/proxy"
 )
@@ -46,10 +48,41 @@ type testEnv struct {
 	http   *httptest.Server
 	client *http.Client // keeps cookies like a browser
 
-	pool *pgxpool.Pool
-	rt   *containers.Docker
-	dir  string
+	pool      *pgxpool.Pool
+	rt        *containers.Docker
+	dir       string
+	endpoints *endpoints
 }
+
+// endpoints stands in for the administrator's STUDIO_*_BASE_URL: tests point
+// openai, anthropic and gemini at fake servers through it, since a person's
+// settings cannot.
+type endpoints struct {
+	mu   sync.Mutex
+	urls map[string]string
+}
+
+func (e *endpoints) set(provider, url string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.urls[provider] = url
+}
+
+func (e *endpoints) get(provider string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.urls[provider]
+}
+
+// localProviders is the provider HTTP client of every test server: fake
+// providers listen on 127.0.0.1, which the administrator allows here.
+var localProviders = func() *http.Client {
+	allow, err := netguard.ParseAllowList("127.0.0.1")
+	if err != nil {
+		panic(err)
+	}
+	return netguard.NewClient(netguard.NewDialer(allow))
+}()
 
 type pinger struct{ err error }
 
@@ -73,6 +106,7 @@ type envOptions struct {
 // silence limit.
 func testAgentOptions() agents.Options {
 	return agents.Options{ProviderOptions: []providers.Option{
+		providers.WithHTTPClient(localProviders),
 		providers.WithRetryPolicy(providers.RetryPolicy{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}),
 		providers.WithIdleTimeout(5 * time.Second),
 		providers.WithLogger(slog.New(slog.DiscardHandler)),
@@ -90,9 +124,13 @@ func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps
 		pool *pgxpool.Pool
 		rt   *containers.Docker
 		dir  string
+		ep   = &endpoints{urls: map[string]string{}}
 	)
 	if o.replicaOf != nil {
 		pool, rt, dir = o.replicaOf.pool, o.replicaOf.rt, o.replicaOf.dir
+		if o.replicaOf.endpoints != nil {
+			ep = o.replicaOf.endpoints
+		}
 	} else {
 		pool = dbtest.New(t)
 		rt, err = containers.NewDockerWith(containers.Options{Instance: "test-" + uuid.NewString()[:8], Logger: quiet})
@@ -123,6 +161,7 @@ func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps
 	svc := projects.New(pool, rt, bus, projectOpts)
 	authSvc := auth.NewService(pool, ring, cfg.Signup, quiet)
 	agentOpts := testAgentOptions()
+	agentOpts.BaseURLFor = ep.get
 	if o.agents != nil {
 		o.agents(&agentOpts)
 	}
@@ -162,7 +201,7 @@ func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	jar, _ := cookiejar.New(nil)
-	return &testEnv{t: t, srv: srv, http: hs, pool: pool, rt: rt, dir: dir, client: &http.Client{
+	return &testEnv{t: t, srv: srv, http: hs, pool: pool, rt: rt, dir: dir, endpoints: ep, client: &http.Client{
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"studio/netguard"
 )
 
 // Kinds of *Error, for errors.Is. Failures that are none of these (a 400, a
@@ -20,6 +22,8 @@ var (
 	ErrTimeout     = errors.New("the provider did not answer in time")
 	ErrUnreadable  = errors.New("the provider sent a response that could not be read")
 	ErrInterrupted = errors.New("the answer broke off after it had started")
+	ErrRedirected  = errors.New("the server answered with a redirect")
+	ErrUnreachable = errors.New("could not connect to the provider")
 )
 
 // Error is a provider failure whose message is fit to show the user. It never
@@ -88,11 +92,22 @@ func (p *Provider) unreachable(err error) *Error {
 		e.retryable = true
 		return e
 	}
+	if errors.Is(err, netguard.ErrBlocked) {
+		// The administrator's decision, not a passing failure: no retry.
+		return &Error{Provider: p.name, msg: p.clean(innermost(err).Error()), kinds: []error{netguard.ErrBlocked}}
+	}
 	return &Error{
 		Provider:  p.name,
 		msg:       fmt.Sprintf("could not reach %s at %s: %s", p.name, p.baseURL, p.clean(innermost(err).Error())),
+		kinds:     []error{ErrUnreachable},
 		retryable: true,
 	}
+}
+
+// redirected describes a 3xx answer, which is never followed: it could send
+// the key to another host or replay the request there.
+func (p *Provider) redirected(status int) *Error {
+	return &Error{Provider: p.name, StatusCode: status, msg: ErrRedirected.Error(), kinds: []error{ErrRedirected}}
 }
 
 // connectionLost describes a response body that broke off.
@@ -141,6 +156,8 @@ func (p *Provider) classify(ctx context.Context, a *attempt, err error) error {
 	switch {
 	case st.keyInvalid:
 		return p.keyRejected(st.status)
+	case errors.Is(err, netguard.ErrRedirect), st.status >= 300 && st.status < 400:
+		return p.redirected(st.status)
 	case st.status >= 400:
 		return p.statusError(st.status, st.retryAfter, st.detail)
 	case !st.sent:
@@ -175,10 +192,13 @@ func (p *Provider) clean(s string) string {
 
 // innermost drops the wrapping (url.Error's method and URL, SDK prefixes)
 // that means nothing to a user, stopping at a net.OpError, which names the
-// address and what failed.
+// address and what failed, or at a refusal, which says how to lift it.
 func innermost(err error) error {
 	for {
-		if _, ok := err.(*net.OpError); ok {
+		if _, ok := err.(*net.OpError); ok && !errors.Is(err, netguard.ErrBlocked) {
+			return err
+		}
+		if _, ok := err.(*netguard.BlockedError); ok {
 			return err
 		}
 		u, ok := err.(interface{ Unwrap() error })

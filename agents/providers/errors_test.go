@@ -318,7 +318,7 @@ func TestCancelMidStream(t *testing.T) {
 func TestCancelWhileWaiting(t *testing.T) {
 	checkGoroutinesReturn(t)
 	f := newFake(t, reply{hang: true})
-	p, err := New(Gemini, testKey, f.srv.URL)
+	p, err := New(Gemini, testKey, f.srv.URL, local)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 	}
 
 	down := newFake(t, reply{status: 500, body: serverError[OpenAI]})
-	p, err = New(OpenAI, testKey, down.srv.URL+"/v1", WithLogger(slog.New(slog.DiscardHandler))) // the real clock: the first backoff is about 1s
+	p, err = New(OpenAI, testKey, down.srv.URL+"/v1", local, WithLogger(slog.New(slog.DiscardHandler))) // the real clock: the first backoff is about 1s
 	if err != nil {
 		t.Fatal(err)
 	}

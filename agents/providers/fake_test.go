@@ -145,6 +145,7 @@ func newHarnessAt(t *testing.T, provider string, f *fake, baseURL string, opts .
 	t.Helper()
 	h := &harness{fake: f, sleeps: &sleepRecorder{}, logs: &lockedBuffer{}}
 	opts = append([]Option{
+		local,
 		WithRetryPolicy(RetryPolicy{Sleep: h.sleeps.sleep}),
 		WithLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 	}, opts...)

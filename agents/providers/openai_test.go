@@ -115,7 +115,7 @@ func TestOpenAIStreamsTextAndParallelToolCalls(t *testing.T) {
 func TestOllamaPresetSendsNoKeyAndMaxTokens(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, reply{frames: []string{chunk(`{"content":"hi"}`, ""), chunk(`{}`, "stop"), done}})
-	p, err := New(Ollama, "", f.srv.URL+"/v1")
+	p, err := New(Ollama, "", f.srv.URL+"/v1", local)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,11 @@ type settings struct {
 }
 
 // WithHTTPClient sends requests through c (its transport, proxies, TLS
-// settings). The client's Timeout should be zero: streams last long and the
-// idle timeout already bounds silence.
+// settings); without it a provider uses a netguard client with
+// netguard.DefaultAllow. c should come from netguard.NewClient, so that a
+// base URL cannot reach internal addresses nor be redirected. The client's
+// Timeout should be zero: streams last long and the idle timeout already
+// bounds silence.
 func WithHTTPClient(c *http.Client) Option {
 	return func(s *settings) { s.httpClient = c }
 }

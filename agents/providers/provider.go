@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"studio/netguard"
 )
 
 // Provider names, as they appear in model ids and in settings.
@@ -141,20 +143,25 @@ func New(provider, apiKey, baseURL string, opts ...Option) (*Provider, error) {
 	return p, nil
 }
 
-// sharedTransport pools connections for every Provider that brings no
-// client of its own; keys travel in request headers, never in the pool.
-var sharedTransport = http.DefaultTransport.(*http.Transport).Clone()
+// defaultClient serves every Provider that brings no client of its own: it
+// goes through the guarded dialer with the default allow list (a local
+// Ollama), so a provider never reaches an internal address by accident.
+// Keys travel in request headers, never in its connection pool.
+var defaultClient = func() *http.Client {
+	allow, err := netguard.ParseAllowList(netguard.DefaultAllow)
+	if err != nil {
+		panic(err)
+	}
+	return netguard.NewClient(netguard.NewDialer(allow))
+}()
 
-// observed returns a copy of c (or of a default client) whose transport
+// observed returns a copy of c (or of the default client) whose transport
 // records every exchange for classify and the idle timer.
 func observed(c *http.Client) *http.Client {
-	var hc http.Client
-	if c != nil {
-		hc = *c
-	}
+	hc := *cmp.Or(c, defaultClient)
 	next := hc.Transport
 	if next == nil {
-		next = sharedTransport
+		next = http.DefaultTransport
 	}
 	hc.Transport = observer{next: next}
 	return &hc

@@ -7,7 +7,10 @@
 //	srv := providertest.New("anthropic")
 //	defer srv.Close()
 //	srv.Push(providertest.Say("Hello, ", "world"))
-//	p, _ := providers.New("anthropic", "sk-test", srv.BaseURL())
+//	p, _ := providers.New("anthropic", "sk-test", srv.BaseURL(), providers.WithHTTPClient(srv.Client()))
+//
+// Providers refuse loopback addresses unless allowed, so a client needs
+// srv.Client() (or its own netguard client allowing 127.0.0.1).
 //
 // A Server is safe for concurrent use.
 package providertest
@@ -26,6 +29,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"studio/netguard"
 )
 
 // Call is one tool call the fake model makes. Args is JSON text; the server
@@ -134,6 +139,16 @@ func (s *Server) BaseURL() string {
 		return s.srv.URL + "/v1"
 	}
 	return s.srv.URL
+}
+
+// Client is a provider HTTP client that may reach this server, and no other
+// internal address: a netguard client allowing exactly its host:port.
+func (s *Server) Client() *http.Client {
+	allow, err := netguard.ParseAllowList(s.srv.Listener.Addr().String())
+	if err != nil {
+		panic(fmt.Sprintf("providertest: %v", err))
+	}
+	return netguard.NewClient(netguard.NewDialer(allow))
 }
 
 // Close ends every open request and shuts the server down. It is safe to

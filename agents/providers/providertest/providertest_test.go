@@ -29,6 +29,7 @@ func start(t *testing.T, provider string, opts ...providers.Option) (*Server, *p
 	srv := New(provider)
 	t.Cleanup(srv.Close)
 	opts = append([]providers.Option{
+		providers.WithHTTPClient(srv.Client()),
 		providers.WithRetryPolicy(providers.RetryPolicy{
 			Sleep: func(ctx context.Context, d time.Duration) error { return nil },
 		}),
@@ -622,7 +623,7 @@ func BenchmarkTurn(b *testing.B) {
 			defer srv.Close()
 			turn := Tokens(1000, "token ")
 			srv.Respond(func(r Request, n int) Turn { return turn })
-			p, err := providers.New(provider, "sk-test", srv.BaseURL(), providers.WithLogger(slog.New(slog.DiscardHandler)))
+			p, err := providers.New(provider, "sk-test", srv.BaseURL(), providers.WithHTTPClient(srv.Client()), providers.WithLogger(slog.New(slog.DiscardHandler)))
 			if err != nil {
 				b.Fatal(err)
 			}
