@@ -20,6 +20,7 @@ var (
 	ErrTimeout     = errors.New("the provider did not answer in time")
 	ErrUnreadable  = errors.New("the provider sent a response that could not be read")
 	ErrInterrupted = errors.New("the answer broke off after it had started")
+	ErrTooLong     = errors.New("the answer passed its size limit")
 )
 
 // Error is a provider failure whose message is fit to show the user. It never
@@ -104,6 +105,12 @@ func (p *Provider) connectionLost(err error) *Error {
 	}
 }
 
+// tooLong reports an answer stopped at Request.MaxBytes; it is never
+// retried, since another try would stream as much again.
+func (p *Provider) tooLong(limit int64) *Error {
+	return &Error{Provider: p.name, msg: fmt.Sprintf("the %s answer passed the limit of %d bytes", p.name, limit), kinds: []error{ErrTooLong}}
+}
+
 // notSent describes a request the SDK refused to build or send.
 func (p *Provider) notSent(err error) *Error {
 	return &Error{Provider: p.name, msg: fmt.Sprintf("could not send the request to %s: %s", p.name, p.clean(err.Error()))}
@@ -136,6 +143,9 @@ func (p *Provider) classify(ctx context.Context, a *attempt, err error) error {
 	}
 	if a.idleExpired() {
 		return p.timeout(nil)
+	}
+	if a.wireExceeded() {
+		return p.tooLong(a.maxBytes)
 	}
 	st := a.state()
 	switch {

@@ -99,6 +99,8 @@ type decoder interface {
 	// next returns the events decoded from the provider's next message,
 	// possibly none; io.EOF once the stream has ended.
 	next() ([]Event, error)
+	// argBytes is how many bytes of tool arguments have arrived so far.
+	argBytes() int64
 	close()
 }
 
