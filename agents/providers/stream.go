@@ -80,6 +80,11 @@ func (s *Stream) Event() Event { return s.cur }
 // part of the answer was delivered), or the caller's context error.
 func (s *Stream) Err() error { return s.err }
 
+// Size is how many bytes of text and tool arguments the turn has streamed
+// so far, including any that passed Request.MaxBytes and were not
+// delivered.
+func (s *Stream) Size() int64 { return s.size + s.dec.argBytes() }
+
 // Close releases the connection. It is safe to call more than once.
 func (s *Stream) Close() error {
 	if !s.closed {
