@@ -51,6 +51,7 @@ type Server struct {
 	Deps
 	echo    *echo.Echo
 	cookies *sessions.CookieStore
+	streams *streamSlots // open event streams per user
 }
 
 // New builds the web server with every route and middleware.
@@ -61,7 +62,7 @@ func New(d Deps) *Server {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	s := &Server{Deps: d, echo: e}
+	s := &Server{Deps: d, echo: e, streams: newStreamSlots(d.Config.MaxStreamsPerUser)}
 	s.cookies = newCookieStore(d.Auth.Ring, s.secureCookies())
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()
