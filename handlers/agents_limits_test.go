@@ -1,8 +1,11 @@
 package handlers
 
 import (
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"studio/agents"
 	pt "studio/agents/providers/providertest"
@@ -86,5 +89,44 @@ func TestAgentTokensAreCountedByStudio(t *testing.T) {
 	r := env.run(token, run)
 	if total := r["input_tokens"].(float64) + r["output_tokens"].(float64); total < 20000 {
 		t.Errorf("the run counted %v tokens, want the estimate (over 20000)", total)
+	}
+}
+
+// A run keeps only its newest events in memory; a follower that joins late
+// gets the older ones from the database, every one in order.
+func TestLateFollowerOfALongRunGetsEveryEvent(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	fake := pt.New("openai")
+	t.Cleanup(fake.Close)
+	token, project := env.agentUser("a@example.com", "openai", "static", fake)
+	const n = 10_000
+	pieces := make([]string, n)
+	var want strings.Builder
+	for i := range pieces {
+		pieces[i] = strconv.Itoa(i) + " "
+		want.WriteString(pieces[i])
+	}
+	fake.Push(pt.Turn{Text: pieces, StallAfter: true})
+	run := env.chat(token, project, map[string]any{"message": "Count", "model": "openai/gpt-4o-mini"})
+	isLast := func(e sseEvent) bool { return e.Kind == agents.KindToken && e.Data["text"] == pieces[n-1] }
+	first := env.stream(token, run, 0, isLast)
+	time.Sleep(200 * time.Millisecond) // every event stored, the older ones let go
+
+	for _, events := range [][]sseEvent{first, env.stream(token, run, 0, isLast)} {
+		for i, e := range events {
+			if e.ID != int64(i+1) {
+				t.Fatalf("event %d has id %d", i+1, e.ID)
+			}
+		}
+		if got := tokensOf(events); got != want.String() {
+			t.Fatalf("tokens differ: got %d bytes, want %d", len(got), want.Len())
+		}
+	}
+	if res, body := env.json("POST", "/api/runs/"+run+"/cancel", nil, bearer(token)...); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("cancel: %d %v", res.StatusCode, body)
+	}
+	if d := last(env.stream(token, run, n-10, nil)); d.Data["status"] != agents.StatusCancelled {
+		t.Fatalf("ended %v", d.Data)
 	}
 }
