@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/http"
 	"runtime"
+	"runtime/metrics"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +19,9 @@ import (
 // budget_exceeded at the turn cap. It reports the time from the chat
 // request to the done event, and the peak of the Go heap while the run
 // streamed (runtime.ReadMemStats every 5 ms), in all and above what it was
-// before the run. The fake provider and the client live in this process:
+// before the run, and the peak of the live heap (what the last collection
+// found reachable: HeapAlloc also counts garbage not collected yet, so it
+// swings with the collector's pacing). The fake provider and the client live in this process:
 // the heap is theirs too. "text-8B" streams 8-byte pieces (many small
 // events, the event log's worst case), "text-1KiB" 1 KiB pieces, "args-1KiB"
 // one tool call whose arguments never end.
@@ -39,30 +41,28 @@ func benchEndless(b *testing.B, turn pt.Turn) {
 	client := &http.Client{Transport: &http.Transport{}}
 	b.Cleanup(client.CloseIdleConnections)
 
-	var peak, growth uint64
+	var peak, growth, live uint64
 	var toCap time.Duration
 	b.ResetTimer()
 	for n := range b.N {
 		runtime.GC()
 		base := heapNow()
-		sampled := make(chan uint64)
+		sampled := make(chan [2]uint64)
 		stop := make(chan struct{})
 		go func() { sampled <- sampleHeapPeak(stop) }()
 		start := time.Now()
 		run := env.chat(token, projects[n].String(), map[string]any{"message": "Talk", "model": "openai/gpt-4o-mini"})
 		var status string
-		var streamed atomic.Int64
 		err := followRun(context.Background(), client, env.http.URL, token, run, func(kind string, data []byte) {
-			switch kind {
-			case agents.KindToken:
-				streamed.Add(int64(len(data)))
-			case agents.KindDone:
+			if kind == agents.KindDone {
 				status = doneStatus(data)
 			}
 		})
 		toCap += time.Since(start)
 		close(stop)
-		p := <-sampled
+		s := <-sampled
+		p := s[0]
+		live = max(live, s[1])
 		if err != nil || status != agents.StatusBudgetExceeded {
 			b.Fatalf("run %d: %v, ended %q", n, err, status)
 		}
@@ -74,6 +74,7 @@ func benchEndless(b *testing.B, turn pt.Turn) {
 	b.StopTimer()
 	b.ReportMetric(float64(peak)/1e6, "peak-MB")
 	b.ReportMetric(float64(growth)/1e6, "growth-MB")
+	b.ReportMetric(float64(live)/1e6, "live-MB")
 	b.ReportMetric(ms(toCap)/float64(b.N), "ms-to-cap")
 }
 
@@ -83,17 +84,25 @@ func heapNow() uint64 {
 	return m.HeapAlloc
 }
 
-// sampleHeapPeak returns the highest heap it saw until stop closes.
-func sampleHeapPeak(stop <-chan struct{}) uint64 {
+// sampleHeapPeak returns the highest heap and live heap it saw until stop
+// closes.
+func sampleHeapPeak(stop <-chan struct{}) [2]uint64 {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	peak := heapNow()
+	liveHeap := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	var peak [2]uint64
+	sample := func() {
+		metrics.Read(liveHeap)
+		peak[0] = max(peak[0], heapNow())
+		peak[1] = max(peak[1], liveHeap[0].Value.Uint64())
+	}
 	for {
+		sample()
 		select {
 		case <-stop:
-			return max(peak, heapNow())
+			sample()
+			return peak
 		case <-t.C:
-			peak = max(peak, heapNow())
 		}
 	}
 }
