@@ -19,6 +19,10 @@ import (
 // heartbeat keeps idle streams open through proxies.
 const heartbeat = 15 * time.Second
 
+// streamRetryAfter is the wait suggested to a client over its stream cap:
+// long enough for a closed tab's stream to be noticed and freed.
+const streamRetryAfter = 5 * time.Second
+
 // sseWriter is the one Server-Sent Events writer: headers once, a flush per
 // event, comments as heartbeats.
 type sseWriter struct {
@@ -64,8 +68,10 @@ func (s *streamSlots) release(user uuid.UUID) {
 func (s *Server) startSSE(c echo.Context) (*sseWriter, error) {
 	user := currentUser(c).ID
 	if !s.streams.take(user) {
-		return nil, NewError(http.StatusTooManyRequests, "too_many_streams", fmt.Sprintf(
+		e := NewError(http.StatusTooManyRequests, "too_many_streams", fmt.Sprintf(
 			"You have %d live views open, the most studio keeps for one person; close some tabs (or other clients following runs, status or logs) and try again.", s.streams.max))
+		e.RetryAfter = streamRetryAfter
+		return nil, e
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/event-stream")

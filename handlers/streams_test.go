@@ -53,7 +53,7 @@ func TestStreamsPerUserAreCapped(t *testing.T) {
 	}
 	res, _ := env.openStream(client, "/api/runs/"+run+"/stream", bearer(token)...)
 	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), `"code":"too_many_streams"`) || !strings.Contains(string(body), "close some tabs") {
+	if res.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), `"code":"too_many_streams"`) || !strings.Contains(string(body), "close some tabs") || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("fourth stream: %d %s", res.StatusCode, body)
 	}
 
