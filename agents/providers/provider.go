@@ -209,6 +209,9 @@ func (r Request) check() error {
 	if r.MaxTokens < 0 {
 		return fmt.Errorf("max tokens %d is negative", r.MaxTokens)
 	}
+	if r.MaxBytes < 0 {
+		return fmt.Errorf("max bytes %d is negative", r.MaxBytes)
+	}
 	for i, m := range r.Messages {
 		switch m.Role {
 		case RoleUser, RoleAssistant:
