@@ -24,16 +24,27 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return rotateKey(ctx, args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintln(stderr, "Usage: studio admin create-user --email E [--name N] [--password P] [--admin]\n       studio admin rotate-key")
+	fmt.Fprintln(stderr, "Usage: studio admin create-user --email E [--name N] [--password P] [--admin]\n       studio admin rotate-key [--wait 30s]")
 	return errUsage
 }
 
 // rotateKey re-seals every stored secret under a new key. With the
-// generated key file, the new key is made here; with STUDIO_SECRET_KEY,
-// the operator sets the new key there and the old one in
-// STUDIO_PREVIOUS_SECRET_KEYS first.
+// generated key file, the new key is made here and every older key is
+// kept; with STUDIO_SECRET_KEY, the operator sets the new key there and
+// the old one in STUDIO_PREVIOUS_SECRET_KEYS first.
 func rotateKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load("admin rotate-key", args, config.Env, stderr)
+	fs := flag.NewFlagSet("admin rotate-key", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	wait := fs.Duration("wait", auth.KeyReloadInterval,
+		"time for running servers to read the new key from the key file before secrets are re-sealed with it")
+	build := config.Register(fs, config.Env)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := build()
 	if err != nil {
 		return err
 	}
@@ -50,17 +61,15 @@ func rotateKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if ring.FromFile() {
-		if _, err := ring.Rotate(); err != nil {
-			return err
-		}
+		fmt.Fprintf(stdout, "adding a new key to %s; waiting %s for running servers to read it\n", auth.KeyFile, *wait)
 	} else if cfg.PreviousKeys == "" {
 		fmt.Fprintln(stdout, "STUDIO_PREVIOUS_SECRET_KEYS is empty: every secret is already sealed with STUDIO_SECRET_KEY or cannot be opened")
 	}
-	n, err := auth.NewService(database.pool, ring, cfg.Signup, nil).ResealAll(ctx)
+	key, n, err := auth.NewService(database.pool, ring, cfg.Signup, nil).RotateKey(ctx, *wait)
 	if err != nil {
-		return fmt.Errorf("rotate-key: %w (nothing was changed)", err)
+		return fmt.Errorf("rotate-key: %w (every key is kept and no secret was lost; run rotate-key again to finish)", err)
 	}
-	fmt.Fprintf(stdout, "re-sealed %d secret(s) with key %s\n", n, ring.Current().ID)
+	fmt.Fprintf(stdout, "re-sealed %d secret(s) with key %s, now the current key\n", n, key.ID)
 	return nil
 }
 

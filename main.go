@@ -70,7 +70,7 @@ Usage:
   studio migrate [up|down|status]      apply, roll back one, or list database migrations
   studio admin create-user --email E [--name N] [--password P] [--admin]
                                        create an account (a password is generated when none is given)
-  studio admin rotate-key              re-encrypt stored secrets under a new key
+  studio admin rotate-key [--wait 30s] re-encrypt stored secrets under a new key, keeping every old one
   studio version                       print the version
   studio help                          this text
 

@@ -197,6 +197,43 @@ func TestServeSurvivesKill9(t *testing.T) {
 	res.Body.Close()
 }
 
+// TestOnlyItsOwnHosts: the served handler answers the UI's host, loopback
+// and preview hosts, and 421 to a name rebound to its address.
+func TestOnlyItsOwnHosts(t *testing.T) {
+	t.Parallel()
+	p := startStudio(t, dataDir(t), "STUDIO_PREVIEW_DOMAIN=preview.localhost")
+	_, port, _ := net.SplitHostPort(p.addr)
+	cases := []struct {
+		host, path string
+		want       int
+	}{
+		{"studio.localhost:" + port, "/login", 200},
+		{"127.0.0.1:" + port, "/login", 200},
+		{"localhost:" + port, "/api/auth/me", 401},
+		{"no-such-project.preview.localhost:" + port, "/", 404},
+		{"evil.example", "/", 421},
+		{"evil.example", "/login", 421},
+		{"evil.example", "/api/auth/me", 421},
+		{"attacker.example:8080", "/api/auth/register", 421},
+		{"shop.studio.localhost:" + port, "/", 421},
+	}
+	for _, tc := range cases {
+		req, _ := http.NewRequest("GET", "http://"+p.addr+tc.path, nil)
+		req.Host = tc.host
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Errorf("Host %q %s: %d, want %d", tc.host, tc.path, res.StatusCode, tc.want)
+		}
+		if tc.want == 421 && len(res.Cookies()) > 0 {
+			t.Errorf("Host %q: a refusal set cookies", tc.host)
+		}
+	}
+}
+
 func TestSIGTERMStopsCleanly(t *testing.T) {
 	t.Parallel()
 	data := dataDir(t)
@@ -209,7 +246,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	}
 	defer conn.Close()
 	body := `{"email":"a@example.com","password":"not a password"}`
-	fmt.Fprintf(conn, "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
+	fmt.Fprintf(conn, "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
 	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -305,6 +342,7 @@ func TestMigrateCommand(t *testing.T) {
 	data := dataDir(t)
 	migrations, _ := fs.Glob(db.Schema(), "*.sql")
 	n := len(migrations)
+	newest, _ := strconv.Atoi(migrations[n-1][:4]) // numbers may have gaps
 	steps := []struct {
 		args []string
 		want string
@@ -312,7 +350,7 @@ func TestMigrateCommand(t *testing.T) {
 		{[]string{"migrate", "status"}, "pending"},
 		{[]string{"migrate", "up"}, fmt.Sprintf("applied %d migration(s)", n)},
 		{[]string{"migrate", "status"}, "applied 20"},
-		{[]string{"migrate", "down"}, fmt.Sprintf("rolled back migration %d", n)},
+		{[]string{"migrate", "down"}, fmt.Sprintf("rolled back migration %d", newest)},
 		{[]string{"migrate", "sideways"}, "unknown direction"},
 	}
 	for _, s := range steps {
@@ -320,6 +358,35 @@ func TestMigrateCommand(t *testing.T) {
 		if !strings.Contains(out, s.want) {
 			t.Fatalf("studio %v: %q lacks %q", s.args, out, s.want)
 		}
+	}
+}
+
+// Two rotations on the generated key file: each finishes, and the file
+// keeps every key it ever held.
+func TestRotateKeyCommand(t *testing.T) {
+	t.Parallel()
+	data := dataDir(t)
+	for i := range 2 {
+		out, err := studioCmd(t, data, "admin", "rotate-key", "--wait", "0s")
+		if err != nil || !strings.Contains(out, "re-sealed 0 secret(s)") {
+			t.Fatalf("rotation %d: %v\n%s", i+1, err, out)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(data, "secret.keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, pending := 0, 0
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "next "):
+			pending++
+		case line != "" && !strings.HasPrefix(line, "#"):
+			keys++
+		}
+	}
+	if keys != 3 || pending != 0 {
+		t.Fatalf("key file after two rotations:\n%s", b)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"studio/auth"
 	"studio/config"
@@ -62,8 +65,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	instance, err := instanceName(ctx, cfg, database.pool)
+	if err != nil {
+		return err
+	}
 	engine, err := containers.NewDockerWith(containers.Options{
-		Instance:  cfg.Instance,
+		Instance:  instance,
 		Memory:    cfg.Memory,
 		NanoCPUs:  int64(cfg.CPUs * 1e9),
 		PidsLimit: cfg.Pids,
@@ -81,6 +88,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxProjects:  cfg.MaxProjects,
 		MaxRunning:   cfg.MaxRunning,
 		MaxFileSize:  cfg.MaxFileSize,
+		ProjectDisk:  cfg.ProjectDisk,
 		IdleTimeout:  cfg.IdleTimeout,
 		SoleInstance: cfg.EmbeddedDatabase(),
 		Logger:       log,
@@ -117,21 +125,26 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	preview := proxy.New(&proxy.Preview{
 		Projects:  projectService,
+		SignIns:   authService,
 		Signer:    &proxy.Signer{Ring: ring},
-		Domain:    cfg.Domain,
+		Domain:    cfg.PreviewDomain,
 		PublicURL: cfg.PublicURL(),
 		MaxBody:   cfg.MaxBody,
 		Secure:    strings.HasPrefix(cfg.PublicURL(), "https://"),
 		Log:       log,
 	})
 	srv := &http.Server{
-		Handler:           proxy.Router(cfg.Domain, handlers.New(deps), preview),
+		Handler:           proxy.Router(proxy.Hosts{UI: cfg.UIHost(), PreviewDomain: cfg.PreviewDomain, Log: log}, handlers.New(deps), preview),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("studio is serving", "addr", ln.Addr().String(), "url", cfg.PublicURL(), "version", buildVersion(), "embedded_database", cfg.EmbeddedDatabase())
+	log.Info("studio is serving", "addr", ln.Addr().String(), "url", cfg.PublicURL(), "previews", cfg.PreviewURL("{project}"), "version", buildVersion(), "embedded_database", cfg.EmbeddedDatabase())
+	if strings.HasPrefix(cfg.PublicURL(), "https://") && cfg.PreviewsShareSiteWithUI() {
+		log.Warn("previews share a site with the UI, so project code can set cookies the UI receives; serve them from a registrable domain of their own with STUDIO_PREVIEW_DOMAIN",
+			"ui", cfg.UIHost(), "previews", "*."+cfg.PreviewDomain)
+	}
 
 	var dbExited <-chan struct{}
 	if database.embedded != nil {
@@ -154,4 +167,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// instanceName is STUDIO_INSTANCE, or the name this installation generated
+// at its first start and keeps in its database.
+func instanceName(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool) (string, error) {
+	if cfg.Instance != "" {
+		return cfg.Instance, nil
+	}
+	name, err := db.New(pool).EnsureInstanceName(ctx, "studio-"+strings.ToLower(rand.Text()[:10]))
+	if err != nil {
+		return "", fmt.Errorf("name this installation: %w", err)
+	}
+	return name, nil
 }

@@ -12,6 +12,10 @@ const (
 	RefreshCookie = "studio_refresh"
 	PreviewCookie = "studio_preview"
 	ShareCookie   = "studio_share"
+	// ClearedCookie marks, for a few seconds, a browser whose duplicate
+	// studio cookies were just expired, so a copy that cannot be expired
+	// leads to signing out instead of an endless redirect.
+	ClearedCookie = "studio_cleared"
 )
 
 // CookieNames are the names in use for one scheme: under https the
@@ -19,13 +23,13 @@ const (
 // Domain, so no sibling host can set them) and the refresh cookie, which
 // keeps its own path, __Secure-.
 type CookieNames struct {
-	Session, CSRF, Refresh, Preview, Share string
+	Session, CSRF, Refresh, Preview, Share, Cleared string
 }
 
 // Cookies returns the cookie names for http (secure false) or https.
 func Cookies(secure bool) CookieNames {
 	if !secure {
-		return CookieNames{SessionCookie, CSRFCookie, RefreshCookie, PreviewCookie, ShareCookie}
+		return CookieNames{SessionCookie, CSRFCookie, RefreshCookie, PreviewCookie, ShareCookie, ClearedCookie}
 	}
 	return CookieNames{
 		Session: "__Host-" + SessionCookie,
@@ -33,6 +37,7 @@ func Cookies(secure bool) CookieNames {
 		Refresh: "__Secure-" + RefreshCookie,
 		Preview: "__Host-" + PreviewCookie,
 		Share:   "__Host-" + ShareCookie,
+		Cleared: "__Host-" + ClearedCookie,
 	}
 }
 
@@ -43,7 +48,7 @@ func IsStudioCookie(name string) bool {
 	n = strings.TrimPrefix(n, "__host-")
 	n = strings.TrimPrefix(n, "__secure-")
 	switch n {
-	case SessionCookie, CSRFCookie, RefreshCookie, PreviewCookie, ShareCookie:
+	case SessionCookie, CSRFCookie, RefreshCookie, PreviewCookie, ShareCookie, ClearedCookie:
 		return true
 	}
 	return false

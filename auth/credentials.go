@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -150,10 +151,66 @@ func (s *Service) ProviderKey(ctx context.Context, userID uuid.UUID, provider st
 	return apiKey, baseURL, nil
 }
 
-// ResealAll re-encrypts every stored secret under the current key, in one
-// transaction; older keys keep opening values until it commits.
-func (s *Service) ResealAll(ctx context.Context) (int, error) {
-	current := s.Ring.Current().ID
+// RotateKey moves every stored secret to a new key in steps that can each
+// be interrupted without losing one:
+//  1. the key file gains a next key and keeps every key it had (a run
+//     after a failed one resumes with the same next key);
+//  2. after wait, every running server has read the file (they reread it
+//     at least every KeyReloadInterval when they need a key), so each can
+//     open what is re-sealed with the next key;
+//  3. every secret is re-sealed with the next key, in one transaction;
+//  4. only then the next key becomes current. Older keys stay in the file.
+//
+// With STUDIO_SECRET_KEY the operator has already made the new key current
+// (and listed the old one in STUDIO_PREVIOUS_SECRET_KEYS), so only step 3
+// runs, with the current key. Rotations take turns.
+func (s *Service) RotateKey(ctx context.Context, wait time.Duration) (Key, int, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return Key{}, 0, fmt.Errorf("connect for the rotation lock: %w", err)
+	}
+	defer conn.Release()
+	q := db.New(conn)
+	if err := q.LockKeyRotation(ctx); err != nil {
+		return Key{}, 0, fmt.Errorf("wait for another rotation: %w", err)
+	}
+	defer func() {
+		if q.UnlockKeyRotation(context.WithoutCancel(ctx)) != nil {
+			// A closed connection drops its lock; the pool makes a new one.
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}()
+	return s.rotateKey(ctx, wait)
+}
+
+func (s *Service) rotateKey(ctx context.Context, wait time.Duration) (Key, int, error) {
+	if !s.Ring.FromFile() {
+		current := s.Ring.Current()
+		n, err := s.resealWith(ctx, current)
+		return current, n, err
+	}
+	next, err := s.Ring.BeginRotation()
+	if err != nil {
+		return Key{}, 0, fmt.Errorf("add the next key: %w", err)
+	}
+	select {
+	case <-time.After(wait):
+	case <-ctx.Done():
+		return Key{}, 0, ctx.Err()
+	}
+	n, err := s.resealWith(ctx, next)
+	if err != nil {
+		return Key{}, 0, err
+	}
+	if err := s.Ring.FinishRotation(next); err != nil {
+		return Key{}, 0, fmt.Errorf("make key %s current: %w", next.ID, err)
+	}
+	return next, n, nil
+}
+
+// resealWith re-encrypts every stored secret that key did not seal, in one
+// transaction: if any cannot be opened, none changes.
+func (s *Service) resealWith(ctx context.Context, key Key) (int, error) {
 	n := 0
 	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
 		rows, err := q.ListAllSealedCredentials(ctx)
@@ -161,7 +218,7 @@ func (s *Service) ResealAll(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, r := range rows {
-			if SealedWith(r.APIKey) == current {
+			if SealedWith(r.APIKey) == key.ID {
 				continue
 			}
 			aad := credentialAAD(r.UserID, r.Provider)
@@ -169,7 +226,7 @@ func (s *Service) ResealAll(ctx context.Context) (int, error) {
 			if err != nil {
 				return fmt.Errorf("open the %s key of user %s: %w", r.Provider, r.UserID, err)
 			}
-			sealed, err := s.Ring.Seal(plain, aad)
+			sealed, err := SealWith(key, plain, aad)
 			if err != nil {
 				return err
 			}

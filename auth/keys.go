@@ -16,11 +16,22 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // KeyFile is the generated keyring inside the data folder, used when
 // STUDIO_SECRET_KEY is not set.
 const KeyFile = "secret.keys"
+
+// KeyReloadInterval is the least time between two reads of the key file
+// by a running server: often enough to learn of a rotation soon, rare
+// enough that requests naming unknown key ids cannot make it read the
+// disk at will.
+const KeyReloadInterval = 30 * time.Second
+
+// nextKeyPrefix marks the key a rotation in progress seals with; it opens
+// values but does not yet sign or seal anything new.
+const nextKeyPrefix = "next "
 
 // ErrSealed means a sealed secret could not be opened: it was tampered
 // with, belongs to another record, or its key is gone.
@@ -47,12 +58,19 @@ func (k Key) derive(purpose string) []byte {
 	return out
 }
 
-// Keyring holds the current key, which signs and seals, and older keys that
-// still verify and open what was made before a rotation.
+// Keyring holds the current key, which signs and seals, the next key of a
+// rotation in progress, and older keys that still verify and open what was
+// made before a rotation.
 type Keyring struct {
 	mu   sync.RWMutex
-	keys []Key  // keys[0] is current
-	file string // the key file this ring was read from, if any
+	keys []Key // keys[0] is current; the rest only verify and open
+	next *Key  // the key a rotation in progress re-seals with
+
+	file     string // the key file this ring was read from, if any
+	read     func(name string) ([]byte, error)
+	now      func() time.Time
+	readMu   sync.Mutex
+	lastRead time.Time
 }
 
 // LoadKeyring builds the ring from STUDIO_SECRET_KEY (and, during a
@@ -68,13 +86,13 @@ func LoadKeyring(secret, previous, dataDir string) (*Keyring, error) {
 		}
 		return ring, nil
 	}
-	ring := &Keyring{file: filepath.Join(dataDir, KeyFile)}
+	ring := &Keyring{file: filepath.Join(dataDir, KeyFile), read: os.ReadFile, now: time.Now}
 	if err := ring.reload(); err == nil {
 		return ring, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	if err := ring.write([]Key{generateKey()}); err != nil {
+	if err := ring.write([]Key{generateKey()}, nil); err != nil {
 		return nil, err
 	}
 	return ring, ring.reload()
@@ -86,39 +104,85 @@ func generateKey() Key {
 	return newKey(secret)
 }
 
+// reload reads the key file now.
 func (r *Keyring) reload() error {
-	b, err := os.ReadFile(r.file)
+	r.readMu.Lock()
+	r.lastRead = r.now()
+	r.readMu.Unlock()
+	return r.load()
+}
+
+func (r *Keyring) load() error {
+	b, err := r.read(r.file)
 	if err != nil {
 		return err
 	}
-	var keys []Key
+	keys, next, err := parseKeyFile(b)
+	if err != nil {
+		return fmt.Errorf("the key file %s %w; restore it from a backup", r.file, err)
+	}
+	r.mu.Lock()
+	r.keys, r.next = keys, next
+	r.mu.Unlock()
+	return nil
+}
+
+// refresh rereads the key file if the last read is KeyReloadInterval old,
+// so a running server learns of a rotation made by `studio admin
+// rotate-key` or another replica. A file that fails to read leaves the
+// keys in memory as they are.
+func (r *Keyring) refresh() {
+	if r.file == "" {
+		return
+	}
+	r.readMu.Lock()
+	now := r.now()
+	due := now.Sub(r.lastRead) >= KeyReloadInterval
+	if due {
+		r.lastRead = now // one read per interval, however many ask at once
+	}
+	r.readMu.Unlock()
+	if due {
+		_ = r.load()
+	}
+}
+
+// parseKeyFile reads one base64 key a line, current first; a line marked
+// "next " holds the key of a rotation in progress.
+func parseKeyFile(b []byte) (keys []Key, next *Key, err error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		secret, err := base64.StdEncoding.DecodeString(line)
-		if err != nil || len(secret) < 32 {
-			return fmt.Errorf("the key file %s is damaged; restore it from a backup", r.file)
+		encoded, isNext := strings.CutPrefix(line, nextKeyPrefix)
+		secret, err := base64.StdEncoding.DecodeString(encoded)
+		if err != nil || len(secret) < 32 || isNext && next != nil {
+			return nil, nil, errors.New("is damaged")
 		}
-		keys = append(keys, newKey(secret))
+		if k := newKey(secret); isNext {
+			next = &k
+		} else {
+			keys = append(keys, k)
+		}
 	}
 	if len(keys) == 0 {
-		return fmt.Errorf("the key file %s holds no key; restore it from a backup", r.file)
+		return nil, nil, errors.New("holds no key")
 	}
-	r.mu.Lock()
-	r.keys = keys
-	r.mu.Unlock()
-	return nil
+	return keys, next, nil
 }
 
-func (r *Keyring) write(keys []Key) error {
+func (r *Keyring) write(keys []Key, next *Key) error {
 	var b strings.Builder
-	b.WriteString("# Studio's secret keys, newest first. Keep this file private and backed up:\n")
-	b.WriteString("# without it, stored provider keys cannot be decrypted.\n")
-	for _, k := range keys {
+	b.WriteString("# Studio's secret keys, current first, then older ones. Keep this file private\n")
+	b.WriteString("# and backed up: without it, stored provider keys cannot be decrypted.\n")
+	b.WriteString("# A line starting with \"next \" is the key of an unfinished rotation.\n")
+	for i, k := range keys {
 		b.WriteString(base64.StdEncoding.EncodeToString(k.Secret) + "\n")
+		if i == 0 && next != nil {
+			b.WriteString(nextKeyPrefix + base64.StdEncoding.EncodeToString(next.Secret) + "\n")
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(r.file), 0o755); err != nil {
 		return err
@@ -127,22 +191,56 @@ func (r *Keyring) write(keys []Key) error {
 	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
 		return fmt.Errorf("write key file: %w", err)
 	}
-	return os.Rename(tmp, r.file)
+	if err := os.Rename(tmp, r.file); err != nil {
+		return fmt.Errorf("replace key file: %w", err)
+	}
+	return nil
 }
 
-// Rotate makes a new current key. With a key file, the new key is written
-// ahead of the current one and anything older is dropped (it was re-sealed
-// by the previous rotation). With STUDIO_SECRET_KEY, the operator changes
-// the variables instead, so Rotate reports that.
-func (r *Keyring) Rotate() (Key, error) {
+// ErrKeyFromEnvironment: rotation with STUDIO_SECRET_KEY is the operator's.
+var ErrKeyFromEnvironment = errors.New("the key comes from STUDIO_SECRET_KEY: set the new key there and the old one in STUDIO_PREVIOUS_SECRET_KEYS, then run rotate-key again to re-seal")
+
+// BeginRotation adds a next key to the key file, keeping every key it
+// holds, and returns it; values re-sealed with it open wherever the file
+// is read. If an earlier rotation stopped before it finished, its next key
+// is returned instead, so running rotate-key again resumes it.
+func (r *Keyring) BeginRotation() (Key, error) {
 	if r.file == "" {
-		return Key{}, errors.New("the key comes from STUDIO_SECRET_KEY: set the new key there and the old one in STUDIO_PREVIOUS_SECRET_KEYS, then run rotate-key again to re-seal")
+		return Key{}, ErrKeyFromEnvironment
+	}
+	if err := r.reload(); err != nil {
+		return Key{}, err
+	}
+	r.mu.RLock()
+	keys, next := r.keys, r.next
+	r.mu.RUnlock()
+	if next != nil {
+		return *next, nil
 	}
 	k := generateKey()
-	if err := r.write([]Key{k, r.Current()}); err != nil {
+	if err := r.write(keys, &k); err != nil {
 		return Key{}, err
 	}
 	return k, r.reload()
+}
+
+// FinishRotation makes the next key current once everything is re-sealed
+// with it. Every older key stays in the file: values sealed by a server
+// that had not yet learnt of the rotation still open.
+func (r *Keyring) FinishRotation(next Key) error {
+	if err := r.reload(); err != nil {
+		return err
+	}
+	r.mu.RLock()
+	keys, pending := r.keys, r.next
+	r.mu.RUnlock()
+	if pending == nil || pending.ID != next.ID {
+		return fmt.Errorf("the key file no longer names key %s as the next key; run rotate-key again", next.ID)
+	}
+	if err := r.write(append([]Key{next}, keys...), nil); err != nil {
+		return err
+	}
+	return r.reload()
 }
 
 // FromFile reports whether the ring lives in the generated key file.
@@ -150,20 +248,20 @@ func (r *Keyring) FromFile() bool { return r.file != "" }
 
 // Current is the key that signs and seals.
 func (r *Keyring) Current() Key {
+	r.refresh()
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.keys[0]
 }
 
-// Find returns the key with that id, rereading the key file once in case
-// another replica rotated it.
+// Find returns the key with that id. An unknown id rereads the key file
+// only if the last read is KeyReloadInterval old (another replica or
+// rotate-key may have added it), so forged ids cost no disk reads.
 func (r *Keyring) Find(id string) (Key, bool) {
-	if k, ok := r.find(id); ok || r.file == "" {
-		return k, ok
+	if k, ok := r.find(id); ok {
+		return k, true
 	}
-	if r.reload() != nil {
-		return Key{}, false
-	}
+	r.refresh()
 	return r.find(id)
 }
 
@@ -175,14 +273,21 @@ func (r *Keyring) find(id string) (Key, bool) {
 			return k, true
 		}
 	}
+	if r.next != nil && r.next.ID == id {
+		return *r.next, true
+	}
 	return Key{}, false
 }
 
-// All returns every key, current first.
+// All returns every key, current first, the next key of a rotation last.
 func (r *Keyring) All() []Key {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return append([]Key(nil), r.keys...)
+	all := append([]Key(nil), r.keys...)
+	if r.next != nil {
+		all = append(all, *r.next)
+	}
+	return all
 }
 
 // Seal encrypts plaintext with AES-256-GCM under the current key. The
@@ -190,7 +295,11 @@ func (r *Keyring) All() []Key {
 // provider), so a ciphertext moved to another row does not open.
 // Layout: "v1." + key id + "." + base64(nonce || ciphertext || tag).
 func (r *Keyring) Seal(plaintext, aad []byte) (string, error) {
-	k := r.Current()
+	return SealWith(r.Current(), plaintext, aad)
+}
+
+// SealWith seals under a given key, for re-sealing during a rotation.
+func SealWith(k Key, plaintext, aad []byte) (string, error) {
 	aead, err := sealer(k)
 	if err != nil {
 		return "", err

@@ -1,12 +1,16 @@
 package auth
 
 import (
+	"encoding/base64"
 	"errors"
-	"golang.org/x/crypto/bcrypt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestKeyFileIsGeneratedPrivateAndStable(t *testing.T) {
@@ -70,26 +74,104 @@ func TestSealOpenAndTampering(t *testing.T) {
 	}
 }
 
-func TestRotationKeepsOldKeysOpening(t *testing.T) {
+func TestRotationKeepsEveryKeyOpening(t *testing.T) {
 	dir := t.TempDir()
 	ring, _ := LoadKeyring("", "", dir)
+	first := ring.Current()
 	old, _ := ring.Seal([]byte("v"), nil)
-	oldID := ring.Current().ID
-	k, err := ring.Rotate()
+	next, err := ring.BeginRotation()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.ID == oldID || ring.Current().ID != k.ID {
-		t.Fatal("rotation did not make a new current key")
+	if next.ID == first.ID || ring.Current().ID != first.ID {
+		t.Fatal("beginning a rotation must add a next key without making it current")
 	}
-	if got, err := ring.Open(old, nil); err != nil || string(got) != "v" {
-		t.Fatalf("old value after rotation: %q %v", got, err)
+	resealed, _ := SealWith(next, []byte("v"), nil)
+	if again, _ := ring.BeginRotation(); again.ID != next.ID {
+		t.Fatal("a second begin must resume the unfinished rotation, not add another key")
 	}
-	// Another replica that still has the old ring finds the new key by rereading the file.
-	stale := &Keyring{file: filepath.Join(dir, KeyFile), keys: []Key{{ID: oldID}}}
-	fresh, _ := ring.Seal([]byte("w"), nil)
-	if got, err := stale.Open(fresh, nil); err != nil || string(got) != "w" {
-		t.Fatalf("stale replica opening a new value: %q %v", got, err)
+	if err := ring.FinishRotation(next); err != nil {
+		t.Fatal(err)
+	}
+	if ring.Current().ID != next.ID {
+		t.Fatal("finishing did not make the next key current")
+	}
+	second, _ := ring.BeginRotation()
+	ring.FinishRotation(second)
+	fresh, err := LoadKeyring("", "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(fresh.All()); got != 3 {
+		t.Fatalf("%d keys in the file after two rotations, want all 3", got)
+	}
+	for name, v := range map[string]string{"sealed before": old, "re-sealed": resealed} {
+		if got, err := fresh.Open(v, nil); err != nil || string(got) != "v" {
+			t.Fatalf("%s: %q %v", name, got, err)
+		}
+	}
+}
+
+// A running server learns a rotation made elsewhere: the next key as soon
+// as it meets a value sealed with it, the new current key within
+// KeyReloadInterval.
+func TestRunningServerLearnsOfRotation(t *testing.T) {
+	dir := t.TempDir()
+	server, _ := LoadKeyring("", "", dir)
+	clock := time.Now()
+	server.now = func() time.Time { return clock }
+	first := server.Current().ID
+	admin, _ := LoadKeyring("", "", dir)
+	next, _ := admin.BeginRotation()
+	sealed, _ := SealWith(next, []byte("w"), nil)
+	clock = clock.Add(KeyReloadInterval)
+	if got, err := server.Open(sealed, nil); err != nil || string(got) != "w" {
+		t.Fatalf("server opening a value sealed with the next key: %q %v", got, err)
+	}
+	admin.FinishRotation(next)
+	if server.Current().ID != first {
+		t.Fatal("the server reread the key file before the interval passed")
+	}
+	clock = clock.Add(KeyReloadInterval)
+	if server.Current().ID != next.ID {
+		t.Fatal("the server did not take the new current key after the interval")
+	}
+}
+
+// Tokens and sealed values naming a key id nobody has are refused without
+// reading the disk, and such requests cannot make the server read its key
+// file more than once per KeyReloadInterval.
+func TestUnknownKeyIDCostsNoDiskRead(t *testing.T) {
+	ring, err := LoadKeyring("", "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Now()
+	reads := 0
+	ring.now = func() time.Time { return clock }
+	ring.read = func(name string) ([]byte, error) { reads++; return os.ReadFile(name) }
+	stranger := generateKey()
+	forged, _, _ := NewTokens(&Keyring{keys: []Key{stranger}}).Issue(uuid.New())
+	sealed, _ := SealWith(stranger, []byte("x"), nil)
+	tokens := NewTokens(ring)
+	attack := func() {
+		for range 100 {
+			if _, err := tokens.Verify(forged); !errors.Is(err, ErrTokenInvalid) {
+				t.Fatalf("a token with an unknown key id: %v", err)
+			}
+			if _, err := ring.Open(sealed, nil); !errors.Is(err, ErrSealed) {
+				t.Fatalf("a value with an unknown key id: %v", err)
+			}
+		}
+	}
+	attack()
+	if reads != 0 {
+		t.Fatalf("%d key file reads right after loading it, want 0", reads)
+	}
+	clock = clock.Add(KeyReloadInterval)
+	attack()
+	if reads != 1 {
+		t.Fatalf("%d key file reads in one interval, want 1", reads)
 	}
 }
 
@@ -105,8 +187,8 @@ func TestEnvironmentKeyRotation(t *testing.T) {
 	if _, err := after.Open(sealed, nil); !errors.Is(err, ErrSealed) {
 		t.Fatalf("a value under a dropped key opened: %v", err)
 	}
-	if _, err := after.Rotate(); err == nil {
-		t.Fatal("Rotate with STUDIO_SECRET_KEY should explain the variables instead")
+	if _, err := after.BeginRotation(); !errors.Is(err, ErrKeyFromEnvironment) {
+		t.Fatalf("a rotation with STUDIO_SECRET_KEY should explain the variables instead: %v", err)
 	}
 }
 
@@ -115,6 +197,11 @@ func TestDamagedKeyFile(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, KeyFile), []byte("not base64 at all!\n"), 0o600)
 	if _, err := LoadKeyring("", "", dir); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("damaged key file: %v", err)
+	}
+	k, n := base64.StdEncoding.EncodeToString(generateKey().Secret), base64.StdEncoding.EncodeToString(generateKey().Secret)
+	os.WriteFile(filepath.Join(dir, KeyFile), []byte(k+"\nnext "+n+"\nnext "+n+"\n"), 0o600)
+	if _, err := LoadKeyring("", "", dir); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("two next keys: %v", err)
 	}
 }
 

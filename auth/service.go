@@ -25,7 +25,9 @@ const (
 	SessionIdleTTL     = 7 * 24 * time.Hour
 	SessionAbsoluteTTL = 30 * 24 * time.Hour
 	InviteTTL          = 7 * 24 * time.Hour
-	ThrottleWindow     = 15 * time.Minute
+	// ThrottleWindow is how long failures count: per address against its
+	// hard limit, per account until a failure-free stretch resets it.
+	ThrottleWindow = 15 * time.Minute
 )
 
 // Errors people see, in their words.
@@ -46,7 +48,12 @@ var (
 type ThrottledError struct{ RetryAfter time.Duration }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many failed sign-ins; try again in %s", e.RetryAfter.Round(time.Second))
+	return fmt.Sprintf("too many sign-in attempts; try again in %d s", e.Seconds())
+}
+
+// Seconds is the wait in whole seconds, rounded up and at least one.
+func (e *ThrottledError) Seconds() int {
+	return max(1, int((e.RetryAfter+time.Second-1)/time.Second))
 }
 
 // Meta is what is known about the request that acts.
@@ -57,16 +64,23 @@ type Meta struct {
 
 // Service is accounts, sign-in state and the audit log.
 type Service struct {
-	pool         *pgxpool.Pool
-	q            *db.Queries
-	Tokens       *Tokens
-	Ring         *Keyring
-	Log          *slog.Logger
-	Signup       string // open | invite | closed
-	AccountLimit int    // failed sign-ins per account per window
-	IPLimit      int    // failed sign-ins per address per window
-	dummyOnce    sync.Once
-	dummyHash    []byte // compared against when an email is unknown
+	pool    *pgxpool.Pool
+	q       *db.Queries
+	Tokens  *Tokens
+	Ring    *Keyring
+	Log     *slog.Logger
+	Signup  string  // open | invite | closed
+	Backoff Backoff // how failures slow one account down
+	IPLimit int     // failed sign-ins per address per window, a hard limit
+	// ClientLimit is a hard limit on failed sign-ins to one account from
+	// one address per window. It keeps a single address from re-arming the
+	// account's delay each time it ends: after that many it must stop, and
+	// the owner's next attempt finds the account open.
+	ClientLimit int
+	now         func() time.Time
+	hash        func(password string) (string, error)
+	dummyOnce   sync.Once
+	dummyHash   []byte // compared against when an email is unknown
 }
 
 // NewService wires the account service.
@@ -76,17 +90,35 @@ func NewService(pool *pgxpool.Pool, ring *Keyring, signup string, log *slog.Logg
 	}
 	return &Service{
 		pool: pool, q: db.New(pool), Tokens: NewTokens(ring), Ring: ring, Log: log,
-		Signup: signup, AccountLimit: 10, IPLimit: 100,
+		Signup: signup, Backoff: DefaultBackoff, IPLimit: 100, ClientLimit: 10, now: time.Now, hash: HashPassword,
 	}
 }
 
 // Register creates an account. The first account becomes an administrator.
+// Everything that can refuse a sign-up is looked at before bcrypt runs, so
+// refused sign-ups cost no CPU; refusals that guess (an invite, an email)
+// count against the address like failed sign-ins.
 func (s *Service) Register(ctx context.Context, email, password, name, invite string, meta Meta) (db.User, error) {
 	addr, err := NormalizeEmail(email)
 	if err != nil {
 		return db.User{}, err
 	}
-	hash, err := HashPassword(password)
+	if err := CheckPassword(password); err != nil {
+		return db.User{}, err
+	}
+	ipKey := "ip:" + meta.IP
+	if err := s.throttled(ctx, ipKey, s.IPLimit); err != nil {
+		return db.User{}, err
+	}
+	if err := s.signupAllowed(ctx, addr, invite); err != nil {
+		if errors.Is(err, ErrInviteInvalid) || errors.Is(err, ErrEmailTaken) {
+			if err := s.q.AddLoginFailure(ctx, ipKey); err != nil {
+				return db.User{}, err
+			}
+		}
+		return db.User{}, err
+	}
+	hash, err := s.hash(password)
 	if err != nil {
 		return db.User{}, err
 	}
@@ -133,20 +165,56 @@ func (s *Service) Register(ctx context.Context, email, password, name, invite st
 	return user, err
 }
 
+// signupAllowed is a first, unlocked look at what Register's transaction
+// would refuse; the transaction still decides, under its lock.
+func (s *Service) signupAllowed(ctx context.Context, addr, invite string) error {
+	if s.Signup != "open" {
+		n, err := s.q.CountUsers(ctx)
+		if err != nil {
+			return fmt.Errorf("count users: %w", err)
+		}
+		switch {
+		case n == 0: // the very first account is always allowed
+		case s.Signup == "closed":
+			return ErrSignupClosed
+		case invite == "":
+			return ErrInviteRequired
+		default:
+			usable, err := s.q.InviteUsable(ctx, HashToken(invite))
+			if err != nil {
+				return fmt.Errorf("look up invite: %w", err)
+			}
+			if !usable {
+				return ErrInviteInvalid
+			}
+		}
+	}
+	if _, err := s.q.GetUserByEmail(ctx, addr); err == nil {
+		return ErrEmailTaken
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("look up email: %w", err)
+	}
+	return nil
+}
+
 // Login checks an email and password. A wrong email and a wrong password
 // give the same error after the same bcrypt work, so neither reveals
-// whether an account exists. Failures are counted per account and per
-// address in the database, so every replica throttles alike.
+// whether an account exists. Failures are counted in the database, so
+// every replica throttles alike: an address has a hard limit, an account
+// only slows down (Backoff), so no one can lock its owner out.
 func (s *Service) Login(ctx context.Context, email, password string, meta Meta) (db.User, error) {
 	addr, _ := NormalizeEmail(email)
 	if addr == "" {
 		addr = email
 	}
-	accountKey, ipKey := "account:"+addr, "ip:"+meta.IP
-	if err := s.throttled(ctx, accountKey, s.AccountLimit); err != nil {
+	ipKey, clientKey := "ip:"+meta.IP, "account-ip:"+addr+" "+meta.IP
+	if err := s.throttled(ctx, ipKey, s.IPLimit); err != nil {
 		return db.User{}, err
 	}
-	if err := s.throttled(ctx, ipKey, s.IPLimit); err != nil {
+	if err := s.throttled(ctx, clientKey, s.ClientLimit); err != nil {
+		return db.User{}, err
+	}
+	if err := s.takeAccountAttempt(ctx, addr); err != nil {
 		return db.User{}, err
 	}
 	s.dummyOnce.Do(func() {
@@ -160,10 +228,13 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Meta) 
 		return db.User{}, err
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil {
-		for _, k := range []string{accountKey, ipKey} {
+		for _, k := range []string{ipKey, clientKey} {
 			if err := s.q.AddLoginFailure(ctx, k); err != nil {
 				return db.User{}, err
 			}
+		}
+		if err := s.forgetOldFailures(ctx); err != nil {
+			return db.User{}, err
 		}
 		_ = addAudit(ctx, s.q, nil, "login.failed", addr, meta, nil)
 		return db.User{}, ErrInvalidCredentials
@@ -171,26 +242,14 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Meta) 
 	if user.DisabledAt != nil {
 		return db.User{}, ErrAccountDisabled
 	}
-	if err := s.q.ClearLoginFailures(ctx, accountKey); err != nil {
+	if err := s.q.ClearSignInDelay(ctx, addr); err != nil {
+		return db.User{}, err
+	}
+	if err := s.q.ClearLoginFailures(ctx, clientKey); err != nil {
 		return db.User{}, err
 	}
 	_ = addAudit(ctx, s.q, &user.ID, "login", user.Email, meta, nil)
 	return user, nil
-}
-
-func (s *Service) throttled(ctx context.Context, key string, limit int) error {
-	r, err := s.q.RecentLoginFailures(ctx, db.RecentLoginFailuresParams{Key: key, WindowLength: interval(ThrottleWindow)})
-	if err != nil {
-		return err
-	}
-	if int(r.Failures) < limit {
-		return nil
-	}
-	wait := time.Until(r.Oldest.Add(ThrottleWindow))
-	if wait < time.Second {
-		wait = time.Second
-	}
-	return &ThrottledError{RetryAfter: wait}
 }
 
 // TokenPair is what an API sign-in returns.
@@ -345,6 +404,15 @@ func (s *Service) SessionUser(ctx context.Context, token string) (db.Session, db
 // RevokeSession ends one browser session.
 func (s *Service) RevokeSession(ctx context.Context, id uuid.UUID) error {
 	return s.q.RevokeSession(ctx, id)
+}
+
+// DeleteSession removes a browser session's row, as when the browser signs
+// in again and the new session replaces it.
+func (s *Service) DeleteSession(ctx context.Context, id uuid.UUID) error {
+	if err := s.q.DeleteSession(ctx, id); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
 }
 
 // UpdateName changes a user's display name.

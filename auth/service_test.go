@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"golang.org/x/crypto/bcrypt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -112,6 +114,66 @@ func TestSignupModes(t *testing.T) {
 	}
 }
 
+// Sign-ups that will be refused are refused before bcrypt runs, so a
+// closed Studio spends no CPU on them.
+func TestRefusedSignupsCostNoHash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	closed, _ := newService(t, "closed")
+	closed.Register(ctx, "admin@example.com", "a long password", "", "", meta)
+	hashes := auth.CountHashes(closed)
+	if _, err := closed.Register(ctx, "b@example.com", "a long password", "", "", meta); !errors.Is(err, auth.ErrSignupClosed) {
+		t.Fatalf("closed: %v", err)
+	}
+	if n := hashes(); n != 0 {
+		t.Fatalf("closed sign-up hashed the password %d time(s)", n)
+	}
+
+	inv, _ := newService(t, "invite")
+	admin, _ := inv.Register(ctx, "admin@example.com", "a long password", "", "", meta)
+	hashes = auth.CountHashes(inv)
+	if _, err := inv.Register(ctx, "b@example.com", "a long password", "", "", meta); !errors.Is(err, auth.ErrInviteRequired) {
+		t.Fatalf("no invite: %v", err)
+	}
+	if _, err := inv.Register(ctx, "b@example.com", "a long password", "", "made-up", meta); !errors.Is(err, auth.ErrInviteInvalid) {
+		t.Fatalf("made-up invite: %v", err)
+	}
+	token, _, _ := inv.CreateInvite(ctx, admin.ID, meta)
+	if _, err := inv.Register(ctx, "ADMIN@example.com", "a long password", "", token, meta); !errors.Is(err, auth.ErrEmailTaken) {
+		t.Fatalf("taken email: %v", err)
+	}
+	if n := hashes(); n != 0 {
+		t.Fatalf("refused invite sign-ups hashed %d time(s)", n)
+	}
+	if _, err := inv.Register(ctx, "b@example.com", "a long password", "", token, meta); err != nil || hashes() != 1 {
+		t.Fatalf("valid invite: %v, %d hash(es)", err, hashes())
+	}
+}
+
+// An address over its limit of failures cannot sign up either, and the
+// refusal comes before bcrypt; refused sign-ups count as failures.
+func TestSignupThrottledBeforeHashing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newService(t, "invite")
+	s.IPLimit = 3
+	s.Register(ctx, "admin@example.com", "a long password", "", "", meta)
+	hashes := auth.CountHashes(s)
+	m := auth.Meta{IP: "203.0.113.9"}
+	for range 3 {
+		if _, err := s.Register(ctx, uuid.NewString()[:8]+"@example.com", "a long password", "", "guessed-invite", m); !errors.Is(err, auth.ErrInviteInvalid) {
+			t.Fatalf("guessed invite: %v", err)
+		}
+	}
+	var th *auth.ThrottledError
+	if _, err := s.Register(ctx, "c@example.com", "a long password", "", "guessed-invite", m); !errors.As(err, &th) {
+		t.Fatalf("after 3 refused sign-ups: %v", err)
+	}
+	if n := hashes(); n != 0 {
+		t.Fatalf("throttled sign-ups hashed %d time(s)", n)
+	}
+}
+
 func TestLoginSameErrorAndThrottle(t *testing.T) {
 	t.Parallel()
 	s, _ := newService(t, "open")
@@ -127,15 +189,219 @@ func TestLoginSameErrorAndThrottle(t *testing.T) {
 	if _, err := s.Login(ctx, "A@Example.com", "a long password", meta); err != nil {
 		t.Fatalf("good login (resets the account counter): %v", err)
 	}
-	for i := 0; i < 10; i++ {
+	for i := 0; i < s.Backoff.Free; i++ {
 		if _, err := s.Login(ctx, "a@example.com", "wrong password", meta); err != auth.ErrInvalidCredentials {
 			t.Fatalf("failure %d: %v", i+1, err)
 		}
 	}
 	_, err := s.Login(ctx, "a@example.com", "a long password", meta)
 	var th *auth.ThrottledError
-	if !errors.As(err, &th) || th.RetryAfter <= 0 || th.RetryAfter > auth.ThrottleWindow {
-		t.Fatalf("11th attempt: %v", err)
+	if !errors.As(err, &th) || th.RetryAfter <= 0 || th.RetryAfter > s.Backoff.First {
+		t.Fatalf("attempt after %d failures: %v", s.Backoff.Free, err)
+	}
+}
+
+// fakeClock is a clock a test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestBackoffSchedule(t *testing.T) {
+	b := auth.DefaultBackoff
+	want := map[int]time.Duration{0: 0, 4: 0, 5: time.Second, 6: 2 * time.Second, 7: 4 * time.Second,
+		10: 32 * time.Second, 11: time.Minute, 50: time.Minute, 1000: time.Minute}
+	for failures, d := range want {
+		if got := b.Delay(failures); got != d {
+			t.Errorf("after %d failures: %s, want %s", failures, got, d)
+		}
+	}
+}
+
+// An attacker at one address fails 50 times against one account; the
+// owner, at another address, still signs in once the current delay (at
+// most a minute) has passed, and is never asked to wait longer.
+func TestOneClientCannotKeepTheOwnerOut(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	ctx := context.Background()
+	if _, err := s.Register(ctx, "owner@example.com", "the owner's password", "", "", meta); err != nil {
+		t.Fatal(err)
+	}
+	attacker, owner := auth.Meta{IP: "192.0.2.66"}, auth.Meta{IP: "198.51.100.7"}
+	failed, hardLimited := 0, false
+	for range 50 {
+		_, err := s.Login(ctx, "owner@example.com", "a wrong guess", attacker)
+		var th *auth.ThrottledError
+		switch {
+		case err == auth.ErrInvalidCredentials:
+			failed++
+		case errors.As(err, &th) && th.RetryAfter <= s.Backoff.Max:
+			clock.Add(th.RetryAfter) // the attacker waits out every account delay
+		case errors.As(err, &th):
+			if failed < s.ClientLimit {
+				t.Fatalf("the account delay %s is over the cap %s", th.RetryAfter, s.Backoff.Max)
+			}
+			hardLimited = true // the address's own limit: the attacker stops here
+		default:
+			t.Fatalf("attacker attempt: %v", err)
+		}
+	}
+	if !hardLimited {
+		t.Fatalf("the attacker's address was never held by its hard limit (%d failures)", failed)
+	}
+	_, err := s.Login(ctx, "owner@example.com", "the owner's password", owner)
+	var th *auth.ThrottledError
+	if errors.As(err, &th) {
+		if th.RetryAfter > s.Backoff.Max {
+			t.Fatalf("the owner is asked to wait %s, more than the cap", th.RetryAfter)
+		}
+		clock.Add(th.RetryAfter)
+		_, err = s.Login(ctx, "owner@example.com", "the owner's password", owner)
+	}
+	if err != nil {
+		t.Fatalf("the owner cannot sign in after the delay: %v", err)
+	}
+	// The right password reset the account: the next mistake is a plain failure.
+	if _, err := s.Login(ctx, "owner@example.com", "a typo", owner); err != auth.ErrInvalidCredentials {
+		t.Fatalf("after a good sign-in the counter did not reset: %v", err)
+	}
+}
+
+// The attacker's best play from one address: a guess the instant each
+// delay ends, always ahead of the owner. The address soon reaches its hard
+// limit for this account, and the owner gets in within a couple of
+// minutes.
+func TestOneClientRearmingEveryDelayCannotKeepTheOwnerOut(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	ctx := context.Background()
+	s.Register(ctx, "owner@example.com", "the owner's password", "", "", meta)
+	attacker, owner := auth.Meta{IP: "192.0.2.66"}, auth.Meta{IP: "198.51.100.7"}
+	for range s.Backoff.Free {
+		s.Login(ctx, "owner@example.com", "a wrong guess", attacker)
+	}
+	start := clock.Now()
+	for round := 0; ; round++ {
+		if _, err := s.Login(ctx, "owner@example.com", "a wrong guess", attacker); err == nil {
+			t.Fatal("a wrong guess signed in")
+		}
+		_, err := s.Login(ctx, "owner@example.com", "the owner's password", owner)
+		if err == nil {
+			break
+		}
+		var th *auth.ThrottledError
+		if !errors.As(err, &th) || th.RetryAfter > s.Backoff.Max {
+			t.Fatalf("round %d, the owner: %v", round, err)
+		}
+		if waited := clock.Now().Sub(start); waited > 3*time.Minute {
+			t.Fatalf("the owner is still kept out after %s", waited)
+		}
+		clock.Add(th.RetryAfter)
+	}
+}
+
+// During a delay the password is not even checked: the right one is
+// refused like a wrong one, so guesses inside a delay teach nothing.
+func TestDelayAnswersWithoutCheckingThePassword(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	ctx := context.Background()
+	s.Register(ctx, "a@example.com", "a long password", "", "", meta)
+	for range s.Backoff.Free {
+		s.Login(ctx, "a@example.com", "wrong password", meta)
+	}
+	var th *auth.ThrottledError
+	if _, err := s.Login(ctx, "a@example.com", "a long password", meta); !errors.As(err, &th) || th.RetryAfter != s.Backoff.First {
+		t.Fatalf("right password during the delay: %v", err)
+	}
+	clock.Add(th.RetryAfter / 2)
+	if _, err := s.Login(ctx, "a@example.com", "a long password", meta); !errors.As(err, &th) || th.RetryAfter != s.Backoff.First/2 {
+		t.Fatalf("halfway through the delay: %v", err)
+	}
+	clock.Add(th.RetryAfter)
+	if _, err := s.Login(ctx, "a@example.com", "a long password", meta); err != nil {
+		t.Fatalf("after the delay: %v", err)
+	}
+}
+
+// Guesses at made-up addresses leave no rows behind once their failures
+// are out of the window.
+func TestOldDelaysAreForgotten(t *testing.T) {
+	t.Parallel()
+	s, pool := newService(t, "open")
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	ctx := context.Background()
+	for range 3 {
+		s.Login(ctx, "made-up@example.com", "a guess", meta)
+	}
+	clock.Add(auth.ThrottleWindow + time.Second)
+	s.Login(ctx, "other@example.com", "a guess", meta)
+	var accounts []string
+	rows, _ := pool.Query(ctx, "SELECT account FROM sign_in_delays")
+	for rows.Next() {
+		var a string
+		rows.Scan(&a)
+		accounts = append(accounts, a)
+	}
+	if len(accounts) != 1 || accounts[0] != "other@example.com" {
+		t.Fatalf("sign_in_delays holds %v", accounts)
+	}
+}
+
+// parallelGuesses sends n wrong passwords at once and counts how many
+// were checked (the rest were told to wait).
+func parallelGuesses(s *auth.Service, n int) int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	checked := 0
+	for i := range n {
+		wg.Go(func() {
+			_, err := s.Login(context.Background(), "a@example.com", "wrong password", auth.Meta{IP: "192.0.2." + strconv.Itoa(i)})
+			if err == auth.ErrInvalidCredentials {
+				mu.Lock()
+				checked++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return checked
+}
+
+// Parallel guesses cannot share one opening between two delays, nor
+// overrun the free tries of a fresh account.
+func TestParallelGuessesTakeOneOpening(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	s.Register(context.Background(), "a@example.com", "a long password", "", "", meta)
+	if checked := parallelGuesses(s, 20); checked != s.Backoff.Free {
+		t.Fatalf("%d parallel guesses were checked on a fresh account, want %d", checked, s.Backoff.Free)
+	}
+	clock.Add(s.Backoff.First)
+	if checked := parallelGuesses(s, 10); checked != 1 {
+		t.Fatalf("%d parallel guesses were checked in one opening, want 1", checked)
 	}
 }
 
@@ -323,16 +589,13 @@ func TestKeyRotationReseals(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := ring.Current().ID
-	if _, err := ring.Rotate(); err != nil {
-		t.Fatal(err)
-	}
-	n, err := s.ResealAll(ctx)
+	next, n, err := s.RotateKey(ctx, 0)
 	if err != nil || n != 1 {
-		t.Fatalf("reseal: %d %v", n, err)
+		t.Fatalf("rotate: %d %v", n, err)
 	}
 	var sealed string
 	pool.QueryRow(ctx, "SELECT api_key FROM provider_credentials").Scan(&sealed)
-	if auth.SealedWith(sealed) == old || auth.SealedWith(sealed) != ring.Current().ID {
+	if auth.SealedWith(sealed) == old || auth.SealedWith(sealed) != next.ID || ring.Current().ID != next.ID {
 		t.Fatalf("still sealed with %s", auth.SealedWith(sealed))
 	}
 	// A fresh load of the key file (another replica, a restart) opens it.
@@ -345,5 +608,93 @@ func TestKeyRotationReseals(t *testing.T) {
 	pool.Exec(ctx, "UPDATE provider_credentials SET api_key = left(api_key, -4) || 'AAAA'")
 	if _, _, err := s.ProviderKey(ctx, u.ID, "openai"); !errors.Is(err, auth.ErrSealed) {
 		t.Fatalf("tampered ciphertext: %v", err)
+	}
+}
+
+// Two rotations in a row stop halfway (a stored value that cannot be
+// opened stops the re-seal); every other secret still opens from the key
+// file alone, and a third run, once the bad value is gone, finishes.
+func TestFailedRotationsLoseNoSecret(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	dir := t.TempDir()
+	ring, _ := auth.LoadKeyring("", "", dir)
+	s := auth.NewService(pool, ring, "open", nil)
+	keys := map[uuid.UUID]string{}
+	for i := range 4 {
+		u, err := s.Register(ctx, uuid.NewString()[:8]+"@example.com", "a long password", "", "", meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := "sk-secret-" + strconv.Itoa(i) + "-abcdef"
+		if _, err := s.SetProvider(ctx, u.ID, "openai", &k, nil); err != nil {
+			t.Fatal(err)
+		}
+		keys[u.ID] = k
+	}
+	broken, _ := s.Register(ctx, "broken@example.com", "a long password", "", "", meta)
+	k := "sk-broken-abcdef"
+	s.SetProvider(ctx, broken.ID, "anthropic", &k, nil)
+	pool.Exec(ctx, "UPDATE provider_credentials SET api_key = left(api_key, -4) || 'AAAA' WHERE user_id = $1", broken.ID)
+	first := ring.Current().ID
+	for i := range 2 {
+		if _, _, err := s.RotateKey(ctx, 0); err == nil || !strings.Contains(err.Error(), broken.ID.String()) {
+			t.Fatalf("rotation %d with a broken value: %v", i+1, err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		fresh, err := auth.LoadKeyring("", "", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reader := auth.NewService(pool, fresh, "open", nil)
+		for id, want := range keys {
+			if got, _, err := reader.ProviderKey(ctx, id, "openai"); err != nil || got != want {
+				t.Fatalf("%s: user %s's key: %q %v", when, id, got, err)
+			}
+		}
+	}
+	check("after two failed rotations")
+	if ring.Current().ID != first {
+		t.Fatal("a failed rotation made its key current")
+	}
+	s.DeleteProvider(ctx, broken.ID, "anthropic")
+	next, n, err := s.RotateKey(ctx, 0)
+	if err != nil || n != 4 || next.ID == first {
+		t.Fatalf("third rotation: %d %v", n, err)
+	}
+	check("after the rotation finished")
+}
+
+// Two administrators rotating at once: one waits for the other, both
+// finish, and every secret still opens.
+func TestConcurrentRotationsTakeTurns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	dir := t.TempDir()
+	ring, _ := auth.LoadKeyring("", "", dir)
+	s := auth.NewService(pool, ring, "open", nil)
+	u, _ := s.Register(ctx, "a@example.com", "a long password", "", "", meta)
+	key := "sk-concurrent-abcdef"
+	s.SetProvider(ctx, u.ID, "openai", &key, nil)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			other, _ := auth.LoadKeyring("", "", dir) // another rotate-key process
+			if _, _, err := auth.NewService(pool, other, "open", nil).RotateKey(ctx, 100*time.Millisecond); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	fresh, _ := auth.LoadKeyring("", "", dir)
+	if n := len(fresh.All()); n != 3 {
+		t.Errorf("%d keys after two rotations, want 3", n)
+	}
+	if got, _, err := auth.NewService(pool, fresh, "open", nil).ProviderKey(ctx, u.ID, "openai"); err != nil || got != key {
+		t.Fatalf("after concurrent rotations: %q %v", got, err)
 	}
 }

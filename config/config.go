@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 // Config is every setting studio reads at start.
@@ -21,7 +24,8 @@ type Config struct {
 	Addr              string        // STUDIO_ADDR: where the web server listens
 	Data              string        // STUDIO_DATA: project files, embedded database, key file
 	DatabaseURL       string        // STUDIO_DATABASE_URL: external PostgreSQL; empty = embedded
-	Domain            string        // STUDIO_DOMAIN: previews are served on {slug}.{Domain}
+	Domain            string        // STUDIO_DOMAIN: the UI's host name by default
+	PreviewDomain     string        // STUDIO_PREVIEW_DOMAIN: previews are served on {slug}.{PreviewDomain}
 	BaseURL           string        // STUDIO_BASE_URL: the public address of the UI
 	SecretKey         string        // STUDIO_SECRET_KEY: signs tokens, encrypts credentials
 	PreviousKeys      string        // STUDIO_PREVIOUS_SECRET_KEYS: old keys during a rotation
@@ -29,10 +33,11 @@ type Config struct {
 	Router            string        // STUDIO_ROUTER: builtin | traefik
 	Signup            string        // STUDIO_SIGNUP: open | invite | closed
 	IdleTimeout       time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
-	Instance          string        // STUDIO_INSTANCE: labels the containers this installation owns
+	Instance          string        // STUDIO_INSTANCE: labels the containers this installation owns; empty = generated
 	MaxProjects       int           // STUDIO_MAX_PROJECTS: projects per user
 	MaxRunning        int           // STUDIO_MAX_RUNNING: running projects per user
 	MaxFileSize       int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
+	ProjectDisk       int64         // STUDIO_PROJECT_DISK: most a project's folder may take; 0 = no limit
 	Memory            int64         // STUDIO_CONTAINER_MEMORY: memory per project container
 	CPUs              float64       // STUDIO_CONTAINER_CPUS: CPUs per project container
 	Pids              int64         // STUDIO_CONTAINER_PIDS: processes per project container
@@ -42,6 +47,10 @@ type Config struct {
 	PGUser            string        // STUDIO_PG_USER: system user that runs the embedded database when studio runs as root
 	LogLevel          string        // STUDIO_LOG_LEVEL: debug | info | warn | error
 	LogFormat         string        // STUDIO_LOG_FORMAT: text | json
+
+	// STUDIO_TRUSTED_PROXIES: only a peer inside one of these ranges is
+	// believed about the client's address in X-Forwarded-For.
+	TrustedProxies []*net.IPNet
 
 	AgentMaxSteps     int           // STUDIO_AGENT_MAX_STEPS: model turns per run
 	AgentMaxTokens    int           // STUDIO_AGENT_MAX_TOKENS: input+output tokens per run
@@ -100,8 +109,10 @@ var settings = []setting{
 		str(func(c *Config) *string { return &c.Data })},
 	{"STUDIO_DATABASE_URL", "database-url", "", "PostgreSQL URL (postgres://user:pass@host/db); empty starts a private embedded PostgreSQL under STUDIO_DATA/pg",
 		str(func(c *Config) *string { return &c.DatabaseURL })},
-	{"STUDIO_DOMAIN", "domain", "studio.localhost", "previews are served on {project}.STUDIO_DOMAIN",
+	{"STUDIO_DOMAIN", "domain", "studio.localhost", "host name of the UI when STUDIO_BASE_URL is empty, and of previews when STUDIO_PREVIEW_DOMAIN is",
 		str(func(c *Config) *string { return &c.Domain })},
+	{"STUDIO_PREVIEW_DOMAIN", "preview-domain", "", "previews are served on {project}.STUDIO_PREVIEW_DOMAIN; in production a registrable domain of its own (default: STUDIO_DOMAIN)",
+		str(func(c *Config) *string { return &c.PreviewDomain })},
 	{"STUDIO_BASE_URL", "base-url", "", "public address of the UI (default http://STUDIO_DOMAIN:port); https here makes cookies Secure",
 		str(func(c *Config) *string { return &c.BaseURL })},
 	{"STUDIO_SECRET_KEY", "secret-key", "", "key that signs tokens and encrypts credentials (32+ chars); empty = generated key file in STUDIO_DATA",
@@ -112,6 +123,12 @@ var settings = []setting{
 		str(func(c *Config) *string { return &c.Runtime })},
 	{"STUDIO_ROUTER", "router", "builtin", "who routes preview hosts: builtin (studio's own proxy) | traefik",
 		str(func(c *Config) *string { return &c.Router })},
+	{"STUDIO_TRUSTED_PROXIES", "trusted-proxies", "", "reverse proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For names the client; empty = trust none and use the peer address",
+		func(c *Config, v string) error {
+			nets, err := parseRanges(v)
+			c.TrustedProxies = nets
+			return err
+		}},
 	{"STUDIO_SIGNUP", "signup", "open", "who may create an account: open | invite | closed",
 		str(func(c *Config) *string { return &c.Signup })},
 	{"STUDIO_IDLE_TIMEOUT", "idle-timeout", "30m", "hibernate a project after this long without activity (Go duration; 0 = never)",
@@ -123,8 +140,12 @@ var settings = []setting{
 			c.IdleTimeout = d
 			return nil
 		}},
-	{"STUDIO_INSTANCE", "instance", "default", "name of this installation, carried by every container it creates; installations sharing one Docker engine need different names",
+	{"STUDIO_INSTANCE", "instance", "", "name of this installation, carried by every container it creates so installations sharing one Docker engine leave each other's containers alone; empty = a name generated at the first start and kept in the database",
 		func(c *Config, v string) error {
+			if v == "" {
+				c.Instance = ""
+				return nil
+			}
 			if !validDomain(v) || strings.Contains(v, ".") {
 				return fmt.Errorf("%q must be lower-case letters, digits and hyphens", v)
 			}
@@ -137,6 +158,8 @@ var settings = []setting{
 		intSetting(func(c *Config) *int { return &c.MaxRunning })},
 	{"STUDIO_MAX_FILE_SIZE", "max-file-size", "5MiB", "largest file written through the editor, the API or an agent",
 		sizeSetting(func(c *Config) *int64 { return &c.MaxFileSize })},
+	{"STUDIO_PROJECT_DISK", "project-disk", "2GiB", "most disk space one project's files may take (0 = no limit); writes past it are refused and a project that grows past it is stopped",
+		sizeSetting(func(c *Config) *int64 { return &c.ProjectDisk })},
 	{"STUDIO_CONTAINER_MEMORY", "container-memory", "1GiB", "memory limit of each project container",
 		sizeSetting(func(c *Config) *int64 { return &c.Memory })},
 	{"STUDIO_CONTAINER_CPUS", "container-cpus", "1", "CPU limit of each project container (e.g. 0.5, 2)",
@@ -255,6 +278,9 @@ func Register(fs *flag.FlagSet, getenv func(string) string) func() (*Config, err
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
+		if c.PreviewDomain == "" {
+			c.PreviewDomain = c.Domain
+		}
 		if err := c.Validate(); err != nil {
 			return nil, err
 		}
@@ -283,6 +309,9 @@ func (c *Config) Validate() error {
 	}
 	if !validDomain(c.Domain) {
 		bad("STUDIO_DOMAIN", "%q is not a host name such as studio.localhost", c.Domain)
+	}
+	if !validDomain(c.PreviewDomain) {
+		bad("STUDIO_PREVIEW_DOMAIN", "%q is not a host name such as studio-preview.localhost", c.PreviewDomain)
 	}
 	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
 		bad("STUDIO_BASE_URL", "must start with http:// or https://")
@@ -348,10 +377,65 @@ func (c *Config) PublicURL() string {
 	return "http://" + c.Domain + ":" + port
 }
 
-// PreviewURL is the address of a project's preview: http://{slug}.{domain}[:port]/.
+// UIHost is the host[:port] of PublicURL, lower-case: the Host header a
+// browser sends for the UI. A default port (80, 443) is left out, as
+// browsers leave it out.
+func (c *Config) UIHost() string {
+	u, err := url.Parse(c.PublicURL())
+	if err != nil {
+		return ""
+	}
+	host := strings.ToLower(u.Hostname())
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port := u.Port(); port != "" && port != defaultPort(u.Scheme) {
+		return host + ":" + port
+	}
+	return host
+}
+
+// PreviewURL is the one place a project's preview address is made:
+// {scheme}://{slug}.{PreviewDomain}[:port]/, with the UI's scheme and port
+// (one listener, or one reverse proxy, serves both).
 func (c *Config) PreviewURL(slug string) string {
-	scheme, host, _ := strings.Cut(c.PublicURL(), "://")
-	return scheme + "://" + slug + "." + host + "/"
+	u, err := url.Parse(c.PublicURL())
+	if err != nil {
+		return ""
+	}
+	host := slug + "." + c.PreviewDomain
+	if port := u.Port(); port != "" && port != defaultPort(u.Scheme) {
+		host += ":" + port
+	}
+	return u.Scheme + "://" + host + "/"
+}
+
+// PreviewsShareSiteWithUI reports whether previews and the UI are on one
+// registrable domain (one "site"): then a preview can set cookies the UI
+// receives and counts as same-site for it, so production should give
+// previews a domain of their own.
+func (c *Config) PreviewsShareSiteWithUI() bool {
+	u, err := url.Parse(c.PublicURL())
+	if err != nil {
+		return true
+	}
+	return registrable(strings.ToLower(u.Hostname())) == registrable(c.PreviewDomain)
+}
+
+// registrable is a host's registrable domain (example.co.uk for
+// a.b.example.co.uk), or the host itself when it has none.
+func registrable(host string) string {
+	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return d
+	}
+	return host
+}
+
+func defaultPort(scheme string) string {
+	if scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 // Help writes every variable with its default and meaning.
@@ -383,6 +467,31 @@ func validDomain(d string) bool {
 		}
 	}
 	return true
+}
+
+// parseRanges reads comma-separated CIDRs; a bare address is a range of one.
+func parseRanges(v string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if ip := net.ParseIP(item); ip != nil {
+			bits := 128
+			if ip4 := ip.To4(); ip4 != nil {
+				ip, bits = ip4, 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a range such as 10.0.0.0/8", item)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func parseSize(v string) (int64, error) {

@@ -130,3 +130,87 @@ func TestStreamLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestPreviewDomain(t *testing.T) {
+	cases := []struct {
+		name                    string
+		env                     map[string]string
+		domain, preview, uiHost string
+	}{
+		{"defaults to STUDIO_DOMAIN", nil, "studio.localhost", "http://shop.studio.localhost:8080/", "studio.localhost:8080"},
+		{"a domain of its own", map[string]string{"STUDIO_PREVIEW_DOMAIN": "studio-preview.localhost"},
+			"studio-preview.localhost", "http://shop.studio-preview.localhost:8080/", "studio.localhost:8080"},
+		{"production behind https", map[string]string{
+			"STUDIO_DOMAIN": "studio.example.com", "STUDIO_BASE_URL": "https://studio.example.com/",
+			"STUDIO_PREVIEW_DOMAIN": "example-preview.net",
+		}, "example-preview.net", "https://shop.example-preview.net/", "studio.example.com"},
+		{"the UI on its own port", map[string]string{
+			"STUDIO_BASE_URL": "http://Studio.Example.com:8443", "STUDIO_PREVIEW_DOMAIN": "preview.example.net",
+		}, "preview.example.net", "http://shop.preview.example.net:8443/", "studio.example.com:8443"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load("serve", nil, env(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.PreviewDomain; got != tc.domain {
+				t.Errorf("preview domain = %q, want %q", got, tc.domain)
+			}
+			if got := c.PreviewURL("shop"); got != tc.preview {
+				t.Errorf("PreviewURL = %q, want %q", got, tc.preview)
+			}
+			if got := c.UIHost(); got != tc.uiHost {
+				t.Errorf("UIHost = %q, want %q", got, tc.uiHost)
+			}
+		})
+	}
+	if _, err := Load("serve", nil, env(map[string]string{"STUDIO_PREVIEW_DOMAIN": "Bad_Domain"}), io.Discard); err == nil || !strings.Contains(err.Error(), "STUDIO_PREVIEW_DOMAIN:") {
+		t.Fatalf("a bad preview domain: %v", err)
+	}
+}
+
+func TestProjectDisk(t *testing.T) {
+	for value, want := range map[string]int64{"": 2 << 30, "0": 0, "1MiB": 1 << 20, "10GiB": 10 << 30} {
+		vars := map[string]string{}
+		if value != "" {
+			vars["STUDIO_PROJECT_DISK"] = value
+		}
+		c, err := Load("serve", nil, env(vars), io.Discard)
+		if err != nil || c.ProjectDisk != want {
+			t.Errorf("STUDIO_PROJECT_DISK=%q: %d, %v; want %d", value, c.ProjectDisk, err, want)
+		}
+	}
+	if _, err := Load("serve", nil, env(map[string]string{"STUDIO_PROJECT_DISK": "a lot"}), io.Discard); err == nil || !strings.Contains(err.Error(), "STUDIO_PROJECT_DISK") {
+		t.Errorf("a bad size: %v", err)
+	}
+}
+
+func TestPreviewsShareSiteWithUI(t *testing.T) {
+	cases := []struct {
+		base, preview string
+		same          bool
+	}{
+		{"", "", true}, // studio.localhost and *.studio.localhost
+		{"https://studio.example.com", "", true},
+		{"https://studio.example.com", "preview.example.com", true},
+		{"https://studio.example.com", "example.com", true},
+		{"https://studio.example.co.uk", "preview.example.co.uk", true},
+		{"https://studio.example.com", "example-preview.net", false},
+		{"https://studio.example.co.uk", "other.co.uk", false},
+		{"https://studio.example.com", "example-usercontent.com", false},
+	}
+	for _, tc := range cases {
+		vars := map[string]string{"STUDIO_BASE_URL": tc.base, "STUDIO_PREVIEW_DOMAIN": tc.preview}
+		if tc.base != "" {
+			vars["STUDIO_DOMAIN"] = strings.TrimPrefix(tc.base, "https://")
+		}
+		c, err := Load("serve", nil, env(vars), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.PreviewsShareSiteWithUI(); got != tc.same {
+			t.Errorf("UI %q, previews %q: same site %v, want %v", c.PublicURL(), c.PreviewDomain, got, tc.same)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -20,7 +22,6 @@ import (
 const (
 	devServerPort nat.Port = "5173/tcp"
 	loopback               = "127.0.0.1"
-	projectUser            = "1000:1000"
 	projectHome            = "/home/studio"
 	appDir                 = "/app"
 )
@@ -82,6 +83,27 @@ func checkProjectDir(dir string) error {
 	return nil
 }
 
+// folderOwner is the user the container runs as: the owner of the project
+// folder, so the dev server and the user's commands can write it whoever
+// runs studio. A folder owned by root (or one that cannot be read) gives the
+// image's unprivileged user instead: a project never runs as root.
+func folderOwner(dir string) (uid, gid string) {
+	const fallback = "1000"
+	info, err := os.Stat(dir)
+	if err != nil {
+		return fallback, fallback
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return fallback, fallback
+	}
+	gid = strconv.FormatUint(uint64(st.Gid), 10)
+	if st.Gid == 0 {
+		gid = fallback
+	}
+	return strconv.FormatUint(uint64(st.Uid), 10), gid
+}
+
 func (d *Docker) imageMissing(ctx context.Context) bool {
 	_, err := d.cli(ctx).ImageInspect(ctx, d.opts.Image)
 	return cerrdefs.IsNotFound(err)
@@ -130,10 +152,11 @@ func (d *Docker) containerConfig(spec Spec, networkID string) (*container.Config
 	stopTimeout := int(d.opts.StopTimeout.Seconds())
 	pids := d.opts.PidsLimit
 	withInit := true
+	uid, gid := folderOwner(spec.Dir)
 
 	config := &container.Config{
 		Image:        d.opts.Image,
-		User:         projectUser,
+		User:         uid + ":" + gid,
 		WorkingDir:   appDir,
 		Env:          []string{"HOME=" + projectHome},
 		ExposedPorts: nat.PortSet{devServerPort: {}},
@@ -147,7 +170,7 @@ func (d *Docker) containerConfig(spec Spec, networkID string) (*container.Config
 		ReadonlyRootfs: true,
 		Tmpfs: map[string]string{
 			"/tmp":      "rw,exec,nosuid,nodev,size=512m,mode=1777",
-			projectHome: "rw,exec,nosuid,nodev,size=256m,mode=0700,uid=1000,gid=1000",
+			projectHome: "rw,exec,nosuid,nodev,size=256m,mode=0700,uid=" + uid + ",gid=" + gid,
 		},
 		CapDrop:     []string{"ALL"},
 		SecurityOpt: []string{"no-new-privileges"},

@@ -37,8 +37,9 @@ func (d *Docker) Exec(ctx context.Context, projectID string, argv []string, time
 	limit := max(timeout, 0)
 	cmd := append([]string{"timeout", "--kill-after=" + seconds(killGrace), seconds(limit)}, argv...)
 
+	// No User: a command runs as the container's own user, the owner of the
+	// project folder (containerConfig).
 	created, err := d.cli(ctx).ContainerExecCreate(ctx, name, container.ExecOptions{
-		User:         projectUser,
 		WorkingDir:   appDir,
 		Cmd:          cmd,
 		AttachStdout: true,

@@ -2,7 +2,11 @@ package containers
 
 import (
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -100,5 +104,43 @@ func TestExecNeedsARunningContainer(t *testing.T) {
 	}
 	if _, err := d.Exec(ctx, projectID, []string{"true"}, 0, 0); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Exec without a container: %v, want ErrNotFound", err)
+	}
+}
+
+// A studio run by another user (here: files owned by uid 1234) gets a
+// container that runs as that user, so the dev server and the user's
+// commands can write the project.
+func TestContainerRunsAsTheProjectFolderOwner(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to hand the folder to another uid")
+	}
+	d := testDocker(t, Options{})
+	projectID, dir := newProject(t, d, "static")
+	if err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, 1234, 1234)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	if err := d.Remove(ctx, projectID); err != nil { // made before the chown
+		t.Fatal(err)
+	}
+	if _, err := d.Ensure(ctx, Spec{ProjectID: projectID, Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, projectID); err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.Exec(ctx, projectID, []string{"sh", "-c", "id -u && touch /app/x && echo wrote"}, 30*time.Second, 0)
+	if err != nil || res.ExitCode != 0 || res.Output != "1234\nwrote\n" {
+		t.Fatalf("exec = %+v, %v; want uid 1234 and a write to /app", res, err)
+	}
+	info, err := os.Stat(filepath.Join(dir, "x"))
+	if err != nil || info.Sys().(*syscall.Stat_t).Uid != 1234 {
+		t.Fatalf("the new file: %v, %v; want it owned by 1234", info, err)
 	}
 }

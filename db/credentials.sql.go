@@ -114,6 +114,26 @@ func (q *Queries) ListProviderCredentials(ctx context.Context, userID uuid.UUID)
 	return items, nil
 }
 
+const lockKeyRotation = `-- name: LockKeyRotation :exec
+SELECT pg_advisory_lock(4242003)
+`
+
+// Held for a whole rotation on one connection: two rotations at once
+// would each write their own next key over the other's.
+func (q *Queries) LockKeyRotation(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, lockKeyRotation)
+	return err
+}
+
+const unlockKeyRotation = `-- name: UnlockKeyRotation :exec
+SELECT pg_advisory_unlock(4242003)
+`
+
+func (q *Queries) UnlockKeyRotation(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, unlockKeyRotation)
+	return err
+}
+
 const updateSealedCredential = `-- name: UpdateSealedCredential :exec
 UPDATE provider_credentials SET api_key = $3 WHERE user_id = $1 AND provider = $2
 `

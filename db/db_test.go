@@ -163,3 +163,62 @@ func TestEmbeddedErrors(t *testing.T) {
 		t.Fatalf("unclear or leaky error: %q", got)
 	}
 }
+
+// An installation that applied the first release of 0005 (no
+// agent_runs.cancel_requested) and already runs projects upgrades to the
+// current schema and keeps the instance name its containers carry.
+func TestUpgradeFromTheFirstAgentsMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	m, err := db.NewMigrator(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for { // back to 0005
+		var current int64
+		if err := pool.QueryRow(ctx, "SELECT max(version_id) FROM goose_db_version").Scan(&current); err != nil {
+			t.Fatal(err)
+		}
+		if current <= 5 {
+			break
+		}
+		if _, err := m.Down(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, stmt := range []string{
+		"ALTER TABLE agent_runs DROP COLUMN cancel_requested",
+		"INSERT INTO users (id, email, name, password_hash, role) VALUES ('00000000-0000-0000-0000-000000000001', 'old@example.com', 'Old', 'x', 'admin')",
+		"INSERT INTO projects (owner_id, name, slug, template) VALUES ('00000000-0000-0000-0000-000000000001', 'Old', 'old', 'static')",
+	} {
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	var has bool
+	if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'agent_runs' AND column_name = 'cancel_requested')").Scan(&has); err != nil || !has {
+		t.Fatalf("agent_runs.cancel_requested after the upgrade: %v, %v", has, err)
+	}
+	if name, err := db.New(pool).EnsureInstanceName(ctx, "studio-new"); err != nil || name != "default" {
+		t.Fatalf("instance name = %q, %v; want the name its containers already carry, default", name, err)
+	}
+}
+
+// A new installation keeps the first name it generated.
+func TestInstanceNameIsGeneratedOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	q := db.New(dbtest.New(t))
+	first, err := q.EnsureInstanceName(ctx, "studio-first")
+	if err != nil || first != "studio-first" {
+		t.Fatalf("first start: %q, %v", first, err)
+	}
+	if again, err := q.EnsureInstanceName(ctx, "studio-second"); err != nil || again != first {
+		t.Fatalf("second start: %q, %v; want %q", again, err, first)
+	}
+}

@@ -37,6 +37,19 @@ func (q *Queries) CreateInvite(ctx context.Context, arg CreateInviteParams) (Inv
 	return i, err
 }
 
+const inviteUsable = `-- name: InviteUsable :one
+SELECT EXISTS (
+    SELECT 1 FROM invites WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+)
+`
+
+func (q *Queries) InviteUsable(ctx context.Context, tokenHash []byte) (bool, error) {
+	row := q.db.QueryRow(ctx, inviteUsable, tokenHash)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const listInvites = `-- name: ListInvites :many
 SELECT id, token_hash, created_by, created_at, expires_at, used_at, used_by FROM invites ORDER BY created_at DESC LIMIT 50
 `

@@ -83,6 +83,12 @@ type ChatMessage struct {
 	CreatedAt time.Time  `json:"created_at"`
 }
 
+type Installation struct {
+	Singleton bool      `json:"singleton"`
+	Instance  string    `json:"instance"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
 type Invite struct {
 	ID        uuid.UUID  `json:"id"`
 	TokenHash []byte     `json:"token_hash"`
@@ -120,6 +126,7 @@ type Project struct {
 	LastActiveAt time.Time `json:"last_active_at"`
 	ShareToken   string    `json:"share_token"`
 	Progress     string    `json:"progress"`
+	HeldByAdmin  bool      `json:"held_by_admin"`
 }
 
 type ProjectCheckpoint struct {
@@ -172,6 +179,13 @@ type Session struct {
 	LastSeenAt time.Time  `json:"last_seen_at"`
 	ExpiresAt  time.Time  `json:"expires_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
+type SignInDelay struct {
+	Account       string    `json:"account"`
+	Failures      int32     `json:"failures"`
+	LastAttemptAt time.Time `json:"last_attempt_at"`
+	NextAllowedAt time.Time `json:"next_allowed_at"`
 }
 
 type User struct {

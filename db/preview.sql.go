@@ -7,7 +7,36 @@ package db
 
 import (
 	"context"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+const previewSessionHolds = `-- name: PreviewSessionHolds :one
+SELECT EXISTS (
+    SELECT 1 FROM sessions JOIN users ON users.id = sessions.user_id
+    WHERE sessions.id = $1
+      AND sessions.user_id = $2
+      AND sessions.revoked_at IS NULL
+      AND sessions.expires_at > now()
+      AND sessions.last_seen_at > now() - $3::interval
+      AND users.disabled_at IS NULL
+)
+`
+
+type PreviewSessionHoldsParams struct {
+	ID        uuid.UUID       `json:"id"`
+	UserID    uuid.UUID       `json:"user_id"`
+	IdleLimit pgtype.Interval `json:"idle_limit"`
+}
+
+// The browser session behind a preview grant is live and its user enabled.
+func (q *Queries) PreviewSessionHolds(ctx context.Context, arg PreviewSessionHoldsParams) (bool, error) {
+	row := q.db.QueryRow(ctx, previewSessionHolds, arg.ID, arg.UserID, arg.IdleLimit)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
 
 const prunePreviewLinkUses = `-- name: PrunePreviewLinkUses :exec
 DELETE FROM preview_link_uses WHERE used_at < now() - interval '1 hour'
@@ -29,4 +58,15 @@ func (q *Queries) UsePreviewLink(ctx context.Context, nonce string) (int64, erro
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const userEnabled = `-- name: UserEnabled :one
+SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NULL)
+`
+
+func (q *Queries) UserEnabled(ctx context.Context, id uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, userEnabled, id)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
 }

@@ -33,7 +33,7 @@ func (q *Queries) AddProjectEvent(ctx context.Context, arg AddProjectEventParams
 const claimStaleProject = `-- name: ClaimStaleProject :one
 UPDATE projects SET updated_at = now(), progress = ''
 WHERE id = $1 AND status = 'initializing' AND updated_at < now() - $2::interval
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
 `
 
 type ClaimStaleProjectParams struct {
@@ -61,6 +61,7 @@ func (q *Queries) ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectPa
 		&i.LastActiveAt,
 		&i.ShareToken,
 		&i.Progress,
+		&i.HeldByAdmin,
 	)
 	return i, err
 }
@@ -86,7 +87,7 @@ func (q *Queries) CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (
 const createProject = `-- name: CreateProject :one
 INSERT INTO projects (owner_id, name, slug, template)
 VALUES ($1, $2, $3, $4)
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
 `
 
 type CreateProjectParams struct {
@@ -120,6 +121,62 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.LastActiveAt,
 		&i.ShareToken,
 		&i.Progress,
+		&i.HeldByAdmin,
+	)
+	return i, err
+}
+
+const createProjectWithinLimits = `-- name: CreateProjectWithinLimits :one
+INSERT INTO projects (owner_id, name, slug, template)
+SELECT $1, $2, $3, $4
+WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = $1 AND u.disabled_at IS NOT NULL)
+  AND ($5::int <= 0
+       OR (SELECT count(*) FROM projects r
+           WHERE r.owner_id = $1 AND r.status <> 'deleting') < $5::int)
+  AND ($6::int <= 0
+       OR (SELECT count(*) FROM projects r
+           WHERE r.owner_id = $1 AND r.status IN ('initializing', 'active')) < $6::int)
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+`
+
+type CreateProjectWithinLimitsParams struct {
+	OwnerID     uuid.UUID `json:"owner_id"`
+	Name        string    `json:"name"`
+	Slug        string    `json:"slug"`
+	Template    string    `json:"template"`
+	MaxProjects int32     `json:"max_projects"`
+	MaxRunning  int32     `json:"max_running"`
+}
+
+// Inserts a project when its owner may keep and run one more (0 = no
+// limit). Run after LockProjectOwner.
+func (q *Queries) CreateProjectWithinLimits(ctx context.Context, arg CreateProjectWithinLimitsParams) (Project, error) {
+	row := q.db.QueryRow(ctx, createProjectWithinLimits,
+		arg.OwnerID,
+		arg.Name,
+		arg.Slug,
+		arg.Template,
+		arg.MaxProjects,
+		arg.MaxRunning,
+	)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+		&i.HeldByAdmin,
 	)
 	return i, err
 }
@@ -137,7 +194,7 @@ const failProject = `-- name: FailProject :one
 UPDATE projects
 SET status = 'error', status_reason = $1, progress = '', updated_at = now()
 WHERE id = $2 AND status = 'initializing' AND updated_at = $3
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
 `
 
 type FailProjectParams struct {
@@ -165,12 +222,13 @@ func (q *Queries) FailProject(ctx context.Context, arg FailProjectParams) (Proje
 		&i.LastActiveAt,
 		&i.ShareToken,
 		&i.Progress,
+		&i.HeldByAdmin,
 	)
 	return i, err
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects WHERE id = $1
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -192,12 +250,13 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.LastActiveAt,
 		&i.ShareToken,
 		&i.Progress,
+		&i.HeldByAdmin,
 	)
 	return i, err
 }
 
 const getProjectBySlug = `-- name: GetProjectBySlug :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects WHERE slug = $1
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects WHERE slug = $1
 `
 
 func (q *Queries) GetProjectBySlug(ctx context.Context, slug string) (Project, error) {
@@ -219,12 +278,13 @@ func (q *Queries) GetProjectBySlug(ctx context.Context, slug string) (Project, e
 		&i.LastActiveAt,
 		&i.ShareToken,
 		&i.Progress,
+		&i.HeldByAdmin,
 	)
 	return i, err
 }
 
 const getProjectForOwner = `-- name: GetProjectForOwner :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects WHERE id = $1 AND owner_id = $2
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects WHERE id = $1 AND owner_id = $2
 `
 
 type GetProjectForOwnerParams struct {
@@ -251,12 +311,13 @@ func (q *Queries) GetProjectForOwner(ctx context.Context, arg GetProjectForOwner
 		&i.LastActiveAt,
 		&i.ShareToken,
 		&i.Progress,
+		&i.HeldByAdmin,
 	)
 	return i, err
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT projects.id, projects.owner_id, projects.name, projects.slug, projects.template, projects.status, projects.status_reason, projects.container_id, projects.host_port, projects.url, projects.created_at, projects.updated_at, projects.last_active_at, projects.share_token, projects.progress, users.email AS owner_email
+SELECT projects.id, projects.owner_id, projects.name, projects.slug, projects.template, projects.status, projects.status_reason, projects.container_id, projects.host_port, projects.url, projects.created_at, projects.updated_at, projects.last_active_at, projects.share_token, projects.progress, projects.held_by_admin, users.email AS owner_email
 FROM projects JOIN users ON users.id = projects.owner_id
 ORDER BY projects.created_at DESC
 LIMIT $1
@@ -278,6 +339,7 @@ type ListAllProjectsRow struct {
 	LastActiveAt time.Time `json:"last_active_at"`
 	ShareToken   string    `json:"share_token"`
 	Progress     string    `json:"progress"`
+	HeldByAdmin  bool      `json:"held_by_admin"`
 	OwnerEmail   string    `json:"owner_email"`
 }
 
@@ -306,6 +368,7 @@ func (q *Queries) ListAllProjects(ctx context.Context, maxRows int32) ([]ListAll
 			&i.LastActiveAt,
 			&i.ShareToken,
 			&i.Progress,
+			&i.HeldByAdmin,
 			&i.OwnerEmail,
 		); err != nil {
 			return nil, err
@@ -319,7 +382,7 @@ func (q *Queries) ListAllProjects(ctx context.Context, maxRows int32) ([]ListAll
 }
 
 const listIdleProjects = `-- name: ListIdleProjects :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects
 WHERE status = 'active' AND last_active_at < now() - $1::interval
 ORDER BY last_active_at
 `
@@ -349,6 +412,50 @@ func (q *Queries) ListIdleProjects(ctx context.Context, idle pgtype.Interval) ([
 			&i.LastActiveAt,
 			&i.ShareToken,
 			&i.Progress,
+			&i.HeldByAdmin,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listLiveProjectsOfDisabledOwners = `-- name: ListLiveProjectsOfDisabledOwners :many
+SELECT p.id, p.owner_id, p.name, p.slug, p.template, p.status, p.status_reason, p.container_id, p.host_port, p.url, p.created_at, p.updated_at, p.last_active_at, p.share_token, p.progress, p.held_by_admin FROM projects p JOIN users u ON u.id = p.owner_id
+WHERE u.disabled_at IS NOT NULL AND p.status IN ('initializing', 'active')
+ORDER BY p.id
+`
+
+func (q *Queries) ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Project, error) {
+	rows, err := q.db.Query(ctx, listLiveProjectsOfDisabledOwners)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Project{}
+	for rows.Next() {
+		var i Project
+		if err := rows.Scan(
+			&i.ID,
+			&i.OwnerID,
+			&i.Name,
+			&i.Slug,
+			&i.Template,
+			&i.Status,
+			&i.StatusReason,
+			&i.ContainerID,
+			&i.HostPort,
+			&i.URL,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LastActiveAt,
+			&i.ShareToken,
+			&i.Progress,
+			&i.HeldByAdmin,
 		); err != nil {
 			return nil, err
 		}
@@ -396,7 +503,7 @@ func (q *Queries) ListProjectEventsAfter(ctx context.Context, arg ListProjectEve
 }
 
 const listProjectsByOwner = `-- name: ListProjectsByOwner :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects
 WHERE owner_id = $1
   AND ($2::timestamptz IS NULL
        OR (created_at, id) < ($2::timestamptz, $3::uuid))
@@ -442,6 +549,7 @@ func (q *Queries) ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwn
 			&i.LastActiveAt,
 			&i.ShareToken,
 			&i.Progress,
+			&i.HeldByAdmin,
 		); err != nil {
 			return nil, err
 		}
@@ -454,7 +562,7 @@ func (q *Queries) ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwn
 }
 
 const listProjectsByStatus = `-- name: ListProjectsByStatus :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress FROM projects WHERE status = ANY($1::text[]) ORDER BY id
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects WHERE status = ANY($1::text[]) ORDER BY id
 `
 
 func (q *Queries) ListProjectsByStatus(ctx context.Context, statuses []string) ([]Project, error) {
@@ -482,6 +590,7 @@ func (q *Queries) ListProjectsByStatus(ctx context.Context, statuses []string) (
 			&i.LastActiveAt,
 			&i.ShareToken,
 			&i.Progress,
+			&i.HeldByAdmin,
 		); err != nil {
 			return nil, err
 		}
@@ -493,12 +602,26 @@ func (q *Queries) ListProjectsByStatus(ctx context.Context, statuses []string) (
 	return items, nil
 }
 
+const lockProjectOwner = `-- name: LockProjectOwner :one
+SELECT (disabled_at IS NOT NULL)::boolean AS disabled FROM users WHERE id = $1 FOR NO KEY UPDATE
+`
+
+// Serialises every move of one owner's projects into a running state, and
+// every creation: a second request waits here until the first commits, so
+// the count in the statement that follows cannot be passed twice.
+func (q *Queries) LockProjectOwner(ctx context.Context, id uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, lockProjectOwner, id)
+	var disabled bool
+	err := row.Scan(&disabled)
+	return disabled, err
+}
+
 const markProjectActive = `-- name: MarkProjectActive :one
 UPDATE projects
 SET status = 'active', status_reason = '', progress = '', container_id = $2, host_port = $3, url = $4,
     last_active_at = now(), updated_at = now()
 WHERE id = $1 AND status = 'initializing' AND updated_at = $5
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
 `
 
 type MarkProjectActiveParams struct {
@@ -536,6 +659,7 @@ func (q *Queries) MarkProjectActive(ctx context.Context, arg MarkProjectActivePa
 		&i.LastActiveAt,
 		&i.ShareToken,
 		&i.Progress,
+		&i.HeldByAdmin,
 	)
 	return i, err
 }
@@ -552,7 +676,7 @@ func (q *Queries) PruneProjectEvents(ctx context.Context) error {
 const renameProject = `-- name: RenameProject :one
 UPDATE projects SET name = $3, updated_at = now()
 WHERE id = $1 AND owner_id = $2 AND status <> 'deleting'
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
 `
 
 type RenameProjectParams struct {
@@ -580,6 +704,7 @@ func (q *Queries) RenameProject(ctx context.Context, arg RenameProjectParams) (P
 		&i.LastActiveAt,
 		&i.ShareToken,
 		&i.Progress,
+		&i.HeldByAdmin,
 	)
 	return i, err
 }
@@ -601,7 +726,7 @@ func (q *Queries) SetProjectProgress(ctx context.Context, arg SetProjectProgress
 const setProjectShareToken = `-- name: SetProjectShareToken :one
 UPDATE projects SET share_token = $3, updated_at = now()
 WHERE id = $1 AND owner_id = $2
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
 `
 
 type SetProjectShareTokenParams struct {
@@ -629,6 +754,7 @@ func (q *Queries) SetProjectShareToken(ctx context.Context, arg SetProjectShareT
 		&i.LastActiveAt,
 		&i.ShareToken,
 		&i.Progress,
+		&i.HeldByAdmin,
 	)
 	return i, err
 }
@@ -642,6 +768,98 @@ func (q *Queries) SlugTaken(ctx context.Context, slug string) (bool, error) {
 	var exists bool
 	err := row.Scan(&exists)
 	return exists, err
+}
+
+const startProjectWithinLimits = `-- name: StartProjectWithinLimits :one
+UPDATE projects p
+SET status = 'initializing', status_reason = '', progress = '', updated_at = now(),
+    held_by_admin = p.held_by_admin AND NOT $1::boolean
+WHERE p.id = $2 AND p.status = ANY($3::text[])
+  AND ($1::boolean OR NOT p.held_by_admin)
+  AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = p.owner_id AND u.disabled_at IS NOT NULL)
+  AND ($4::int <= 0
+       OR p.status IN ('initializing', 'active')
+       OR (SELECT count(*) FROM projects r
+           WHERE r.owner_id = p.owner_id AND r.status IN ('initializing', 'active')) < $4::int)
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+`
+
+type StartProjectWithinLimitsParams struct {
+	ClearHold    bool      `json:"clear_hold"`
+	ID           uuid.UUID `json:"id"`
+	FromStatuses []string  `json:"from_statuses"`
+	MaxRunning   int32     `json:"max_running"`
+}
+
+// Moves a project into initializing when its owner may run one more: the
+// owner is not disabled, an administrator's hold stands unless this is an
+// explicit start (which clears it), and a project not yet running counts
+// against max_running (0 = no limit). Run after LockProjectOwner.
+func (q *Queries) StartProjectWithinLimits(ctx context.Context, arg StartProjectWithinLimitsParams) (Project, error) {
+	row := q.db.QueryRow(ctx, startProjectWithinLimits,
+		arg.ClearHold,
+		arg.ID,
+		arg.FromStatuses,
+		arg.MaxRunning,
+	)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+		&i.HeldByAdmin,
+	)
+	return i, err
+}
+
+const stopProjectByAdmin = `-- name: StopProjectByAdmin :one
+UPDATE projects
+SET status = 'stopped', status_reason = $1, progress = '', held_by_admin = true, updated_at = now()
+WHERE id = $2 AND status IN ('initializing', 'active', 'hibernated', 'stopped', 'error')
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+`
+
+type StopProjectByAdminParams struct {
+	Reason string    `json:"reason"`
+	ID     uuid.UUID `json:"id"`
+}
+
+// An administrator's stop, which holds: wake from a preview or the editor
+// leaves the project stopped until someone starts it explicitly.
+func (q *Queries) StopProjectByAdmin(ctx context.Context, arg StopProjectByAdminParams) (Project, error) {
+	row := q.db.QueryRow(ctx, stopProjectByAdmin, arg.Reason, arg.ID)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+		&i.HeldByAdmin,
+	)
+	return i, err
 }
 
 const touchProject = `-- name: TouchProject :exec
@@ -658,7 +876,7 @@ const transitionProject = `-- name: TransitionProject :one
 UPDATE projects
 SET status = $1, status_reason = $2, progress = '', updated_at = now()
 WHERE id = $3 AND status = ANY($4::text[])
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
 `
 
 type TransitionProjectParams struct {
@@ -694,6 +912,7 @@ func (q *Queries) TransitionProject(ctx context.Context, arg TransitionProjectPa
 		&i.LastActiveAt,
 		&i.ShareToken,
 		&i.Progress,
+		&i.HeldByAdmin,
 	)
 	return i, err
 }

@@ -19,9 +19,11 @@ type Querier interface {
 	// Takes over a creation whose replica vanished; only one claimant wins.
 	ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectParams) (Project, error)
 	ClearLoginFailures(ctx context.Context, key string) error
+	ClearSignInDelay(ctx context.Context, account string) error
 	CountAdmins(ctx context.Context) (int64, error)
 	CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (CountProjectsByOwnerRow, error)
 	CountRunCommands(ctx context.Context, arg CountRunCommandsParams) (int64, error)
+	CountSignInAttempt(ctx context.Context, arg CountSignInAttemptParams) error
 	CountUsers(ctx context.Context) (int64, error)
 	CreateChatMessage(ctx context.Context, arg CreateChatMessageParams) (ChatMessage, error)
 	CreateCheckpoint(ctx context.Context, arg CreateCheckpointParams) (ProjectCheckpoint, error)
@@ -29,14 +31,21 @@ type Querier interface {
 	CreateFirstUserAsAdmin(ctx context.Context, arg CreateFirstUserAsAdminParams) (User, error)
 	CreateInvite(ctx context.Context, arg CreateInviteParams) (Invite, error)
 	CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error)
+	// Inserts a project when its owner may keep and run one more (0 = no
+	// limit). Run after LockProjectOwner.
+	CreateProjectWithinLimits(ctx context.Context, arg CreateProjectWithinLimitsParams) (Project, error)
 	CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) (RefreshToken, error)
 	CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun, error)
 	CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
 	DeleteProjectRow(ctx context.Context, id uuid.UUID) error
 	DeleteProviderCredential(ctx context.Context, arg DeleteProviderCredentialParams) (int64, error)
+	DeleteSession(ctx context.Context, id uuid.UUID) error
 	DisableUser(ctx context.Context, id uuid.UUID) (User, error)
 	EnableUser(ctx context.Context, id uuid.UUID) (User, error)
+	// The installation's name: the stored one, or the candidate when none is
+	// stored yet (the first start; concurrent first starts agree on one).
+	EnsureInstanceName(ctx context.Context, candidate string) (string, error)
 	FailProject(ctx context.Context, arg FailProjectParams) (Project, error)
 	FinishRun(ctx context.Context, arg FinishRunParams) (AgentRun, error)
 	GetActiveRunForProject(ctx context.Context, projectID uuid.UUID) (AgentRun, error)
@@ -61,6 +70,7 @@ type Querier interface {
 	InsertCommandLog(ctx context.Context, arg InsertCommandLogParams) error
 	// The events of several runs in one statement.
 	InsertRunEvents(ctx context.Context, arg InsertRunEventsParams) error
+	InviteUsable(ctx context.Context, tokenHash []byte) (bool, error)
 	LastRunEventSeq(ctx context.Context, runID uuid.UUID) (int64, error)
 	ListAgentsForUser(ctx context.Context, ownerID *uuid.UUID) ([]Agent, error)
 	ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error)
@@ -73,6 +83,7 @@ type Querier interface {
 	ListCommandLogsForRuns(ctx context.Context, runIds []uuid.UUID) ([]AgentCommandLog, error)
 	ListIdleProjects(ctx context.Context, idle pgtype.Interval) ([]Project, error)
 	ListInvites(ctx context.Context) ([]Invite, error)
+	ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Project, error)
 	ListProjectEventsAfter(ctx context.Context, arg ListProjectEventsAfterParams) ([]ProjectEvent, error)
 	// Newest first; the cursor is the created_at/id of the last row seen.
 	ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwnerParams) ([]Project, error)
@@ -87,6 +98,16 @@ type Querier interface {
 	ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([]AgentRun, error)
 	// Serialises changes that could leave no administrator.
 	LockAdmins(ctx context.Context) (string, error)
+	// Held for a whole rotation on one connection: two rotations at once
+	// would each write their own next key over the other's.
+	LockKeyRotation(ctx context.Context) error
+	// Serialises every move of one owner's projects into a running state, and
+	// every creation: a second request waits here until the first commits, so
+	// the count in the statement that follows cannot be passed twice.
+	LockProjectOwner(ctx context.Context, id uuid.UUID) (bool, error)
+	// Makes the account's row if it has none and holds it until the
+	// transaction ends, so parallel attempts take turns.
+	LockSignInDelay(ctx context.Context, arg LockSignInDelayParams) (SignInDelay, error)
 	// Serialises sign-ups within a transaction, so exactly one is the first.
 	// It must be its own statement: a statement's snapshot is taken before
 	// any lock it waits for.
@@ -94,9 +115,14 @@ type Querier interface {
 	// Guarded by the updated_at the start began from: a start that was
 	// superseded by a newer transition does not get the last word.
 	MarkProjectActive(ctx context.Context, arg MarkProjectActiveParams) (Project, error)
+	// The browser session behind a preview grant is live and its user enabled.
+	PreviewSessionHolds(ctx context.Context, arg PreviewSessionHoldsParams) (bool, error)
 	PruneLoginFailures(ctx context.Context, windowLength pgtype.Interval) error
 	PrunePreviewLinkUses(ctx context.Context) error
 	PruneProjectEvents(ctx context.Context) error
+	// Forgets accounts whose attempts are out of the window and whose delay
+	// has passed: they would start again at zero anyway.
+	PruneSignInDelays(ctx context.Context, arg PruneSignInDelaysParams) error
 	// How many failures a key has in the window, and when the oldest of them
 	// leaves it.
 	RecentLoginFailures(ctx context.Context, arg RecentLoginFailuresParams) (RecentLoginFailuresRow, error)
@@ -117,11 +143,20 @@ type Querier interface {
 	SlugTaken(ctx context.Context, slug string) (bool, error)
 	// Marks a live token used; no row means it was already used, revoked or expired.
 	SpendRefreshToken(ctx context.Context, tokenHash []byte) (RefreshToken, error)
+	// Moves a project into initializing when its owner may run one more: the
+	// owner is not disabled, an administrator's hold stands unless this is an
+	// explicit start (which clears it), and a project not yet running counts
+	// against max_running (0 = no limit). Run after LockProjectOwner.
+	StartProjectWithinLimits(ctx context.Context, arg StartProjectWithinLimitsParams) (Project, error)
+	// An administrator's stop, which holds: wake from a preview or the editor
+	// leaves the project stopped until someone starts it explicitly.
+	StopProjectByAdmin(ctx context.Context, arg StopProjectByAdminParams) (Project, error)
 	TouchProject(ctx context.Context, id uuid.UUID) error
 	TouchSession(ctx context.Context, id uuid.UUID) error
 	// Every status change is one statement guarded by the status it leaves,
 	// so two replicas cannot both act on one transition.
 	TransitionProject(ctx context.Context, arg TransitionProjectParams) (Project, error)
+	UnlockKeyRotation(ctx context.Context) error
 	UpdateRunUsage(ctx context.Context, arg UpdateRunUsageParams) error
 	UpdateSealedCredential(ctx context.Context, arg UpdateSealedCredentialParams) error
 	UpdateUserName(ctx context.Context, arg UpdateUserNameParams) (User, error)
@@ -130,6 +165,7 @@ type Querier interface {
 	UseInvite(ctx context.Context, tokenHash []byte) (Invite, error)
 	// One row affected: first use. Zero: the link was used already.
 	UsePreviewLink(ctx context.Context, nonce string) (int64, error)
+	UserEnabled(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
 var _ Querier = (*Queries)(nil)

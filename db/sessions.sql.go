@@ -53,6 +53,15 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 	return i, err
 }
 
+const deleteSession = `-- name: DeleteSession :exec
+DELETE FROM sessions WHERE id = $1
+`
+
+func (q *Queries) DeleteSession(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, deleteSession, id)
+	return err
+}
+
 const getActiveSession = `-- name: GetActiveSession :one
 SELECT sessions.id, sessions.token_hash, sessions.user_id, sessions.csrf_token, sessions.ip, sessions.user_agent, sessions.created_at, sessions.last_seen_at, sessions.expires_at, sessions.revoked_at, users.id, users.email, users.name, users.password_hash, users.role, users.disabled_at, users.created_at, users.updated_at
 FROM sessions JOIN users ON users.id = sessions.user_id

@@ -30,12 +30,87 @@ func (q *Queries) ClearLoginFailures(ctx context.Context, key string) error {
 	return err
 }
 
+const clearSignInDelay = `-- name: ClearSignInDelay :exec
+DELETE FROM sign_in_delays WHERE account = $1
+`
+
+func (q *Queries) ClearSignInDelay(ctx context.Context, account string) error {
+	_, err := q.db.Exec(ctx, clearSignInDelay, account)
+	return err
+}
+
+const countSignInAttempt = `-- name: CountSignInAttempt :exec
+UPDATE sign_in_delays SET failures = $2, last_attempt_at = $3, next_allowed_at = $4
+WHERE account = $1
+`
+
+type CountSignInAttemptParams struct {
+	Account       string    `json:"account"`
+	Failures      int32     `json:"failures"`
+	LastAttemptAt time.Time `json:"last_attempt_at"`
+	NextAllowedAt time.Time `json:"next_allowed_at"`
+}
+
+func (q *Queries) CountSignInAttempt(ctx context.Context, arg CountSignInAttemptParams) error {
+	_, err := q.db.Exec(ctx, countSignInAttempt,
+		arg.Account,
+		arg.Failures,
+		arg.LastAttemptAt,
+		arg.NextAllowedAt,
+	)
+	return err
+}
+
+const lockSignInDelay = `-- name: LockSignInDelay :one
+INSERT INTO sign_in_delays AS d (account, failures, last_attempt_at, next_allowed_at)
+VALUES ($1, 0, $2, $2)
+ON CONFLICT (account) DO UPDATE SET account = d.account
+RETURNING account, failures, last_attempt_at, next_allowed_at
+`
+
+type LockSignInDelayParams struct {
+	Account string    `json:"account"`
+	Now     time.Time `json:"now"`
+}
+
+// Makes the account's row if it has none and holds it until the
+// transaction ends, so parallel attempts take turns.
+func (q *Queries) LockSignInDelay(ctx context.Context, arg LockSignInDelayParams) (SignInDelay, error) {
+	row := q.db.QueryRow(ctx, lockSignInDelay, arg.Account, arg.Now)
+	var i SignInDelay
+	err := row.Scan(
+		&i.Account,
+		&i.Failures,
+		&i.LastAttemptAt,
+		&i.NextAllowedAt,
+	)
+	return i, err
+}
+
 const pruneLoginFailures = `-- name: PruneLoginFailures :exec
 DELETE FROM login_failures WHERE failed_at < now() - $1::interval
 `
 
 func (q *Queries) PruneLoginFailures(ctx context.Context, windowLength pgtype.Interval) error {
 	_, err := q.db.Exec(ctx, pruneLoginFailures, windowLength)
+	return err
+}
+
+const pruneSignInDelays = `-- name: PruneSignInDelays :exec
+DELETE FROM sign_in_delays
+WHERE last_attempt_at < $1::timestamptz - $2::interval
+  AND next_allowed_at < $1::timestamptz
+`
+
+type PruneSignInDelaysParams struct {
+	Now          time.Time       `json:"now"`
+	WindowLength pgtype.Interval `json:"window_length"`
+}
+
+// Forgets accounts whose attempts are out of the window and whose delay
+// has passed: they would start again at zero anyway.
+func (q *Queries) PruneSignInDelays(ctx context.Context, arg PruneSignInDelaysParams) error {
+	_, err := q.db.Exec(ctx, pruneSignInDelays, arg.Now, arg.WindowLength)
 	return err
 }
 

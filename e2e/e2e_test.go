@@ -226,12 +226,13 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		t.Fatal(err)
 	}
 	opened := time.Now()
-	if err := chromedp.Do(ctx,
-		chromedp.Click(css(`[data-testid=project-name]`)),
+	// The card is redrawn by the dashboard's event stream as it connects, so
+	// the click happens inside the page, on whichever card is there now.
+	step(t, ctx, "open the workspace from its card",
+		chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active] [data-testid=project-name]`)),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=project-name]').click()`),
 		chromedp.WaitVisible(css(`[data-testid=workspace][data-ready]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
+	)
 	t.Logf("workspace painted %v after the click", time.Since(opened).Round(time.Millisecond))
 	step(t, ctx, "no file open, no file buttons", chromedp.WaitNotVisible(css(`[data-testid=rename-file]`)), chromedp.WaitNotVisible(css(`[data-testid=delete-file]`)))
 	iframes, err := chromedp.Run(ctx, chromedp.Nodes(css(`iframe#preview`)))

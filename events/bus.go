@@ -25,6 +25,9 @@ type Bus struct {
 
 	mu   sync.Mutex
 	subs map[string]map[chan struct{}]struct{}
+
+	listening     chan struct{} // closed once Run first listens
+	markListening sync.Once
 }
 
 // New makes a bus; Run must be running for other replicas' events to arrive.
@@ -32,8 +35,12 @@ func New(pool *pgxpool.Pool, log *slog.Logger) *Bus {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Bus{pool: pool, log: log, subs: map[string]map[chan struct{}]struct{}{}}
+	return &Bus{pool: pool, log: log, subs: map[string]map[chan struct{}]struct{}{}, listening: make(chan struct{})}
 }
+
+// Listening is closed once Run listens for other replicas' events (and has
+// woken the subscribers that were waiting meanwhile).
+func (b *Bus) Listening() <-chan struct{} { return b.listening }
 
 // Publish wakes every subscriber of the topics, on every replica.
 // Several topics go in one statement.
@@ -129,6 +136,7 @@ func (b *Bus) listen(ctx context.Context) error {
 		}
 	}()
 	b.wakeAll()
+	b.markListening.Do(func() { close(b.listening) })
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if err != nil {

@@ -49,7 +49,9 @@ func TestPublishReachesOtherReplicas(t *testing.T) {
 	defer stopA()
 	other, stopO := buses[1].Subscribe("project:b")
 	defer stopO()
-	time.Sleep(200 * time.Millisecond) // listeners connected
+	for _, b := range buses {
+		wait(t, b.Listening(), true)
+	}
 	drain(a)
 	drain(other)
 	buses[0].Publish(ctx, "project:a")

@@ -15,6 +15,9 @@ import (
 // authBodyLimit keeps sign-in bodies small.
 const authBodyLimit = 16 << 10
 
+// refreshPath is the only path the refresh cookie is sent to.
+const refreshPath = "/api/auth"
+
 // userJSON is a user as the API shows it.
 type userJSON struct {
 	ID        string    `json:"id"`
@@ -92,14 +95,11 @@ func (s *Server) tokenResponse(c echo.Context, status int, user db.User, pair au
 }
 
 func (s *Server) setRefreshCookie(c echo.Context, value string, maxAge int) {
-	c.SetCookie(&http.Cookie{
-		Name: refreshCookie, Value: value, Path: "/api/auth", MaxAge: maxAge,
-		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode,
-	})
+	c.SetCookie(s.hostCookie(s.names.Refresh, value, refreshPath, maxAge, http.SameSiteStrictMode))
 }
 
 func (s *Server) apiRefresh(c echo.Context) error {
-	ck, err := c.Cookie(refreshCookie)
+	ck, err := c.Cookie(s.names.Refresh)
 	if err != nil {
 		return NewError(http.StatusUnauthorized, "invalid_refresh_token", "There is no refresh token; sign in again.")
 	}
@@ -112,7 +112,7 @@ func (s *Server) apiRefresh(c echo.Context) error {
 }
 
 func (s *Server) apiLogout(c echo.Context) error {
-	if ck, err := c.Cookie(refreshCookie); err == nil {
+	if ck, err := c.Cookie(s.names.Refresh); err == nil {
 		if err := s.Auth.Logout(c.Request().Context(), ck.Value); err != nil {
 			return err
 		}

@@ -118,7 +118,7 @@ func (s *Server) openPreview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	link, _, err := s.previewLink(p, "/")
+	link, _, err := s.previewLink(c, p, "/")
 	if err != nil {
 		return err
 	}

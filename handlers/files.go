@@ -17,7 +17,9 @@ import (
 )
 
 // editorProject loads the owner's project for a file request, records the
-// activity and wakes a hibernated project (files work without it).
+// activity and wakes a hibernated project (files work without it). The
+// wake counts against the running limit; a refusal leaves the project
+// asleep and the file request goes on.
 func (s *Server) editorProject(c echo.Context) (db.Project, error) {
 	p, err := s.ownProject(c)
 	if err != nil {
@@ -26,7 +28,7 @@ func (s *Server) editorProject(c echo.Context) (db.Project, error) {
 	ctx := c.Request().Context()
 	s.Projects.Touch(ctx, p.ID)
 	if p.Status == projects.StatusHibernated {
-		if err := s.Projects.Wake(ctx, p.ID); err != nil {
+		if err := s.Projects.Wake(ctx, p.ID); err != nil && !projects.Refused(err) {
 			s.log(c).Warn("wake project", "project", p.ID, "err", err)
 		}
 	}
@@ -86,14 +88,41 @@ func (s *Server) apiReadFile(c echo.Context) error {
 	if match := c.Request().Header.Get("If-None-Match"); match == etag {
 		return c.NoContent(http.StatusNotModified)
 	}
+	return c.Blob(http.StatusOK, rawFileHeaders(h, name, content), content)
+}
+
+// rawFileHeaders keeps a project file from running on the UI's origin:
+// every file is sandboxed and never sniffed; what is not plain text or a
+// raster image is a download, and markup or script is sent as text. It
+// returns the Content-Type to send.
+func rawFileHeaders(h http.Header, name string, content []byte) string {
 	ctype := mime.TypeByExtension(path.Ext(name))
 	if ctype == "" || strings.HasPrefix(ctype, "text/html") {
 		ctype = http.DetectContentType(content)
 	}
-	if strings.HasPrefix(ctype, "text/html") || strings.Contains(ctype, "javascript") || strings.Contains(ctype, "svg") {
-		ctype = "text/plain; charset=utf-8" // source to edit, never a page to run on studio's origin
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if !inlineSafe(ctype) {
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(name)}))
 	}
-	return c.Blob(http.StatusOK, ctype, content)
+	if isMarkupOrScript(ctype) {
+		ctype = "text/plain; charset=utf-8" // source to edit, never a page to run
+	}
+	return ctype
+}
+
+// inlineSafe: types a browser shows and never executes.
+func inlineSafe(ctype string) bool {
+	return strings.HasPrefix(ctype, "text/plain") || strings.HasPrefix(ctype, "image/") && !strings.Contains(ctype, "svg")
+}
+
+func isMarkupOrScript(ctype string) bool {
+	for _, kind := range []string{"html", "xml", "javascript", "ecmascript", "svg"} {
+		if strings.Contains(ctype, kind) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) apiWriteFile(c echo.Context) error {

@@ -41,7 +41,7 @@ func TestReadinessFollowsARealDatabase(t *testing.T) {
 	}
 	res, body := env.json("GET", "/readyz", nil)
 	checks, _ := body["checks"].(map[string]any)
-	if res.StatusCode != 503 || body["status"] != "unavailable" || checks["database"] == "ok" || checks["docker"] != "ok" {
+	if res.StatusCode != 503 || body["status"] != "failing" || checks["database"] != "failing" || checks["docker"] != "ok" {
 		t.Fatalf("after stopping the database: %d %v", res.StatusCode, body)
 	}
 	if res, _ := env.do("GET", "/healthz", nil); res.StatusCode != 200 {

@@ -150,7 +150,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 
 func TestLoginErrorsAndNext(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t)
+	env := newEnv(t, slowBackoff)
 	env.browser().signup("a@example.com")
 	b := env.browser()
 	_, _, token := b.page("/login?next=//evil.example/x")
@@ -178,10 +178,10 @@ func TestLoginErrorsAndNext(t *testing.T) {
 	if res.Header.Get("HX-Redirect") != "/settings" {
 		t.Fatalf("htmx login redirect: %v", res.Header)
 	}
-	// Throttled after ten failures.
+	// Slowed down after five failures.
 	d := env.browser()
 	_, _, token = d.page("/login")
-	for range 10 {
+	for range 5 {
 		d.post("/login", url.Values{"csrf_token": {token}, "email": {"a@example.com"}, "password": {"wrong password"}})
 	}
 	res, doc = d.post("/login", url.Values{"csrf_token": {token}, "email": {"a@example.com"}, "password": {"a long password"}})

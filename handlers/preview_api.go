@@ -9,18 +9,24 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"studio/db"
+	"studio/proxy"
 )
 
 // PreviewLinks signs the short-lived links that let an owner's browser in
 // to a private preview.
 type PreviewLinks interface {
-	Link(previewURL string, owner, project uuid.UUID, next string) (string, time.Time, error)
+	Link(previewURL string, h proxy.Holder, project uuid.UUID, next string) (string, time.Time, error)
 }
 
 // previewLink makes a signed link for the owner's project (the workspace
-// page uses the same method for its iframe).
-func (s *Server) previewLink(p db.Project, next string) (string, time.Time, error) {
-	return s.Previews.Link(s.Config.PreviewURL(p.Slug), p.OwnerID, p.ID, next)
+// page uses the same method for its iframe). It names the browser session
+// that asks, so the preview closes when that session ends.
+func (s *Server) previewLink(c echo.Context, p db.Project, next string) (string, time.Time, error) {
+	holder := proxy.Holder{User: p.OwnerID}
+	if sess := currentSession(c); sess != nil {
+		holder.Session = sess.ID
+	}
+	return s.Previews.Link(s.Config.PreviewURL(p.Slug), holder, p.ID, next)
 }
 
 func (s *Server) apiPreviewLink(c echo.Context) error {
@@ -32,7 +38,7 @@ func (s *Server) apiPreviewLink(c echo.Context) error {
 	if next == "" {
 		next = "/"
 	}
-	link, exp, err := s.previewLink(p, next)
+	link, exp, err := s.previewLink(c, p, next)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,12 +30,16 @@ type projectJSON struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	Error     string    `json:"error,omitempty"`
 	Progress  string    `json:"progress,omitempty"`
+	// HeldByAdmin: an administrator stopped the project; previews and the
+	// editor do not wake it, the owner's start does.
+	HeldByAdmin bool `json:"held_by_admin"`
 }
 
 func (s *Server) toProjectJSON(p db.Project) projectJSON {
 	j := projectJSON{
 		ID: p.ID.String(), Name: p.Name, Slug: p.Slug, Template: p.Template, Status: p.Status,
 		URL: s.Config.PreviewURL(p.Slug), CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, Progress: p.Progress,
+		HeldByAdmin: p.HeldByAdmin,
 	}
 	if p.Status == projects.StatusError {
 		j.Error = p.StatusReason
@@ -288,9 +293,23 @@ func projectError(err error) error {
 	case errors.Is(err, projects.ErrProjectLimit):
 		return NewError(http.StatusConflict, "project_limit", "You have reached the most projects you may keep; delete one first.")
 	case errors.Is(err, projects.ErrRunningLimit):
-		return NewError(http.StatusTooManyRequests, "running_limit", "You have reached the most projects that may run at once; stop one first.")
+		return NewError(http.StatusTooManyRequests, "running_limit", sentence(err.Error()))
+	case errors.Is(err, projects.ErrOwnerDisabled):
+		return NewError(http.StatusForbidden, "owner_disabled", sentence(err.Error()))
+	case errors.Is(err, projects.ErrHeldByAdmin):
+		return NewError(http.StatusConflict, "held_by_admin", sentence(err.Error()))
+	case errors.Is(err, projects.ErrDiskQuota):
+		return NewError(http.StatusRequestEntityTooLarge, "disk_quota", sentence(err.Error()))
 	case errors.Is(err, projects.ErrBusy):
 		return NewError(http.StatusConflict, "busy", "The project is changing state; try again in a moment.")
 	}
 	return err
+}
+
+// sentence turns a service's lower-case error into a sentence to show.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:] + "."
 }

@@ -15,7 +15,7 @@ func (s *Server) routes() {
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
 
 	// Browser pages: cookie session + CSRF.
-	web := e.Group("", s.loadSession, s.csrfProtect)
+	web := e.Group("", s.refuseDuplicateCookies, s.checkOrigin, s.loadSession, s.csrfProtect)
 	web.GET("/signup", s.signupPage)
 	web.POST("/signup", s.signup)
 	web.GET("/login", s.loginPage)
@@ -54,10 +54,12 @@ func (s *Server) routes() {
 
 	// JSON API: bearer access tokens.
 	api := e.Group("/api")
-	api.POST("/auth/register", s.apiRegister)
-	api.POST("/auth/login", s.apiLogin)
-	api.POST("/auth/refresh", s.apiRefresh)
-	api.POST("/auth/logout", s.apiLogout)
+	// These set or read the refresh cookie, so they get the browser checks.
+	cookieAuth := []echo.MiddlewareFunc{s.refuseDuplicateCookies, s.checkOrigin}
+	api.POST("/auth/register", s.apiRegister, cookieAuth...)
+	api.POST("/auth/login", s.apiLogin, cookieAuth...)
+	api.POST("/auth/refresh", s.apiRefresh, cookieAuth...)
+	api.POST("/auth/logout", s.apiLogout, cookieAuth...)
 
 	authed := api.Group("", s.requireToken)
 	authed.GET("/auth/me", s.apiMe)

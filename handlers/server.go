@@ -51,7 +51,8 @@ type Server struct {
 	Deps
 	echo    *echo.Echo
 	cookies *sessions.CookieStore
-	streams *streamSlots // open event streams per user
+	names   auth.CookieNames // the cookie names for the UI's scheme
+	streams *streamSlots     // open event streams per user
 }
 
 // New builds the web server with every route and middleware.
@@ -63,15 +64,12 @@ func New(d Deps) *Server {
 	e.HideBanner = true
 	e.HidePort = true
 	s := &Server{Deps: d, echo: e, streams: newStreamSlots(d.Config.MaxStreamsPerUser)}
+	s.names = auth.Cookies(s.secureCookies())
 	s.cookies = newCookieStore(d.Auth.Ring, s.secureCookies())
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = echo.ExtractIPDirect()
-	if d.Config.Router == "traefik" {
-		// Behind the router, the client address comes from X-Forwarded-For
-		// as set by a proxy on a private or loopback address.
-		e.IPExtractor = echo.ExtractIPFromXFFHeader()
-	}
+	e.IPExtractor = clientIPExtractor(d.Config)
 	e.Use(
+		s.strictTransport,
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{TargetHeader: echo.HeaderXRequestID}),
 		s.accessLog,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
@@ -86,12 +84,40 @@ func New(d Deps) *Server {
 			ContentTypeNosniff:    "nosniff",
 			XFrameOptions:         "SAMEORIGIN",
 			ReferrerPolicy:        "same-origin",
-			ContentSecurityPolicy: contentSecurityPolicy(d.Config.Domain),
+			ContentSecurityPolicy: contentSecurityPolicy(d.Config.PreviewDomain),
 		}),
 		middleware.GzipWithConfig(middleware.GzipConfig{Skipper: isStream}),
 	)
 	s.routes()
 	return s
+}
+
+// clientIPExtractor believes X-Forwarded-For only from a peer inside
+// STUDIO_TRUSTED_PROXIES (and then only hops inside them); with none
+// configured, the client is the peer, whatever its address.
+func clientIPExtractor(cfg *config.Config) echo.IPExtractor {
+	if len(cfg.TrustedProxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	trust := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range cfg.TrustedProxies {
+		trust = append(trust, echo.TrustIPRange(n))
+	}
+	// Read from the right, the peer first: the first address outside the
+	// trusted ranges is the client.
+	return echo.ExtractIPFromXFFHeader(trust...)
+}
+
+// strictTransport tells browsers to use https only, on every response
+// (errors included), when the UI's address is https.
+func (s *Server) strictTransport(next echo.HandlerFunc) echo.HandlerFunc {
+	if !s.secureCookies() {
+		return next
+	}
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Strict-Transport-Security", "max-age=31536000")
+		return next(c)
+	}
 }
 
 // ServeHTTP makes the server an http.Handler.

@@ -62,7 +62,8 @@ func newEnv(t testing.TB, mutate ...func(*config.Config, *Deps)) *testEnv {
 
 // envOptions vary a test server.
 type envOptions struct {
-	agents func(*agents.Options) // changes the agent service's options
+	agents   func(*agents.Options)   // changes the agent service's options
+	projects func(*projects.Options) // changes the project service's options
 	// replicaOf makes the server a second studio on the first one's
 	// database, project folders and container engine.
 	replicaOf *testEnv
@@ -108,14 +109,18 @@ func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps
 		t.Fatal(err)
 	}
 	bus := events.New(pool, quiet)
-	svc := projects.New(pool, rt, bus, projects.Options{
+	projectOpts := projects.Options{
 		Root:        filepath.Join(dir, "projects"),
 		Checkpoints: filepath.Join(dir, "checkpoints"),
 		URLFor:      cfg.PreviewURL,
 		MaxProjects: 20,
 		MaxRunning:  5,
 		Logger:      quiet,
-	})
+	}
+	if o.projects != nil {
+		o.projects(&projectOpts)
+	}
+	svc := projects.New(pool, rt, bus, projectOpts)
 	authSvc := auth.NewService(pool, ring, cfg.Signup, quiet)
 	agentOpts := testAgentOptions()
 	if o.agents != nil {
@@ -214,14 +219,14 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Fatalf("healthz %d", res.StatusCode)
 	}
 	res, body := env.json("GET", "/readyz", nil)
-	if res.StatusCode != 200 || body["status"] != "ready" {
+	if res.StatusCode != 200 || body["status"] != "ok" {
 		t.Fatalf("readyz %d %v", res.StatusCode, body)
 	}
 
 	down := newEnv(t, func(_ *config.Config, d *Deps) { d.Engine = pinger{errors.New("docker engine: cannot connect")} })
 	res, body = down.json("GET", "/readyz", nil)
 	checks, _ := body["checks"].(map[string]any)
-	if res.StatusCode != 503 || checks["database"] != "ok" || !strings.Contains(checks["docker"].(string), "cannot connect") {
+	if res.StatusCode != 503 || checks["database"] != "ok" || checks["docker"] != "failing" {
 		t.Fatalf("readyz with the engine down: %d %v", res.StatusCode, body)
 	}
 }

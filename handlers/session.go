@@ -14,17 +14,16 @@ import (
 	"studio/db"
 )
 
-// Cookie names. The session cookie holds only a random id; the session
-// itself is a row in PostgreSQL, so any replica can serve it.
+// The session cookie holds only a random id; the session itself is a row
+// in PostgreSQL, so any replica can serve it. Cookie names come from
+// auth.Cookies (Server.names): prefixed under https.
 const (
-	sessionCookie = auth.SessionCookie
-	csrfCookie    = auth.CSRFCookie
-	refreshCookie = auth.RefreshCookie
-	csrfField     = "csrf_token"
-	csrfHeader    = "X-CSRF-Token"
+	csrfField  = "csrf_token"
+	csrfHeader = "X-CSRF-Token"
 
 	ctxUser    = "studio.user"
 	ctxSession = "studio.session"
+	ctxCSRF    = "studio.csrf"
 )
 
 func newCookieStore(ring *auth.Keyring, secure bool) *sessions.CookieStore {
@@ -46,7 +45,7 @@ func newCookieStore(ring *auth.Keyring, secure bool) *sessions.CookieStore {
 // loadSession finds the browser's session, if it has a live one.
 func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, _ := s.cookies.Get(c.Request(), sessionCookie)
+		cs, _ := s.cookies.Get(c.Request(), s.names.Session)
 		if id, _ := cs.Values["id"].(string); id != "" {
 			sess, user, err := s.Auth.SessionUser(c.Request().Context(), id)
 			switch {
@@ -61,13 +60,20 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// startSession signs the browser in.
+// startSession signs the browser in. A session the browser already had is
+// deleted first: one sign-in, one session row.
 func (s *Server) startSession(c echo.Context, user db.User) error {
-	token, sess, err := s.Auth.CreateSession(c.Request().Context(), user.ID, meta(c))
+	ctx := c.Request().Context()
+	if old := currentSession(c); old != nil {
+		if err := s.Auth.DeleteSession(ctx, old.ID); err != nil {
+			return err
+		}
+	}
+	token, sess, err := s.Auth.CreateSession(ctx, user.ID, meta(c))
 	if err != nil {
 		return err
 	}
-	cs, _ := s.cookies.New(c.Request(), sessionCookie)
+	cs, _ := s.cookies.New(c.Request(), s.names.Session)
 	cs.Values["id"] = token
 	if err := cs.Save(c.Request(), c.Response()); err != nil {
 		return err
@@ -84,7 +90,7 @@ func (s *Server) endSession(c echo.Context) error {
 			return err
 		}
 	}
-	cs, _ := s.cookies.New(c.Request(), sessionCookie)
+	cs, _ := s.cookies.New(c.Request(), s.names.Session)
 	cs.Options.MaxAge = -1
 	return cs.Save(c.Request(), c.Response())
 }
@@ -127,22 +133,22 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	})
 }
 
-// csrfToken is the token this browser's forms must carry: the session's,
-// or before sign-in, a random value in its own cookie (double submit).
+// csrfToken is the token this browser's forms must carry: an HMAC of its
+// session id, or before sign-in, a nonce signed by studio that is also kept
+// in a cookie. A cookie studio did not sign is replaced.
 func (s *Server) csrfToken(c echo.Context) string {
 	if sess := currentSession(c); sess != nil {
-		return sess.CSRFToken
+		return s.Auth.Ring.SessionCSRF(sess.ID)
 	}
-	if ck, err := c.Cookie(csrfCookie); err == nil && len(ck.Value) >= 32 {
+	if token, ok := c.Get(ctxCSRF).(string); ok {
+		return token
+	}
+	if ck, err := c.Cookie(s.names.CSRF); err == nil && s.Auth.Ring.ValidCSRFNonce(ck.Value) {
 		return ck.Value
 	}
-	token, _ := auth.RandomToken()
-	c.SetCookie(&http.Cookie{
-		Name: csrfCookie, Value: token, Path: "/", HttpOnly: true,
-		Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode,
-	})
-	// Make the new cookie visible to the rest of this request.
-	c.Request().AddCookie(&http.Cookie{Name: csrfCookie, Value: token})
+	token := s.Auth.Ring.NewCSRFNonce()
+	c.SetCookie(s.hostCookie(s.names.CSRF, token, "/", 0, http.SameSiteStrictMode))
+	c.Set(ctxCSRF, token) // later calls in this request give the same token
 	return token
 }
 
@@ -150,25 +156,36 @@ func (s *Server) csrfToken(c echo.Context) string {
 // missing or wrong; nothing runs and nothing changes.
 func (s *Server) csrfProtect(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		switch c.Request().Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		if isSafeMethod(c.Request().Method) {
 			return next(c)
-		}
-		want := ""
-		if sess := currentSession(c); sess != nil {
-			want = sess.CSRFToken
-		} else if ck, err := c.Cookie(csrfCookie); err == nil {
-			want = ck.Value
 		}
 		got := c.Request().Header.Get(csrfHeader)
 		if got == "" {
 			got = c.FormValue(csrfField)
 		}
-		if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		if !s.validCSRF(c, got) {
 			return NewError(http.StatusForbidden, "csrf", "This form has expired or did not come from Studio; reload the page and try again.")
 		}
 		return next(c)
 	}
+}
+
+// validCSRF: signed in, the token must be the session's; before sign-in,
+// the cookie's value, and signed by studio (so a cookie planted by another
+// host with a value of its choosing is worth nothing).
+func (s *Server) validCSRF(c echo.Context, got string) bool {
+	if sess := currentSession(c); sess != nil {
+		return s.Auth.Ring.ValidSessionCSRF(sess.ID, got)
+	}
+	ck, err := c.Cookie(s.names.CSRF)
+	if err != nil || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(ck.Value)) != 1 {
+		return false
+	}
+	return s.Auth.Ring.ValidCSRFNonce(got)
+}
+
+func isSafeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 // requireToken authenticates an API request by its bearer access token.
@@ -194,6 +211,16 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (s *Server) secureCookies() bool { return strings.HasPrefix(s.Config.PublicURL(), "https://") }
+
+// hostCookie is a cookie for the UI host only: no Domain, so no sibling
+// host shares it, and Secure under https (which the __Host- and __Secure-
+// names require). maxAge 0 lasts for the browser session; -1 expires it.
+func (s *Server) hostCookie(name, value, path string, maxAge int, sameSite http.SameSite) *http.Cookie {
+	return &http.Cookie{
+		Name: name, Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: sameSite,
+	}
+}
 
 func meta(c echo.Context) auth.Meta {
 	return auth.Meta{IP: c.RealIP(), UserAgent: c.Request().UserAgent()}

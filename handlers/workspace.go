@@ -21,7 +21,7 @@ func (s *Server) workspace(c echo.Context) error {
 	if err != nil {
 		files = nil // still starting: the list fills in on reload
 	}
-	link, _, err := s.previewLink(p, "/")
+	link, _, err := s.previewLink(c, p, "/")
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,9 @@ import (
 )
 
 // Run keeps containers and rows in step until ctx ends: it reconciles at
-// once and then every minute, hibernates idle projects, and turns a
-// container that dies into an error the user can read.
+// once and then every minute, hibernates idle projects, stops projects
+// whose files grew past the disk quota and those of disabled owners, and
+// turns a container that dies into an error the user can read.
 func (s *Service) Run(ctx context.Context) {
 	go func() {
 		for ctx.Err() == nil {
@@ -41,6 +42,12 @@ func (s *Service) Run(ctx context.Context) {
 		}
 		if err := s.HibernateIdle(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("hibernate idle projects", "err", err)
+		}
+		if err := s.EnforceDiskQuota(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("enforce the disk quota", "err", err)
+		}
+		if err := s.StopDisabledOwners(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("stop the projects of disabled owners", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -95,7 +102,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		case StatusActive:
 			if !running[p.ID.String()] {
 				s.log.Info("restarting an active project whose container is gone", "project", p.ID)
-				if _, err := s.restartFrom(ctx, p.ID, StatusActive); err != nil && !errors.Is(err, ErrBusy) {
+				_, err := s.restartFrom(ctx, p.ID, StatusActive)
+				s.settleRefused(ctx, p.ID, err)
+				if err != nil && !errors.Is(err, ErrBusy) {
 					s.log.Warn("restart project", "project", p.ID, "err", err)
 				}
 			}

@@ -102,7 +102,7 @@ func (s *Service) provision(ctx context.Context, p db.Project) error {
 	if err != nil {
 		// Stopped or deleted while it started: leave it as the user wants.
 		cur, gerr := s.q.GetProject(ctx, id)
-		if gerr == nil && (cur.Status == StatusStopped || cur.Status == StatusHibernated) {
+		if gerr == nil && (cur.Status == StatusStopped || cur.Status == StatusHibernated || cur.Status == StatusError) {
 			_ = s.rt.Stop(ctx, id.String())
 		}
 		return nil

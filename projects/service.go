@@ -44,7 +44,7 @@ var (
 	ErrUnknownTemplate = errors.New("there is no such template")
 	ErrNameInvalid     = errors.New("the name must be 1 to 60 characters")
 	ErrProjectLimit    = errors.New("you have reached the most projects you may keep; delete one first")
-	ErrRunningLimit    = errors.New("you have reached the most projects that may run at once; stop one first")
+	ErrRunningLimit    = errors.New("you run the most projects allowed at once; stop one first")
 	ErrBusy            = errors.New("the project is changing state; try again in a moment")
 )
 
@@ -56,6 +56,7 @@ type Options struct {
 	MaxProjects  int           // per user
 	MaxRunning   int           // per user, initializing or active
 	MaxFileSize  int64         // largest file written; default 5 MiB
+	ProjectDisk  int64         // most bytes a project's folder may take; 0 = no limit
 	IdleTimeout  time.Duration // hibernate after this long idle; 0 = never
 	ReadyTimeout time.Duration // how long a dev server may take to answer
 	StaleAfter   time.Duration // an initializing project untouched this long was abandoned
@@ -80,6 +81,7 @@ type Service struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	active map[uuid.UUID]bool // projects this replica is provisioning
+	disk   diskUsage
 }
 
 // New makes the service; Close stops its background work.
@@ -100,6 +102,7 @@ func New(pool *pgxpool.Pool, rt containers.Runtime, bus *events.Bus, opts Option
 	return &Service{
 		pool: pool, q: db.New(pool), rt: rt, bus: bus, opts: opts, log: opts.Logger,
 		bg: bg, stop: stop, active: map[uuid.UUID]bool{},
+		disk: diskUsage{sizes: map[uuid.UUID]measuredSize{}},
 	}
 }
 
@@ -122,24 +125,17 @@ func (s *Service) Create(ctx context.Context, owner uuid.UUID, name, template st
 	if _, ok := image.Lookup(template); !ok {
 		return db.Project{}, ErrUnknownTemplate
 	}
-	counts, err := s.q.CountProjectsByOwner(ctx, owner)
-	if err != nil {
-		return db.Project{}, err
-	}
-	if s.opts.MaxProjects > 0 && int(counts.Total) >= s.opts.MaxProjects {
-		return db.Project{}, ErrProjectLimit
-	}
-	if s.opts.MaxRunning > 0 && int(counts.Running) >= s.opts.MaxRunning {
-		return db.Project{}, ErrRunningLimit
-	}
 	var p db.Project
 	for attempt := 0; ; attempt++ {
 		slug := slugFor(name, attempt)
-		p, err = s.q.CreateProject(ctx, db.CreateProjectParams{OwnerID: owner, Name: name, Slug: slug, Template: template})
+		p, err = s.createWithinLimits(ctx, db.CreateProjectWithinLimitsParams{OwnerID: owner, Name: name, Slug: slug, Template: template})
 		if err == nil {
 			break
 		}
 		if !isUniqueViolation(err) || attempt > 20 {
+			if Refused(err) || errors.Is(err, ErrProjectLimit) {
+				return db.Project{}, err
+			}
 			return db.Project{}, fmt.Errorf("create project: %w", err)
 		}
 	}
@@ -197,26 +193,27 @@ func (s *Service) Rename(ctx context.Context, owner, id uuid.UUID, name string) 
 	return p, err
 }
 
-// Start brings a stopped, hibernated or failed project back.
+// Start brings a stopped, hibernated or failed project back. It is the
+// owner's explicit start, so it lifts an administrator's stop.
 func (s *Service) Start(ctx context.Context, owner, id uuid.UUID) (db.Project, error) {
-	if _, err := s.Get(ctx, owner, id); err != nil {
-		return db.Project{}, err
-	}
-	counts, err := s.q.CountProjectsByOwner(ctx, owner)
-	if err != nil {
-		return db.Project{}, err
-	}
 	cur, err := s.Get(ctx, owner, id)
 	if err != nil {
 		return db.Project{}, err
 	}
-	if cur.Status == StatusActive || cur.Status == StatusInitializing {
+	if Status(cur.Status).Live() {
 		return cur, nil // already running or starting: nothing to do
 	}
-	if s.opts.MaxRunning > 0 && int(counts.Running) >= s.opts.MaxRunning {
-		return db.Project{}, ErrRunningLimit
+	p, err := s.startWithinLimits(ctx, id, true, StatusStopped, StatusHibernated, StatusError)
+	if errors.Is(err, ErrBusy) {
+		if cur, gerr := s.Get(ctx, owner, id); gerr == nil && Status(cur.Status).Live() {
+			return cur, nil // started meanwhile by another request
+		}
 	}
-	return s.restartFrom(ctx, id, StatusStopped, StatusHibernated, StatusError)
+	if err != nil {
+		return db.Project{}, err
+	}
+	s.provisionLater(p.ID)
+	return p, nil
 }
 
 // Restart stops and starts a project, whatever it was doing.
@@ -224,7 +221,7 @@ func (s *Service) Restart(ctx context.Context, owner, id uuid.UUID) (db.Project,
 	if _, err := s.Get(ctx, owner, id); err != nil {
 		return db.Project{}, err
 	}
-	p, err := s.transition(ctx, id, StatusInitializing, "", StatusActive, StatusInitializing, StatusStopped, StatusHibernated, StatusError)
+	p, err := s.startWithinLimits(ctx, id, true, StatusActive, StatusInitializing, StatusStopped, StatusHibernated, StatusError)
 	if err != nil {
 		return db.Project{}, err
 	}
@@ -237,6 +234,8 @@ func (s *Service) Restart(ctx context.Context, owner, id uuid.UUID) (db.Project,
 
 // Wake starts a hibernated or stopped project for a preview or editor
 // request. It returns at once; the project turns active when it serves.
+// It counts against the owner's running limit and never lifts an
+// administrator's stop; such refusals are errors Refused recognises.
 func (s *Service) Wake(ctx context.Context, id uuid.UUID) error {
 	_, err := s.restartFrom(ctx, id, StatusHibernated, StatusStopped)
 	if errors.Is(err, ErrBusy) {
@@ -245,8 +244,10 @@ func (s *Service) Wake(ctx context.Context, id uuid.UUID) error {
 	return err
 }
 
+// restartFrom starts a project again without lifting an administrator's
+// stop: wakes, revivals and reconcile.
 func (s *Service) restartFrom(ctx context.Context, id uuid.UUID, from ...string) (db.Project, error) {
-	p, err := s.transition(ctx, id, StatusInitializing, "", from...)
+	p, err := s.startWithinLimits(ctx, id, false, from...)
 	if err != nil {
 		return db.Project{}, err
 	}
@@ -396,7 +397,9 @@ func (s *Service) SetShareToken(ctx context.Context, owner, id uuid.UUID, on boo
 // Revive starts again a project whose dev server stopped answering: an
 // active one whose container died, or one that went to sleep meanwhile.
 func (s *Service) Revive(ctx context.Context, id uuid.UUID) {
-	if _, err := s.restartFrom(ctx, id, StatusActive, StatusHibernated, StatusStopped); err != nil && !errors.Is(err, ErrBusy) {
+	_, err := s.restartFrom(ctx, id, StatusActive, StatusHibernated, StatusStopped)
+	s.settleRefused(ctx, id, err)
+	if err != nil && !errors.Is(err, ErrBusy) {
 		s.log.Warn("revive project", "project", id, "err", err)
 	}
 }
@@ -406,15 +409,10 @@ func (s *Service) ListAll(ctx context.Context, limit int) ([]db.ListAllProjectsR
 	return s.q.ListAllProjects(ctx, int32(limit))
 }
 
-// StopAny stops a project whoever owns it (administrators).
+// StopAny stops a project whoever owns it (administrators). The stop
+// holds: previews and the editor do not wake it; the owner's Start does.
 func (s *Service) StopAny(ctx context.Context, id uuid.UUID) (db.Project, error) {
-	p, err := s.q.GetProject(ctx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return db.Project{}, ErrNotFound
-	} else if err != nil {
-		return db.Project{}, err
-	}
-	return s.Stop(ctx, p.OwnerID, id)
+	return s.stopHeld(ctx, id)
 }
 
 // DeleteAny deletes a project whoever owns it (administrators).

@@ -138,6 +138,7 @@ func (s *Service) ListCheckpoints(ctx context.Context, id uuid.UUID) ([]Checkpoi
 // checkpoint, so a restore can itself be undone.
 func (s *Service) RestoreCheckpoint(ctx context.Context, proj db.Project, checkpointID uuid.UUID) (Checkpoint, error) {
 	defer lockFile(proj.ID, "\x00checkpoint")()
+	defer s.forgetUsage(proj.ID) // a restore changes sizes studio did not count
 	row, err := s.q.GetCheckpoint(ctx, db.GetCheckpointParams{ID: checkpointID, ProjectID: proj.ID})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Checkpoint{}, ErrCheckpointNotFound

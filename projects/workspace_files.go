@@ -287,10 +287,20 @@ func (s *Service) WriteFile(ctx context.Context, proj db.Project, p string, cont
 			return "", ErrPrecondition
 		}
 	}
+	var oldSize int64
+	if fi, err := root.Lstat(p); err == nil {
+		oldSize = footprint(fi)
+	}
+	undo, err := s.reserveDisk(id, oldSize, int64(len(content)))
+	if err != nil {
+		return "", err
+	}
 	if err := mkdirAll(root, path.Dir(p)); err != nil {
+		undo()
 		return "", err
 	}
 	if err := writeAtomic(root, p, content); err != nil {
+		undo()
 		return "", err
 	}
 	s.fileChanged(ctx, proj, p)
@@ -380,7 +390,9 @@ func (s *Service) DeleteFile(ctx context.Context, proj db.Project, p string) err
 	if _, err := root.Lstat(p); err != nil {
 		return fileErr(err)
 	}
-	if err := root.RemoveAll(p); err != nil {
+	err = root.RemoveAll(p)
+	s.forgetUsage(id)
+	if err != nil {
 		return fileErr(err)
 	}
 	s.fileChanged(ctx, proj, p)

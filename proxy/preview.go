@@ -1,4 +1,4 @@
-// Package proxy serves live previews: requests for {slug}.{STUDIO_DOMAIN}
+// Package proxy serves live previews: requests for {slug}.{STUDIO_PREVIEW_DOMAIN}
 // go to that project's dev server (websockets included, so hot reload
 // works), only for the project's owner or a holder of its share link, and
 // a sleeping project is woken instead of answering an error.
@@ -35,17 +35,20 @@ type Projects interface {
 	UsePreviewLink(ctx context.Context, nonce string) (bool, error)
 }
 
-const (
-	previewCookie = auth.PreviewCookie
-	shareCookie   = auth.ShareCookie
-	authPath      = "/__studio/auth"
-)
+// SignIns says whether the sign-in behind a preview grant still stands
+// (auth.Service).
+type SignIns interface {
+	SignInHolds(ctx context.Context, userID, sessionID uuid.UUID) (bool, error)
+}
+
+const authPath = "/__studio/auth"
 
 // Preview is the preview proxy.
 type Preview struct {
 	Projects  Projects
+	SignIns   SignIns
 	Signer    *Signer
-	Domain    string // STUDIO_DOMAIN
+	Domain    string // STUDIO_PREVIEW_DOMAIN
 	PublicURL string // the UI, for links back to the workspace
 	MaxBody   int64
 	Secure    bool // cookies only over https
@@ -56,6 +59,9 @@ type Preview struct {
 	touched map[uuid.UUID]time.Time
 	cacheMu sync.Mutex
 	cache   map[string]cachedProject
+	checkMu sync.Mutex
+	checks  map[Holder]signInCheck
+	cookies auth.CookieNames
 }
 
 // cachedProject spares the database a query for every module a page loads.
@@ -70,6 +76,16 @@ type cachedProject struct {
 
 const lookupTTL = time.Second
 
+// signInCheck spares the database a query per module a page loads: whether
+// a sign-in holds is asked again after signInRecheck, so a sign-out, a
+// password change or a disabled account closes its previews within that.
+type signInCheck struct {
+	holds bool
+	at    time.Time
+}
+
+const signInRecheck = 3 * time.Second
+
 type targetKey struct{}
 
 // New makes the preview proxy.
@@ -79,6 +95,8 @@ func New(p *Preview) *Preview {
 	}
 	p.touched = map[uuid.UUID]time.Time{}
 	p.cache = map[string]cachedProject{}
+	p.checks = map[Holder]signInCheck{}
+	p.cookies = auth.Cookies(p.Secure)
 	transport := &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost:   32,
@@ -93,23 +111,16 @@ func New(p *Preview) *Preview {
 			pr.Out.Host = pr.In.Host // the dev server sees the preview host name
 			stripStudioCookies(pr.Out)
 		},
+		// Final and protocol-switching answers; cookieGuard sees the rest.
+		ModifyResponse: func(res *http.Response) error {
+			dropForeignCookies(res.Header, res.Request.Host)
+			return nil
+		},
 		Transport:     transport,
 		FlushInterval: -1, // stream as it comes (event streams, HMR)
 		ErrorHandler:  p.upstreamFailed,
 	}
 	return p
-}
-
-// Router sends preview hosts to preview and everything else to app.
-func Router(domain string, app, preview http.Handler) http.Handler {
-	suffix := "." + strings.ToLower(domain)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if slug := SlugOf(r.Host, suffix); slug != "" {
-			preview.ServeHTTP(w, r)
-			return
-		}
-		app.ServeHTTP(w, r)
-	})
 }
 
 // SlugOf returns the project label of a preview host, or "".
@@ -131,7 +142,7 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	proj, cached, err := p.lookup(ctx, slug)
 	// Sign-ins, share links and refusals are decided on fresh rows: a
 	// cached one may belong to a deleted project whose name was reused.
-	if cached && (r.URL.Path == authPath || r.URL.Query().Has("share") || p.access(r, proj) != byOwner) {
+	if cached && (r.URL.Path == authPath || r.URL.Query().Has("share") || !p.hasGrant(r, proj)) {
 		proj, err = p.Projects.GetBySlug(ctx, slug)
 	}
 	if errors.Is(err, projects.ErrNotFound) {
@@ -150,7 +161,15 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.shareSignIn(w, r, proj, share)
 		return
 	}
-	if p.access(r, proj) == denied {
+	switch kind, err := p.access(ctx, r, proj); {
+	case err != nil:
+		p.Log.Error("preview access", "project", proj.ID, "err", err)
+		http.Error(w, "Studio could not check your access to this preview; try again.", http.StatusServiceUnavailable)
+		return
+	case kind == signedOut:
+		p.signedOut(w, r, proj)
+		return
+	case kind == denied:
 		notFound(w)
 		return
 	}
@@ -159,7 +178,13 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.touch(ctx, proj.ID)
 		p.forward(w, r, proj)
 	case projects.StatusHibernated, projects.StatusStopped:
-		if err := p.Projects.Wake(ctx, proj.ID); err != nil {
+		// A wake counts against the owner's running limit, never starts a
+		// disabled owner's project and never lifts an administrator's stop.
+		if err := p.Projects.Wake(ctx, proj.ID); projects.Refused(err) {
+			proj.StatusReason = sentence(err.Error())
+			p.failed(w, proj, http.StatusServiceUnavailable)
+			return
+		} else if err != nil {
 			p.Log.Warn("wake project for preview", "project", proj.ID, "err", err)
 		}
 		p.starting(w, r, "Waking the project up…")
@@ -170,7 +195,7 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		p.starting(w, r, msg)
 	case projects.StatusError:
-		p.failed(w, proj)
+		p.failed(w, proj, http.StatusBadGateway)
 	default:
 		notFound(w)
 	}
@@ -209,22 +234,68 @@ func (p *Preview) forget(slug string) {
 type accessKind int
 
 const (
-	denied accessKind = iota
-	byOwner
-	byShare
+	denied    accessKind = iota
+	byOwner              // the owner's grant, and the session behind it is live
+	byShare              // the share link, while it stands and its owner is enabled
+	signedOut            // the owner's grant, but the session behind it has ended
 )
 
 // access: the owner's preview cookie for this project, or its share link.
-func (p *Preview) access(r *http.Request, proj db.Project) accessKind {
-	if c, err := r.Cookie(previewCookie); err == nil {
-		if g, err := p.Signer.verifyGrant(c.Value); err == nil && g.Project == proj.ID && g.User == proj.OwnerID {
-			return byOwner
+func (p *Preview) access(ctx context.Context, r *http.Request, proj db.Project) (accessKind, error) {
+	g, granted := p.grant(r, proj)
+	if granted {
+		holds, err := p.signInHolds(ctx, g.holder())
+		if err != nil || holds {
+			return byOwner, err
 		}
 	}
-	if c, err := r.Cookie(shareCookie); err == nil && proj.ShareToken != "" && constantEqual(c.Value, proj.ShareToken) {
-		return byShare
+	if c, err := r.Cookie(p.cookies.Share); err == nil && proj.ShareToken != "" && constantEqual(c.Value, proj.ShareToken) {
+		holds, err := p.signInHolds(ctx, Holder{User: proj.OwnerID})
+		if err != nil || holds {
+			return byShare, err
+		}
 	}
-	return denied
+	if granted {
+		return signedOut, nil
+	}
+	return denied, nil
+}
+
+// grant is the owner's signed preview cookie for this project, if the
+// request carries one; whether its session still holds is not checked.
+func (p *Preview) grant(r *http.Request, proj db.Project) (claims, bool) {
+	c, err := r.Cookie(p.cookies.Preview)
+	if err != nil {
+		return claims{}, false
+	}
+	g, err := p.Signer.verifyGrant(c.Value)
+	return g, err == nil && g.Project == proj.ID && g.User == proj.OwnerID
+}
+
+func (p *Preview) hasGrant(r *http.Request, proj db.Project) bool {
+	_, ok := p.grant(r, proj)
+	return ok
+}
+
+// signInHolds asks SignIns, or its answer of the last signInRecheck.
+func (p *Preview) signInHolds(ctx context.Context, h Holder) (bool, error) {
+	p.checkMu.Lock()
+	c, ok := p.checks[h]
+	p.checkMu.Unlock()
+	if ok && time.Since(c.at) < signInRecheck {
+		return c.holds, nil
+	}
+	holds, err := p.SignIns.SignInHolds(ctx, h.User, h.Session)
+	if err != nil {
+		return false, err
+	}
+	p.checkMu.Lock()
+	defer p.checkMu.Unlock()
+	if len(p.checks) > 10000 {
+		clear(p.checks)
+	}
+	p.checks[h] = signInCheck{holds, time.Now()}
+	return holds, nil
 }
 
 func (p *Preview) forward(w http.ResponseWriter, r *http.Request, proj db.Project) {
@@ -240,7 +311,7 @@ func (p *Preview) forward(w http.ResponseWriter, r *http.Request, proj db.Projec
 	}
 	ctx := context.WithValue(r.Context(), targetKey{}, target)
 	ctx = context.WithValue(ctx, projectKey{}, proj.ID)
-	p.proxy.ServeHTTP(w, r.WithContext(ctx))
+	p.proxy.ServeHTTP(cookieGuard{w, r.Host}, r.WithContext(ctx))
 }
 
 type projectKey struct{}
@@ -296,13 +367,23 @@ func (p *Preview) signIn(w http.ResponseWriter, r *http.Request, proj db.Project
 		notFound(w)
 		return
 	}
-	value, err := p.Signer.grant(proj.OwnerID, proj.ID, time.Now().Add(GrantTTL))
+	holder := l.holder()
+	if holds, err := p.signInHolds(r.Context(), holder); err != nil {
+		p.Log.Error("preview sign-in check", "project", proj.ID, "err", err)
+		http.Error(w, "Studio could not check this link; try again.", http.StatusServiceUnavailable)
+		return
+	} else if !holds {
+		p.signedOut(w, r, proj)
+		return
+	}
+	ttl := holder.grantTTL()
+	value, err := p.Signer.grant(holder, proj.ID, time.Now().Add(ttl))
 	if err != nil {
 		http.Error(w, "Studio could not sign you in to this preview.", http.StatusInternalServerError)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: previewCookie, Value: value, Path: "/", MaxAge: int(GrantTTL.Seconds()),
+		Name: p.cookies.Preview, Value: value, Path: "/", MaxAge: int(ttl.Seconds()),
 		HttpOnly: true, Secure: p.Secure, SameSite: http.SameSiteLaxMode,
 	})
 	http.Redirect(w, r, sameHostPath(r.URL.Query().Get("next")), http.StatusSeeOther)
@@ -313,8 +394,16 @@ func (p *Preview) shareSignIn(w http.ResponseWriter, r *http.Request, proj db.Pr
 		notFound(w)
 		return
 	}
+	if holds, err := p.signInHolds(r.Context(), Holder{User: proj.OwnerID}); err != nil {
+		p.Log.Error("share link owner check", "project", proj.ID, "err", err)
+		http.Error(w, "Studio could not check this link; try again.", http.StatusServiceUnavailable)
+		return
+	} else if !holds {
+		notFound(w) // the owner is disabled: the link is as good as revoked
+		return
+	}
 	http.SetCookie(w, &http.Cookie{
-		Name: shareCookie, Value: token, Path: "/", MaxAge: int(GrantTTL.Seconds()),
+		Name: p.cookies.Share, Value: token, Path: "/", MaxAge: int(GrantTTL.Seconds()),
 		HttpOnly: true, Secure: p.Secure, SameSite: http.SameSiteLaxMode,
 	})
 	q := r.URL.Query()
@@ -341,6 +430,32 @@ func stripStudioCookies(r *http.Request) {
 func notFound(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, "404 page not found", http.StatusNotFound)
+}
+
+var signedOutPage = template.Must(template.New("signed-out").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Signed out</title>
+<style>body{font:16px system-ui,sans-serif;max-width:42rem;margin:4rem auto;padding:0 1rem;color:#0f172a}
+@media(prefers-color-scheme:dark){body{color:#e2e8f0;background:#020617}a{color:#93c5fd}}</style></head>
+<body data-testid="preview-signed-out"><h1>Your sign-in has ended</h1>
+<p>This preview was opened from a studio session that has since ended.
+<a href="{{.}}" target="_top">Sign in again</a> to see it.</p></body></html>`))
+
+// signedOut answers a grant whose session has ended: the cookie goes, and
+// a browser is asked to sign in to the UI again, which opens the project.
+func (p *Preview) signedOut(w http.ResponseWriter, r *http.Request, proj db.Project) {
+	http.SetCookie(w, &http.Cookie{
+		Name: p.cookies.Preview, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: p.Secure, SameSite: http.SameSiteLaxMode,
+	})
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodGet || !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		http.Error(w, "Your sign-in has ended; sign in to studio again to see this preview.", http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusForbidden)
+	login := strings.TrimRight(p.PublicURL, "/") + "/login?next=" + url.QueryEscape("/projects/"+proj.ID.String())
+	_ = signedOutPage.Execute(w, login)
 }
 
 var startingPage = template.Must(template.New("starting").Parse(`<!doctype html>
@@ -374,12 +489,20 @@ var failedPage = template.Must(template.New("failed").Parse(`<!doctype html>
 <body data-testid="preview-error"><h1>The project’s dev server stopped</h1><pre>{{.Reason}}</pre>
 <p><a href="{{.Workspace}}" target="_top">Open the workspace</a> to look at the logs and start it again.</p></body></html>`))
 
-func (p *Preview) failed(w http.ResponseWriter, proj db.Project) {
+func (p *Preview) failed(w http.ResponseWriter, proj db.Project, status int) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusBadGateway)
+	w.WriteHeader(status)
 	_ = failedPage.Execute(w, map[string]string{
 		"Reason":    proj.StatusReason,
 		"Workspace": fmt.Sprintf("%s/projects/%s", strings.TrimRight(p.PublicURL, "/"), proj.ID),
 	})
+}
+
+// sentence starts a service error with a capital and ends it with a stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:] + "."
 }

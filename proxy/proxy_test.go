@@ -34,12 +34,14 @@ import (
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
 type env struct {
-	t      testing.TB
-	pool   *pgxpool.Pool
-	svc    *projects.Service
-	signer *proxy.Signer
-	srv    *httptest.Server
-	owner  uuid.UUID
+	t       testing.TB
+	pool    *pgxpool.Pool
+	svc     *projects.Service
+	auth    *auth.Service
+	signer  *proxy.Signer
+	srv     *httptest.Server
+	owner   uuid.UUID
+	session uuid.UUID // a browser session of the owner's, which preview links name
 }
 
 func newEnv(t testing.TB) *env {
@@ -66,16 +68,27 @@ func newEnv(t testing.TB) *env {
 	})
 	ring, _ := auth.LoadKeyring(strings.Repeat("p", 32), "", "")
 	signer := &proxy.Signer{Ring: ring}
-	preview := proxy.New(&proxy.Preview{Projects: svc, Signer: signer, Domain: "studio.localhost", PublicURL: "http://studio.localhost", MaxBody: 1 << 20, Log: quiet})
+	accounts := auth.NewService(pool, ring, "open", quiet)
+	preview := proxy.New(&proxy.Preview{Projects: svc, SignIns: accounts, Signer: signer, Domain: "studio.localhost", PublicURL: "http://studio.localhost", MaxBody: 1 << 20, Log: quiet})
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "the studio app") })
-	srv := httptest.NewServer(proxy.Router("studio.localhost", app, preview))
+	srv := httptest.NewUnstartedServer(nil)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	srv.Config.Handler = proxy.Router(proxy.Hosts{UI: "studio.localhost:" + port, PreviewDomain: "studio.localhost", Log: quiet}, app, preview)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	u, err := db.New(pool).CreateUser(context.Background(), db.CreateUserParams{Email: uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "user"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, pool: pool, svc: svc, signer: signer, srv: srv, owner: u.ID}
+	_, sess, err := accounts.CreateSession(context.Background(), u.ID, auth.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, pool: pool, svc: svc, auth: accounts, signer: signer, srv: srv, owner: u.ID, session: sess.ID}
 }
+
+// holder is the owner signed in through the env's browser session.
+func (e *env) holder() proxy.Holder { return proxy.Holder{User: e.owner, Session: e.session} }
 
 // browser sends every *.localhost name to the test server, as browsers do.
 func (e *env) browser() *http.Client {
@@ -140,7 +153,7 @@ func get(t testing.TB, c *http.Client, u string, headers ...string) (int, string
 
 func (e *env) signIn(c *http.Client, p db.Project, next string) (int, string) {
 	e.t.Helper()
-	link, _, err := e.signer.Link(e.host(p.Slug)+"/", p.OwnerID, p.ID, next)
+	link, _, err := e.signer.Link(e.host(p.Slug)+"/", e.holder(), p.ID, next)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -163,7 +176,7 @@ func TestPrivacyAndSignedLinks(t *testing.T) {
 		t.Fatalf("the app host: %d %q", code, body)
 	}
 	owner := e.browser()
-	link, _, _ := e.signer.Link(e.host(p.Slug)+"/", p.OwnerID, p.ID, "/index.html")
+	link, _, _ := e.signer.Link(e.host(p.Slug)+"/", e.holder(), p.ID, "/index.html")
 	if code, body, _ := get(t, owner, link); code != 200 || !strings.Contains(body, "<html") {
 		t.Fatalf("signed link: %d %q", code, body)
 	}
@@ -175,12 +188,12 @@ func TestPrivacyAndSignedLinks(t *testing.T) {
 		t.Fatalf("second use of a link: %d", code)
 	}
 	// A link for another user, or for another project, is refused.
-	other, _, _ := e.signer.Link(e.host(p.Slug)+"/", uuid.New(), p.ID, "/")
+	other, _, _ := e.signer.Link(e.host(p.Slug)+"/", proxy.Holder{User: uuid.New(), Session: e.session}, p.ID, "/")
 	if code, _, _ := get(t, e.browser(), other); code != 404 {
 		t.Fatalf("a link for someone else: %d", code)
 	}
 	p2 := e.activeProject("static")
-	cross, _, _ := e.signer.Link(e.host(p.Slug)+"/", p2.OwnerID, p2.ID, "/")
+	cross, _, _ := e.signer.Link(e.host(p.Slug)+"/", e.holder(), p2.ID, "/")
 	if code, _, _ := get(t, e.browser(), cross); code != 404 {
 		t.Fatalf("another project's link: %d", code)
 	}
@@ -193,14 +206,14 @@ func TestPrivacyAndSignedLinks(t *testing.T) {
 		t.Fatalf("tampered link: %d", code)
 	}
 	stale, _ := auth.LoadKeyring(strings.Repeat("q", 32), "", "")
-	forged, _, _ := (&proxy.Signer{Ring: stale}).Link(e.host(p.Slug)+"/", p.OwnerID, p.ID, "/")
+	forged, _, _ := (&proxy.Signer{Ring: stale}).Link(e.host(p.Slug)+"/", e.holder(), p.ID, "/")
 	if code, _, _ := get(t, e.browser(), forged); code != 404 {
 		t.Fatalf("link signed with another key: %d", code)
 	}
 	// Redirects stay on the preview host.
 	c := e.browser()
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	evil, _, _ := e.signer.Link(e.host(p.Slug)+"/", p.OwnerID, p.ID, "//evil.example/")
+	evil, _, _ := e.signer.Link(e.host(p.Slug)+"/", e.holder(), p.ID, "//evil.example/")
 	if code, _, h := get(t, c, evil); code != 303 || h.Get("Location") != "/" {
 		t.Fatalf("next=//evil: %d %q", code, h.Get("Location"))
 	}
@@ -331,22 +344,13 @@ func TestWakeAndRevive(t *testing.T) {
 func TestForwardedRequest(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := context.Background()
 	seen := make(chan *http.Request, 1)
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen <- r.Clone(context.Background())
 		io.WriteString(w, "from the dev server")
 	}))
 	defer upstream.Close()
-	_, port, _ := net.SplitHostPort(upstream.Listener.Addr().String())
-	p, err := db.New(e.pool).CreateProject(ctx, db.CreateProjectParams{OwnerID: e.owner, Name: "fake", Slug: "fake-" + uuid.NewString()[:6], Template: "static"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hp, _ := strconv.Atoi(port)
-	if _, err := e.pool.Exec(ctx, "UPDATE projects SET status = 'active', host_port = $2 WHERE id = $1", p.ID, hp); err != nil {
-		t.Fatal(err)
-	}
+	p := e.projectServedBy(upstream)
 	owner := e.browser()
 	e.signIn(owner, p, "/x")
 	<-seen // the sign-in's redirect target
@@ -366,4 +370,22 @@ func TestForwardedRequest(t *testing.T) {
 	if r.URL.RequestURI() != "/page?q=1" {
 		t.Fatalf("path: %q", r.URL.RequestURI())
 	}
+}
+
+// projectServedBy makes an active project whose "dev server" is upstream,
+// an HTTP server on loopback.
+func (e *env) projectServedBy(upstream *httptest.Server) db.Project {
+	e.t.Helper()
+	ctx := context.Background()
+	_, port, _ := net.SplitHostPort(upstream.Listener.Addr().String())
+	p, err := db.New(e.pool).CreateProject(ctx, db.CreateProjectParams{OwnerID: e.owner, Name: "fake", Slug: "fake-" + uuid.NewString()[:6], Template: "static"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	hp, _ := strconv.Atoi(port)
+	if _, err := e.pool.Exec(ctx, "UPDATE projects SET status = 'active', host_port = $2 WHERE id = $1", p.ID, hp); err != nil {
+		e.t.Fatal(err)
+	}
+	p.Status, p.HostPort = projects.StatusActive, int32(hp)
+	return p
 }

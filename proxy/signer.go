@@ -20,8 +20,24 @@ import (
 // Lifetimes of preview access.
 const (
 	LinkTTL  = 60 * time.Second // a signed link, spent once
-	GrantTTL = 12 * time.Hour   // the cookie it sets
+	GrantTTL = 12 * time.Hour   // the cookie it sets, at most: it ends with the session
+	// APIGrantTTL bounds the cookie of a link an API client asked for: it
+	// has no browser session to end with, so it lives no longer than the
+	// access token that asked.
+	APIGrantTTL = auth.AccessTTL
 )
+
+// Holder is who a preview link is for: the project's owner, and the
+// browser session that asked for it (uuid.Nil for an API client). The
+// grant the link sets ends when that session ends.
+type Holder struct{ User, Session uuid.UUID }
+
+func (h Holder) grantTTL() time.Duration {
+	if h.Session == uuid.Nil {
+		return APIGrantTTL
+	}
+	return GrantTTL
+}
 
 var errBadSignature = errors.New("invalid or expired preview token")
 
@@ -32,15 +48,16 @@ type claims struct {
 	Kind    string    `json:"k"` // "link" or "grant"
 	Project uuid.UUID `json:"p"`
 	User    uuid.UUID `json:"u"`
+	Session uuid.UUID `json:"s"` // the browser session behind it; uuid.Nil for an API client
 	Expires int64     `json:"e"`
 	Nonce   string    `json:"n,omitempty"`
 }
 
-// Link makes a signed, single-use URL that signs the owner in to the
+// Link makes a signed, single-use URL that signs the holder in to the
 // project's preview host and then opens next.
-func (s *Signer) Link(previewURL string, owner, project uuid.UUID, next string) (string, time.Time, error) {
+func (s *Signer) Link(previewURL string, h Holder, project uuid.UUID, next string) (string, time.Time, error) {
 	exp := time.Now().Add(LinkTTL)
-	token, err := s.sign(claims{Kind: "link", Project: project, User: owner, Expires: exp.Unix(), Nonce: strings.ToLower(rand.Text())})
+	token, err := s.sign(claims{Kind: "link", Project: project, User: h.User, Session: h.Session, Expires: exp.Unix(), Nonce: strings.ToLower(rand.Text())})
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -48,8 +65,8 @@ func (s *Signer) Link(previewURL string, owner, project uuid.UUID, next string) 
 	return strings.TrimRight(previewURL, "/") + authPath + "?" + q, exp, nil
 }
 
-func (s *Signer) grant(owner, project uuid.UUID, exp time.Time) (string, error) {
-	return s.sign(claims{Kind: "grant", Project: project, User: owner, Expires: exp.Unix()})
+func (s *Signer) grant(h Holder, project uuid.UUID, exp time.Time) (string, error) {
+	return s.sign(claims{Kind: "grant", Project: project, User: h.User, Session: h.Session, Expires: exp.Unix()})
 }
 
 func (s *Signer) sign(c claims) (string, error) {
@@ -94,7 +111,17 @@ func (s *Signer) verifyLink(token string) (claims, error) {
 	return c, err
 }
 
-func (s *Signer) verifyGrant(value string) (claims, error) { return s.verify(value, "grant") }
+// verifyGrant also bounds a grant without a browser session to
+// APIGrantTTL from now, whatever expiry it carries.
+func (s *Signer) verifyGrant(value string) (claims, error) {
+	c, err := s.verify(value, "grant")
+	if err == nil && c.Session == uuid.Nil && time.Unix(c.Expires, 0).After(time.Now().Add(APIGrantTTL)) {
+		return claims{}, errBadSignature
+	}
+	return c, err
+}
+
+func (c claims) holder() Holder { return Holder{User: c.User, Session: c.Session} }
 
 func mac(key []byte, body string) string {
 	h := hmac.New(sha256.New, key)

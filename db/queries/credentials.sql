@@ -19,3 +19,11 @@ SELECT user_id, provider, api_key FROM provider_credentials WHERE api_key <> '' 
 
 -- name: UpdateSealedCredential :exec
 UPDATE provider_credentials SET api_key = $3 WHERE user_id = $1 AND provider = $2;
+
+-- name: LockKeyRotation :exec
+-- Held for a whole rotation on one connection: two rotations at once
+-- would each write their own next key over the other's.
+SELECT pg_advisory_lock(4242003);
+
+-- name: UnlockKeyRotation :exec
+SELECT pg_advisory_unlock(4242003);

@@ -11,3 +11,8 @@ UPDATE invites SET used_by = $2 WHERE id = $1;
 
 -- name: ListInvites :many
 SELECT * FROM invites ORDER BY created_at DESC LIMIT 50;
+
+-- name: InviteUsable :one
+SELECT EXISTS (
+    SELECT 1 FROM invites WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+);

@@ -100,3 +100,53 @@ DELETE FROM project_events WHERE created_at < now() - interval '1 day';
 UPDATE projects SET updated_at = now(), progress = ''
 WHERE id = $1 AND status = 'initializing' AND updated_at < now() - sqlc.arg(stale)::interval
 RETURNING *;
+
+-- name: LockProjectOwner :one
+-- Serialises every move of one owner's projects into a running state, and
+-- every creation: a second request waits here until the first commits, so
+-- the count in the statement that follows cannot be passed twice.
+SELECT (disabled_at IS NOT NULL)::boolean AS disabled FROM users WHERE id = $1 FOR NO KEY UPDATE;
+
+-- name: StartProjectWithinLimits :one
+-- Moves a project into initializing when its owner may run one more: the
+-- owner is not disabled, an administrator's hold stands unless this is an
+-- explicit start (which clears it), and a project not yet running counts
+-- against max_running (0 = no limit). Run after LockProjectOwner.
+UPDATE projects p
+SET status = 'initializing', status_reason = '', progress = '', updated_at = now(),
+    held_by_admin = p.held_by_admin AND NOT sqlc.arg(clear_hold)::boolean
+WHERE p.id = sqlc.arg(id) AND p.status = ANY(sqlc.arg(from_statuses)::text[])
+  AND (sqlc.arg(clear_hold)::boolean OR NOT p.held_by_admin)
+  AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = p.owner_id AND u.disabled_at IS NOT NULL)
+  AND (sqlc.arg(max_running)::int <= 0
+       OR p.status IN ('initializing', 'active')
+       OR (SELECT count(*) FROM projects r
+           WHERE r.owner_id = p.owner_id AND r.status IN ('initializing', 'active')) < sqlc.arg(max_running)::int)
+RETURNING *;
+
+-- name: CreateProjectWithinLimits :one
+-- Inserts a project when its owner may keep and run one more (0 = no
+-- limit). Run after LockProjectOwner.
+INSERT INTO projects (owner_id, name, slug, template)
+SELECT sqlc.arg(owner_id), sqlc.arg(name), sqlc.arg(slug), sqlc.arg(template)
+WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = sqlc.arg(owner_id) AND u.disabled_at IS NOT NULL)
+  AND (sqlc.arg(max_projects)::int <= 0
+       OR (SELECT count(*) FROM projects r
+           WHERE r.owner_id = sqlc.arg(owner_id) AND r.status <> 'deleting') < sqlc.arg(max_projects)::int)
+  AND (sqlc.arg(max_running)::int <= 0
+       OR (SELECT count(*) FROM projects r
+           WHERE r.owner_id = sqlc.arg(owner_id) AND r.status IN ('initializing', 'active')) < sqlc.arg(max_running)::int)
+RETURNING *;
+
+-- name: StopProjectByAdmin :one
+-- An administrator's stop, which holds: wake from a preview or the editor
+-- leaves the project stopped until someone starts it explicitly.
+UPDATE projects
+SET status = 'stopped', status_reason = sqlc.arg(reason), progress = '', held_by_admin = true, updated_at = now()
+WHERE id = sqlc.arg(id) AND status IN ('initializing', 'active', 'hibernated', 'stopped', 'error')
+RETURNING *;
+
+-- name: ListLiveProjectsOfDisabledOwners :many
+SELECT p.* FROM projects p JOIN users u ON u.id = p.owner_id
+WHERE u.disabled_at IS NOT NULL AND p.status IN ('initializing', 'active')
+ORDER BY p.id;

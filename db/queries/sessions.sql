@@ -24,3 +24,6 @@ UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL
 
 -- name: RevokeOtherSessions :exec
 UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL;
+
+-- name: DeleteSession :exec
+DELETE FROM sessions WHERE id = $1;

@@ -1,0 +1,94 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"studio/db"
+)
+
+// Backoff is how failed sign-ins slow an account down: the first Free
+// failures cost nothing, then each one doubles the wait before the next
+// attempt is checked, from First up to Max. A delay is never a lock: once
+// it passes, the right password works, from any address.
+type Backoff struct {
+	Free  int
+	First time.Duration
+	Max   time.Duration
+}
+
+// DefaultBackoff: five free tries, then 1 s, 2 s, 4 s … capped at a minute.
+var DefaultBackoff = Backoff{Free: 5, First: time.Second, Max: time.Minute}
+
+// Delay is the wait that follows the given number of failures in a row.
+func (b Backoff) Delay(failures int) time.Duration {
+	if failures < b.Free {
+		return 0
+	}
+	d := b.First
+	for i := b.Free; i < failures && d < b.Max; i++ {
+		d *= 2
+	}
+	return min(d, b.Max)
+}
+
+// takeAccountAttempt refuses an attempt while the account's delay runs,
+// without looking at the password. Otherwise it takes the attempt and
+// counts it as a failure at once, starting the delay a failure earns; a
+// right password then clears the count (ClearSignInDelay). Counting before
+// the check means parallel guesses cannot share one opening, nor overrun
+// the free tries.
+func (s *Service) takeAccountAttempt(ctx context.Context, account string) error {
+	return db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		now := s.now()
+		row, err := q.LockSignInDelay(ctx, db.LockSignInDelayParams{Account: account, Now: now})
+		if err != nil {
+			return fmt.Errorf("read sign-in delay: %w", err)
+		}
+		if wait := row.NextAllowedAt.Sub(now); wait > 0 {
+			return &ThrottledError{RetryAfter: wait}
+		}
+		failures := int(row.Failures)
+		if now.Sub(row.LastAttemptAt) > ThrottleWindow {
+			failures = 0 // a quiet window forgives
+		}
+		failures++
+		err = q.CountSignInAttempt(ctx, db.CountSignInAttemptParams{
+			Account: account, Failures: int32(failures), LastAttemptAt: now, NextAllowedAt: now.Add(s.Backoff.Delay(failures)),
+		})
+		if err != nil {
+			return fmt.Errorf("count sign-in attempt: %w", err)
+		}
+		return nil
+	})
+}
+
+// forgetOldFailures drops counts that left the window, so guesses at
+// made-up addresses do not pile up rows.
+func (s *Service) forgetOldFailures(ctx context.Context) error {
+	if err := s.q.PruneSignInDelays(ctx, db.PruneSignInDelaysParams{Now: s.now(), WindowLength: interval(ThrottleWindow)}); err != nil {
+		return fmt.Errorf("prune sign-in delays: %w", err)
+	}
+	if err := s.q.PruneLoginFailures(ctx, interval(ThrottleWindow)); err != nil {
+		return fmt.Errorf("prune login failures: %w", err)
+	}
+	return nil
+}
+
+// throttled refuses a key (an address) that reached its hard limit of
+// failures in the window.
+func (s *Service) throttled(ctx context.Context, key string, limit int) error {
+	r, err := s.q.RecentLoginFailures(ctx, db.RecentLoginFailuresParams{Key: key, WindowLength: interval(ThrottleWindow)})
+	if err != nil {
+		return err
+	}
+	if int(r.Failures) < limit {
+		return nil
+	}
+	wait := time.Until(r.Oldest.Add(ThrottleWindow))
+	if wait < time.Second {
+		wait = time.Second
+	}
+	return &ThrottledError{RetryAfter: wait}
+}

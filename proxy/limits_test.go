@@ -1,0 +1,69 @@
+package proxy_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"studio/db"
+	"studio/projects"
+)
+
+// TestAdminStopHoldsAgainstThePreview: the owner's preview cookie does not
+// wake a project an administrator stopped.
+func TestAdminStopHoldsAgainstThePreview(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	p := e.activeProject("static")
+	owner := e.browser()
+	e.signIn(owner, p, "/")
+	if _, err := e.svc.StopAny(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	// For up to a second the proxy may still hold the project's active row
+	// and find its dev server gone; after that it says why.
+	var code int
+	var body string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		code, body, _ = get(t, owner, e.host(p.Slug)+"/", "Accept", "text/html")
+		if !strings.Contains(body, `http-equiv="refresh"`) {
+			break
+		}
+	}
+	if code != 503 || !strings.Contains(body, "An administrator stopped this project") {
+		t.Fatalf("preview of a held project: %d %q", code, body)
+	}
+	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != projects.StatusStopped {
+		t.Fatalf("the preview woke a held project: %s", cur.Status)
+	}
+}
+
+// TestDisabledOwnersShareLinkDoesNotWake: a disabled owner's share link
+// opens nothing — it answers like a revoked one — and never starts the
+// project again.
+func TestDisabledOwnersShareLinkDoesNotWake(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	p := e.activeProject("static")
+	shared, err := e.svc.SetShareToken(ctx, e.owner, p.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Stop(ctx, e.owner, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.New(e.pool).DisableUser(ctx, e.owner); err != nil {
+		t.Fatal(err)
+	}
+	visitor := e.browser()
+	code, body, _ := get(t, visitor, e.host(p.Slug)+"/?share="+shared.ShareToken, "Accept", "text/html")
+	if code != 404 || strings.Contains(body, "disabled") {
+		t.Fatalf("share link of a disabled owner's project: %d %q", code, body)
+	}
+	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != projects.StatusStopped {
+		t.Fatalf("the share link woke the project: %s", cur.Status)
+	}
+}
