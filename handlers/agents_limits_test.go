@@ -63,6 +63,12 @@ func TestAgentEndlessStreamStopsAtTheCaps(t *testing.T) {
 		if asked := len(fake.Requests()); asked >= len(c.turns) && len(c.turns) > 1 {
 			t.Errorf("%s: the model was asked %d times", c.name, asked)
 		}
+		// Studio hung up on the provider: its endless answer is over.
+		for deadline := time.Now().Add(5 * time.Second); fake.Open() > 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the provider is still streaming after the run ended", c.name)
+			}
+		}
 	}
 }
 

@@ -120,6 +120,7 @@ type Server struct {
 	respond  func(r Request, n int) Turn
 	requests []Request
 	models   []string
+	open     int // chat requests being answered
 }
 
 // New starts a fake provider. provider is "openai", "openai_compatible" or
@@ -186,6 +187,14 @@ func (s *Server) Requests() []Request {
 	return slices.Clone(s.requests)
 }
 
+// Open is how many chat requests the server is answering right now: a
+// client that stopped reading and closed its connection leaves none.
+func (s *Server) Open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open
+}
+
 // Models sets what the model list endpoint answers; "fake-model" until set.
 func (s *Server) Models(names ...string) {
 	s.mu.Lock()
@@ -216,6 +225,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
+	s.open++
+	defer func() {
+		s.mu.Lock()
+		s.open--
+		s.mu.Unlock()
+	}()
 	n := len(s.requests)
 	var turn Turn
 	queued := len(s.queue) > 0
