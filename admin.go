@@ -103,9 +103,9 @@ func createUser(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("--password: %w", err)
 	}
-	role := "user"
+	role := db.UserRoleUser
 	if *isAdmin {
-		role = "admin"
+		role = db.UserRoleAdmin
 	}
 	database, err := openDatabase(ctx, cfg, newLogger(cfg, stderr), true)
 	if err != nil {

@@ -140,12 +140,12 @@ func blockPath(lang, rest string) string {
 // was refused, or "".
 func (r *run) saveBlock(ctx context.Context, b block) string {
 	args := fmt.Sprintf(`{"path":%q,"content_bytes":%d}`, b.path, len(b.content))
-	r.log.emit(KindToolCall, map[string]any{"name": "write_file", "args": rawArgs(args)})
+	r.log.emit(KindToolCall, ToolCallEvent{Name: "write_file", Args: rawArgs(args)})
 	start := time.Now()
 	res := r.writeFile(ctx, b.path, b.content)
-	r.log.emit(KindToolResult, map[string]any{"name": "write_file", "ok": res.ok, "summary": res.summary(), "args": rawArgs(args)})
+	r.log.emit(KindToolResult, ToolResultEvent{Name: "write_file", OK: res.ok, Summary: res.summary(), Args: rawArgs(args)})
 	for _, p := range res.changed {
-		r.log.emit(KindFileChanged, map[string]string{"path": p})
+		r.log.emit(KindFileChanged, FileChangedEvent{Path: p})
 	}
 	r.logCommand(ctx, "write_file", []byte(args), res, start)
 	if res.ok {

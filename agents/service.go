@@ -27,15 +27,6 @@ import (
 	"studio/projects"
 )
 
-// Run statuses.
-const (
-	StatusRunning        = "running"
-	StatusSucceeded      = "succeeded"
-	StatusFailed         = "failed"
-	StatusCancelled      = "cancelled"
-	StatusBudgetExceeded = "budget_exceeded"
-)
-
 // Errors a caller can act on; each message says what to do.
 var (
 	ErrNotFound       = errors.New("there is no such run")
@@ -207,7 +198,7 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 	if err != nil {
 		return db.AgentRun{}, err
 	}
-	if proj.Status == projects.StatusDeleting {
+	if proj.Status == db.ProjectStatusDeleting {
 		return db.AgentRun{}, projects.ErrNotFound
 	}
 	agent, err := s.q.GetAgentForUser(ctx, db.GetAgentForUserParams{ID: cmpOr(req.AgentID, "builder"), UserID: &user})
@@ -249,7 +240,7 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 
 	r := &run{s: s, row: row, agent: agent, proj: proj, client: client, message: req.Message, open: req.Open, history: history, log: newRunLog(s, row.ID)}
 	r.ctx, r.cancelFn = context.WithCancelCause(s.bg)
-	r.log.emit(KindStatus, map[string]string{"status": StatusRunning})
+	r.log.emit(KindStatus, StatusEvent{Status: db.RunStatusRunning})
 	s.mu.Lock()
 	s.runs[row.ID] = r
 	s.mu.Unlock()
@@ -366,7 +357,7 @@ func (s *Service) Cancel(ctx context.Context, user, id uuid.UUID) (db.AgentRun, 
 	if err != nil {
 		return row, err
 	}
-	if row.Status != StatusRunning {
+	if row.Status.Done() {
 		return row, ErrRunEnded
 	}
 	// The request is stored, so a replica that misses the notification
@@ -391,7 +382,7 @@ func (s *Service) Undo(ctx context.Context, user, id uuid.UUID) (db.AgentRun, pr
 	if err != nil {
 		return row, projects.Checkpoint{}, err
 	}
-	if row.Status == StatusRunning {
+	if !row.Status.Done() {
 		return row, projects.Checkpoint{}, ErrStillRunning
 	}
 	if _, active, err := s.Active(ctx, row.ProjectID); err != nil {
@@ -529,21 +520,11 @@ func (s *Service) ReapStale(ctx context.Context) {
 			continue
 		}
 		l := newRunLogAfter(s, row.ID, last)
-		l.emit(KindStatus, map[string]string{"status": StatusFailed})
-		l.emit(KindDone, doneData(ended))
+		l.emit(KindStatus, StatusEvent{Status: db.RunStatusFailed})
+		l.emit(KindDone, doneEvent(ended))
 		s.store(ctx, l)
 		s.log.Info("ended an abandoned run", "run", row.ID)
 	}
-}
-
-func doneData(row db.AgentRun) map[string]any {
-	d := map[string]any{"status": row.Status, "usage": map[string]any{
-		"steps": row.Steps, "input_tokens": row.InputTokens, "output_tokens": row.OutputTokens, "cost_usd": row.CostUsd,
-	}}
-	if row.Error != "" {
-		d["error"] = row.Error
-	}
-	return d
 }
 
 func cmpOr(a, b string) string {

@@ -178,7 +178,7 @@ func (s *Server) renderAdmin(c echo.Context, status int, inviteURL, message stri
 	if err != nil {
 		return err
 	}
-	d := views.AdminData{Query: query, Users: users, Projects: s.withUsage(ctx, projectRows), Audit: audit, InviteURL: inviteURL, Message: message}
+	d := views.AdminData{Query: query, Users: views.NewUserViews(users), Projects: s.withUsage(ctx, projectRows), Audit: audit, InviteURL: inviteURL, Message: message}
 	return render(c, status, views.AdminPage(s.page(c, "Administration"), d))
 }
 
@@ -196,8 +196,8 @@ func (s *Server) adminUserAction(c echo.Context) error {
 	case "enable":
 		_, err = s.Auth.SetDisabled(ctx, actor, target, false, meta(c))
 	case "role":
-		role := c.FormValue("role")
-		if role != "admin" && role != "user" {
+		role := db.UserRole(c.FormValue("role"))
+		if !role.Valid() {
 			return NewError(http.StatusBadRequest, "bad_role", "The role must be admin or user.")
 		}
 		_, err = s.Auth.SetRole(ctx, actor, target, role, meta(c))
@@ -222,7 +222,7 @@ func (s *Server) withUsage(ctx context.Context, rows []db.ListAllProjectsRow) []
 	var wg sync.WaitGroup
 	for i, r := range rows {
 		out[i].Project = r
-		if r.Status != "active" || s.Usage == nil {
+		if r.Status != db.ProjectStatusActive || s.Usage == nil {
 			continue
 		}
 		wg.Go(func() {

@@ -74,7 +74,7 @@ func benchTokenLatency(b *testing.B, tokens int, delay time.Duration) {
 		})
 		run := env.chat(token, projects[n].String(), map[string]any{"message": "Stream", "model": "openai/gpt-4o-mini"})
 		got, last := 0, time.Duration(0)
-		var status string
+		var status db.RunStatus
 		joined := false
 		err := followRun(context.Background(), client, env.http.URL, token, run, func(kind string, data []byte) {
 			now := time.Since(base)
@@ -97,7 +97,7 @@ func benchTokenLatency(b *testing.B, tokens int, delay time.Duration) {
 				status = doneStatus(data)
 			}
 		})
-		if err != nil || status != agents.StatusSucceeded || got != tokens {
+		if err != nil || status != db.RunStatusSucceeded || got != tokens {
 			b.Fatalf("run %d: %v, ended %q after %d tokens", n, err, status, got)
 		}
 		streaming += last - time.Duration(sent[0].Load())
@@ -176,10 +176,11 @@ func BenchmarkAgentConcurrentRuns(b *testing.B) {
 		t0 := time.Now()
 
 		type outcome struct {
-			status, err string
-			tokens      int
-			events      int64
-			lat         []time.Duration
+			status db.RunStatus
+			err    string
+			tokens int
+			events int64
+			lat    []time.Duration
 		}
 		outcomes := make([]outcome, runs)
 		var clients, starters sync.WaitGroup
@@ -212,7 +213,7 @@ func BenchmarkAgentConcurrentRuns(b *testing.B) {
 								}
 								o.tokens++
 							case agents.KindDone:
-								var d struct{ Status, Error string }
+								var d agents.DoneEvent
 								json.Unmarshal(data, &d)
 								o.status, o.err = d.Status, d.Error
 							}
@@ -278,7 +279,7 @@ func BenchmarkAgentConcurrentRuns(b *testing.B) {
 		for _, o := range outcomes {
 			events += o.events
 			lat = append(lat, o.lat...)
-			if o.status != agents.StatusSucceeded || o.tokens != tokens || len(o.lat) != tokens {
+			if o.status != db.RunStatusSucceeded || o.tokens != tokens || len(o.lat) != tokens {
 				reasons[fmt.Sprintf("%s after %d tokens: %s", o.status, o.tokens, o.err)]++
 			}
 		}
@@ -493,8 +494,8 @@ func pieceNumbers(data []byte) (int, int) {
 	return nums[0], nums[1]
 }
 
-func doneStatus(data []byte) string {
-	var d struct{ Status string }
+func doneStatus(data []byte) db.RunStatus {
+	var d agents.DoneEvent
 	json.Unmarshal(data, &d)
 	return d.Status
 }

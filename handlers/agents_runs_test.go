@@ -120,7 +120,7 @@ func TestAgentBudgets(t *testing.T) {
 		fake.Push(c.turns...)
 		run := env.chat(token, project, c.body)
 		d := last(env.stream(token, run, 0, nil))
-		if d.Data["status"] != agents.StatusBudgetExceeded || d.Data["error"] != c.want {
+		if d.Data["status"] != "budget_exceeded" || d.Data["error"] != c.want {
 			t.Errorf("%s: ended %v", c.name, d.Data)
 		}
 		if asked := len(fake.Requests()); asked >= len(c.turns) && c.name != "repeated call" {

@@ -27,7 +27,7 @@ func (s *Server) editorProject(c echo.Context) (db.Project, error) {
 	}
 	ctx := c.Request().Context()
 	s.Projects.Touch(ctx, p.ID)
-	if p.Status == projects.StatusHibernated {
+	if p.Status == db.ProjectStatusHibernated {
 		if err := s.Projects.Wake(ctx, p.ID); err != nil && !projects.Refused(err) {
 			s.log(c).Warn("wake project", "project", p.ID, "err", err)
 		}

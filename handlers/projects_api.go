@@ -20,16 +20,16 @@ import (
 )
 
 type projectJSON struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Slug      string    `json:"slug"`
-	Template  string    `json:"template"`
-	Status    string    `json:"status"`
-	URL       string    `json:"url"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	Error     string    `json:"error,omitempty"`
-	Progress  string    `json:"progress,omitempty"`
+	ID        string           `json:"id"`
+	Name      string           `json:"name"`
+	Slug      string           `json:"slug"`
+	Template  string           `json:"template"`
+	Status    db.ProjectStatus `json:"status"`
+	URL       string           `json:"url"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
+	Error     string           `json:"error,omitempty"`
+	Progress  string           `json:"progress,omitempty"`
 	// HeldByAdmin: an administrator stopped the project; previews and the
 	// editor do not wake it, the owner's start does.
 	HeldByAdmin bool `json:"held_by_admin"`
@@ -41,7 +41,7 @@ func (s *Server) toProjectJSON(p db.Project) projectJSON {
 		URL: s.Config.PreviewURL(p.Slug), CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, Progress: p.Progress,
 		HeldByAdmin: p.HeldByAdmin,
 	}
-	if p.Status == projects.StatusError {
+	if p.Status == db.ProjectStatusError {
 		j.Error = p.StatusReason
 	}
 	return j

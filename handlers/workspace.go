@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"studio/db"
 	"studio/projects"
 	"studio/views"
 )
@@ -25,7 +26,7 @@ func (s *Server) workspace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if p.Status == projects.StatusDeleting {
+	if p.Status == db.ProjectStatusDeleting {
 		return projectError(projects.ErrNotFound)
 	}
 	page := s.page(c, p.Name)
@@ -43,7 +44,7 @@ func (s *Server) workspaceHeader(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.WorkspaceHeader(s.page(c, p.Name), p))
+	return render(c, http.StatusOK, views.WorkspaceHeader(s.page(c, p.Name), views.NewProjectView(p)))
 }
 
 // fileTree is the workspace's file list. With ?dir= it is the rows of one

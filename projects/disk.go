@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"studio/db"
 )
 
 // ErrDiskQuota: a project's files would pass STUDIO_PROJECT_DISK.
@@ -193,7 +195,7 @@ func (s *Service) EnforceDiskQuota(ctx context.Context) error {
 	if s.opts.ProjectDisk <= 0 {
 		return nil
 	}
-	live, err := s.q.ListProjectsByStatus(ctx, []string{StatusActive, StatusInitializing})
+	live, err := s.q.ListProjectsByStatus(ctx, statusNames(db.ProjectStatusActive, db.ProjectStatusInitializing))
 	if err != nil {
 		return err
 	}
@@ -207,7 +209,7 @@ func (s *Service) EnforceDiskQuota(ctx context.Context) error {
 			continue
 		}
 		reason := (&QuotaError{Used: used, Limit: s.opts.ProjectDisk}).Error()
-		if _, err := s.transition(ctx, p.ID, StatusError, reason, StatusActive, StatusInitializing); err != nil {
+		if _, err := s.transition(ctx, p.ID, db.ProjectStatusError, reason, db.ProjectStatusActive, db.ProjectStatusInitializing); err != nil {
 			continue // stopped or deleted meanwhile
 		}
 		s.log.Warn("stopped a project over its disk quota", "project", p.ID, "used", used, "limit", s.opts.ProjectDisk)

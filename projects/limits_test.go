@@ -81,7 +81,7 @@ func (s *stack) race(ids []uuid.UUID, f func(ctx context.Context, id uuid.UUID) 
 func (s *stack) stopAll(ids []uuid.UUID) {
 	s.t.Helper()
 	for _, id := range ids {
-		s.waitStatus(id, projects.StatusActive)
+		s.waitStatus(id, db.ProjectStatusActive)
 		if _, err := s.svc.Stop(context.Background(), s.user, id); err != nil {
 			s.t.Fatal(err)
 		}
@@ -146,12 +146,12 @@ func TestRunningLimitHoldsUnderConcurrency(t *testing.T) {
 		t.Fatalf("18 restarts over the limit: %d passed, %d live; want 0, 2", len(restarted), s.live())
 	}
 	// A project already running restarts without counting twice.
-	s.waitStatus(woken[0], projects.StatusActive)
+	s.waitStatus(woken[0], db.ProjectStatusActive)
 	if _, err := s.svc.Restart(ctx, s.user, woken[0]); err != nil {
 		t.Fatalf("restart of a running project at the limit: %v", err)
 	}
-	s.waitStatus(woken[0], projects.StatusActive)
-	s.waitStatus(woken[1], projects.StatusActive)
+	s.waitStatus(woken[0], db.ProjectStatusActive)
+	s.waitStatus(woken[1], db.ProjectStatusActive)
 }
 
 func TestAdminStopHoldsUntilAnExplicitStart(t *testing.T) {
@@ -159,30 +159,30 @@ func TestAdminStopHoldsUntilAnExplicitStart(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
 	p := s.create("held", "static")
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 
 	stopped, err := s.svc.StopAny(ctx, p.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stopped.Status != projects.StatusStopped || !stopped.HeldByAdmin || stopped.StatusReason != "stopped by an administrator" {
+	if stopped.Status != db.ProjectStatusStopped || !stopped.HeldByAdmin || stopped.StatusReason != "stopped by an administrator" {
 		t.Fatalf("after an admin stop: status %q held %v reason %q", stopped.Status, stopped.HeldByAdmin, stopped.StatusReason)
 	}
 	if err := s.svc.Wake(ctx, p.ID); !errors.Is(err, projects.ErrHeldByAdmin) {
 		t.Fatalf("wake of a held project: %v", err)
 	}
 	s.svc.Revive(ctx, p.ID)
-	if cur, _ := s.svc.Get(ctx, s.user, p.ID); cur.Status != projects.StatusStopped || !cur.HeldByAdmin {
+	if cur, _ := s.svc.Get(ctx, s.user, p.ID); cur.Status != db.ProjectStatusStopped || !cur.HeldByAdmin {
 		t.Fatalf("after a wake and a revive: status %q held %v", cur.Status, cur.HeldByAdmin)
 	}
 	started, err := s.svc.Start(ctx, s.user, p.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if started.HeldByAdmin || started.Status != projects.StatusInitializing {
+	if started.HeldByAdmin || started.Status != db.ProjectStatusInitializing {
 		t.Fatalf("the owner's start: status %q held %v", started.Status, started.HeldByAdmin)
 	}
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 }
 
 func TestDisabledOwnerNeverStarts(t *testing.T) {
@@ -191,8 +191,8 @@ func TestDisabledOwnerNeverStarts(t *testing.T) {
 	ctx := context.Background()
 	p := s.create("owner gone", "static")
 	running := s.create("still running", "static")
-	s.waitStatus(p.ID, projects.StatusActive)
-	s.waitStatus(running.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
+	s.waitStatus(running.ID, db.ProjectStatusActive)
 	if _, err := s.svc.Stop(ctx, s.user, p.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestDisabledOwnerNeverStarts(t *testing.T) {
 	if err := s.svc.StopDisabledOwners(ctx); err != nil {
 		t.Fatal(err)
 	}
-	stopped := s.waitStatus(running.ID, projects.StatusStopped)
+	stopped := s.waitStatus(running.ID, db.ProjectStatusStopped)
 	if stopped.StatusReason != "the owner's account is disabled" {
 		t.Fatalf("reason %q", stopped.StatusReason)
 	}
@@ -220,7 +220,7 @@ func TestDisabledOwnerNeverStarts(t *testing.T) {
 			t.Errorf("%s for a disabled owner: %v", name, err)
 		}
 	}
-	if cur, _ := s.svc.Get(ctx, s.user, p.ID); cur.Status != projects.StatusStopped {
+	if cur, _ := s.svc.Get(ctx, s.user, p.ID); cur.Status != db.ProjectStatusStopped {
 		t.Fatalf("status %q, want stopped", cur.Status)
 	}
 }
@@ -230,7 +230,7 @@ func TestDiskQuota(t *testing.T) {
 	s := newStack(t, func(o *projects.Options) { o.ProjectDisk = 1 << 20 })
 	ctx := context.Background()
 	p := s.create("full", "static")
-	p = s.waitStatus(p.ID, projects.StatusActive)
+	p = s.waitStatus(p.ID, db.ProjectStatusActive)
 
 	if _, err := s.svc.WriteFile(ctx, p, "half.bin", make([]byte, 512<<10), ""); err != nil {
 		t.Fatal(err)
@@ -256,7 +256,7 @@ func TestDiskQuota(t *testing.T) {
 	if err := s.svc.EnforceDiskQuota(ctx); err != nil {
 		t.Fatal(err)
 	}
-	failed := s.waitStatus(p.ID, projects.StatusError)
+	failed := s.waitStatus(p.ID, db.ProjectStatusError)
 	if want := "the project's files use 2 MiB, more than the 1 MiB allowed; remove files to start it again"; failed.StatusReason != want {
 		t.Fatalf("reason %q, want %q", failed.StatusReason, want)
 	}
@@ -272,7 +272,7 @@ func TestDiskQuota(t *testing.T) {
 	if _, err := s.svc.Start(ctx, s.user, p.ID); err != nil {
 		t.Fatalf("start once under the quota: %v", err)
 	}
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 }
 
 func TestHumanBytes(t *testing.T) {

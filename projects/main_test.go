@@ -77,7 +77,7 @@ func newStack(t *testing.T, mutate ...func(*projects.Options)) *stack {
 }
 
 // waitStatus polls until the project reaches want (or fails the test).
-func (s *stack) waitStatus(id uuid.UUID, want string) db.Project {
+func (s *stack) waitStatus(id uuid.UUID, want db.ProjectStatus) db.Project {
 	s.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	var p db.Project

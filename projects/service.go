@@ -28,16 +28,6 @@ import (
 	"studio/events"
 )
 
-// Statuses of the project state machine.
-const (
-	StatusInitializing = "initializing"
-	StatusActive       = "active"
-	StatusHibernated   = "hibernated"
-	StatusStopped      = "stopped"
-	StatusError        = "error"
-	StatusDeleting     = "deleting"
-)
-
 // Errors a person can act on.
 var (
 	ErrNotFound        = errors.New("there is no such project")
@@ -200,12 +190,12 @@ func (s *Service) Start(ctx context.Context, owner, id uuid.UUID) (db.Project, e
 	if err != nil {
 		return db.Project{}, err
 	}
-	if Status(cur.Status).Live() {
+	if cur.Status.Live() {
 		return cur, nil // already running or starting: nothing to do
 	}
-	p, err := s.startWithinLimits(ctx, id, true, StatusStopped, StatusHibernated, StatusError)
+	p, err := s.startWithinLimits(ctx, id, true, db.ProjectStatusStopped, db.ProjectStatusHibernated, db.ProjectStatusError)
 	if errors.Is(err, ErrBusy) {
-		if cur, gerr := s.Get(ctx, owner, id); gerr == nil && Status(cur.Status).Live() {
+		if cur, gerr := s.Get(ctx, owner, id); gerr == nil && cur.Status.Live() {
 			return cur, nil // started meanwhile by another request
 		}
 	}
@@ -221,7 +211,7 @@ func (s *Service) Restart(ctx context.Context, owner, id uuid.UUID) (db.Project,
 	if _, err := s.Get(ctx, owner, id); err != nil {
 		return db.Project{}, err
 	}
-	p, err := s.startWithinLimits(ctx, id, true, StatusActive, StatusInitializing, StatusStopped, StatusHibernated, StatusError)
+	p, err := s.startWithinLimits(ctx, id, true, db.ProjectStatusActive, db.ProjectStatusInitializing, db.ProjectStatusStopped, db.ProjectStatusHibernated, db.ProjectStatusError)
 	if err != nil {
 		return db.Project{}, err
 	}
@@ -237,7 +227,7 @@ func (s *Service) Restart(ctx context.Context, owner, id uuid.UUID) (db.Project,
 // It counts against the owner's running limit and never lifts an
 // administrator's stop; such refusals are errors Refused recognises.
 func (s *Service) Wake(ctx context.Context, id uuid.UUID) error {
-	_, err := s.restartFrom(ctx, id, StatusHibernated, StatusStopped)
+	_, err := s.restartFrom(ctx, id, db.ProjectStatusHibernated, db.ProjectStatusStopped)
 	if errors.Is(err, ErrBusy) {
 		return nil // already waking, or active
 	}
@@ -246,7 +236,7 @@ func (s *Service) Wake(ctx context.Context, id uuid.UUID) error {
 
 // restartFrom starts a project again without lifting an administrator's
 // stop: wakes, revivals and reconcile.
-func (s *Service) restartFrom(ctx context.Context, id uuid.UUID, from ...string) (db.Project, error) {
+func (s *Service) restartFrom(ctx context.Context, id uuid.UUID, from ...db.ProjectStatus) (db.Project, error) {
 	p, err := s.startWithinLimits(ctx, id, false, from...)
 	if err != nil {
 		return db.Project{}, err
@@ -260,7 +250,7 @@ func (s *Service) Stop(ctx context.Context, owner, id uuid.UUID) (db.Project, er
 	if _, err := s.Get(ctx, owner, id); err != nil {
 		return db.Project{}, err
 	}
-	p, err := s.transition(ctx, id, StatusStopped, "", StatusInitializing, StatusActive, StatusError, StatusHibernated)
+	p, err := s.transition(ctx, id, db.ProjectStatusStopped, "", db.ProjectStatusInitializing, db.ProjectStatusActive, db.ProjectStatusError, db.ProjectStatusHibernated)
 	if err != nil {
 		return db.Project{}, err
 	}
@@ -272,7 +262,7 @@ func (s *Service) Stop(ctx context.Context, owner, id uuid.UUID) (db.Project, er
 
 // Hibernate stops an idle active project; the next request wakes it.
 func (s *Service) Hibernate(ctx context.Context, id uuid.UUID) error {
-	if _, err := s.transition(ctx, id, StatusHibernated, "", StatusActive); err != nil {
+	if _, err := s.transition(ctx, id, db.ProjectStatusHibernated, "", db.ProjectStatusActive); err != nil {
 		return err
 	}
 	return s.rt.Stop(ctx, id.String())
@@ -286,9 +276,9 @@ func (s *Service) Delete(ctx context.Context, owner, id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	if p.Status != StatusDeleting {
-		if _, err := s.transition(ctx, id, StatusDeleting, "",
-			StatusInitializing, StatusActive, StatusHibernated, StatusStopped, StatusError); err != nil && !errors.Is(err, ErrBusy) {
+	if p.Status != db.ProjectStatusDeleting {
+		if _, err := s.transition(ctx, id, db.ProjectStatusDeleting, "",
+			db.ProjectStatusInitializing, db.ProjectStatusActive, db.ProjectStatusHibernated, db.ProjectStatusStopped, db.ProjectStatusError); err != nil && !errors.Is(err, ErrBusy) {
 			return err
 		}
 	}
@@ -321,8 +311,8 @@ func (s *Service) Touch(ctx context.Context, id uuid.UUID) {
 
 // transition moves a project from one of from to `to` in one guarded
 // statement and records the change; ErrBusy when it was in another state.
-func (s *Service) transition(ctx context.Context, id uuid.UUID, to, reason string, from ...string) (db.Project, error) {
-	p, err := s.q.TransitionProject(ctx, db.TransitionProjectParams{ID: id, ToStatus: to, Reason: reason, FromStatuses: from})
+func (s *Service) transition(ctx context.Context, id uuid.UUID, to db.ProjectStatus, reason string, from ...db.ProjectStatus) (db.Project, error) {
+	p, err := s.q.TransitionProject(ctx, db.TransitionProjectParams{ID: id, ToStatus: to, Reason: reason, FromStatuses: statusNames(from...)})
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := s.q.GetProject(ctx, id); errors.Is(err, pgx.ErrNoRows) {
 			return db.Project{}, ErrNotFound
@@ -397,7 +387,7 @@ func (s *Service) SetShareToken(ctx context.Context, owner, id uuid.UUID, on boo
 // Revive starts again a project whose dev server stopped answering: an
 // active one whose container died, or one that went to sleep meanwhile.
 func (s *Service) Revive(ctx context.Context, id uuid.UUID) {
-	_, err := s.restartFrom(ctx, id, StatusActive, StatusHibernated, StatusStopped)
+	_, err := s.restartFrom(ctx, id, db.ProjectStatusActive, db.ProjectStatusHibernated, db.ProjectStatusStopped)
 	s.settleRefused(ctx, id, err)
 	if err != nil && !errors.Is(err, ErrBusy) {
 		s.log.Warn("revive project", "project", id, "err", err)
@@ -424,4 +414,13 @@ func (s *Service) DeleteAny(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	return s.Delete(ctx, p.OwnerID, id)
+}
+
+// statusNames spells statuses as the text[] the queries compare with.
+func statusNames(statuses ...db.ProjectStatus) []string {
+	names := make([]string, len(statuses))
+	for i, st := range statuses {
+		names[i] = string(st)
+	}
+	return names
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"studio/db"
-	"studio/projects"
 )
 
 // TestAdminStopHoldsAgainstThePreview: the owner's preview cookie does not
@@ -35,7 +34,7 @@ func TestAdminStopHoldsAgainstThePreview(t *testing.T) {
 	if code != 503 || !strings.Contains(body, "An administrator stopped this project") {
 		t.Fatalf("preview of a held project: %d %q", code, body)
 	}
-	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != projects.StatusStopped {
+	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != db.ProjectStatusStopped {
 		t.Fatalf("the preview woke a held project: %s", cur.Status)
 	}
 }
@@ -63,7 +62,7 @@ func TestDisabledOwnersShareLinkDoesNotWake(t *testing.T) {
 	if code != 404 || strings.Contains(body, "disabled") {
 		t.Fatalf("share link of a disabled owner's project: %d %q", code, body)
 	}
-	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != projects.StatusStopped {
+	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != db.ProjectStatusStopped {
 		t.Fatalf("the share link woke the project: %s", cur.Status)
 	}
 }

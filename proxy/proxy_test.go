@@ -119,10 +119,10 @@ func (e *env) activeProject(template string) db.Project {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return e.waitStatus(p.ID, projects.StatusActive)
+	return e.waitStatus(p.ID, db.ProjectStatusActive)
 }
 
-func (e *env) waitStatus(id uuid.UUID, want string) db.Project {
+func (e *env) waitStatus(id uuid.UUID, want db.ProjectStatus) db.Project {
 	e.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -313,7 +313,7 @@ func TestWakeAndRevive(t *testing.T) {
 	if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(body, `http-equiv="refresh"`) {
 		t.Fatalf("hibernated preview: %d %v %q", code, h, body)
 	}
-	e.waitStatus(p.ID, projects.StatusActive)
+	e.waitStatus(p.ID, db.ProjectStatusActive)
 	if code, _, _ := get(t, owner, e.host(p.Slug)+"/"); code != 200 {
 		t.Fatalf("after waking: %d", code)
 	}
@@ -327,7 +327,7 @@ func TestWakeAndRevive(t *testing.T) {
 	if code == 502 {
 		t.Fatal("a dead container answered 502")
 	}
-	e.waitStatus(p.ID, projects.StatusActive)
+	e.waitStatus(p.ID, db.ProjectStatusActive)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if code, _, _ := get(t, owner, e.host(p.Slug)+"/"); code == 200 {
@@ -386,6 +386,6 @@ func (e *env) projectServedBy(upstream *httptest.Server) db.Project {
 	if _, err := e.pool.Exec(ctx, "UPDATE projects SET status = 'active', host_port = $2 WHERE id = $1", p.ID, hp); err != nil {
 		e.t.Fatal(err)
 	}
-	p.Status, p.HostPort = projects.StatusActive, int32(hp)
+	p.Status, p.HostPort = db.ProjectStatusActive, int32(hp)
 	return p
 }
