@@ -388,7 +388,7 @@ func (e *testEnv) benchProjects(owner uuid.UUID, n int) []uuid.UUID {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		dir := e.srv.Projects.Dir(p.ID)
+		dir := e.projectDir(p.ID)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			e.t.Fatal(err)
 		}

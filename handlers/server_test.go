@@ -29,6 +29,7 @@ import (
 	"studio/auth"
 	"studio/config"
 	"studio/containers"
+	"studio/db"
 	"studio/db/dbtest"
 	"studio/events"
 	"studio/netguard"
@@ -87,6 +88,25 @@ var localProviders = func() *http.Client {
 type pinger struct{ err error }
 
 func (p pinger) Ping(context.Context) error { return p.err }
+
+// projectDir is the folder of a project's files.
+func (e *testEnv) projectDir(id uuid.UUID) string {
+	return filepath.Join(e.dir, "projects", id.String())
+}
+
+// adminStop stops a project as an administrator does, from the admin page.
+func (e *testEnv) adminStop(id uuid.UUID) (db.Project, error) {
+	ctx := context.Background()
+	admin, err := db.New(e.pool).CreateUser(ctx, db.CreateUserParams{Email: "admin-" + uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "admin"})
+	if err != nil {
+		return db.Project{}, err
+	}
+	h, err := e.srv.Projects.OpenAsAdmin(ctx, projects.Admin{ID: admin.ID}, id)
+	if err != nil {
+		return db.Project{}, err
+	}
+	return h.Stop(ctx)
+}
 
 func newEnv(t testing.TB, mutate ...func(*config.Config, *Deps)) *testEnv {
 	t.Helper()
