@@ -44,6 +44,11 @@ type Options struct {
 	// Attach lets a command run beside a serving studio use that studio's
 	// embedded database instead of refusing.
 	Attach bool
+	// Projects and Agents, when set, adjust the services' options after
+	// they are read from the configuration: tests shorten limits and point
+	// agents at fake providers.
+	Projects func(*projects.Options)
+	Agents   func(*agents.Options)
 }
 
 // App is studio, built. Fields beyond what Options.Parts asked for are nil.
@@ -95,7 +100,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 		}
 	}
 	if opts.Parts >= Everything {
-		return a.buildEverything(ctx)
+		return a.buildEverything(ctx, opts)
 	}
 	return nil
 }
@@ -118,7 +123,7 @@ func (a *App) buildAccounts(ctx context.Context) error {
 
 // buildEverything makes the container engine, the event bus, and the
 // project and agent services.
-func (a *App) buildEverything(ctx context.Context) error {
+func (a *App) buildEverything(ctx context.Context, opts Options) error {
 	cfg := a.Config
 	instance, err := instanceName(ctx, cfg, a.Pool)
 	if err != nil {
@@ -135,7 +140,7 @@ func (a *App) buildEverything(ctx context.Context) error {
 		return err
 	}
 	a.Bus = events.New(a.Pool, a.Log)
-	a.Projects = projects.New(a.Pool, a.Engine, a.Bus, projects.Options{
+	projectOpts := projects.Options{
 		Root:         filepath.Join(cfg.DataDir(), "projects"),
 		Checkpoints:  filepath.Join(cfg.DataDir(), "checkpoints"),
 		URLFor:       cfg.PreviewURL,
@@ -146,9 +151,20 @@ func (a *App) buildEverything(ctx context.Context) error {
 		IdleTimeout:  cfg.IdleTimeout,
 		SoleInstance: cfg.EmbeddedDatabase(),
 		Logger:       a.Log,
-	})
-	a.Agents, err = newAgents(cfg, a.Pool, a.Auth, a.Projects, a.Engine, a.Bus, a.Log)
-	return err
+	}
+	if opts.Projects != nil {
+		opts.Projects(&projectOpts)
+	}
+	a.Projects = projects.New(a.Pool, a.Engine, a.Bus, projectOpts)
+	agentOpts, err := agentOptions(cfg, a.Log)
+	if err != nil {
+		return err
+	}
+	if opts.Agents != nil {
+		opts.Agents(&agentOpts)
+	}
+	a.Agents = agents.New(a.Pool, a.Auth, a.Projects, a.Engine, a.Bus, a.Log, agentOpts)
+	return nil
 }
 
 // Start begins the background work of a serving studio: the event bus's
