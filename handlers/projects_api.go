@@ -302,6 +302,8 @@ func projectError(err error) error {
 		return NewError(http.StatusConflict, "held_by_admin", sentence(err.Error()))
 	case errors.Is(err, projects.ErrDiskQuota):
 		return NewError(http.StatusRequestEntityTooLarge, "disk_quota", sentence(err.Error()))
+	case errors.Is(err, projects.ErrNotAdmin):
+		return NewError(http.StatusForbidden, "not_admin", sentence(err.Error()))
 	case errors.Is(err, projects.ErrBusy):
 		return NewError(http.StatusConflict, "busy", "The project is changing state; try again in a moment.")
 	}

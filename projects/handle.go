@@ -68,6 +68,9 @@ func (s *Service) OpenAsAdmin(ctx context.Context, admin Admin, id uuid.UUID) (*
 
 // audit records what an administrator did to the project.
 func (h *Handle) audit(ctx context.Context, action string, details map[string]any) error {
+	if details == nil {
+		details = map[string]any{}
+	}
 	b, err := json.Marshal(details)
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
@@ -77,6 +80,14 @@ func (h *Handle) audit(ctx context.Context, action string, details map[string]an
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
 	return nil
+}
+
+// auditDone records an administrator's action that happened: a failed
+// write cannot undo it, so it is logged.
+func (h *Handle) auditDone(ctx context.Context, action string) {
+	if err := h.audit(ctx, action, nil); err != nil {
+		h.s.log.Warn("audit log write failed", "action", action, "project", h.p.ID, "err", err)
+	}
 }
 
 // Project is the project's row as it was when opened.
@@ -113,7 +124,8 @@ func (h *Handle) Stop(ctx context.Context) (db.Project, error) {
 	if err != nil {
 		return p, err
 	}
-	return p, h.audit(ctx, "project.stop", nil)
+	h.auditDone(ctx, "project.stop")
+	return p, nil
 }
 
 // Delete removes the project, its container and its files.
@@ -121,10 +133,10 @@ func (h *Handle) Delete(ctx context.Context) error {
 	if err := h.s.Delete(ctx, h.p.OwnerID, h.p.ID); err != nil {
 		return err
 	}
-	if h.admin == nil {
-		return nil
+	if h.admin != nil {
+		h.auditDone(ctx, "project.delete")
 	}
-	return h.audit(ctx, "project.delete", nil)
+	return nil
 }
 
 // Tree lists every file and folder of the project (see Service.tree).
