@@ -45,10 +45,12 @@ func agentOptions(cfg *config.Config, log *slog.Logger) (agents.Options, error) 
 	}
 	return agents.Options{
 		Budgets: agents.Budgets{
-			MaxSteps:  cfg.AgentMaxSteps,
-			MaxTokens: int64(cfg.AgentMaxTokens),
-			MaxTime:   cfg.AgentMaxTime,
-			MaxCost:   cfg.AgentMaxCost,
+			MaxSteps:     cfg.AgentMaxSteps,
+			MaxTokens:    int64(cfg.AgentMaxTokens),
+			MaxTime:      cfg.AgentMaxTime,
+			MaxTurnBytes: cfg.AgentMaxTurnBytes,
+			MaxRunBytes:  cfg.AgentMaxRunBytes,
+			MaxCost:      cfg.AgentMaxCost,
 		},
 		Prices:          prices,
 		DefaultModel:    cfg.DefaultModel,

@@ -210,7 +210,11 @@ func (s *Server) apiProjectEvents(c echo.Context) error {
 	wake, stop := s.Bus.Subscribe(projects.ProjectTopic(h.ID()))
 	defer stop()
 	last := lastEventID(c)
-	out := startSSE(c)
+	out, err := s.startSSE(c)
+	if err != nil {
+		return err
+	}
+	defer out.close()
 	for {
 		evs, err := h.EventsAfter(ctx, last)
 		if err != nil {
@@ -246,7 +250,11 @@ func (s *Server) apiProjectLogs(c echo.Context) error {
 		return NewError(http.StatusConflict, "not_running", "The project has no dev server output yet; start it first.")
 	}
 	defer logs.Close()
-	out := startSSE(c)
+	out, err := s.startSSE(c)
+	if err != nil {
+		return err
+	}
+	defer out.close()
 	lines := make(chan string)
 	go func() {
 		defer close(lines)
