@@ -158,7 +158,7 @@ func (r *run) saveBlock(ctx context.Context, b block) string {
 // files, what the user changed or has open, and recent dev-server errors.
 func (r *run) projectContext(ctx context.Context) string {
 	var b strings.Builder
-	tree, err := r.s.projects.Tree(r.proj.ID)
+	tree, err := r.files.Tree(ctx)
 	if err == nil {
 		b.WriteString("Project files:\n")
 		for i, f := range tree {
@@ -181,7 +181,7 @@ func (r *run) projectContext(ctx context.Context) string {
 			return
 		}
 		seen[path] = true
-		content, _, err := r.s.projects.ReadFile(r.proj.ID, path)
+		content, _, err := r.files.ReadFile(ctx, path)
 		if err != nil || len(content) > 20<<10 {
 			return
 		}
@@ -205,7 +205,7 @@ func (r *run) projectContext(ctx context.Context) string {
 }
 
 func (r *run) lastRunEnd(ctx context.Context) time.Time {
-	runs, err := r.s.Runs(ctx, r.proj.ID, 2)
+	runs, err := r.s.listRuns(ctx, r.proj.ID, 2)
 	if err != nil {
 		return time.Time{}
 	}

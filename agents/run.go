@@ -24,6 +24,7 @@ type run struct {
 	row     db.AgentRun
 	agent   db.Agent
 	proj    db.Project
+	files   *projects.Handle // the project as its owner opened it
 	client  *providers.Provider
 	message string
 	open    []string
@@ -144,7 +145,7 @@ func (r *run) outcome(ctx context.Context, err error) (db.RunStatus, string) {
 
 // loop talks to the model until it stops calling tools.
 func (r *run) loop(ctx context.Context) error {
-	cp, err := r.s.projects.Checkpoint(ctx, r.proj, "before agent run "+r.row.ID.String()[:8])
+	cp, err := r.files.Checkpoint(ctx, "before agent run "+r.row.ID.String()[:8])
 	if err != nil && !errors.Is(err, projects.ErrFileNotFound) {
 		return fmt.Errorf("could not take a checkpoint of the project's files: %w", err)
 	}

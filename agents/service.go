@@ -194,10 +194,11 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 	case !utf8.ValidString(req.Message):
 		return db.AgentRun{}, errors.New("the message is not valid UTF-8")
 	}
-	proj, err := s.projects.Get(ctx, user, projectID)
+	files, err := s.projects.Open(ctx, user, projectID)
 	if err != nil {
 		return db.AgentRun{}, err
 	}
+	proj := files.Project()
 	if proj.Status == db.ProjectStatusDeleting {
 		return db.AgentRun{}, projects.ErrNotFound
 	}
@@ -238,7 +239,7 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 		return db.AgentRun{}, err
 	}
 
-	r := &run{s: s, row: row, agent: agent, proj: proj, client: client, message: req.Message, open: req.Open, history: history, log: newRunLog(s, row.ID)}
+	r := &run{s: s, row: row, agent: agent, proj: proj, files: files, client: client, message: req.Message, open: req.Open, history: history, log: newRunLog(s, row.ID)}
 	r.ctx, r.cancelFn = context.WithCancelCause(s.bg)
 	r.log.emit(KindStatus, StatusEvent{Status: db.RunStatusRunning})
 	s.mu.Lock()
@@ -393,11 +394,11 @@ func (s *Service) Undo(ctx context.Context, user, id uuid.UUID) (db.AgentRun, pr
 	if row.CheckpointID == nil {
 		return row, projects.Checkpoint{}, ErrNoCheckpoint
 	}
-	proj, err := s.projects.Get(ctx, user, row.ProjectID)
+	proj, err := s.projects.Open(ctx, user, row.ProjectID)
 	if err != nil {
 		return row, projects.Checkpoint{}, err
 	}
-	cp, err := s.projects.RestoreCheckpoint(ctx, proj, *row.CheckpointID)
+	cp, err := proj.RestoreCheckpoint(ctx, *row.CheckpointID)
 	if errors.Is(err, projects.ErrCheckpointNotFound) {
 		err = ErrNoCheckpoint
 	}
@@ -412,8 +413,16 @@ func (s *Service) Messages(ctx context.Context, user, projectID uuid.UUID) ([]db
 	return s.q.ListRecentChatMessages(ctx, db.ListRecentChatMessagesParams{ProjectID: projectID, MaxRows: 500})
 }
 
-// Runs lists a project's newest runs.
-func (s *Service) Runs(ctx context.Context, projectID uuid.UUID, limit int32) ([]db.AgentRun, error) {
+// Runs lists the newest runs of one of the user's projects.
+func (s *Service) Runs(ctx context.Context, user, projectID uuid.UUID, limit int32) ([]db.AgentRun, error) {
+	if _, err := s.projects.Get(ctx, user, projectID); err != nil {
+		return nil, err
+	}
+	return s.listRuns(ctx, projectID, limit)
+}
+
+// listRuns lists a project's newest runs, for callers that checked who asks.
+func (s *Service) listRuns(ctx context.Context, projectID uuid.UUID, limit int32) ([]db.AgentRun, error) {
 	return s.q.ListRunsForProject(ctx, db.ListRunsForProjectParams{ProjectID: projectID, MaxRows: limit})
 }
 
@@ -549,7 +558,7 @@ func (s *Service) History(ctx context.Context, user, projectID uuid.UUID) ([]Exc
 	if err != nil {
 		return nil, err
 	}
-	runs, err := s.Runs(ctx, projectID, 200)
+	runs, err := s.listRuns(ctx, projectID, 200) // Messages checked the owner
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"studio/auth"
 	"studio/db"
+	"studio/projects"
 	"studio/views"
 )
 
@@ -243,20 +244,23 @@ func (s *Server) adminProjectAction(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	actor := currentUser(c).ID
-	switch c.Param("action") {
-	case "stop":
-		_, err = s.Projects.StopAny(ctx, id)
-	case "delete":
-		err = s.Projects.DeleteAny(ctx, id)
-	default:
+	action := c.Param("action")
+	if action != "stop" && action != "delete" {
 		return echo.ErrNotFound
+	}
+	ctx := c.Request().Context()
+	h, err := s.Projects.OpenAsAdmin(ctx, projects.Admin{ID: currentUser(c).ID, IP: meta(c).IP}, id)
+	if err != nil {
+		return projectError(err)
+	}
+	if action == "stop" {
+		_, err = h.Stop(ctx)
+	} else {
+		err = h.Delete(ctx)
 	}
 	if err != nil {
 		return projectError(err)
 	}
-	s.Auth.Audit(ctx, &actor, "project."+c.Param("action"), id.String(), meta(c), nil)
 	return c.Redirect(http.StatusSeeOther, "/admin")
 }
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,9 +25,7 @@ import (
 
 	"studio/agents"
 	pt "studio/agents/providers/providertest"
-	"studio/containers"
 	"studio/db"
-	"studio/db/dbtest"
 )
 
 // BenchmarkAgentTokenLatency streams one run of 10,000 text tokens from
@@ -342,25 +339,10 @@ func runNumber(r pt.Request) int {
 }
 
 // benchEnv is a test server whose database pool is the one studio serve
-// opens (db.Open: 20 connections) rather than pgxpool's default (4 on
-// this 2-core machine).
+// opens (db.Open: 20 connections), as every test server's is.
 func benchEnv(b *testing.B) *testEnv {
 	b.Helper()
-	ctx := context.Background()
-	_, url := dbtest.NewWithURL(b)
-	pool, err := db.Open(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
-	rt, err := containers.NewDockerWith(containers.Options{Instance: "bench-" + uuid.NewString()[:8], Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { rt.Close() })
-	// replicaOf only hands over the pool, the engine and the folder: the
-	// server is the only one on this database.
-	return newEnvWith(b, envOptions{replicaOf: &testEnv{t: b, pool: pool, rt: rt, dir: b.TempDir()}})
+	return newEnvWith(b, envOptions{})
 }
 
 // benchUser signs up and points OpenAI at the fake provider; it returns
@@ -389,7 +371,7 @@ func (e *testEnv) benchProjects(owner uuid.UUID, n int) []uuid.UUID {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		dir := e.srv.Projects.Dir(p.ID)
+		dir := e.projectDir(p.ID)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			e.t.Fatal(err)
 		}

@@ -161,7 +161,11 @@ func TestAdminStopHoldsUntilAnExplicitStart(t *testing.T) {
 	p := s.create("held", "static")
 	s.waitStatus(p.ID, db.ProjectStatusActive)
 
-	stopped, err := s.svc.StopAny(ctx, p.ID)
+	h, err := s.svc.OpenAsAdmin(ctx, projects.Admin{ID: s.admin()}, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped, err := h.Stop(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,10 +236,10 @@ func TestDiskQuota(t *testing.T) {
 	p := s.create("full", "static")
 	p = s.waitStatus(p.ID, db.ProjectStatusActive)
 
-	if _, err := s.svc.WriteFile(ctx, p, "half.bin", make([]byte, 512<<10), ""); err != nil {
+	if _, err := s.open(p.ID).WriteFile(ctx, "half.bin", make([]byte, 512<<10), ""); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.svc.WriteFile(ctx, p, "more.bin", make([]byte, 600<<10), "")
+	_, err := s.open(p.ID).WriteFile(ctx, "more.bin", make([]byte, 600<<10), "")
 	var quota *projects.QuotaError
 	if !errors.As(err, &quota) || !errors.Is(err, projects.ErrDiskQuota) {
 		t.Fatalf("a write past the quota: %v", err)
@@ -244,7 +248,7 @@ func TestDiskQuota(t *testing.T) {
 		t.Fatalf("message %q lacks the figures", err.Error())
 	}
 	// Replacing a file with a smaller one is always allowed.
-	if _, err := s.svc.WriteFile(ctx, p, "half.bin", []byte("small"), ""); err != nil {
+	if _, err := s.open(p.ID).WriteFile(ctx, "half.bin", []byte("small"), ""); err != nil {
 		t.Fatal(err)
 	}
 
@@ -266,7 +270,7 @@ func TestDiskQuota(t *testing.T) {
 	if _, err := s.svc.Start(ctx, s.user, p.ID); !errors.Is(err, projects.ErrDiskQuota) {
 		t.Fatalf("start over the quota: %v", err)
 	}
-	if err := s.svc.DeleteFile(ctx, p, "grown.bin"); err != nil {
+	if err := s.open(p.ID).DeleteFile(ctx, "grown.bin"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.svc.Start(ctx, s.user, p.ID); err != nil {

@@ -69,7 +69,7 @@ func (s *Service) provision(ctx context.Context, p db.Project) error {
 		_ = s.rt.Stop(ctx, id.String())
 		return err
 	}
-	dir := s.Dir(id)
+	dir := s.dir(id)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		s.progress(ctx, p, "files", "Copying the template's files")
 		if err := copyTemplate(p.Template, dir); err != nil {

@@ -102,8 +102,8 @@ func (s *Service) Close() {
 	s.wg.Wait()
 }
 
-// Dir is the folder holding a project's files.
-func (s *Service) Dir(id uuid.UUID) string { return filepath.Join(s.opts.Root, id.String()) }
+// dir is the folder holding a project's files.
+func (s *Service) dir(id uuid.UUID) string { return filepath.Join(s.opts.Root, id.String()) }
 
 // Create validates and records a new project, answers at once, and sets it
 // up in the background: files, container, dev server.
@@ -289,7 +289,7 @@ func (s *Service) finishDelete(ctx context.Context, p db.Project) error {
 	if err := s.rt.Remove(ctx, p.ID.String()); err != nil {
 		return fmt.Errorf("remove the container of %s: %w", p.Slug, err)
 	}
-	if err := os.RemoveAll(s.Dir(p.ID)); err != nil {
+	if err := os.RemoveAll(s.dir(p.ID)); err != nil {
 		return fmt.Errorf("remove the files of %s: %w", p.Slug, err)
 	}
 	if err := os.RemoveAll(s.checkpointDir(p.ID)); err != nil {
@@ -347,13 +347,13 @@ func userTopic(id uuid.UUID) string { return "user:" + id.String() }
 // UserTopic is the events topic of all of a user's projects.
 func UserTopic(id uuid.UUID) string { return userTopic(id) }
 
-// EventsAfter returns the project's events with ids above after, oldest first.
-func (s *Service) EventsAfter(ctx context.Context, id uuid.UUID, after int64) ([]db.ProjectEvent, error) {
+// eventsAfter returns the project's events with ids above after, oldest first.
+func (s *Service) eventsAfter(ctx context.Context, id uuid.UUID, after int64) ([]db.ProjectEvent, error) {
 	return s.q.ListProjectEventsAfter(ctx, db.ListProjectEventsAfterParams{ProjectID: id, ID: after})
 }
 
-// Logs follows the dev server's output.
-func (s *Service) Logs(ctx context.Context, id uuid.UUID, tail int) (io.ReadCloser, error) {
+// logs follows the dev server's output.
+func (s *Service) logs(ctx context.Context, id uuid.UUID, tail int) (io.ReadCloser, error) {
 	return s.rt.Logs(ctx, id.String(), tail, true)
 }
 
@@ -370,9 +370,9 @@ func (s *Service) UsePreviewLink(ctx context.Context, nonce string) (bool, error
 	return n == 1, nil
 }
 
-// SetShareToken switches a project's public link on (a new random token)
+// setShareToken switches a project's public link on (a new random token)
 // or off (empty).
-func (s *Service) SetShareToken(ctx context.Context, owner, id uuid.UUID, on bool) (db.Project, error) {
+func (s *Service) setShareToken(ctx context.Context, owner, id uuid.UUID, on bool) (db.Project, error) {
 	token := ""
 	if on {
 		token = strings.ToLower(rand.Text())
@@ -397,23 +397,6 @@ func (s *Service) Revive(ctx context.Context, id uuid.UUID) {
 // ListAll lists every user's projects with their owners, for administrators.
 func (s *Service) ListAll(ctx context.Context, limit int) ([]db.ListAllProjectsRow, error) {
 	return s.q.ListAllProjects(ctx, int32(limit))
-}
-
-// StopAny stops a project whoever owns it (administrators). The stop
-// holds: previews and the editor do not wake it; the owner's Start does.
-func (s *Service) StopAny(ctx context.Context, id uuid.UUID) (db.Project, error) {
-	return s.stopHeld(ctx, id)
-}
-
-// DeleteAny deletes a project whoever owns it (administrators).
-func (s *Service) DeleteAny(ctx context.Context, id uuid.UUID) error {
-	p, err := s.q.GetProject(ctx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
-	} else if err != nil {
-		return err
-	}
-	return s.Delete(ctx, p.OwnerID, id)
 }
 
 // statusNames spells statuses as the text[] the queries compare with.

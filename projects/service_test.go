@@ -48,7 +48,7 @@ func TestCreateServesThenDeleteRemovesEverything(t *testing.T) {
 	if code := get(t, "http://"+ep+"/src/main.tsx"); code != 200 {
 		t.Fatalf("entry module: %d", code)
 	}
-	evs, _ := s.svc.EventsAfter(ctx, p.ID, 0)
+	evs, _ := s.open(p.ID).EventsAfter(ctx, 0)
 	var kinds []string
 	for _, e := range evs {
 		kinds = append(kinds, e.Kind+":"+string(e.Data))
@@ -63,7 +63,7 @@ func TestCreateServesThenDeleteRemovesEverything(t *testing.T) {
 	if _, err := s.svc.Get(ctx, s.user, p.ID); !errors.Is(err, projects.ErrNotFound) {
 		t.Fatalf("row after delete: %v", err)
 	}
-	if _, err := os.Stat(s.svc.Dir(p.ID)); !os.IsNotExist(err) {
+	if _, err := os.Stat(s.dir(p.ID)); !os.IsNotExist(err) {
 		t.Fatalf("files after delete: %v", err)
 	}
 	if st, _ := s.rt.Status(ctx, p.ID.String()); st.State != "missing" {
@@ -248,7 +248,7 @@ func TestHibernateAndWake(t *testing.T) {
 		t.Fatalf("woken project: %d", code)
 	}
 	// Files survive hibernation.
-	if _, err := os.Stat(s.svc.Dir(p.ID) + "/src/App.tsx"); err != nil {
+	if _, err := os.Stat(s.dir(p.ID) + "/src/App.tsx"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -263,7 +263,7 @@ func TestDevServerThatNeverStartsIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Break the dev server's config, then start.
-	if err := os.WriteFile(s.svc.Dir(p.ID)+"/vite.config.js", []byte("this is not javascript"), 0o644); err != nil {
+	if err := os.WriteFile(s.dir(p.ID)+"/vite.config.js", []byte("this is not javascript"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.svc.Start(ctx, s.user, p.ID); err != nil {
@@ -313,7 +313,7 @@ func TestResumeAfterAKilledStudio(t *testing.T) {
 	s.rt.Remove(ctx, p.ID.String())
 	s.pool.Exec(ctx, "UPDATE projects SET status = 'initializing' WHERE id = $1", p.ID)
 	sole := projects.New(s.pool, s.rt, events.New(s.pool, nil), projects.Options{
-		Root: s.svc.Dir(p.ID) + "/..", Checkpoints: t.TempDir(), SoleInstance: true,
+		Root: s.dir(p.ID) + "/..", Checkpoints: t.TempDir(), SoleInstance: true,
 	})
 	defer sole.Close()
 	runCtx, cancel := context.WithCancel(ctx)

@@ -115,7 +115,7 @@ func TestShareLinkEndsWithTheOwner(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	p := e.projectServedBy(devServer(t))
-	shared, err := e.svc.SetShareToken(ctx, e.owner, p.ID, true)
+	shared, err := e.share(p.ID, true)
 	if err != nil {
 		t.Fatal(err)
 	}

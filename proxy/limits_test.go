@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"studio/db"
+	"studio/projects"
 )
 
 // TestAdminStopHoldsAgainstThePreview: the owner's preview cookie does not
@@ -18,7 +21,15 @@ func TestAdminStopHoldsAgainstThePreview(t *testing.T) {
 	p := e.activeProject("static")
 	owner := e.browser()
 	e.signIn(owner, p, "/")
-	if _, err := e.svc.StopAny(ctx, p.ID); err != nil {
+	admin, err := db.New(e.pool).CreateUser(ctx, db.CreateUserParams{Email: "admin-" + uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := e.svc.OpenAsAdmin(ctx, projects.Admin{ID: admin.ID}, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := held.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// For up to a second the proxy may still hold the project's active row
@@ -47,7 +58,7 @@ func TestDisabledOwnersShareLinkDoesNotWake(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	p := e.activeProject("static")
-	shared, err := e.svc.SetShareToken(ctx, e.owner, p.ID, true)
+	shared, err := e.share(p.ID, true)
 	if err != nil {
 		t.Fatal(err)
 	}
