@@ -135,6 +135,7 @@ func (s *Service) createWithinLimits(ctx context.Context, arg db.CreateProjectWi
 // stopHeld is an administrator's stop: the project stays stopped, whatever
 // wakes it, until an explicit start.
 func (s *Service) stopHeld(ctx context.Context, id uuid.UUID) (db.Project, error) {
+	defer s.lockContainer(id)()
 	p, err := s.q.StopProjectByAdmin(ctx, db.StopProjectByAdminParams{ID: id, Reason: reasonStoppedByAdmin})
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := s.q.GetProject(ctx, id); errors.Is(err, pgx.ErrNoRows) {

@@ -77,11 +77,8 @@ func (s *Service) provision(ctx context.Context, p db.Project) error {
 		}
 	}
 	s.progress(ctx, p, "container", "Starting the container")
-	st, err := s.rt.Ensure(ctx, containers.Spec{ProjectID: id.String(), Dir: dir})
+	st, err := s.startContainer(ctx, id, dir)
 	if err != nil {
-		return fail(err)
-	}
-	if err := s.rt.Start(ctx, id.String()); err != nil {
 		return fail(err)
 	}
 	s.progress(ctx, p, "server", "Waiting for the dev server")
@@ -109,6 +106,17 @@ func (s *Service) provision(ctx context.Context, p db.Project) error {
 	}
 	s.record(ctx, active, "status", map[string]any{"status": db.ProjectStatusActive, "url": active.URL})
 	return nil
+}
+
+// startContainer makes and starts the project's container, after any stop
+// of it this replica has under way.
+func (s *Service) startContainer(ctx context.Context, id uuid.UUID, dir string) (containers.Status, error) {
+	defer s.lockContainer(id)()
+	st, err := s.rt.Ensure(ctx, containers.Spec{ProjectID: id.String(), Dir: dir})
+	if err != nil {
+		return containers.Status{}, err
+	}
+	return st, s.rt.Start(ctx, id.String())
 }
 
 func (s *Service) progress(ctx context.Context, p db.Project, step, message string) {

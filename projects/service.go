@@ -72,6 +72,19 @@ type Service struct {
 	mu     sync.Mutex
 	active map[uuid.UUID]bool // projects this replica is provisioning
 	disk   diskUsage
+
+	containerLocks sync.Map // project id → *sync.Mutex, see lockContainer
+}
+
+// lockContainer makes this replica's stops and starts of one project's
+// container take turns: a Start pressed while a Stop is still stopping the
+// container starts it after the stop, instead of having its fresh dev
+// server killed by the stop that came first.
+func (s *Service) lockContainer(id uuid.UUID) (unlock func()) {
+	m, _ := s.containerLocks.LoadOrStore(id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // New makes the service; Close stops its background work.
@@ -211,13 +224,16 @@ func (s *Service) Restart(ctx context.Context, owner, id uuid.UUID) (db.Project,
 	if _, err := s.Get(ctx, owner, id); err != nil {
 		return db.Project{}, err
 	}
+	unlock := s.lockContainer(id)
 	p, err := s.startWithinLimits(ctx, id, true, db.ProjectStatusActive, db.ProjectStatusInitializing, db.ProjectStatusStopped, db.ProjectStatusHibernated, db.ProjectStatusError)
 	if err != nil {
+		unlock()
 		return db.Project{}, err
 	}
 	if err := s.rt.Stop(ctx, id.String()); err != nil {
 		s.log.Warn("stop container for restart", "project", id, "err", err)
 	}
+	unlock()
 	s.provisionLater(p.ID)
 	return p, nil
 }
@@ -250,6 +266,7 @@ func (s *Service) Stop(ctx context.Context, owner, id uuid.UUID) (db.Project, er
 	if _, err := s.Get(ctx, owner, id); err != nil {
 		return db.Project{}, err
 	}
+	defer s.lockContainer(id)()
 	p, err := s.transition(ctx, id, db.ProjectStatusStopped, "", db.ProjectStatusInitializing, db.ProjectStatusActive, db.ProjectStatusError, db.ProjectStatusHibernated)
 	if err != nil {
 		return db.Project{}, err
@@ -262,6 +279,7 @@ func (s *Service) Stop(ctx context.Context, owner, id uuid.UUID) (db.Project, er
 
 // Hibernate stops an idle active project; the next request wakes it.
 func (s *Service) Hibernate(ctx context.Context, id uuid.UUID) error {
+	defer s.lockContainer(id)()
 	if _, err := s.transition(ctx, id, db.ProjectStatusHibernated, "", db.ProjectStatusActive); err != nil {
 		return err
 	}

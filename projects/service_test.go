@@ -155,6 +155,32 @@ func TestStartStopRacesEndConsistent(t *testing.T) {
 	t.Fatalf("row %q and container %q disagree", cur.Status, st.State)
 }
 
+// A Start pressed as soon as the page shows the project stopped — while the
+// Stop is still stopping its container — ends with the project running,
+// not with its new dev server killed by the earlier stop.
+func TestStartRightAfterAStopRuns(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ctx := context.Background()
+	p := s.create("eager", "react-vite")
+	s.waitStatus(p.ID, db.ProjectStatusActive)
+	stopped := make(chan error, 1)
+	go func() {
+		_, err := s.svc.Stop(ctx, s.user, p.ID)
+		stopped <- err
+	}()
+	s.waitStatus(p.ID, db.ProjectStatusStopped) // the row says stopped; the container may still run
+	if _, err := s.svc.Start(ctx, s.user, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if cur := s.waitStatus(p.ID, db.ProjectStatusActive); cur.StatusReason != "" {
+		t.Fatalf("active with a reason: %q", cur.StatusReason)
+	}
+}
+
 func TestCrashBecomesErrorAndRestartRecovers(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
