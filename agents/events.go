@@ -206,6 +206,16 @@ func (s *Service) store(ctx context.Context, logs ...*runLog) bool {
 	return true
 }
 
+func doneData(row db.AgentRun) map[string]any {
+	d := map[string]any{"status": row.Status, "usage": map[string]any{
+		"steps": row.Steps, "input_tokens": row.InputTokens, "output_tokens": row.OutputTokens, "cost_usd": row.CostUsd,
+	}}
+	if row.Error != "" {
+		d["error"] = row.Error
+	}
+	return d
+}
+
 // cleanText makes text storable: PostgreSQL's text and jsonb hold no NUL.
 func cleanText(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") }
 
