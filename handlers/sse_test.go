@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -46,6 +47,40 @@ func TestSSEStreamEndsWhenTheClientStopsReading(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the stream handler is still writing to a client that stopped reading")
+	}
+}
+
+// A response that does not stream has a minute to reach the client once it
+// starts; a client that stops reading does not hold its handler longer.
+func TestResponseEndsWhenTheClientStopsReading(t *testing.T) {
+	t.Parallel()
+	ended := make(chan error, 1)
+	e := echo.New()
+	e.Use(writeDeadline(300 * time.Millisecond))
+	e.GET("/big", func(c echo.Context) error {
+		chunk := []byte(strings.Repeat("x", 32<<10))
+		c.Response().WriteHeader(http.StatusOK)
+		for {
+			if _, err := c.Response().Write(chunk); err != nil {
+				ended <- err
+				return nil
+			}
+		}
+	})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+
+	conn := dialWithTinyReceiveBuffer(t, srv.Listener.Addr().String())
+	if _, err := conn.Write([]byte("GET /big HTTP/1.1\r\nHost: studio.test\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the response ended with %v, want a missed write deadline", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the handler is still writing to a client that stopped reading")
 	}
 }
 
