@@ -36,10 +36,7 @@ import (
 	"studio/proxy"
 )
 
-func TestMain(m *testing.M) {
-	auth.PasswordCost = bcrypt.MinCost // production's cost 12 is tested in package auth
-	dbtest.Main(m)
-}
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // testEnv is a real server on loopback with a fresh database.
 type testEnv struct {
@@ -159,7 +156,9 @@ func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps
 		o.projects(&projectOpts)
 	}
 	svc := projects.New(pool, rt, bus, projectOpts)
-	authSvc := auth.NewService(pool, ring, cfg.Signup, quiet)
+	// A cheap bcrypt keeps hundreds of sign-ups fast; production's cost 12
+	// is tested in package auth.
+	authSvc := auth.NewService(pool, ring, cfg.Signup, quiet, auth.WithPasswordCost(bcrypt.MinCost))
 	agentOpts := testAgentOptions()
 	agentOpts.BaseURLFor = ep.get
 	if o.agents != nil {
