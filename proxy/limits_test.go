@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"studio/db"
+	"studio/internal/testwait"
 	"studio/projects"
 )
 
@@ -26,12 +27,10 @@ func TestAdminStopHoldsAgainstThePreview(t *testing.T) {
 	// and find its dev server gone; after that it says why.
 	var code int
 	var body string
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	testwait.Eventually(t, 3*time.Second, func() bool {
 		code, body, _ = get(t, owner, e.host(p.Slug)+"/", "Accept", "text/html")
-		if !strings.Contains(body, `http-equiv="refresh"`) {
-			break
-		}
-	}
+		return !strings.Contains(body, `http-equiv="refresh"`)
+	}, "the preview stops waiting for the dev server")
 	if code != 503 || !strings.Contains(body, "An administrator stopped this project") {
 		t.Fatalf("preview of a held project: %d %q", code, body)
 	}
