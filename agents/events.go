@@ -147,14 +147,14 @@ func (s *Service) store(ctx context.Context, logs ...*runLog) bool {
 		return true
 	}
 	err := s.insertEvents(ctx, batch)
-	if len(batch) == 1 && runDeleted(err) {
-		err = nil // nobody can follow a run whose row is gone
-	}
-	release(batch, err == nil)
+	gone := len(batch) == 1 && runDeleted(err)
+	release(batch, err == nil || gone)
 	switch {
 	case err == nil:
 		s.bus.Publish(ctx, topicsOf(batch)...)
 		return true
+	case gone:
+		return true // nobody can follow a run whose row is gone
 	case len(batch) == 1:
 		s.log.Warn("store run events", "run", batch[0].log.id, "err", err)
 		return false
