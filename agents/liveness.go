@@ -129,9 +129,7 @@ func (s *Service) ReapStale(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		l := newRunLog(s, row.ID)
-		l.events = make([]Event, last) // only the new ones are stored
-		l.stored = int(last)
+		l := newRunLogAfter(s, row.ID, last)
 		l.emit(KindStatus, map[string]string{"status": StatusFailed})
 		l.emit(KindDone, doneData(ended))
 		s.store(ctx, l)

@@ -74,6 +74,10 @@ type Budgets struct {
 	MaxTokens int64         // input + output tokens
 	MaxTime   time.Duration // wall time
 	MaxCost   float64       // USD, from Prices
+	// MaxTurnBytes and MaxRunBytes cap the text and tool arguments a model
+	// streams, counted by studio as they arrive, in one turn and in a run.
+	MaxTurnBytes int64
+	MaxRunBytes  int64
 }
 
 // Options configure the service.
@@ -136,6 +140,12 @@ func New(pool *pgxpool.Pool, a *auth.Service, p *projects.Service, rt containers
 	}
 	if opts.MaxTokens <= 0 {
 		opts.MaxTokens = 2_000_000
+	}
+	if opts.MaxTurnBytes <= 0 {
+		opts.MaxTurnBytes = 1 << 20
+	}
+	if opts.MaxRunBytes <= 0 {
+		opts.MaxRunBytes = 8 << 20
 	}
 	if opts.MaxTime <= 0 {
 		opts.MaxTime = 15 * time.Minute

@@ -22,7 +22,8 @@ func TestSSEStreamEndsWhenTheClientStopsReading(t *testing.T) {
 	ended := make(chan error, 1)
 	e := echo.New()
 	e.GET("/stream", func(c echo.Context) error {
-		w := startSSE(c)
+		w := openSSE(c, func() {})
+		defer w.close()
 		w.timeout = 300 * time.Millisecond
 		chunk := strings.Repeat("x", 32<<10)
 		for id := int64(1); ; id++ {
