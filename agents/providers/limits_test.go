@@ -33,7 +33,7 @@ func TestEndlessMessageStopsAtTheWireCap(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	p, err := New(OpenAICompatible, "", srv.URL+"/v1", WithRetryPolicy(RetryPolicy{Attempts: 3, Sleep: func(context.Context, time.Duration) error { return nil }}))
+	p, err := New(OpenAICompatible, "", srv.URL+"/v1", local, WithRetryPolicy(RetryPolicy{Attempts: 3, Sleep: func(context.Context, time.Duration) error { return nil }}))
 	if err != nil {
 		t.Fatal(err)
 	}
