@@ -16,14 +16,15 @@ import (
 	"studio/db"
 )
 
-// Event kinds of a run's stream, as API.md names them.
+// Event kinds of a run's stream, as API.md names them; payloads.go holds
+// the data of each.
 const (
-	KindToken       = "token"        // {text}
-	KindToolCall    = "tool_call"    // {name, args}
-	KindToolResult  = "tool_result"  // {name, ok, summary}
-	KindFileChanged = "file_changed" // {path}
-	KindStatus      = "status"       // {status}
-	KindDone        = "done"         // {status, usage, error?}
+	KindToken       = "token"        // TokenEvent
+	KindToolCall    = "tool_call"    // ToolCallEvent
+	KindToolResult  = "tool_result"  // ToolResultEvent
+	KindFileChanged = "file_changed" // FileChangedEvent
+	KindStatus      = "status"       // StatusEvent
+	KindDone        = "done"         // DoneEvent
 )
 
 // Event is one entry of a run's stream; Seq is its SSE id.
@@ -261,16 +262,6 @@ func topicsOf(batch []pendingEvents) []string {
 		topics[i] = RunTopic(b.log.id)
 	}
 	return topics
-}
-
-func doneData(row db.AgentRun) map[string]any {
-	d := map[string]any{"status": row.Status, "usage": map[string]any{
-		"steps": row.Steps, "input_tokens": row.InputTokens, "output_tokens": row.OutputTokens, "cost_usd": row.CostUsd,
-	}}
-	if row.Error != "" {
-		d["error"] = row.Error
-	}
-	return d
 }
 
 // cleanText makes text storable: PostgreSQL's text and jsonb hold no NUL.

@@ -19,7 +19,7 @@ func TestRunLogLetsGoOfStoredEvents(t *testing.T) {
 	l := newRunLog(nil, uuid.New())
 	const n = 100_000
 	for i := range n {
-		l.emit(KindToken, map[string]string{"text": "x"})
+		l.emit(KindToken, TokenEvent{Text: "x"})
 		if i%1000 == 999 {
 			l.markStored(1000) // what the flush loop does
 		}
@@ -36,7 +36,7 @@ func TestRunLogLetsGoOfStoredEvents(t *testing.T) {
 	}
 	// Not yet stored events are never let go.
 	for range 3 * keepEvents {
-		l.emit(KindToken, map[string]string{"text": "y"})
+		l.emit(KindToken, TokenEvent{Text: "y"})
 	}
 	l.markStored(0)
 	if events, _ := l.since(n); len(events) != 3*keepEvents {
@@ -59,7 +59,7 @@ func TestStoreEvents(t *testing.T) {
 
 	kept, gone := newRunLog(s, run.ID), newRunLog(s, uuid.New())
 	kept.emit(KindToken, map[string]string{"text": "a \x00 b"})
-	kept.emit(KindStatus, map[string]string{"status": StatusRunning})
+	kept.emit(KindStatus, StatusEvent{Status: db.RunStatusRunning})
 	gone.emit(KindToken, map[string]string{"text": "nobody follows this"})
 	if !s.store(ctx, kept, gone) {
 		t.Fatal("store reported events left over")

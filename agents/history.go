@@ -36,7 +36,7 @@ func (s *Service) Undo(ctx context.Context, user, id uuid.UUID) (db.AgentRun, pr
 	if err != nil {
 		return row, projects.Checkpoint{}, err
 	}
-	if row.Status == StatusRunning {
+	if !row.Status.Done() {
 		return row, projects.Checkpoint{}, ErrStillRunning
 	}
 	if _, active, err := s.Active(ctx, row.ProjectID); err != nil {
@@ -47,11 +47,11 @@ func (s *Service) Undo(ctx context.Context, user, id uuid.UUID) (db.AgentRun, pr
 	if row.CheckpointID == nil {
 		return row, projects.Checkpoint{}, ErrNoCheckpoint
 	}
-	proj, err := s.projects.Get(ctx, user, row.ProjectID)
+	proj, err := s.projects.Open(ctx, user, row.ProjectID)
 	if err != nil {
 		return row, projects.Checkpoint{}, err
 	}
-	cp, err := s.projects.RestoreCheckpoint(ctx, proj, *row.CheckpointID)
+	cp, err := proj.RestoreCheckpoint(ctx, *row.CheckpointID)
 	if errors.Is(err, projects.ErrCheckpointNotFound) {
 		err = ErrNoCheckpoint
 	}
@@ -66,8 +66,16 @@ func (s *Service) Messages(ctx context.Context, user, projectID uuid.UUID) ([]db
 	return s.q.ListRecentChatMessages(ctx, db.ListRecentChatMessagesParams{ProjectID: projectID, MaxRows: 500})
 }
 
-// Runs lists a project's newest runs.
-func (s *Service) Runs(ctx context.Context, projectID uuid.UUID, limit int32) ([]db.AgentRun, error) {
+// Runs lists the newest runs of one of the user's projects.
+func (s *Service) Runs(ctx context.Context, user, projectID uuid.UUID, limit int32) ([]db.AgentRun, error) {
+	if _, err := s.projects.Get(ctx, user, projectID); err != nil {
+		return nil, err
+	}
+	return s.listRuns(ctx, projectID, limit)
+}
+
+// listRuns lists a project's newest runs, for callers that checked who asks.
+func (s *Service) listRuns(ctx context.Context, projectID uuid.UUID, limit int32) ([]db.AgentRun, error) {
 	return s.q.ListRunsForProject(ctx, db.ListRunsForProjectParams{ProjectID: projectID, MaxRows: limit})
 }
 
@@ -94,7 +102,7 @@ func (s *Service) History(ctx context.Context, user, projectID uuid.UUID) ([]Exc
 	if err != nil {
 		return nil, err
 	}
-	runs, err := s.Runs(ctx, projectID, 200)
+	runs, err := s.listRuns(ctx, projectID, 200) // Messages checked the owner
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ func (s *Service) Cancel(ctx context.Context, user, id uuid.UUID) (db.AgentRun, 
 	if err != nil {
 		return row, err
 	}
-	if row.Status != StatusRunning {
+	if row.Status.Done() {
 		return row, ErrRunEnded
 	}
 	// The request is stored, so a replica that misses the notification
@@ -130,8 +130,8 @@ func (s *Service) ReapStale(ctx context.Context) {
 			continue
 		}
 		l := newRunLogAfter(s, row.ID, last)
-		l.emit(KindStatus, map[string]string{"status": StatusFailed})
-		l.emit(KindDone, doneData(ended))
+		l.emit(KindStatus, StatusEvent{Status: db.RunStatusFailed})
+		l.emit(KindDone, doneEvent(ended))
 		s.store(ctx, l)
 		s.log.Info("ended an abandoned run", "run", row.ID)
 	}

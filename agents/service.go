@@ -23,15 +23,6 @@ import (
 	"studio/projects"
 )
 
-// Run statuses.
-const (
-	StatusRunning        = "running"
-	StatusSucceeded      = "succeeded"
-	StatusFailed         = "failed"
-	StatusCancelled      = "cancelled"
-	StatusBudgetExceeded = "budget_exceeded"
-)
-
 // Errors a caller can act on; each message says what to do.
 var (
 	ErrNotFound       = errors.New("there is no such run")

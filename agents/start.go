@@ -37,11 +37,12 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 	case !utf8.ValidString(req.Message):
 		return db.AgentRun{}, errors.New("the message is not valid UTF-8")
 	}
-	proj, err := s.projects.Get(ctx, user, projectID)
+	files, err := s.projects.Open(ctx, user, projectID)
 	if err != nil {
 		return db.AgentRun{}, err
 	}
-	if proj.Status == projects.StatusDeleting {
+	proj := files.Project()
+	if proj.Status == db.ProjectStatusDeleting {
 		return db.AgentRun{}, projects.ErrNotFound
 	}
 	agent, err := s.q.GetAgentForUser(ctx, db.GetAgentForUserParams{ID: cmpOr(req.AgentID, "builder"), UserID: &user})
@@ -81,9 +82,9 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 		return db.AgentRun{}, err
 	}
 
-	r := &run{s: s, row: row, agent: agent, proj: proj, client: client, message: req.Message, open: req.Open, history: history, log: newRunLog(s, row.ID)}
+	r := &run{s: s, row: row, agent: agent, proj: proj, files: files, client: client, message: req.Message, open: req.Open, history: history, log: newRunLog(s, row.ID)}
 	r.ctx, r.cancelFn = context.WithCancelCause(s.bg)
-	r.log.emit(KindStatus, map[string]string{"status": StatusRunning})
+	r.log.emit(KindStatus, StatusEvent{Status: db.RunStatusRunning})
 	s.mu.Lock()
 	s.runs[row.ID] = r
 	s.mu.Unlock()

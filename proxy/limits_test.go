@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"studio/db"
 	"studio/internal/testwait"
 	"studio/projects"
@@ -20,7 +22,15 @@ func TestAdminStopHoldsAgainstThePreview(t *testing.T) {
 	p := e.activeProject("static")
 	owner := e.browser()
 	e.signIn(owner, p, "/")
-	if _, err := e.svc.StopAny(ctx, p.ID); err != nil {
+	admin, err := db.New(e.pool).CreateUser(ctx, db.CreateUserParams{Email: "admin-" + uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := e.svc.OpenAsAdmin(ctx, projects.Admin{ID: admin.ID}, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := held.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// For up to a second the proxy may still hold the project's active row
@@ -34,7 +44,7 @@ func TestAdminStopHoldsAgainstThePreview(t *testing.T) {
 	if code != 503 || !strings.Contains(body, "An administrator stopped this project") {
 		t.Fatalf("preview of a held project: %d %q", code, body)
 	}
-	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != projects.StatusStopped {
+	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != db.ProjectStatusStopped {
 		t.Fatalf("the preview woke a held project: %s", cur.Status)
 	}
 }
@@ -47,7 +57,7 @@ func TestDisabledOwnersShareLinkDoesNotWake(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	p := e.activeProject("static")
-	shared, err := e.svc.SetShareToken(ctx, e.owner, p.ID, true)
+	shared, err := e.share(p.ID, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +72,7 @@ func TestDisabledOwnersShareLinkDoesNotWake(t *testing.T) {
 	if code != 404 || strings.Contains(body, "disabled") {
 		t.Fatalf("share link of a disabled owner's project: %d %q", code, body)
 	}
-	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != projects.StatusStopped {
+	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != db.ProjectStatusStopped {
 		t.Fatalf("the share link woke the project: %s", cur.Status)
 	}
 }

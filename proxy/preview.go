@@ -174,10 +174,10 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch proj.Status {
-	case projects.StatusActive:
+	case db.ProjectStatusActive:
 		p.touch(ctx, proj.ID)
 		p.forward(w, r, proj)
-	case projects.StatusHibernated, projects.StatusStopped:
+	case db.ProjectStatusHibernated, db.ProjectStatusStopped:
 		// A wake counts against the owner's running limit, never starts a
 		// disabled owner's project and never lifts an administrator's stop.
 		if err := p.Projects.Wake(ctx, proj.ID); projects.Refused(err) {
@@ -188,13 +188,13 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.Log.Warn("wake project for preview", "project", proj.ID, "err", err)
 		}
 		p.starting(w, r, "Waking the project up…")
-	case projects.StatusInitializing:
+	case db.ProjectStatusInitializing:
 		msg := proj.Progress
 		if msg == "" {
 			msg = "Starting the project…"
 		}
 		p.starting(w, r, msg)
-	case projects.StatusError:
+	case db.ProjectStatusError:
 		p.failed(w, proj, http.StatusBadGateway)
 	default:
 		notFound(w)
@@ -213,7 +213,7 @@ func (p *Preview) lookup(ctx context.Context, slug string) (proj db.Project, cac
 	proj, err = p.Projects.GetBySlug(ctx, slug)
 	p.cacheMu.Lock()
 	defer p.cacheMu.Unlock()
-	if err == nil && proj.Status == projects.StatusActive {
+	if err == nil && proj.Status == db.ProjectStatusActive {
 		if len(p.cache) > 10000 {
 			clear(p.cache)
 		}

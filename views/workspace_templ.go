@@ -101,7 +101,7 @@ func WorkspacePage(p Page, d WorkspaceData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = WorkspaceHeader(p, d.Project).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = WorkspaceHeader(p, NewProjectView(d.Project)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -154,7 +154,7 @@ func WorkspacePage(p Page, d WorkspaceData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if d.Project.Status == "stopped" {
+			if d.Project.Status == db.ProjectStatusStopped {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<iframe id=\"preview\" class=\"flex-1 w-full min-h-[24rem] bg-white\" title=\"Preview\" src=\"about:blank\" data-stopped=\"true\" data-testid=\"preview\"></iframe><p class=\"p-3 text-sm\" id=\"preview-stopped\" data-testid=\"preview-stopped\">The project is stopped. Start it to see the preview.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -208,7 +208,7 @@ func WorkspacePage(p Page, d WorkspaceData) templ.Component {
 // WorkspaceHeader is the project's name, status and the actions its status
 // allows. It fetches itself again whenever the project's status changes
 // (the page's event stream fires studio:status).
-func WorkspaceHeader(p Page, proj db.Project) templ.Component {
+func WorkspaceHeader(p Page, proj ProjectView) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -263,7 +263,7 @@ func WorkspaceHeader(p Page, proj db.Project) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var12 = []any{"badge", "badge-" + proj.Status}
+			var templ_7745c5c3_Var12 = []any{"badge", "badge-" + string(proj.Status)}
 			templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_Var12...)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -296,9 +296,9 @@ func WorkspaceHeader(p Page, proj db.Project) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var14 string
-		templ_7745c5c3_Var14, templ_7745c5c3_Err = templ.JoinStringErrs(proj.Status)
+		templ_7745c5c3_Var14, templ_7745c5c3_Err = templ.JoinStringErrs(string(proj.Status))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace.templ`, Line: 96, Col: 100}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace.templ`, Line: 96, Col: 116}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var14))
 		if templ_7745c5c3_Err != nil {
@@ -308,7 +308,7 @@ func WorkspaceHeader(p Page, proj db.Project) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		if proj.Status == "error" && proj.StatusReason != "" {
+		if proj.Failed && proj.StatusReason != "" {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<span class=\"truncate text-sm text-red-700 dark:text-red-400\" title=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -340,7 +340,7 @@ func WorkspaceHeader(p Page, proj db.Project) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		if proj.Status == "stopped" && proj.HeldByAdmin {
+		if proj.HeldByAdmin {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 26, "<span class=\"truncate text-sm text-amber-700 dark:text-amber-400\" data-testid=\"held\">Stopped by an administrator</span>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -350,7 +350,7 @@ func WorkspaceHeader(p Page, proj db.Project) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		for _, a := range headerActions(projects.Status(proj.Status)) {
+		for _, a := range headerActions(proj) {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "<form method=\"post\" action=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -438,15 +438,15 @@ func WorkspaceHeader(p Page, proj db.Project) templ.Component {
 }
 
 // headerActions are the buttons a project in this status offers.
-func headerActions(s projects.Status) []string {
+func headerActions(v ProjectView) []string {
 	var out []string
-	if s.CanStart() {
+	if v.CanStart {
 		out = append(out, "start")
 	}
-	if s.CanRestart() {
+	if v.CanRestart {
 		out = append(out, "restart")
 	}
-	if s.CanStop() {
+	if v.CanStop {
 		out = append(out, "stop")
 	}
 	return out
