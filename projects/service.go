@@ -391,8 +391,9 @@ func (s *Service) setShareToken(ctx context.Context, owner, id uuid.UUID, on boo
 
 // Revive starts again a project whose dev server stopped answering: an
 // active one whose container died, or one that went to sleep meanwhile.
+// One stopped meanwhile stays stopped: that is its owner's wish.
 func (s *Service) Revive(ctx context.Context, id uuid.UUID) {
-	_, err := s.restartFrom(ctx, id, db.ProjectStatusActive, db.ProjectStatusHibernated, db.ProjectStatusStopped)
+	_, err := s.restartFrom(ctx, id, db.ProjectStatusActive, db.ProjectStatusHibernated)
 	s.settleRefused(ctx, id, err)
 	if err != nil && !errors.Is(err, ErrBusy) {
 		s.log.Warn("revive project", "project", id, "err", err)
