@@ -93,11 +93,10 @@ func TestBackgroundRequestsDoNotWake(t *testing.T) {
 	}
 	// For up to a second the proxy may still hold the project's active row.
 	upgrade := []string{"Sec-Fetch-Mode", "websocket", "Upgrade", "websocket", "Connection", "Upgrade"}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if code, _, _ := get(t, owner, e.host(p.Slug)+"/", upgrade...); code == 503 {
-			break
-		}
-	}
+	testwait.Eventually(t, 5*time.Second, func() bool {
+		code, _, _ := get(t, owner, e.host(p.Slug)+"/", upgrade...)
+		return code == 503
+	}, "the proxy sees the project stopped")
 	for _, mode := range []string{"cors", "no-cors", "same-origin"} {
 		// A fetch finds no server, as when the dev server is down.
 		req, _ := http.NewRequest("GET", e.host(p.Slug)+"/__vite_ping", nil)
