@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"studio/db"
+	"studio/internal/testwait"
 )
 
 // These tests run the real binary, as a person would.
@@ -113,18 +114,20 @@ func startStudio(t testing.TB, data string, extraEnv ...string) *studioProc {
 			_ = p.cmd.Wait()
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if res, err := http.Get("http://" + p.addr + "/healthz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return p
-			}
+	defer func() { // runs after a failed wait too
+		if t.Failed() {
+			t.Logf("studio's output:\n%s", p.output.String())
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("studio did not answer /healthz; output:\n%s", p.output.String())
-	return nil
+	}()
+	testwait.Eventually(t, 60*time.Second, func() bool {
+		res, err := http.Get("http://" + p.addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	}, "studio answers /healthz")
+	return p
 }
 
 func studioCmd(t testing.TB, data string, args ...string) (string, error) {
@@ -239,24 +242,30 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	data := dataDir(t)
 	p := startStudio(t, data)
 	// A slow client is mid-request when the signal arrives: its handler is
-	// reading the body.
+	// reading the body (the server's "100 Continue" says it started to).
 	conn, err := net.Dial("tcp", p.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	body := `{"email":"a@example.com","password":"not a password"}`
-	fmt.Fprintf(conn, "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
-	time.Sleep(300 * time.Millisecond)
+	fmt.Fprintf(conn, "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body))
+	reply := bufio.NewReader(conn)
+	if line, _ := reply.ReadString('\n'); !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("the handler did not start reading the body: %q", line)
+	}
+	if _, err := reply.ReadString('\n'); err != nil { // the blank line after 100 Continue
+		t.Fatal(err)
+	}
 	start := time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		fmt.Fprint(conn, body[10:])
-	}()
-	status, _ := bufio.NewReader(conn).ReadString('\n')
+	testwait.Eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(p.output.String(), "shutting down")
+	}, "studio starts shutting down")
+	fmt.Fprint(conn, body)
+	status, _ := reply.ReadString('\n')
 	if err := p.cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.output.String())
 	}

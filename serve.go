@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"syscall"
 	"time"
@@ -72,11 +71,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Secure:    strings.HasPrefix(cfg.PublicURL(), "https://"),
 		Log:       log,
 	})
-	srv := &http.Server{
-		Handler:           proxy.Router(proxy.Hosts{UI: cfg.UIHost(), PreviewDomain: cfg.PreviewDomain, Log: log}, handlers.New(deps), preview),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	srv := newHTTPServer(proxy.Router(proxy.Hosts{UI: cfg.UIHost(), PreviewDomain: cfg.PreviewDomain, Log: log}, handlers.New(deps), preview), defaultServerTimeouts)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("studio is serving", "addr", ln.Addr().String(), "url", cfg.PublicURL(), "previews", cfg.PreviewURL("{project}"), "version", buildVersion(), "embedded_database", cfg.EmbeddedDatabase())

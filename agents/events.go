@@ -172,67 +172,96 @@ func (s *Service) storeAll(l *runLog) {
 
 // store writes the events of the logs not stored yet and wakes their
 // followers on other replicas; it reports whether everything is stored.
+// All logs go in one statement; when it fails, each log is stored alone, so
+// one run's events do not hold back the others'.
 func (s *Service) store(ctx context.Context, logs ...*runLog) bool {
-	var p db.InsertRunEventsParams
-	var held []*runLog
-	var counts []int
-	var topics []string
-	defer func() {
-		for _, l := range held {
-			l.storing.Unlock()
-		}
-	}()
+	batch := collectPending(logs)
+	if len(batch) == 0 {
+		return true
+	}
+	err := s.insertEvents(ctx, batch)
+	gone := len(batch) == 1 && runDeleted(err)
+	release(batch, err == nil || gone)
+	switch {
+	case err == nil:
+		s.bus.Publish(ctx, topicsOf(batch)...)
+		return true
+	case gone:
+		return true // nobody can follow a run whose row is gone
+	case len(batch) == 1:
+		s.log.Warn("store run events", "run", batch[0].log.id, "err", err)
+		return false
+	}
+	ok := true
+	for _, p := range batch {
+		ok = s.store(ctx, p.log) && ok
+	}
+	return ok
+}
+
+// pendingEvents are the events of a log not stored yet; the log's storing
+// lock is held until release.
+type pendingEvents struct {
+	log    *runLog
+	events []Event
+}
+
+// collectPending takes the storing lock of every log that has events to
+// store (one writer per log, so no event is stored twice) and returns them.
+func collectPending(logs []*runLog) []pendingEvents {
+	var batch []pendingEvents
 	for _, l := range logs {
-		l.storing.Lock() // one writer per log, so no event is stored twice
+		l.storing.Lock()
 		l.mu.Lock()
-		pending := l.events[l.stored:]
+		events := l.events[l.stored:]
 		l.mu.Unlock()
-		if len(pending) == 0 {
+		if len(events) == 0 {
 			l.storing.Unlock()
 			continue
 		}
-		held = append(held, l)
-		counts = append(counts, len(pending))
-		topics = append(topics, RunTopic(l.id))
-		for _, e := range pending {
-			p.RunIds = append(p.RunIds, l.id)
+		batch = append(batch, pendingEvents{log: l, events: events})
+	}
+	return batch
+}
+
+// insertEvents writes a batch in one statement; events already stored are
+// ignored.
+func (s *Service) insertEvents(ctx context.Context, batch []pendingEvents) error {
+	var p db.InsertRunEventsParams
+	for _, b := range batch {
+		for _, e := range b.events {
+			p.RunIds = append(p.RunIds, b.log.id)
 			p.Seqs = append(p.Seqs, e.Seq)
 			p.Kinds = append(p.Kinds, e.Kind)
 			p.Datas = append(p.Datas, e.Data)
 		}
 	}
-	if len(held) == 0 {
-		return true
-	}
-	if err := s.q.InsertRunEvents(ctx, p); err != nil {
-		if len(held) == 1 {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "23503" {
-				// The run's row is gone (its project was deleted): nobody
-				// can follow it any more.
-				held[0].markStored(counts[0])
-				return true
-			}
-			s.log.Warn("store run events", "run", held[0].id, "err", err)
-			return false
+	return s.q.InsertRunEvents(ctx, p)
+}
+
+// release records the batch as stored when it is, and lets the next writer
+// at its logs.
+func release(batch []pendingEvents, stored bool) {
+	for _, b := range batch {
+		if stored {
+			b.log.markStored(len(b.events))
 		}
-		// One run's events must not hold back the others': store each alone.
-		for _, l := range held {
-			l.storing.Unlock()
-		}
-		others := held
-		held = nil
-		ok := true
-		for _, l := range others {
-			ok = s.store(ctx, l) && ok
-		}
-		return ok
+		b.log.storing.Unlock()
 	}
-	for i, l := range held {
-		l.markStored(counts[i])
+}
+
+// runDeleted says the events' run row is gone (its project was deleted).
+func runDeleted(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
+}
+
+func topicsOf(batch []pendingEvents) []string {
+	topics := make([]string, len(batch))
+	for i, b := range batch {
+		topics[i] = RunTopic(b.log.id)
 	}
-	s.bus.Publish(ctx, topics...)
-	return true
+	return topics
 }
 
 // cleanText makes text storable: PostgreSQL's text and jsonb hold no NUL.

@@ -49,6 +49,8 @@ type Options struct {
 	// agents at fake providers.
 	Projects func(*projects.Options)
 	Agents   func(*agents.Options)
+	// Auth tunes the account service: tests lower bcrypt's cost.
+	Auth []auth.Option
 }
 
 // App is studio, built. Fields beyond what Options.Parts asked for are nil.
@@ -95,7 +97,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	}
 	a.Pool, a.Embedded = a.database.pool, a.database.embedded
 	if opts.Parts >= Accounts {
-		if err := a.buildAccounts(ctx); err != nil {
+		if err := a.buildAccounts(ctx, opts); err != nil {
 			return err
 		}
 	}
@@ -106,7 +108,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 }
 
 // buildAccounts brings the schema up to date and makes the account service.
-func (a *App) buildAccounts(ctx context.Context) error {
+func (a *App) buildAccounts(ctx context.Context, opts Options) error {
 	if n, err := db.MigrateUp(ctx, a.Pool); err != nil {
 		return err
 	} else if n > 0 {
@@ -117,7 +119,7 @@ func (a *App) buildAccounts(ctx context.Context) error {
 		return err
 	}
 	a.Ring = ring
-	a.Auth = auth.NewService(a.Pool, ring, a.Config.Signup, a.Log)
+	a.Auth = auth.NewService(a.Pool, ring, a.Config.Signup, a.Log, opts.Auth...)
 	return nil
 }
 

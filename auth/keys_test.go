@@ -209,14 +209,16 @@ func TestStoredPasswordsUseCost12(t *testing.T) {
 	if DefaultPasswordCost != 12 {
 		t.Fatalf("bcrypt cost %d, want 12", DefaultPasswordCost)
 	}
-	saved := PasswordCost
-	PasswordCost = DefaultPasswordCost
-	defer func() { PasswordCost = saved }()
-	h, err := HashPassword("a long password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cost, _ := bcrypt.Cost([]byte(h)); cost != 12 {
-		t.Fatalf("hash cost %d", cost)
+	for name, hash := range map[string]func(string) (string, error){
+		"HashPassword": HashPassword,
+		"the service":  NewService(nil, nil, "open", nil).hash,
+	} {
+		h, err := hash("a long password")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cost, _ := bcrypt.Cost([]byte(h)); cost != 12 {
+			t.Fatalf("%s: hash cost %d", name, cost)
+		}
 	}
 }

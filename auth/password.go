@@ -14,10 +14,6 @@ import (
 // DefaultPasswordCost is bcrypt's work factor for every stored password.
 const DefaultPasswordCost = 12
 
-// PasswordCost is the work factor in use; only tests lower it, to keep
-// hundreds of sign-ups fast.
-var PasswordCost = DefaultPasswordCost
-
 // Password rules, shown to people as they are.
 var (
 	ErrPasswordShort = errors.New("the password must be at least 10 characters")
@@ -37,11 +33,13 @@ func CheckPassword(pw string) error {
 }
 
 // HashPassword checks and hashes a new password.
-func HashPassword(pw string) (string, error) {
+func HashPassword(pw string) (string, error) { return hashPassword(pw, DefaultPasswordCost) }
+
+func hashPassword(pw string, cost int) (string, error) {
 	if err := CheckPassword(pw); err != nil {
 		return "", err
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), PasswordCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}

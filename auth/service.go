@@ -76,23 +76,38 @@ type Service struct {
 	// one address per window. It keeps a single address from re-arming the
 	// account's delay each time it ends: after that many it must stop, and
 	// the owner's next attempt finds the account open.
-	ClientLimit int
-	now         func() time.Time
-	hash        func(password string) (string, error)
-	dummyOnce   sync.Once
-	dummyHash   []byte // compared against when an email is unknown
+	ClientLimit  int
+	now          func() time.Time
+	passwordCost int // bcrypt's work factor
+	hash         func(password string) (string, error)
+	dummyOnce    sync.Once
+	dummyHash    []byte // compared against when an email is unknown
 }
 
 // NewService wires the account service.
-func NewService(pool *pgxpool.Pool, ring *Keyring, signup string, log *slog.Logger) *Service {
+func NewService(pool *pgxpool.Pool, ring *Keyring, signup string, log *slog.Logger, opts ...Option) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{
+	s := &Service{
 		pool: pool, q: db.New(pool), Tokens: NewTokens(ring), Ring: ring, Log: log,
-		Signup: signup, Backoff: DefaultBackoff, IPLimit: 100, ClientLimit: 10, now: time.Now, hash: HashPassword,
+		Signup: signup, Backoff: DefaultBackoff, IPLimit: 100, ClientLimit: 10, now: time.Now,
+		passwordCost: DefaultPasswordCost,
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.hash = func(pw string) (string, error) { return hashPassword(pw, s.passwordCost) }
+	return s
 }
+
+// Option tunes the service.
+type Option func(*Service)
+
+// WithPasswordCost hashes passwords with bcrypt's work factor cost instead
+// of DefaultPasswordCost: a lower one makes sign-ups cheap where the
+// passwords protect nothing, as in a test suite of many accounts.
+func WithPasswordCost(cost int) Option { return func(s *Service) { s.passwordCost = cost } }
 
 // Register creates an account. The first account becomes an administrator.
 // Everything that can refuse a sign-up is looked at before bcrypt runs, so
@@ -218,7 +233,7 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Meta) 
 		return db.User{}, err
 	}
 	s.dummyOnce.Do(func() {
-		s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("a password nobody has"), PasswordCost)
+		s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("a password nobody has"), s.passwordCost)
 	})
 	user, err := s.q.GetUserByEmail(ctx, addr)
 	hash := s.dummyHash
@@ -430,7 +445,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keepSession uuid.U
 	if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(current)) != nil {
 		return ErrWrongPassword
 	}
-	hash, err := HashPassword(next)
+	hash, err := s.hash(next)
 	if err != nil {
 		return err
 	}
@@ -577,9 +592,6 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
-
-// Pool is the service's database, for tests that check what changed.
-func (s *Service) Pool() *pgxpool.Pool { return s.pool }
 
 // ListUsers finds accounts by email or name (all when query is empty).
 func (s *Service) ListUsers(ctx context.Context, query string, limit int) ([]db.User, error) {

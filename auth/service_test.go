@@ -18,10 +18,11 @@ import (
 	"studio/db/dbtest"
 )
 
-func TestMain(m *testing.M) {
-	auth.PasswordCost = bcrypt.MinCost // production's cost 12 is tested in package auth
-	dbtest.Main(m)
-}
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// cheapHashes keeps hundreds of sign-ups fast; production's cost 12 is
+// tested in package auth.
+var cheapHashes = auth.WithPasswordCost(bcrypt.MinCost)
 
 var meta = auth.Meta{IP: "127.0.0.1", UserAgent: "test"}
 
@@ -32,7 +33,7 @@ func newService(t *testing.T, signup string) (*auth.Service, *pgxpool.Pool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return auth.NewService(pool, ring, signup, nil), pool
+	return auth.NewService(pool, ring, signup, nil, cheapHashes), pool
 }
 
 func TestRegisterFirstIsAdmin(t *testing.T) {
@@ -558,7 +559,7 @@ func TestSessionExpiry(t *testing.T) {
 func BenchmarkSessionUser(b *testing.B) {
 	pool := dbtest.New(b)
 	ring, _ := auth.LoadKeyring(strings.Repeat("t", 32), "", "")
-	s := auth.NewService(pool, ring, "open", nil)
+	s := auth.NewService(pool, ring, "open", nil, cheapHashes)
 	ctx := context.Background()
 	u, err := s.Register(ctx, "a@example.com", "a long password", "", "", meta)
 	if err != nil {
@@ -582,7 +583,7 @@ func TestKeyRotationReseals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := auth.NewService(pool, ring, "open", nil)
+	s := auth.NewService(pool, ring, "open", nil, cheapHashes)
 	u, _ := s.Register(ctx, "a@example.com", "a long password", "", "", meta)
 	key := "sk-rotate-me-1234"
 	if _, err := s.SetProvider(ctx, u.ID, "openai", &key, nil); err != nil {
@@ -600,7 +601,7 @@ func TestKeyRotationReseals(t *testing.T) {
 	}
 	// A fresh load of the key file (another replica, a restart) opens it.
 	again, _ := auth.LoadKeyring("", "", dir)
-	got, _, err := auth.NewService(pool, again, "open", nil).ProviderKey(ctx, u.ID, "openai")
+	got, _, err := auth.NewService(pool, again, "open", nil, cheapHashes).ProviderKey(ctx, u.ID, "openai")
 	if err != nil || got != key {
 		t.Fatalf("after rotation: %q %v", got, err)
 	}
@@ -620,7 +621,7 @@ func TestFailedRotationsLoseNoSecret(t *testing.T) {
 	pool := dbtest.New(t)
 	dir := t.TempDir()
 	ring, _ := auth.LoadKeyring("", "", dir)
-	s := auth.NewService(pool, ring, "open", nil)
+	s := auth.NewService(pool, ring, "open", nil, cheapHashes)
 	keys := map[uuid.UUID]string{}
 	for i := range 4 {
 		u, err := s.Register(ctx, uuid.NewString()[:8]+"@example.com", "a long password", "", "", meta)
@@ -649,7 +650,7 @@ func TestFailedRotationsLoseNoSecret(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		reader := auth.NewService(pool, fresh, "open", nil)
+		reader := auth.NewService(pool, fresh, "open", nil, cheapHashes)
 		for id, want := range keys {
 			if got, _, err := reader.ProviderKey(ctx, id, "openai"); err != nil || got != want {
 				t.Fatalf("%s: user %s's key: %q %v", when, id, got, err)
@@ -676,7 +677,7 @@ func TestConcurrentRotationsTakeTurns(t *testing.T) {
 	pool := dbtest.New(t)
 	dir := t.TempDir()
 	ring, _ := auth.LoadKeyring("", "", dir)
-	s := auth.NewService(pool, ring, "open", nil)
+	s := auth.NewService(pool, ring, "open", nil, cheapHashes)
 	u, _ := s.Register(ctx, "a@example.com", "a long password", "", "", meta)
 	key := "sk-concurrent-abcdef"
 	s.SetProvider(ctx, u.ID, "openai", &key, nil)
@@ -684,7 +685,7 @@ func TestConcurrentRotationsTakeTurns(t *testing.T) {
 	for range 2 {
 		wg.Go(func() {
 			other, _ := auth.LoadKeyring("", "", dir) // another rotate-key process
-			if _, _, err := auth.NewService(pool, other, "open", nil).RotateKey(ctx, 100*time.Millisecond); err != nil {
+			if _, _, err := auth.NewService(pool, other, "open", nil, cheapHashes).RotateKey(ctx, 100*time.Millisecond); err != nil {
 				t.Error(err)
 			}
 		})
@@ -694,7 +695,7 @@ func TestConcurrentRotationsTakeTurns(t *testing.T) {
 	if n := len(fresh.All()); n != 3 {
 		t.Errorf("%d keys after two rotations, want 3", n)
 	}
-	if got, _, err := auth.NewService(pool, fresh, "open", nil).ProviderKey(ctx, u.ID, "openai"); err != nil || got != key {
+	if got, _, err := auth.NewService(pool, fresh, "open", nil, cheapHashes).ProviderKey(ctx, u.ID, "openai"); err != nil || got != key {
 		t.Fatalf("after concurrent rotations: %q %v", got, err)
 	}
 }

@@ -122,7 +122,7 @@ func TestEmbeddedStartRestartAndCrash(t *testing.T) {
 		t.Fatalf("restart: %v", err)
 	}
 	// A crash leaves postmaster.pid behind; the next start must cope.
-	e.Kill()
+	db.Kill(e)
 	if _, err := os.Stat(filepath.Join(e.Dir, "data", "postmaster.pid")); err != nil {
 		t.Fatalf("expected a stale postmaster.pid after a crash: %v", err)
 	}

@@ -150,8 +150,8 @@ func (e *Embedded) Stop(ctx context.Context) error {
 	}
 }
 
-// Kill ends the server at once, as a crash would; tests use it.
-func (e *Embedded) Kill() {
+// kill ends the server at once, as a crash would.
+func (e *Embedded) kill() {
 	if e.cmd != nil && e.cmd.Process != nil {
 		_ = e.cmd.Process.Kill()
 		<-e.exited

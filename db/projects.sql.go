@@ -383,12 +383,12 @@ func (q *Queries) ListAllProjects(ctx context.Context, maxRows int32) ([]ListAll
 
 const listIdleProjects = `-- name: ListIdleProjects :many
 SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects
-WHERE status = 'active' AND last_active_at < now() - $1::interval
+WHERE status = 'active' AND last_active_at < $1::timestamptz
 ORDER BY last_active_at
 `
 
-func (q *Queries) ListIdleProjects(ctx context.Context, idle pgtype.Interval) ([]Project, error) {
-	rows, err := q.db.Query(ctx, listIdleProjects, idle)
+func (q *Queries) ListIdleProjects(ctx context.Context, idleBefore time.Time) ([]Project, error) {
+	rows, err := q.db.Query(ctx, listIdleProjects, idleBefore)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -81,7 +82,7 @@ type Querier interface {
 	ListCheckpoints(ctx context.Context, arg ListCheckpointsParams) ([]ListCheckpointsRow, error)
 	ListCommandLogs(ctx context.Context, runID uuid.UUID) ([]AgentCommandLog, error)
 	ListCommandLogsForRuns(ctx context.Context, runIds []uuid.UUID) ([]AgentCommandLog, error)
-	ListIdleProjects(ctx context.Context, idle pgtype.Interval) ([]Project, error)
+	ListIdleProjects(ctx context.Context, idleBefore time.Time) ([]Project, error)
 	ListInvites(ctx context.Context) ([]Invite, error)
 	ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Project, error)
 	ListProjectEventsAfter(ctx context.Context, arg ListProjectEventsAfterParams) ([]ProjectEvent, error)

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"studio/agents"
 	pt "studio/agents/providers/providertest"
+	"studio/internal/testwait"
 )
 
 // A provider that streams without end and without usage is stopped at
@@ -64,11 +66,7 @@ func TestAgentEndlessStreamStopsAtTheCaps(t *testing.T) {
 			t.Errorf("%s: the model was asked %d times", c.name, asked)
 		}
 		// Studio hung up on the provider: its endless answer is over.
-		for deadline := time.Now().Add(5 * time.Second); fake.Open() > 0; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the provider is still streaming after the run ended", c.name)
-			}
-		}
+		testwait.Eventually(t, 5*time.Second, func() bool { return fake.Open() == 0 }, c.name+": the provider stops streaming after the run ended")
 	}
 }
 
@@ -117,7 +115,11 @@ func TestLateFollowerOfALongRunGetsEveryEvent(t *testing.T) {
 	run := env.chat(token, project, map[string]any{"message": "Count", "model": "openai/gpt-4o-mini"})
 	isLast := func(e sseEvent) bool { return e.Kind == agents.KindToken && e.Data["text"] == pieces[n-1] }
 	first := env.stream(token, run, 0, isLast)
-	time.Sleep(200 * time.Millisecond) // every event stored, the older ones let go
+	testwait.Eventually(t, 10*time.Second, func() bool { // and the older ones let go
+		var stored int
+		err := env.pool.QueryRow(context.Background(), "SELECT count(*) FROM agent_run_events WHERE run_id = $1", run).Scan(&stored)
+		return err == nil && stored >= len(first)
+	}, "every event seen is stored")
 
 	for _, events := range [][]sseEvent{first, env.stream(token, run, 0, isLast)} {
 		for i, e := range events {

@@ -12,22 +12,23 @@ import (
 	"studio/agents"
 	"studio/agents/providers"
 	pt "studio/agents/providers/providertest"
+	"studio/internal/testwait"
 )
 
 // waitStatus polls a run until it has the status.
 func (e *testEnv) waitStatus(token, run, status string) map[string]any {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r := e.run(token, run)
-		if r["status"] == status {
-			return r
+	var r map[string]any
+	defer func() { // runs after a failed wait too, to say where it stopped
+		if e.t.Failed() {
+			e.t.Logf("run is %v, want %s", r, status)
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("run is %v, want %s", r, status)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	}()
+	testwait.Eventually(e.t, 30*time.Second, func() bool {
+		r = e.run(token, run)
+		return r["status"] == status
+	}, "run "+run+" is "+status)
+	return r
 }
 
 func TestAgentCancelMidStream(t *testing.T) {
@@ -67,7 +68,8 @@ func TestAgentCancelMidStream(t *testing.T) {
 	if res, _ := env.json("POST", "/api/runs/"+run+"/cancel", nil, bearer(token)...); res.StatusCode != http.StatusConflict {
 		t.Fatalf("second cancel: %d", res.StatusCode)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// The done event goes out after the run's loop returned: nothing more
+	// can reach the provider.
 	if n := len(fake.Requests()); n != 1 {
 		t.Fatalf("the provider got %d requests after the cancel", n)
 	}
@@ -430,8 +432,16 @@ func TestRunSurvivesBusWakesNulsAndGuardsUndo(t *testing.T) {
 	})
 
 	// The bus wakes every topic after a reconnect: that is not a cancel.
+	// Once the wake reached a subscriber of the topic here, it reached the
+	// run's too.
+	woken, unsubscribe := env.srv.Bus.Subscribe("run-cancel:" + run)
+	defer unsubscribe()
 	env.srv.Bus.Publish(context.Background(), "run-cancel:"+run)
-	time.Sleep(500 * time.Millisecond)
+	select {
+	case <-woken:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wake never arrived")
+	}
 	if r := env.run(token, run); r["status"] != "running" {
 		t.Fatalf("a wake without a cancel request ended the run: %v", r)
 	}

@@ -16,7 +16,7 @@ func BenchmarkDashboard200(b *testing.B) {
 	br := env.browser()
 	br.signup("many@example.com")
 	ctx := context.Background()
-	pool := env.srv.Auth.Pool()
+	pool := env.pool
 	_, err := pool.Exec(ctx, `INSERT INTO projects (owner_id, name, slug, template, status)
 		SELECT u.id, 'Project ' || g, 'p-' || g || '-' || substr(md5(random()::text), 1, 6), 'react-vite',
 		       (ARRAY['active','stopped','hibernated','error'])[1 + g % 4]

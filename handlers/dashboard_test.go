@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"studio/internal/testwait"
 )
 
 func TestDashboardCreateFollowAndAct(t *testing.T) {
@@ -125,13 +127,10 @@ func TestAdminSeesAndStopsAnyProject(t *testing.T) {
 	_, doc, _ := user.page("/")
 	id, _ := doc.Find("[data-testid=project-card]").Attr("id")
 	id = strings.TrimPrefix(id, "card-")
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, doc, _ = user.page("/"); doc.Find(`[data-status=active]`).Length() == 1 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testwait.Eventually(t, 60*time.Second, func() bool {
+		_, doc, _ = user.page("/")
+		return doc.Find(`[data-status=active]`).Length() == 1
+	}, "the dashboard shows the project active")
 	_, doc, token := admin.page("/admin")
 	row := doc.Find("[data-testid=admin-project-row]")
 	if row.Length() != 1 || !strings.Contains(row.Text(), "user@example.com") || !strings.Contains(row.Find("[data-testid=usage]").Text(), "MiB of 1024 MiB") {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"studio/internal/testwait"
 )
 
 // newProject creates a static project through the API and waits until it
@@ -28,16 +30,11 @@ func (e *testEnv) newProjectFrom(token, name, template string) string {
 		e.t.Fatalf("create project: %d %v", res.StatusCode, body)
 	}
 	id := body["project"].(map[string]any)["id"].(string)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	testwait.Eventually(e.t, 60*time.Second, func() bool {
 		_, body := e.json("GET", "/api/projects/"+id, nil, bearer(token)...)
-		if body["project"].(map[string]any)["status"] == "active" {
-			return id
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	e.t.Fatalf("project %s did not become active", id)
-	return ""
+		return body["project"].(map[string]any)["status"] == "active"
+	}, "project "+id+" is active")
+	return id
 }
 
 func (e *testEnv) put(token, id, path string, body []byte, headers ...string) (*http.Response, string) {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -32,5 +33,22 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			"remote", c.RealIP(),
 		)
 		return nil
+	}
+}
+
+// responseWriteTimeout bounds writing a response, from its first byte.
+const responseWriteTimeout = 60 * time.Second
+
+// writeDeadline gives each response timeout to reach the client once it
+// starts, so a client that stops reading cannot hold a handler: the server
+// has no WriteTimeout, which would cut streams. The SSE writer replaces
+// the deadline before each event.
+func writeDeadline(timeout time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			rc := http.NewResponseController(c.Response().Writer)
+			c.Response().Before(func() { _ = rc.SetWriteDeadline(time.Now().Add(timeout)) })
+			return next(c)
+		}
 	}
 }

@@ -89,7 +89,7 @@ func TestSignupDashboardLogout(t *testing.T) {
 		t.Fatalf("signup without CSRF: %d", res.StatusCode)
 	}
 	var n int
-	env.srv.Auth.Pool().QueryRow(context.Background(), "SELECT count(*) FROM users").Scan(&n)
+	env.pool.QueryRow(context.Background(), "SELECT count(*) FROM users").Scan(&n)
 	if n != 0 {
 		t.Fatal("a forged signup created an account")
 	}
@@ -274,7 +274,7 @@ func TestAdminPages(t *testing.T) {
 	if res, _ := user.do("GET", "/admin", nil); res.StatusCode != 403 {
 		t.Fatalf("a non-admin opened /admin: %d", res.StatusCode)
 	}
-	u, err := db.New(env.srv.Auth.Pool()).GetUserByEmail(context.Background(), "u@example.com")
+	u, err := db.New(env.pool).GetUserByEmail(context.Background(), "u@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestAdminPages(t *testing.T) {
 	if res, _ := user.do("GET", "/", nil); res.StatusCode != http.StatusSeeOther {
 		t.Fatal("a disabled user's session still works")
 	}
-	adminRow, _ := db.New(env.srv.Auth.Pool()).GetUserByEmail(context.Background(), "admin@example.com")
+	adminRow, _ := db.New(env.pool).GetUserByEmail(context.Background(), "admin@example.com")
 	res, doc = admin.post("/admin/users/"+adminRow.ID.String()+"/role", url.Values{"csrf_token": {token}, "role": {"user"}})
 	if res.StatusCode != 409 || !strings.Contains(doc.Find("[data-testid=admin-message]").Text(), "last administrator") {
 		t.Fatalf("demote last admin: %d", res.StatusCode)

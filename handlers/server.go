@@ -78,6 +78,7 @@ func New(d Deps) *Server {
 				return err
 			},
 		}),
+		writeDeadline(responseWriteTimeout),
 		middleware.BodyLimit(strconv.FormatInt(d.Config.MaxBody, 10)+"B"),
 		middleware.SecureWithConfig(middleware.SecureConfig{
 			XSSProtection:         "0",

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"golang.org/x/crypto/bcrypt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/google/uuid"
@@ -37,10 +38,7 @@ import (
 	"studio/proxy"
 )
 
-func TestMain(m *testing.M) {
-	auth.PasswordCost = bcrypt.MinCost // production's cost 12 is tested in package auth
-	dbtest.Main(m)
-}
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // testEnv is a real server on loopback with a fresh database.
 type testEnv struct {
@@ -167,8 +165,11 @@ func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps
 		t.Fatal(err)
 	}
 	studio, err := app.New(context.Background(), cfg, app.Options{
-		Parts:    app.Everything,
-		Logger:   quiet,
+		Parts:  app.Everything,
+		Logger: quiet,
+		// A cheap bcrypt keeps hundreds of sign-ups fast; production's
+		// cost 12 is tested in package auth.
+		Auth:     []auth.Option{auth.WithPasswordCost(bcrypt.MinCost)},
 		Projects: o.projects,
 		Agents: func(opts *agents.Options) {
 			opts.ProviderOptions = testAgentOptions().ProviderOptions

@@ -23,12 +23,17 @@ const heartbeat = 15 * time.Second
 // long enough for a closed tab's stream to be noticed and freed.
 const streamRetryAfter = 5 * time.Second
 
+// sseWriteTimeout bounds each write of a stream, so a client that stops
+// reading cannot hold its handler for ever.
+const sseWriteTimeout = 30 * time.Second
+
 // sseWriter is the one Server-Sent Events writer: headers once, a flush per
-// event, comments as heartbeats.
+// event, comments as heartbeats, a deadline on every write.
 type sseWriter struct {
 	w       http.ResponseWriter
-	f       http.Flusher
-	release func() // frees the user's stream slot
+	rc      *http.ResponseController
+	timeout time.Duration // for each write
+	release func()        // frees the user's stream slot
 }
 
 // streamSlots counts the event streams each user holds open on this
@@ -73,15 +78,39 @@ func (s *Server) startSSE(c echo.Context) (*sseWriter, error) {
 		e.RetryAfter = streamRetryAfter
 		return nil, e
 	}
+	var once sync.Once
+	return openSSE(c, func() { once.Do(func() { s.streams.release(user) }) }), nil
+}
+
+// openSSE sends a stream's headers; release runs when the writer closes.
+func openSSE(c echo.Context, release func()) *sseWriter {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set("Connection", "keep-alive")
+	// The controller is over the writer echo wraps, whose flush reports a
+	// write that missed its deadline (echo's Flush does not).
+	s := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response().Writer), timeout: sseWriteTimeout, release: release}
+	s.setDeadline()
 	c.Response().WriteHeader(http.StatusOK)
-	c.Response().Flush()
-	var once sync.Once
-	return &sseWriter{w: c.Response(), f: c.Response(), release: func() { once.Do(func() { s.streams.release(user) }) }}, nil
+	_ = s.rc.Flush() // a client already gone shows at the first event
+	return s
+}
+
+// setDeadline gives the next write its time to reach the client; a
+// writer without deadlines (a test recorder) is written to without one.
+func (s *sseWriter) setDeadline() {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+}
+
+// send writes text and flushes it, within the write deadline.
+func (s *sseWriter) send(text string) error {
+	s.setDeadline()
+	if _, err := io.WriteString(s.w, text); err != nil {
+		return err
+	}
+	return s.rc.Flush()
 }
 
 // close ends the stream's hold on its slot; it is safe to call more than once.
@@ -98,19 +127,11 @@ func (s *sseWriter) event(id int64, kind string, data any) error {
 
 // raw writes one event whose data is already JSON.
 func (s *sseWriter) raw(id int64, kind string, data []byte) error {
-	if _, err := fmt.Fprintf(s.w, "id: %d\nevent: %s\ndata: %s\n\n", id, kind, data); err != nil {
-		return err
-	}
-	s.f.Flush()
-	return nil
+	return s.send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", id, kind, data))
 }
 
 func (s *sseWriter) comment(text string) error {
-	if _, err := fmt.Fprintf(s.w, ": %s\n\n", text); err != nil {
-		return err
-	}
-	s.f.Flush()
-	return nil
+	return s.send(": " + text + "\n\n")
 }
 
 // wait blocks until wake fires (true) or the stream should end because the
@@ -158,11 +179,7 @@ func (s *sseWriter) html(id int64, kind, fragment string) error {
 		b.WriteString("data: " + line + "\n")
 	}
 	b.WriteString("\n")
-	if _, err := io.WriteString(s.w, b.String()); err != nil {
-		return err
-	}
-	s.f.Flush()
-	return nil
+	return s.send(b.String())
 }
 
 // component writes one event whose data is a rendered templ component.

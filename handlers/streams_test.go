@@ -10,6 +10,7 @@ import (
 
 	pt "studio/agents/providers/providertest"
 	"studio/config"
+	"studio/internal/testwait"
 )
 
 // openStream GETs an event stream and leaves it open; cancel closes it.
@@ -73,16 +74,11 @@ func TestStreamsPerUserAreCapped(t *testing.T) {
 
 	// Closing a stream frees its slot once the server sees the client go.
 	closers[1]()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		res, cancel := env.openStream(client, "/api/projects/"+project+"/events", bearer(token)...)
-		if res.StatusCode == http.StatusOK {
-			break
+		if res.StatusCode != http.StatusOK {
+			cancel()
 		}
-		cancel()
-		if time.Now().After(deadline) {
-			t.Fatalf("the closed stream's slot was not freed: %d", res.StatusCode)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return res.StatusCode == http.StatusOK
+	}, "the closed stream's slot is freed")
 }

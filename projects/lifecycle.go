@@ -148,7 +148,7 @@ func (s *Service) HibernateIdle(ctx context.Context) error {
 	if s.opts.IdleTimeout <= 0 {
 		return nil
 	}
-	idle, err := s.q.ListIdleProjects(ctx, pgtype.Interval{Microseconds: s.opts.IdleTimeout.Microseconds(), Valid: true})
+	idle, err := s.q.ListIdleProjects(ctx, s.opts.Now().Add(-s.opts.IdleTimeout))
 	if err != nil {
 		return err
 	}

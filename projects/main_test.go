@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"studio/db"
 	"studio/db/dbtest"
 	"studio/events"
+	"studio/internal/testwait"
 	"studio/projects"
 )
 
@@ -80,17 +82,17 @@ func newStack(t *testing.T, mutate ...func(*projects.Options)) *stack {
 // waitStatus polls until the project reaches want (or fails the test).
 func (s *stack) waitStatus(id uuid.UUID, want db.ProjectStatus) db.Project {
 	s.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
 	var p db.Project
 	var err error
-	for time.Now().Before(deadline) {
-		p, err = s.svc.Get(context.Background(), s.user, id)
-		if err == nil && p.Status == want {
-			return p
+	defer func() { // runs after a failed wait too, to say where it stopped
+		if s.t.Failed() {
+			s.t.Logf("project %s: status %q (reason %q, err %v)", id, p.Status, p.StatusReason, err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.t.Fatalf("project %s: status %q (reason %q, err %v), want %q", id, p.Status, p.StatusReason, err, want)
+	}()
+	testwait.Eventually(s.t, 90*time.Second, func() bool {
+		p, err = s.svc.Get(context.Background(), s.user, id)
+		return err == nil && p.Status == want
+	}, "project "+id.String()+" is "+string(want))
 	return p
 }
 
@@ -127,3 +129,9 @@ func (s *stack) create(name, template string) db.Project {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// testClock is the time moved forward by the test.
+type testClock struct{ ahead atomic.Int64 }
+
+func (c *testClock) Now() time.Time          { return time.Now().Add(time.Duration(c.ahead.Load())) }
+func (c *testClock) Advance(d time.Duration) { c.ahead.Add(int64(d)) }

@@ -55,6 +55,8 @@ type Options struct {
 	// a studio that was killed and is resumed at once.
 	SoleInstance bool
 	Logger       *slog.Logger
+	// Now is the clock idle time is measured by; nil is time.Now.
+	Now func() time.Time
 }
 
 // Service is the project service.
@@ -97,6 +99,9 @@ func New(pool *pgxpool.Pool, rt containers.Runtime, bus *events.Bus, opts Option
 	}
 	if opts.StaleAfter == 0 {
 		opts.StaleAfter = opts.ReadyTimeout + time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.URLFor == nil {
 		opts.URLFor = func(slug string) string { return "http://" + slug + ".studio.localhost/" }

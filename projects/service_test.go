@@ -15,6 +15,7 @@ import (
 	"studio/containers"
 	"studio/db"
 	"studio/events"
+	"studio/internal/testwait"
 	"studio/projects"
 )
 
@@ -140,19 +141,12 @@ func TestStartStopRacesEndConsistent(t *testing.T) {
 	}
 	wg.Wait()
 	// Whatever won, the row and the container agree once things settle.
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	testwait.Eventually(t, 60*time.Second, func() bool {
 		cur, _ := s.svc.Get(ctx, s.user, p.ID)
 		st, _ := s.rt.Status(ctx, p.ID.String())
 		running := st.State == "running"
-		if (cur.Status == db.ProjectStatusActive && running) || (cur.Status == db.ProjectStatusStopped && !running) {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	cur, _ := s.svc.Get(ctx, s.user, p.ID)
-	st, _ := s.rt.Status(ctx, p.ID.String())
-	t.Fatalf("row %q and container %q disagree", cur.Status, st.State)
+		return (cur.Status == db.ProjectStatusActive && running) || (cur.Status == db.ProjectStatusStopped && !running)
+	}, "the project's row and its container agree")
 }
 
 // A Start pressed as soon as the page shows the project stopped — while the
@@ -253,11 +247,18 @@ func TestReconcile(t *testing.T) {
 
 func TestHibernateAndWake(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, func(o *projects.Options) { o.IdleTimeout = time.Second })
+	clock := &testClock{}
+	s := newStack(t, func(o *projects.Options) { o.IdleTimeout = 30 * time.Minute; o.Now = clock.Now })
 	ctx := context.Background()
 	p := s.create("sleepy", "react-vite")
 	s.waitStatus(p.ID, db.ProjectStatusActive)
-	time.Sleep(1100 * time.Millisecond)
+	if err := s.svc.HibernateIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := s.svc.Get(ctx, s.user, p.ID); cur.Status != db.ProjectStatusActive {
+		t.Fatalf("a project just used was hibernated: %s", cur.Status)
+	}
+	clock.Advance(31 * time.Minute)
 	if err := s.svc.HibernateIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -315,18 +316,14 @@ func TestEngineDownIsAClearError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		cur, _ := svc.Get(context.Background(), s.user, p.ID)
-		if cur.Status == db.ProjectStatusError {
-			if !contains(cur.StatusReason, "engine") {
-				t.Fatalf("reason %q does not name the engine", cur.StatusReason)
-			}
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	var cur db.Project
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		cur, _ = svc.Get(context.Background(), s.user, p.ID)
+		return cur.Status == db.ProjectStatusError
+	}, "a project on an unreachable engine fails")
+	if !contains(cur.StatusReason, "engine") {
+		t.Fatalf("reason %q does not name the engine", cur.StatusReason)
 	}
-	t.Fatal("a project on an unreachable engine did not fail")
 }
 
 func TestResumeAfterAKilledStudio(t *testing.T) {

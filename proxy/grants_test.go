@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"studio/auth"
 	"studio/db"
+	"studio/internal/testwait"
 	"studio/proxy"
 )
 
@@ -153,15 +155,15 @@ func (e *env) signInAs(c *http.Client, p db.Project, h proxy.Holder) int {
 // re-checked every few seconds, not on every request.
 func refusedWithin(t *testing.T, c *http.Client, u string, want int, limit time.Duration) (string, http.Header) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		code, body, h := get(t, c, u, "Accept", "text/html")
-		if code == want {
-			return body, h
+	var body string
+	var h http.Header
+	testwait.Eventually(t, limit, func() bool {
+		var code int
+		code, body, h = get(t, c, u, "Accept", "text/html")
+		if code != want && code != 200 {
+			t.Fatalf("%s: %d, want %d", u, code, want)
 		}
-		if code != 200 || time.Now().After(deadline) {
-			t.Fatalf("%s: %d, want %d within %s", u, code, want, limit)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return code == want
+	}, fmt.Sprintf("%s answers %d", u, want))
+	return body, h
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"studio/db"
+	"studio/internal/testwait"
 	"studio/projects"
 )
 
@@ -37,12 +38,10 @@ func TestAdminStopHoldsAgainstThePreview(t *testing.T) {
 	// and find its dev server gone; after that it says why.
 	var code int
 	var body string
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	testwait.Eventually(t, 3*time.Second, func() bool {
 		code, body, _ = get(t, owner, e.host(p.Slug)+"/", "Accept", "text/html")
-		if !strings.Contains(body, `http-equiv="refresh"`) {
-			break
-		}
-	}
+		return !strings.Contains(body, `http-equiv="refresh"`)
+	}, "the preview stops waiting for the dev server")
 	if code != 503 || !strings.Contains(body, "An administrator stopped this project") {
 		t.Fatalf("preview of a held project: %d %q", code, body)
 	}
@@ -94,11 +93,10 @@ func TestBackgroundRequestsDoNotWake(t *testing.T) {
 	}
 	// For up to a second the proxy may still hold the project's active row.
 	upgrade := []string{"Sec-Fetch-Mode", "websocket", "Upgrade", "websocket", "Connection", "Upgrade"}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if code, _, _ := get(t, owner, e.host(p.Slug)+"/", upgrade...); code == 503 {
-			break
-		}
-	}
+	testwait.Eventually(t, 5*time.Second, func() bool {
+		code, _, _ := get(t, owner, e.host(p.Slug)+"/", upgrade...)
+		return code == 503
+	}, "the proxy sees the project stopped")
 	for _, mode := range []string{"cors", "no-cors", "same-origin"} {
 		// A fetch finds no server, as when the dev server is down.
 		req, _ := http.NewRequest("GET", e.host(p.Slug)+"/__vite_ping", nil)

@@ -27,6 +27,7 @@ import (
 	"studio/db"
 	"studio/db/dbtest"
 	"studio/events"
+	"studio/internal/testwait"
 	"studio/projects"
 	"studio/proxy"
 )
@@ -133,16 +134,13 @@ func (e *env) activeProject(template string) db.Project {
 
 func (e *env) waitStatus(id uuid.UUID, want db.ProjectStatus) db.Project {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		p, err := e.svc.Get(context.Background(), e.owner, id)
-		if err == nil && p.Status == want {
-			return p
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	e.t.Fatalf("project %s never became %s", id, want)
-	return db.Project{}
+	var p db.Project
+	testwait.Eventually(e.t, 60*time.Second, func() bool {
+		var err error
+		p, err = e.svc.Get(context.Background(), e.owner, id)
+		return err == nil && p.Status == want
+	}, "project "+id.String()+" is "+string(want))
+	return p
 }
 
 func get(t testing.TB, c *http.Client, u string, headers ...string) (int, string, http.Header) {
@@ -341,14 +339,10 @@ func TestWakeAndRevive(t *testing.T) {
 		t.Fatal("a dead container answered 502")
 	}
 	e.waitStatus(p.ID, db.ProjectStatusActive)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if code, _, _ := get(t, owner, e.host(p.Slug)+"/"); code == 200 {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatal("the preview did not come back")
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		code, _, _ := get(t, owner, e.host(p.Slug)+"/")
+		return code == 200
+	}, "the preview comes back")
 }
 
 // TestForwardedRequest checks what reaches the project: studio's cookies

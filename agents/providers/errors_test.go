@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"studio/internal/testwait"
 )
 
 var testModels = map[string]string{OpenAI: "gpt-4o", Anthropic: "claude-sonnet-4-5", Gemini: "gemini-2.5-flash"}
@@ -348,14 +350,14 @@ func TestCancelWhileWaiting(t *testing.T) {
 func checkGoroutinesReturn(t *testing.T) {
 	before := runtime.NumGoroutine()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(3 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("%d goroutines still running, %d before:\n%s", n, before, buf)
-		}
+		returned := false
+		defer func() { // runs after a failed wait too
+			if !returned {
+				buf := make([]byte, 1<<20)
+				t.Logf("%d goroutines before the test; now:\n%s", before, buf[:runtime.Stack(buf, true)])
+			}
+		}()
+		testwait.Eventually(t, 3*time.Second, func() bool { return runtime.NumGoroutine() <= before }, "the test's goroutines return")
+		returned = true
 	})
 }

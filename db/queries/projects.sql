@@ -32,7 +32,7 @@ SELECT * FROM projects WHERE status = ANY(sqlc.arg(statuses)::text[]) ORDER BY i
 
 -- name: ListIdleProjects :many
 SELECT * FROM projects
-WHERE status = 'active' AND last_active_at < now() - sqlc.arg(idle)::interval
+WHERE status = 'active' AND last_active_at < sqlc.arg(idle_before)::timestamptz
 ORDER BY last_active_at;
 
 -- name: CountProjectsByOwner :one

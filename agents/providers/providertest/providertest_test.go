@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"studio/agents/providers"
+	"studio/internal/testwait"
 )
 
 var wireProviders = []string{"openai", "anthropic", "gemini"}
@@ -477,9 +478,7 @@ func TestCloseEndsHangingRequests(t *testing.T) {
 		_, err := p.Stream(context.Background(), hello("anthropic"))
 		errc <- err
 	}()
-	for len(srv.Requests()) == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Eventually(t, 10*time.Second, func() bool { return len(srv.Requests()) > 0 }, "the request reaches the server")
 	closed := make(chan struct{})
 	go func() {
 		srv.Close()
