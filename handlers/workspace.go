@@ -48,7 +48,8 @@ func (s *Server) workspaceHeader(c echo.Context) error {
 
 // fileTree is the workspace's file list. With ?dir= it is the rows of one
 // folder, opened for the first time; otherwise the whole list again, after
-// files changed, with the folders named by ?open= still open.
+// files changed, with the folders named by ?open= and the folders of the
+// files named by ?reveal= open.
 func (s *Server) fileTree(c echo.Context) error {
 	p, err := s.ownProject(c)
 	if err != nil {
@@ -61,11 +62,7 @@ func (s *Server) fileTree(c echo.Context) error {
 		}
 		return render(c, http.StatusOK, views.TreeItems(p.ID.String(), nodes))
 	}
-	open := map[string]bool{}
-	for _, d := range c.QueryParams()["open"] {
-		open[d] = true
-	}
-	nodes, err := s.treeNodes(p.ID, "", open)
+	nodes, err := s.treeNodes(p.ID, "", openFolders(c))
 	if err != nil {
 		return fileError(err)
 	}
