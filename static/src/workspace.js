@@ -77,7 +77,7 @@
     document.querySelectorAll("[data-current-file], #current-file").forEach(function (i) { i.value = path || ""; });
     var to = document.getElementById("rename-to");
     if (to && !document.getElementById("rename-box").open) to.value = path || "";
-    document.getElementById("delete-file-form").setAttribute("hx-confirm", "Delete " + path + "?");
+    if (path) document.getElementById("delete-file-form").setAttribute("hx-confirm", "Delete " + path + "?");
   }
 
   function show(path) {
@@ -334,8 +334,12 @@
   function announce(name) { document.body.dispatchEvent(new CustomEvent(name)); }
   var events = new EventSource("/projects/" + project + "/events");
   events.addEventListener("status", function (e) {
+    var s = JSON.parse(e.data).status;
+    var badge = document.getElementById("ws-status");
+    badge.textContent = s;
+    badge.className = "badge badge-" + s;
     announce("studio:status");
-    if (JSON.parse(e.data).status === "active" && frame.dataset.stopped) {
+    if (s === "active" && frame.dataset.stopped) {
       // It was stopped when the page loaded: go through a fresh signed link.
       frame.src = "/projects/" + project + "/preview";
       delete frame.dataset.stopped;
