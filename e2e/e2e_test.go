@@ -354,7 +354,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		return append([]chromedp.Action[chromedp.Void]{
 			chromedp.Click(css(`[data-testid=rename-file]`)),
 			chromedp.WaitVisible(css(`[data-testid=rename-to]`)),
-			chromedp.Clear(css(`[data-testid=rename-to]`)),
+			chromedp.SetValue(css(`[data-testid=rename-to]`), ""),
 			chromedp.SendKeys(css(`[data-testid=rename-to]`), to),
 			chromedp.Click(css(`[data-testid=rename-submit]`)),
 		}, then...)
