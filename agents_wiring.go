@@ -51,10 +51,12 @@ func newAgents(cfg *config.Config, pool *pgxpool.Pool, a *auth.Service, p *proje
 	}
 	return agents.New(pool, a, p, rt, bus, log, agents.Options{
 		Budgets: agents.Budgets{
-			MaxSteps:  cfg.AgentMaxSteps,
-			MaxTokens: int64(cfg.AgentMaxTokens),
-			MaxTime:   cfg.AgentMaxTime,
-			MaxCost:   cfg.AgentMaxCost,
+			MaxSteps:     cfg.AgentMaxSteps,
+			MaxTokens:    int64(cfg.AgentMaxTokens),
+			MaxTime:      cfg.AgentMaxTime,
+			MaxTurnBytes: cfg.AgentMaxTurnBytes,
+			MaxRunBytes:  cfg.AgentMaxRunBytes,
+			MaxCost:      cfg.AgentMaxCost,
 		},
 		Prices:          prices,
 		DefaultModel:    cfg.DefaultModel,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -41,22 +42,33 @@ func cancelTopic(id uuid.UUID) string { return "run-cancel:" + id.String() }
 // batch (followers on this replica get them at once, from memory).
 const flushEvery = 40 * time.Millisecond
 
-// runLog is a live run's event stream: kept whole in memory for followers on
-// this replica, written to agent_run_events in batches (by the service's
-// flushLoop, for all runs at once) for everyone else.
+// runLog is a live run's event stream: its newest events kept in memory for
+// followers on this replica, everything written to agent_run_events in
+// batches (by the service's flushLoop, for all runs at once) for everyone
+// else and for followers that fall behind.
 type runLog struct {
 	s  *Service
 	id uuid.UUID
 
 	storing sync.Mutex // held while the log's events are written
 	mu      sync.Mutex
-	events  []Event
-	stored  int // events[:stored] are in the database
+	events  []Event // the newest events, in order
+	first   int64   // the seq of events[0], or of the next event when there is none
+	stored  int     // events[:stored] are in the database
 	waiters map[chan struct{}]struct{}
 }
 
-func newRunLog(s *Service, id uuid.UUID) *runLog {
-	return &runLog{s: s, id: id, waiters: map[chan struct{}]struct{}{}}
+// keepEvents is how many stored events a live run keeps in memory at least.
+// Older ones are let go in batches of as many, so a run's memory stays
+// bounded however many token events it streams; a follower that far behind
+// reads them from the database.
+const keepEvents = 4096
+
+func newRunLog(s *Service, id uuid.UUID) *runLog { return newRunLogAfter(s, id, 0) }
+
+// newRunLogAfter is the log of a run whose events up to seq are stored.
+func newRunLogAfter(s *Service, id uuid.UUID, seq int64) *runLog {
+	return &runLog{s: s, id: id, first: seq + 1, waiters: map[chan struct{}]struct{}{}}
 }
 
 // emit appends an event and wakes the followers.
@@ -67,7 +79,7 @@ func (l *runLog) emit(kind string, data any) {
 	}
 	raw = cleanJSON(raw)
 	l.mu.Lock()
-	l.events = append(l.events, Event{Seq: int64(len(l.events) + 1), Kind: kind, Data: raw})
+	l.events = append(l.events, Event{Seq: l.first + int64(len(l.events)), Kind: kind, Data: raw})
 	for w := range l.waiters {
 		select {
 		case w <- struct{}{}:
@@ -77,14 +89,34 @@ func (l *runLog) emit(kind string, data any) {
 	l.mu.Unlock()
 }
 
-// since returns the events after seq.
-func (l *runLog) since(seq int64) []Event {
+// since returns the events after seq; inMemory is false when the first of
+// them has been let go and must be read from the database.
+func (l *runLog) since(seq int64) (events []Event, inMemory bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if seq >= int64(len(l.events)) {
-		return nil
+	i := max(seq, 0) + 1 - l.first
+	switch {
+	case i < 0:
+		return nil, false
+	case i >= int64(len(l.events)):
+		return nil, true
 	}
-	return l.events[max(seq, 0):]
+	return l.events[i:], true
+}
+
+// markStored notes that n more events are in the database and lets go of
+// the stored ones beyond the newest keepEvents, a batch at a time so that
+// copying what is kept stays cheap.
+func (l *runLog) markStored(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stored += n
+	if drop := min(l.stored, len(l.events)-keepEvents); drop >= keepEvents {
+		// A copy, so the old array goes once its followers are done with it.
+		l.events = append(make([]Event, 0, len(l.events)-drop+keepEvents), l.events[drop:]...)
+		l.first += int64(drop)
+		l.stored -= drop
+	}
 }
 
 // endedBy says the done event is at or before seq.
@@ -177,9 +209,7 @@ func (s *Service) store(ctx context.Context, logs ...*runLog) bool {
 			if errors.As(err, &pgErr) && pgErr.Code == "23503" {
 				// The run's row is gone (its project was deleted): nobody
 				// can follow it any more.
-				held[0].mu.Lock()
-				held[0].stored += counts[0]
-				held[0].mu.Unlock()
+				held[0].markStored(counts[0])
 				return true
 			}
 			s.log.Warn("store run events", "run", held[0].id, "err", err)
@@ -198,9 +228,7 @@ func (s *Service) store(ctx context.Context, logs ...*runLog) bool {
 		return ok
 	}
 	for i, l := range held {
-		l.mu.Lock()
-		l.stored += counts[i]
-		l.mu.Unlock()
+		l.markStored(counts[i])
 	}
 	s.bus.Publish(ctx, topics...)
 	return true
@@ -233,14 +261,24 @@ func cleanJSON(b []byte) []byte {
 	return out
 }
 
-// follow sends the events after seq until the done event, from memory.
+// follow sends the events after seq until the done event: from memory, or
+// from the database while the follower is behind what memory keeps.
 func (l *runLog) follow(ctx context.Context, after int64, send func(Event) error, beat func() error) error {
 	wake, stop := l.wait()
 	defer stop()
 	idle := time.NewTicker(beatEvery)
 	defer idle.Stop()
 	for {
-		pending := l.since(after)
+		pending, inMemory := l.since(after)
+		if !inMemory {
+			var err error
+			if pending, err = l.s.storedEvents(ctx, l.id, after); err != nil {
+				return err
+			}
+			if len(pending) == 0 {
+				return fmt.Errorf("the events of run %s after %d are neither in memory nor stored", l.id, after)
+			}
+		}
 		if len(pending) == 0 && l.endedBy(after) {
 			return nil // a client that already had the done event
 		}
@@ -248,6 +286,9 @@ func (l *runLog) follow(ctx context.Context, after int64, send func(Event) error
 		var err error
 		if after, done, err = sendUntilDone(pending, after, send); err != nil || done {
 			return err
+		}
+		if !inMemory {
+			continue // catching up
 		}
 		select {
 		case <-wake:
@@ -279,6 +320,23 @@ func sendUntilDone(events []Event, after int64, send func(Event) error) (int64, 
 // beatEvery is how often a follower that has nothing to send calls beat.
 const beatEvery = 15 * time.Second
 
+// storedPage is how many stored events a follower reads at a time.
+const storedPage = 1000
+
+// storedEvents reads up to storedPage of a run's events after seq from the
+// database.
+func (s *Service) storedEvents(ctx context.Context, runID uuid.UUID, after int64) ([]Event, error) {
+	rows, err := s.q.ListRunEventsAfter(ctx, db.ListRunEventsAfterParams{RunID: runID, Seq: after, MaxRows: storedPage})
+	if err != nil {
+		return nil, err
+	}
+	events := make([]Event, len(rows))
+	for i, row := range rows {
+		events[i] = Event{Seq: row.Seq, Kind: row.Kind, Data: row.Data}
+	}
+	return events, nil
+}
+
 // Follow sends a run's events after seq, waiting for new ones, until the
 // done event has been sent or ctx ends; while nothing happens it calls beat
 // every 15 s (an SSE heartbeat). It works on every replica: the run's
@@ -297,16 +355,16 @@ func (s *Service) Follow(ctx context.Context, user, runID uuid.UUID, after int64
 	defer poll.Stop()
 	idle := time.Now()
 	for {
-		rows, err := s.q.ListRunEventsAfter(ctx, db.ListRunEventsAfterParams{RunID: runID, Seq: after, MaxRows: 1000})
+		events, err := s.storedEvents(ctx, runID, after)
 		if err != nil {
 			return err
 		}
-		if len(rows) == 0 {
+		if len(events) == 0 {
 			if done, err := s.q.GetRunDoneSeq(ctx, runID); err == nil && after >= done {
 				return nil // a client that already had the done event
 			}
 		}
-		if len(rows) > 0 {
+		if len(events) > 0 {
 			idle = time.Now()
 		} else if time.Since(idle) >= beatEvery-3*time.Second { // checked every 2 s
 			if err := beat(); err != nil {
@@ -314,15 +372,11 @@ func (s *Service) Follow(ctx context.Context, user, runID uuid.UUID, after int64
 			}
 			idle = time.Now()
 		}
-		events := make([]Event, len(rows))
-		for i, row := range rows {
-			events[i] = Event{Seq: row.Seq, Kind: row.Kind, Data: row.Data}
-		}
 		var done bool
 		if after, done, err = sendUntilDone(events, after, send); err != nil || done {
 			return err
 		}
-		if len(rows) == 1000 {
+		if len(events) == storedPage {
 			continue
 		}
 		select {

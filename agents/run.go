@@ -35,7 +35,9 @@ type run struct {
 
 	// Counters, touched only by the run's goroutine.
 	steps    int
-	usage    providers.Usage
+	usage    providers.Usage // tokens counted: the provider's figures, or studio's estimate where higher
+	reported providers.Usage // tokens the provider reported
+	streamed int64           // bytes of text and tool arguments the model streamed
 	cost     float64
 	answer   strings.Builder
 	repeats  map[string]int
@@ -164,11 +166,22 @@ func (r *run) loop(ctx context.Context) error {
 		if !codeBlocks {
 			req.Tools = tools
 		}
+		limit, overLimit := r.streamCap(req)
+		req.MaxBytes = limit
 		turn, err := r.turn(ctx, req, codeBlocks)
+		r.streamed += turn.size
+		if errors.Is(err, providers.ErrTooLong) {
+			// The tokens of the cut-off answer count; when the token budget
+			// set the cap, its message is the one to show.
+			if err := r.account(ctx, req, turn); err != nil {
+				return err
+			}
+			return &budgetError{overLimit}
+		}
 		if err != nil {
 			return err
 		}
-		if err := r.account(ctx, turn.usage); err != nil {
+		if err := r.account(ctx, req, turn); err != nil {
 			return err
 		}
 		msgs = append(msgs, providers.Message{Role: providers.RoleAssistant, Text: turn.text, ToolCalls: turn.calls})
@@ -194,13 +207,73 @@ type turnResult struct {
 	text     string
 	calls    []providers.ToolCall
 	usage    providers.Usage
+	reported bool     // the provider sent usage
+	size     int64    // bytes of text and tool arguments streamed
 	refusals []string // code-block mode: files that were not written, and why
+}
+
+// bytesPerToken is studio's own rough token count: a token of English or
+// code is some four bytes.
+const bytesPerToken = 4
+
+func tokensFor(bytes int64) int64 { return (bytes + bytesPerToken - 1) / bytesPerToken }
+
+// streamCap is how much the next turn may stream, and what to tell the
+// user when the turn passes it: the turn's cap, what is left of the run's,
+// or what is left of the token budget, whichever is least.
+func (r *run) streamCap(req providers.Request) (int64, string) {
+	o := r.s.opts
+	limit := o.MaxTurnBytes
+	why := fmt.Sprintf("the model's answer passed %s in one turn", sizeText(o.MaxTurnBytes))
+	if left := o.MaxRunBytes - r.streamed; left < limit {
+		limit, why = left, fmt.Sprintf("the model's answers passed %s in this run", sizeText(o.MaxRunBytes))
+	}
+	// account usually words this one itself, with the count, as it sees
+	// the turn pass the budget.
+	if left := (o.MaxTokens - r.usage.InputTokens - r.usage.OutputTokens - tokensFor(requestBytes(req))) * bytesPerToken; left < limit {
+		limit, why = left, fmt.Sprintf("the run reached its limit of %d tokens", o.MaxTokens)
+	}
+	return max(limit, 1), why
+}
+
+// requestBytes is the size of what a turn sends: the prompt, the history
+// and the tools.
+func requestBytes(req providers.Request) int64 {
+	n := len(req.System)
+	for _, m := range req.Messages {
+		n += len(m.Text)
+		for _, c := range m.ToolCalls {
+			n += len(c.Name) + len(c.Args)
+		}
+	}
+	for _, t := range req.Tools {
+		n += len(t.Name) + len(t.Description) + len(t.Schema)
+	}
+	return int64(n)
+}
+
+// sizeText writes a byte count the way people read it: 1 MiB, 64 KiB.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // turn streams one model answer, sending its text as token events.
 func (r *run) turn(ctx context.Context, req providers.Request, codeBlocks bool) (turnResult, error) {
 	var out turnResult
 	stream, err := r.client.Stream(ctx, req)
+	if errors.Is(err, providers.ErrTooLong) {
+		out.size = req.MaxBytes + 1 // it passed the cap before its first event
+	}
 	if err != nil {
 		return out, err
 	}
@@ -230,9 +303,10 @@ func (r *run) turn(ctx context.Context, req providers.Request, codeBlocks bool) 
 		case providers.EventToolCall:
 			out.calls = append(out.calls, ev.ToolCall)
 		case providers.EventUsage:
-			out.usage = ev.Usage
+			out.usage, out.reported = ev.Usage, true
 		}
 	}
+	out.size = stream.Size()
 	if err := stream.Err(); err != nil {
 		return out, err
 	}
@@ -246,16 +320,30 @@ func (r *run) turn(ctx context.Context, req providers.Request, codeBlocks bool) 
 	return out, nil
 }
 
-// account adds a turn's usage and checks the token and cost budgets.
-func (r *run) account(ctx context.Context, u providers.Usage) error {
-	r.usage.InputTokens += u.InputTokens
-	r.usage.OutputTokens += u.OutputTokens
+// account adds a turn's tokens and checks the token and cost budgets. The
+// token budget does not take the provider's word alone: output counts at
+// least studio's estimate of what streamed, and input, when the provider
+// reported no usage, studio's estimate of what was sent. The cost is the
+// provider's bill, so it comes from the provider's figures.
+func (r *run) account(ctx context.Context, req providers.Request, t turnResult) error {
+	u := t.usage
+	counted := providers.Usage{InputTokens: u.InputTokens, OutputTokens: max(u.OutputTokens, tokensFor(t.size))}
+	if !t.reported {
+		counted.InputTokens = tokensFor(requestBytes(req))
+	}
+	r.reported.InputTokens += u.InputTokens
+	r.reported.OutputTokens += u.OutputTokens
+	r.usage.InputTokens += counted.InputTokens
+	r.usage.OutputTokens += counted.OutputTokens
 	r.cost += r.s.opts.Prices.Cost(r.row.Model, u)
 	if err := r.s.q.UpdateRunUsage(ctx, db.UpdateRunUsageParams{ID: r.row.ID, Steps: int32(r.steps),
 		InputTokens: r.usage.InputTokens, OutputTokens: r.usage.OutputTokens, CostUsd: r.cost}); err != nil && ctx.Err() == nil {
 		r.s.log.Warn("store run usage", "run", r.row.ID, "err", err)
 	}
 	if total := r.usage.InputTokens + r.usage.OutputTokens; total > r.s.opts.MaxTokens {
+		if total > r.reported.InputTokens+r.reported.OutputTokens {
+			return &budgetError{fmt.Sprintf("the run used about %d tokens by studio's count, over its limit of %d", total, r.s.opts.MaxTokens)}
+		}
 		return &budgetError{fmt.Sprintf("the run used %d tokens, over its limit of %d", total, r.s.opts.MaxTokens)}
 	}
 	if r.s.opts.MaxCost > 0 && r.cost > r.s.opts.MaxCost {

@@ -78,6 +78,10 @@ type Budgets struct {
 	MaxTokens int64         // input + output tokens
 	MaxTime   time.Duration // wall time
 	MaxCost   float64       // USD, from Prices
+	// MaxTurnBytes and MaxRunBytes cap the text and tool arguments a model
+	// streams, counted by studio as they arrive, in one turn and in a run.
+	MaxTurnBytes int64
+	MaxRunBytes  int64
 }
 
 // Options configure the service.
@@ -140,6 +144,12 @@ func New(pool *pgxpool.Pool, a *auth.Service, p *projects.Service, rt containers
 	}
 	if opts.MaxTokens <= 0 {
 		opts.MaxTokens = 2_000_000
+	}
+	if opts.MaxTurnBytes <= 0 {
+		opts.MaxTurnBytes = 1 << 20
+	}
+	if opts.MaxRunBytes <= 0 {
+		opts.MaxRunBytes = 8 << 20
 	}
 	if opts.MaxTime <= 0 {
 		opts.MaxTime = 15 * time.Minute
@@ -518,9 +528,7 @@ func (s *Service) ReapStale(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		l := newRunLog(s, row.ID)
-		l.events = make([]Event, last) // only the new ones are stored
-		l.stored = int(last)
+		l := newRunLogAfter(s, row.ID, last)
 		l.emit(KindStatus, map[string]string{"status": StatusFailed})
 		l.emit(KindDone, doneData(ended))
 		s.store(ctx, l)

@@ -23,42 +23,45 @@ import (
 
 // Config is every setting studio reads at start.
 type Config struct {
-	Addr          string        // STUDIO_ADDR: where the web server listens
-	Data          string        // STUDIO_DATA: project files, embedded database, key file
-	DatabaseURL   string        // STUDIO_DATABASE_URL: external PostgreSQL; empty = embedded
-	Domain        string        // STUDIO_DOMAIN: the UI's host name by default
-	PreviewDomain string        // STUDIO_PREVIEW_DOMAIN: previews are served on {slug}.{PreviewDomain}
-	BaseURL       string        // STUDIO_BASE_URL: the public address of the UI
-	SecretKey     string        // STUDIO_SECRET_KEY: signs tokens, encrypts credentials
-	PreviousKeys  string        // STUDIO_PREVIOUS_SECRET_KEYS: old keys during a rotation
-	Runtime       string        // STUDIO_RUNTIME: docker | kubernetes
-	Router        string        // STUDIO_ROUTER: builtin | traefik
-	Signup        string        // STUDIO_SIGNUP: open | invite | closed
-	IdleTimeout   time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
-	Instance      string        // STUDIO_INSTANCE: labels the containers this installation owns; empty = generated
-	MaxProjects   int           // STUDIO_MAX_PROJECTS: projects per user
-	MaxRunning    int           // STUDIO_MAX_RUNNING: running projects per user
-	MaxFileSize   int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
-	ProjectDisk   int64         // STUDIO_PROJECT_DISK: most a project's folder may take; 0 = no limit
-	Memory        int64         // STUDIO_CONTAINER_MEMORY: memory per project container
-	CPUs          float64       // STUDIO_CONTAINER_CPUS: CPUs per project container
-	Pids          int64         // STUDIO_CONTAINER_PIDS: processes per project container
-	MaxBody       int64         // STUDIO_MAX_BODY: largest request body in bytes
-	PGBin         string        // STUDIO_PG_BIN: PostgreSQL server binaries for the embedded database
-	PGUser        string        // STUDIO_PG_USER: system user that runs the embedded database when studio runs as root
-	LogLevel      string        // STUDIO_LOG_LEVEL: debug | info | warn | error
-	LogFormat     string        // STUDIO_LOG_FORMAT: text | json
+	Addr              string        // STUDIO_ADDR: where the web server listens
+	Data              string        // STUDIO_DATA: project files, embedded database, key file
+	DatabaseURL       string        // STUDIO_DATABASE_URL: external PostgreSQL; empty = embedded
+	Domain            string        // STUDIO_DOMAIN: the UI's host name by default
+	PreviewDomain     string        // STUDIO_PREVIEW_DOMAIN: previews are served on {slug}.{PreviewDomain}
+	BaseURL           string        // STUDIO_BASE_URL: the public address of the UI
+	SecretKey         string        // STUDIO_SECRET_KEY: signs tokens, encrypts credentials
+	PreviousKeys      string        // STUDIO_PREVIOUS_SECRET_KEYS: old keys during a rotation
+	Runtime           string        // STUDIO_RUNTIME: docker | kubernetes
+	Router            string        // STUDIO_ROUTER: builtin | traefik
+	Signup            string        // STUDIO_SIGNUP: open | invite | closed
+	IdleTimeout       time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
+	Instance          string        // STUDIO_INSTANCE: labels the containers this installation owns; empty = generated
+	MaxProjects       int           // STUDIO_MAX_PROJECTS: projects per user
+	MaxRunning        int           // STUDIO_MAX_RUNNING: running projects per user
+	MaxFileSize       int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
+	ProjectDisk       int64         // STUDIO_PROJECT_DISK: most a project's folder may take; 0 = no limit
+	Memory            int64         // STUDIO_CONTAINER_MEMORY: memory per project container
+	CPUs              float64       // STUDIO_CONTAINER_CPUS: CPUs per project container
+	Pids              int64         // STUDIO_CONTAINER_PIDS: processes per project container
+	MaxBody           int64         // STUDIO_MAX_BODY: largest request body in bytes
+	MaxStreamsPerUser int           // STUDIO_MAX_STREAMS_PER_USER: open event streams per user on one replica
+	PGBin             string        // STUDIO_PG_BIN: PostgreSQL server binaries for the embedded database
+	PGUser            string        // STUDIO_PG_USER: system user that runs the embedded database when studio runs as root
+	LogLevel          string        // STUDIO_LOG_LEVEL: debug | info | warn | error
+	LogFormat         string        // STUDIO_LOG_FORMAT: text | json
 
 	// STUDIO_TRUSTED_PROXIES: only a peer inside one of these ranges is
 	// believed about the client's address in X-Forwarded-For.
 	TrustedProxies []*net.IPNet
 
-	AgentMaxSteps  int           // STUDIO_AGENT_MAX_STEPS: model turns per run
-	AgentMaxTokens int           // STUDIO_AGENT_MAX_TOKENS: input+output tokens per run
-	AgentMaxTime   time.Duration // STUDIO_AGENT_MAX_TIME: wall time per run
-	AgentMaxCost   float64       // STUDIO_AGENT_MAX_COST: USD per run
-	AgentPrices    string        // STUDIO_AGENT_PRICES: model=input/output USD per million tokens, comma-separated
-	DefaultModel   string        // STUDIO_DEFAULT_MODEL: provider/model used when a run names none
+	AgentMaxSteps     int           // STUDIO_AGENT_MAX_STEPS: model turns per run
+	AgentMaxTokens    int           // STUDIO_AGENT_MAX_TOKENS: input+output tokens per run
+	AgentMaxTime      time.Duration // STUDIO_AGENT_MAX_TIME: wall time per run
+	AgentMaxCost      float64       // STUDIO_AGENT_MAX_COST: USD per run
+	AgentMaxTurnBytes int64         // STUDIO_AGENT_MAX_TURN_BYTES: streamed text and tool arguments per model turn
+	AgentMaxRunBytes  int64         // STUDIO_AGENT_MAX_RUN_BYTES: streamed text and tool arguments per run
+	AgentPrices       string        // STUDIO_AGENT_PRICES: model=input/output USD per million tokens, comma-separated
+	DefaultModel      string        // STUDIO_DEFAULT_MODEL: provider/model used when a run names none
 
 	// Instance-wide provider settings, used by users who have none of their own.
 	OpenAIKey     string // STUDIO_OPENAI_API_KEY
@@ -189,6 +192,8 @@ var settings = []setting{
 		}},
 	{"STUDIO_MAX_BODY", "max-body", "8MiB", "largest request body accepted (bytes, or with KiB/MiB)",
 		sizeSetting(func(c *Config) *int64 { return &c.MaxBody })},
+	{"STUDIO_MAX_STREAMS_PER_USER", "max-streams-per-user", "20", "event streams (chat runs, project status, logs) one user may hold open on one replica; more get 429 (0 = no limit)",
+		intSetting(func(c *Config) *int { return &c.MaxStreamsPerUser })},
 	{"STUDIO_PG_BIN", "pg-bin", "", "folder with the PostgreSQL server binaries (initdb, postgres); empty = search /usr/lib/postgresql/*/bin and PATH",
 		str(func(c *Config) *string { return &c.PGBin })},
 	{"STUDIO_PG_USER", "pg-user", "postgres", "system user that runs the embedded PostgreSQL when studio runs as root",
@@ -215,6 +220,10 @@ var settings = []setting{
 			c.AgentMaxCost = f
 			return nil
 		}},
+	{"STUDIO_AGENT_MAX_TURN_BYTES", "agent-max-turn-bytes", "1MiB", "text and tool arguments one model turn may stream before the run stops as over budget",
+		sizeSetting(func(c *Config) *int64 { return &c.AgentMaxTurnBytes })},
+	{"STUDIO_AGENT_MAX_RUN_BYTES", "agent-max-run-bytes", "8MiB", "text and tool arguments a whole agent run may stream",
+		sizeSetting(func(c *Config) *int64 { return &c.AgentMaxRunBytes })},
 	{"STUDIO_AGENT_PRICES", "agent-prices", "", "extra or changed model prices: model=input/output (USD per million tokens), comma-separated",
 		str(func(c *Config) *string { return &c.AgentPrices })},
 	{"STUDIO_DEFAULT_MODEL", "default-model", "", "provider/model used when a chat names none (default: the first provider the user configured)",
@@ -355,6 +364,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxFileSize < 1024 {
 		bad("STUDIO_MAX_FILE_SIZE", "must be at least 1KiB")
+	}
+	if c.AgentMaxTurnBytes < 1024 {
+		bad("STUDIO_AGENT_MAX_TURN_BYTES", "must be at least 1KiB")
+	}
+	if c.AgentMaxRunBytes < c.AgentMaxTurnBytes {
+		bad("STUDIO_AGENT_MAX_RUN_BYTES", "must be at least STUDIO_AGENT_MAX_TURN_BYTES (%d bytes)", c.AgentMaxTurnBytes)
 	}
 	if c.Memory < 64<<20 {
 		bad("STUDIO_CONTAINER_MEMORY", "must be at least 64MiB")

@@ -103,6 +103,34 @@ func TestHelpNamesEveryVariable(t *testing.T) {
 	}
 }
 
+func TestStreamLimits(t *testing.T) {
+	c, err := Load("serve", nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AgentMaxTurnBytes != 1<<20 || c.AgentMaxRunBytes != 8<<20 || c.MaxStreamsPerUser != 20 {
+		t.Fatalf("defaults: turn %d, run %d, streams %d", c.AgentMaxTurnBytes, c.AgentMaxRunBytes, c.MaxStreamsPerUser)
+	}
+	c, err = Load("serve", nil, env(map[string]string{"STUDIO_AGENT_MAX_TURN_BYTES": "256KiB", "STUDIO_AGENT_MAX_RUN_BYTES": "2MiB", "STUDIO_MAX_STREAMS_PER_USER": "3"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AgentMaxTurnBytes != 256<<10 || c.AgentMaxRunBytes != 2<<20 || c.MaxStreamsPerUser != 3 {
+		t.Fatalf("set: turn %d, run %d, streams %d", c.AgentMaxTurnBytes, c.AgentMaxRunBytes, c.MaxStreamsPerUser)
+	}
+	for vars, want := range map[[2]string]string{
+		{"STUDIO_AGENT_MAX_TURN_BYTES", "10B"}:   "STUDIO_AGENT_MAX_TURN_BYTES: must be at least 1KiB",
+		{"STUDIO_AGENT_MAX_RUN_BYTES", "512KiB"}: "STUDIO_AGENT_MAX_RUN_BYTES: must be at least STUDIO_AGENT_MAX_TURN_BYTES",
+		{"STUDIO_MAX_STREAMS_PER_USER", "many"}:  `STUDIO_MAX_STREAMS_PER_USER: "many" is not a whole number`,
+		{"STUDIO_AGENT_MAX_RUN_BYTES", "a lot"}:  `STUDIO_AGENT_MAX_RUN_BYTES: "a lot" is not a size`,
+	} {
+		_, err := Load("serve", nil, env(map[string]string{vars[0]: vars[1]}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s=%s: error %v, want %q", vars[0], vars[1], err, want)
+		}
+	}
+}
+
 func TestPreviewDomain(t *testing.T) {
 	cases := []struct {
 		name                    string

@@ -153,7 +153,11 @@ func (s *Server) followRun(c echo.Context, write func(*sseWriter, agents.Event) 
 	if _, err := s.Agents.Get(ctx, user, id); err != nil {
 		return runError(err)
 	}
-	w := startSSE(c)
+	w, err := s.startSSE(c)
+	if err != nil {
+		return err
+	}
+	defer w.close()
 	err = s.Agents.Follow(ctx, user, id, lastEventID(c), func(e agents.Event) error { return write(w, e) },
 		func() error { return w.comment("heartbeat") })
 	if err != nil && ctx.Err() == nil {

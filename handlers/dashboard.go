@@ -132,7 +132,11 @@ func (s *Server) dashboardEvents(c echo.Context) error {
 	user := currentUser(c).ID
 	wake, stop := s.Bus.Subscribe(projects.UserTopic(user))
 	defer stop()
-	out := startSSE(c)
+	out, err := s.startSSE(c)
+	if err != nil {
+		return err
+	}
+	defer out.close()
 	page := s.page(c, "Projects")
 	sent := map[string]string{} // project id → what its card showed
 	var n int64

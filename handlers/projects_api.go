@@ -201,7 +201,11 @@ func (s *Server) apiProjectEvents(c echo.Context) error {
 	wake, stop := s.Bus.Subscribe(projects.ProjectTopic(p.ID))
 	defer stop()
 	last := lastEventID(c)
-	out := startSSE(c)
+	out, err := s.startSSE(c)
+	if err != nil {
+		return err
+	}
+	defer out.close()
 	for {
 		evs, err := s.Projects.EventsAfter(ctx, p.ID, last)
 		if err != nil {
@@ -256,7 +260,11 @@ func (s *Server) streamLogs(c echo.Context, send func(out *sseWriter, n int64, l
 		return NewError(http.StatusConflict, "not_running", "The project has no dev server output yet; start it first.")
 	}
 	defer logs.Close()
-	out := startSSE(c)
+	out, err := s.startSSE(c)
+	if err != nil {
+		return err
+	}
+	defer out.close()
 	lines := make(chan string)
 	go func() {
 		defer close(lines)

@@ -52,6 +52,7 @@ type Server struct {
 	echo    *echo.Echo
 	cookies *sessions.CookieStore
 	names   auth.CookieNames // the cookie names for the UI's scheme
+	streams *streamSlots     // open event streams per user
 }
 
 // New builds the web server with every route and middleware.
@@ -62,7 +63,7 @@ func New(d Deps) *Server {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	s := &Server{Deps: d, echo: e}
+	s := &Server{Deps: d, echo: e, streams: newStreamSlots(d.Config.MaxStreamsPerUser)}
 	s.names = auth.Cookies(s.secureCookies())
 	s.cookies = newCookieStore(d.Auth.Ring, s.secureCookies())
 	e.HTTPErrorHandler = s.handleError

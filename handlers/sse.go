@@ -8,23 +8,71 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
 
 // heartbeat keeps idle streams open through proxies.
 const heartbeat = 15 * time.Second
 
+// streamRetryAfter is the wait suggested to a client over its stream cap:
+// long enough for a closed tab's stream to be noticed and freed.
+const streamRetryAfter = 5 * time.Second
+
 // sseWriter is the one Server-Sent Events writer: headers once, a flush per
 // event, comments as heartbeats.
 type sseWriter struct {
-	w http.ResponseWriter
-	f http.Flusher
+	w       http.ResponseWriter
+	f       http.Flusher
+	release func() // frees the user's stream slot
 }
 
-func startSSE(c echo.Context) *sseWriter {
+// streamSlots counts the event streams each user holds open on this
+// replica, so that one person's tabs and scripts cannot tie up connections
+// and goroutines without end.
+type streamSlots struct {
+	max  int // 0: no limit
+	mu   sync.Mutex
+	open map[uuid.UUID]int
+}
+
+func newStreamSlots(max int) *streamSlots {
+	return &streamSlots{max: max, open: map[uuid.UUID]int{}}
+}
+
+// take claims a slot for user; false when they hold every slot already.
+func (s *streamSlots) take(user uuid.UUID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.max > 0 && s.open[user] >= s.max {
+		return false
+	}
+	s.open[user]++
+	return true
+}
+
+func (s *streamSlots) release(user uuid.UUID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open[user]--; s.open[user] <= 0 {
+		delete(s.open, user)
+	}
+}
+
+// startSSE claims one of the user's stream slots and opens the stream. The
+// caller closes the writer when the stream ends, which frees the slot.
+func (s *Server) startSSE(c echo.Context) (*sseWriter, error) {
+	user := currentUser(c).ID
+	if !s.streams.take(user) {
+		e := NewError(http.StatusTooManyRequests, "too_many_streams", fmt.Sprintf(
+			"You have %d live views open, the most studio keeps for one person; close some tabs (or other clients following runs, status or logs) and try again.", s.streams.max))
+		e.RetryAfter = streamRetryAfter
+		return nil, e
+	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -32,8 +80,12 @@ func startSSE(c echo.Context) *sseWriter {
 	h.Set("Connection", "keep-alive")
 	c.Response().WriteHeader(http.StatusOK)
 	c.Response().Flush()
-	return &sseWriter{w: c.Response(), f: c.Response()}
+	var once sync.Once
+	return &sseWriter{w: c.Response(), f: c.Response(), release: func() { once.Do(func() { s.streams.release(user) }) }}, nil
 }
+
+// close ends the stream's hold on its slot; it is safe to call more than once.
+func (s *sseWriter) close() { s.release() }
 
 // event writes one event; data is sent as JSON.
 func (s *sseWriter) event(id int64, kind string, data any) error {

@@ -202,6 +202,8 @@ func (d *anthropicDecoder) next() ([]Event, error) {
 	return nil, nil
 }
 
+func (d *anthropicDecoder) argBytes() int64 { return d.calls.bytes }
+
 func (d *anthropicDecoder) close() { _ = d.s.Close() }
 
 func anthropicFinish(reason anthropic.StopReason) FinishReason {

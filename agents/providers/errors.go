@@ -24,6 +24,7 @@ var (
 	ErrInterrupted = errors.New("the answer broke off after it had started")
 	ErrRedirected  = errors.New("the server answered with a redirect")
 	ErrUnreachable = errors.New("could not connect to the provider")
+	ErrTooLong     = errors.New("the answer passed its size limit")
 )
 
 // Error is a provider failure whose message is fit to show the user. It never
@@ -119,6 +120,12 @@ func (p *Provider) connectionLost(err error) *Error {
 	}
 }
 
+// tooLong reports an answer stopped at Request.MaxBytes; it is never
+// retried, since another try would stream as much again.
+func (p *Provider) tooLong(limit int64) *Error {
+	return &Error{Provider: p.name, msg: fmt.Sprintf("the %s answer passed the limit of %d bytes", p.name, limit), kinds: []error{ErrTooLong}}
+}
+
 // notSent describes a request the SDK refused to build or send.
 func (p *Provider) notSent(err error) *Error {
 	return &Error{Provider: p.name, msg: fmt.Sprintf("could not send the request to %s: %s", p.name, p.clean(err.Error()))}
@@ -151,6 +158,9 @@ func (p *Provider) classify(ctx context.Context, a *attempt, err error) error {
 	}
 	if a.idleExpired() {
 		return p.timeout(nil)
+	}
+	if a.wireExceeded() {
+		return p.tooLong(a.maxBytes)
 	}
 	st := a.state()
 	switch {

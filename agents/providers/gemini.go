@@ -157,6 +157,7 @@ type geminiDecoder struct {
 	usage  *Usage
 	finish FinishReason
 	calls  int
+	args   int64 // bytes of arguments received
 	done   bool
 }
 
@@ -199,6 +200,7 @@ func (d *geminiDecoder) next() ([]Event, error) {
 			if part.FunctionCall.Args != nil {
 				args, _ := json.Marshal(part.FunctionCall.Args)
 				c.args.Write(args)
+				d.args += int64(len(args))
 			}
 			events = append(events, Event{Kind: EventToolCall, ToolCall: c.call()})
 			d.calls++
@@ -220,6 +222,8 @@ func (d *geminiDecoder) end() []Event {
 	}
 	return append(events, Event{Kind: EventFinish, Finish: finish})
 }
+
+func (d *geminiDecoder) argBytes() int64 { return d.args }
 
 func (d *geminiDecoder) close() { d.stop() }
 

@@ -197,6 +197,8 @@ func (d *openaiDecoder) end() []Event {
 	return append(events, Event{Kind: EventFinish, Finish: finish})
 }
 
+func (d *openaiDecoder) argBytes() int64 { return d.calls.bytes }
+
 func (d *openaiDecoder) close() { _ = d.s.Close() }
 
 func openaiFinish(reason string) FinishReason {

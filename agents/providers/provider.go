@@ -101,6 +101,8 @@ type decoder interface {
 	// next returns the events decoded from the provider's next message,
 	// possibly none; io.EOF once the stream has ended.
 	next() ([]Event, error)
+	// argBytes is how many bytes of tool arguments have arrived so far.
+	argBytes() int64
 	close()
 }
 
@@ -213,6 +215,9 @@ func (r Request) check() error {
 	}
 	if r.MaxTokens < 0 {
 		return fmt.Errorf("max tokens %d is negative", r.MaxTokens)
+	}
+	if r.MaxBytes < 0 {
+		return fmt.Errorf("max bytes %d is negative", r.MaxBytes)
 	}
 	for i, m := range r.Messages {
 		switch m.Role {

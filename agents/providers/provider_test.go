@@ -83,6 +83,7 @@ func TestInvalidRequestsAreNotSent(t *testing.T) {
 	}{
 		{Request{}, "request has no model"},
 		{Request{Model: "m", MaxTokens: -1}, "max tokens -1 is negative"},
+		{Request{Model: "m", MaxBytes: -1}, "max bytes -1 is negative"},
 		{Request{Model: "m", Messages: []Message{{Role: "system", Text: "x"}}}, `message 0: unknown role "system"`},
 		{Request{Model: "m", Messages: []Message{{Role: RoleTool, Text: "x"}}}, "message 0: a tool result needs the id of its call"},
 		{Request{Model: "m", Tools: []Tool{{Description: "x"}}}, "a tool has no name"},

@@ -25,6 +25,9 @@ type Stream struct {
 	a   *attempt
 	dec decoder
 
+	maxBytes int64 // Request.MaxBytes
+	size     int64 // bytes of text and tool arguments decoded so far
+
 	pending   []Event
 	cur       Event
 	err       error
@@ -38,12 +41,13 @@ type Stream struct {
 // that anything going wrong before the caller has seen a byte can be retried.
 func (p *Provider) open(ctx context.Context, req Request) (*Stream, error) {
 	actx, a := p.startAttempt(ctx)
+	a.maxBytes = req.MaxBytes
 	dec, err := p.backend.stream(actx, req)
 	if err != nil {
 		a.end()
 		return nil, p.classify(ctx, a, err)
 	}
-	s := &Stream{p: p, ctx: ctx, a: a, dec: dec}
+	s := &Stream{p: p, ctx: ctx, a: a, dec: dec, maxBytes: req.MaxBytes}
 	if !s.fill() {
 		s.Close()
 		if s.err == nil {
@@ -76,6 +80,11 @@ func (s *Stream) Event() Event { return s.cur }
 // part of the answer was delivered), or the caller's context error.
 func (s *Stream) Err() error { return s.err }
 
+// Size is how many bytes of text and tool arguments the turn has streamed
+// so far, including any that passed Request.MaxBytes and were not
+// delivered.
+func (s *Stream) Size() int64 { return s.size + s.dec.argBytes() }
+
 // Close releases the connection. It is safe to call more than once.
 func (s *Stream) Close() error {
 	if !s.closed {
@@ -94,6 +103,7 @@ func (s *Stream) fill() bool {
 			return false
 		}
 		s.a.touch()
+		s.a.newMessage()
 		events, err := s.dec.next()
 		s.a.pause()
 		switch {
@@ -104,6 +114,11 @@ func (s *Stream) fill() bool {
 			s.fail(err)
 			return false
 		}
+		if s.overCap(events) {
+			s.Close() // stop reading now: nothing more is wanted
+			s.err = s.p.tooLong(s.maxBytes)
+			return false
+		}
 		for _, ev := range events {
 			s.finished = s.finished || ev.Kind == EventFinish
 		}
@@ -111,6 +126,17 @@ func (s *Stream) fill() bool {
 		s.queued = s.queued || len(events) > 0
 	}
 	return true
+}
+
+// overCap adds the text of events and the tool arguments the decoder has
+// taken in to the answer's size and reports whether it passed MaxBytes.
+// Arguments are counted as they arrive, not when their call is complete,
+// so a call that never ends is stopped too.
+func (s *Stream) overCap(events []Event) bool {
+	for _, ev := range events {
+		s.size += int64(len(ev.Text))
+	}
+	return s.maxBytes > 0 && s.size+s.dec.argBytes() > s.maxBytes
 }
 
 // endedEarly handles a stream that closed without EventFinish.

@@ -55,6 +55,7 @@ func checkArgs(tool, args string) error {
 type indexedCalls struct {
 	calls []*callParts
 	at    map[int64]int // stream index → position in calls
+	bytes int64         // argument bytes added, for the answer's size cap
 }
 
 func (ic *indexedCalls) add(index int64, id, name, argsPiece string) {
@@ -77,6 +78,7 @@ func (ic *indexedCalls) add(index int64, id, name, argsPiece string) {
 		c.name = name
 	}
 	c.args.WriteString(argsPiece)
+	ic.bytes += int64(len(argsPiece))
 }
 
 // take removes the call at index and finishes it; ok is false if there is none.

@@ -26,6 +26,20 @@ const maxErrorBody = 64 << 10
 // errIdle is the cancellation cause of a try whose provider went quiet.
 var errIdle = errors.New("provider went quiet")
 
+// errWireTooLong is the cancellation cause of a try whose response passed
+// its cap on the wire.
+var errWireTooLong = errors.New("the response passed its size limit")
+
+// Caps on the wire, as multiples of Request.MaxBytes. Framing is heavy (an
+// OpenAI chunk spends some 150 bytes of JSON on a few characters of text),
+// so the whole response gets a generous multiple; one message, which an SDK
+// buffers whole, gets room for the cap's worth of text escaped as JSON.
+const (
+	wireFactor    = 64
+	messageFactor = 8
+	messageSlack  = 64 << 10
+)
+
 type attemptKey struct{}
 
 // attempt is one try at a request.
@@ -34,6 +48,13 @@ type attempt struct {
 	cancel context.CancelCauseFunc
 	idle   time.Duration
 	timer  *time.Timer
+
+	// maxBytes is the request's cap (0: none); wire counts the response's
+	// bytes in all and since the last message began (touched by the
+	// reading goroutine only).
+	maxBytes    int64
+	wire        int64
+	wireMessage int64
 
 	mu sync.Mutex
 	st wireState
@@ -72,6 +93,18 @@ func (a *attempt) end() {
 	a.timer.Stop()
 	a.cancel(context.Canceled)
 }
+
+// newMessage starts counting the bytes of the next message.
+func (a *attempt) newMessage() { a.wireMessage = 0 }
+
+// countWire adds n bytes read and reports whether a cap is passed.
+func (a *attempt) countWire(n int) bool {
+	a.wire += int64(n)
+	a.wireMessage += int64(n)
+	return a.maxBytes > 0 && (a.wire > wireFactor*a.maxBytes || a.wireMessage > messageFactor*a.maxBytes+messageSlack)
+}
+
+func (a *attempt) wireExceeded() bool { return errors.Is(context.Cause(a.ctx), errWireTooLong) }
 
 func (a *attempt) idleExpired() bool { return errors.Is(context.Cause(a.ctx), errIdle) }
 
@@ -129,6 +162,11 @@ func (b *observedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
 		b.a.touch()
+		if b.a.countWire(n) {
+			// Drop what passed the cap and stop the try, so the SDK buffers no more.
+			b.a.cancel(errWireTooLong)
+			return 0, errWireTooLong
+		}
 	}
 	if err != nil && err != io.EOF {
 		b.a.update(func(s *wireState) { s.readErr = err })

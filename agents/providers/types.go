@@ -10,6 +10,12 @@ type Request struct {
 	Tools       []Tool
 	MaxTokens   int      // output budget; 0 lets the provider decide (Anthropic gets defaultMaxTokens)
 	Temperature *float64 // nil keeps the model's default
+	// MaxBytes caps the answer: once its text and tool arguments would pass
+	// this many bytes, the stream stops reading and fails with ErrTooLong.
+	// The response on the wire is capped too (wireFactor times as much), so
+	// a server that sends bytes no event comes from cannot grow memory
+	// either. 0 means no cap.
+	MaxBytes int64
 }
 
 // Role says who wrote a message.

@@ -64,7 +64,21 @@ type Turn struct {
 	// before its frame is written (after the Delay), so that benchmarks
 	// can time each piece from the moment it goes out.
 	OnFrame func(i int)
+	// Endless, when not empty, is sent again and again after the frames
+	// until the client leaves: a stream that never finishes and never
+	// reports usage, as a broken or hostile server might send.
+	Endless string
+	// EndlessArgs sends the Endless pieces as the arguments of a tool call
+	// (named write_file) instead of as text. Gemini sends calls whole, so
+	// there it has no effect.
+	EndlessArgs bool
 }
+
+// Forever is a turn that streams piece without end and without usage.
+func Forever(piece string) Turn { return Turn{Endless: piece} }
+
+// ForeverArgs is a turn whose tool call's arguments never end.
+func ForeverArgs(piece string) Turn { return Turn{Endless: piece, EndlessArgs: true} }
 
 // Say is a turn that answers with text pieces.
 func Say(pieces ...string) Turn { return Turn{Text: pieces} }
@@ -111,6 +125,7 @@ type Server struct {
 	respond  func(r Request, n int) Turn
 	requests []Request
 	models   []string
+	open     int // chat requests being answered
 }
 
 // New starts a fake provider. provider is "openai", "openai_compatible" or
@@ -187,6 +202,14 @@ func (s *Server) Requests() []Request {
 	return slices.Clone(s.requests)
 }
 
+// Open is how many chat requests the server is answering right now: a
+// client that stopped reading and closed its connection leaves none.
+func (s *Server) Open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open
+}
+
 // Models sets what the model list endpoint answers; "fake-model" until set.
 func (s *Server) Models(names ...string) {
 	s.mu.Lock()
@@ -217,6 +240,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
+	s.open++
+	defer func() {
+		s.mu.Lock()
+		s.open--
+		s.mu.Unlock()
+	}()
 	n := len(s.requests)
 	var turn Turn
 	queued := len(s.queue) > 0
@@ -273,6 +302,10 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request, req Request, n int
 	if !enc.frames(turn) {
 		return
 	}
+	if turn.Endless != "" {
+		enc.endless(turn)
+		return
+	}
 	switch {
 	case turn.Cut:
 		panic(http.ErrAbortHandler) // the connection closes mid-body
@@ -289,6 +322,8 @@ type encoder interface {
 	frames(t Turn) bool
 	// end sends usage and the finish reason.
 	end(toolUse bool, in, out int64)
+	// endless sends t.Endless until the client leaves.
+	endless(t Turn)
 }
 
 // frameWriter sends SSE frames, one write and flush each.
@@ -315,6 +350,21 @@ func (fw *frameWriter) sendText(onFrame func(int), i int) bool {
 		onFrame(i)
 	}
 	return fw.write()
+}
+
+// repeat sends buf again and again until the client leaves or the server
+// closes.
+func (fw *frameWriter) repeat() {
+	for {
+		select {
+		case <-fw.s.done:
+			return
+		default:
+		}
+		if !fw.send() {
+			return
+		}
+	}
 }
 
 // wait waits the turn's delay; false if the client went away or the server
@@ -528,6 +578,27 @@ func (e *openaiEncoder) frames(t Turn) bool {
 	return true
 }
 
+func (e *openaiEncoder) endless(t Turn) {
+	fw := e.fw
+	prefix := e.head + `{"index":0,"delta":{"content":`
+	if t.EndlessArgs {
+		index := strconv.Itoa(len(t.Calls))
+		fw.buf = append(append(fw.buf[:0], e.head...), `{"index":0,"delta":{"tool_calls":[{"index":`+index+
+			`,"id":"call_endless","type":"function","function":{"name":"write_file","arguments":""}}]`+openaiChoiceEnd...)
+		if !fw.send() {
+			return
+		}
+		prefix = e.head + `{"index":0,"delta":{"tool_calls":[{"index":` + index + `,"function":{"arguments":`
+	}
+	suffix := openaiChoiceEnd
+	if t.EndlessArgs {
+		suffix = `}}]` + openaiChoiceEnd
+	}
+	fw.buf = appendString(append(fw.buf[:0], prefix...), t.Endless)
+	fw.buf = append(fw.buf, suffix...)
+	fw.repeat()
+}
+
 func (e *openaiEncoder) end(toolUse bool, in, out int64) {
 	fw := e.fw
 	reason := "stop"
@@ -617,6 +688,28 @@ func (e *anthropicEncoder) frames(t Turn) bool {
 	return true
 }
 
+// endless opens a block of its own after the turn's blocks and never
+// closes it.
+func (e *anthropicEncoder) endless(t Turn) {
+	fw := e.fw
+	index := len(t.Calls)
+	if len(t.Text) > 0 {
+		index++
+	}
+	block, delta := `{"type":"text","text":""}`, `{"type":"text_delta","text":`
+	if t.EndlessArgs {
+		block = `{"type":"tool_use","id":"toolu_endless","name":"write_file","input":{}}`
+		delta = `{"type":"input_json_delta","partial_json":`
+	}
+	if !e.blockStart(index, block) {
+		return
+	}
+	fw.buf = append(fw.buf[:0], "event: content_block_delta\ndata: "+`{"type":"content_block_delta","index":`+strconv.Itoa(index)+`,"delta":`+delta...)
+	fw.buf = appendString(fw.buf, t.Endless)
+	fw.buf = append(fw.buf, "}}\n\n"...)
+	fw.repeat()
+}
+
 func (e *anthropicEncoder) blockStart(index int, block string) bool {
 	e.fw.buf = append(e.fw.buf[:0], "event: content_block_start\ndata: "+`{"type":"content_block_start","index":`+
 		strconv.Itoa(index)+`,"content_block":`+block+"}\n\n"...)
@@ -694,6 +787,14 @@ func appendGeminiArgs(dst []byte, args string) []byte {
 	_ = json.Compact(&b, trimmed)
 	dst = append(dst, `,"args":`...)
 	return append(dst, b.Bytes()...)
+}
+
+func (e *geminiEncoder) endless(t Turn) {
+	fw := e.fw
+	fw.buf = append(fw.buf[:0], geminiPartsStart+`{"text":`...)
+	fw.buf = appendString(fw.buf, t.Endless)
+	fw.buf = append(fw.buf, `}],"role":"model"},"index":0}]`+e.tail...)
+	fw.repeat()
 }
 
 func (e *geminiEncoder) end(_ bool, in, out int64) {
