@@ -78,3 +78,34 @@ func TestWorkspaceTreeOpensFoldersLazily(t *testing.T) {
 		t.Fatalf("other user's tree: %d", res.StatusCode)
 	}
 }
+
+// The log pane is htmx's sse-swap: the browser's stream sends each line as
+// HTML text, not the API's JSON.
+func TestWorkspaceLogsStreamHTML(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	token := env.register("a@example.com")
+	b := env.browser()
+	if res := b.login("a@example.com", "a long password"); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", res.StatusCode)
+	}
+	id := env.newProject(token, "Logs")
+	_, doc, _ := b.page("/projects/" + id)
+	pane := doc.Find("#logs")
+	if pane.AttrOr("sse-swap", "") != "log" || pane.AttrOr("hx-ext", "") != "sse" || pane.AttrOr("data-logs", "") != "/projects/"+id+"/logs?tail=500" {
+		t.Fatalf("log pane: %v", pane.Nodes[0].Attr)
+	}
+	req, _ := http.NewRequest("GET", env.http.URL+"/projects/"+id+"/logs?tail=50", nil)
+	for _, c := range b.client.Jar.Cookies(mustURL(env.http.URL)) {
+		req.AddCookie(c)
+	}
+	readSSE(t, req, func(event, data string) bool {
+		if event != "log" {
+			return false
+		}
+		if strings.HasPrefix(data, `{"line"`) || strings.ContainsAny(data, "<>") {
+			t.Fatalf("a log line for the page is not HTML text: %q", data)
+		}
+		return true
+	})
+}
