@@ -346,7 +346,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		chromedp.WaitVisible(css(`[data-file="src/notes.md"]`)),
 		chromedp.WaitVisible(css(`[data-tab="src/notes.md"]`)),
 	)
-	// Rename opens a form holding the file's path; the new path is typed over it.
+	// Rename opens a form holding the file's path; the new path replaces it.
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.confirm = function () { return true }; true`)); err != nil {
 		t.Fatal(err)
 	}
@@ -354,8 +354,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		return append([]chromedp.Action[chromedp.Void]{
 			chromedp.Click(css(`[data-testid=rename-file]`)),
 			chromedp.WaitVisible(css(`[data-testid=rename-to]`)),
-			chromedp.SetValue(css(`[data-testid=rename-to]`), ""),
-			chromedp.SendKeys(css(`[data-testid=rename-to]`), to),
+			chromedp.SetValue(css(`[data-testid=rename-to]`), to),
 			chromedp.Click(css(`[data-testid=rename-submit]`)),
 		}, then...)
 	}
