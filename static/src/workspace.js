@@ -72,11 +72,14 @@
   // The file forms and the tree's refreshes name the open file.
   var fileActions = document.getElementById("file-actions");
   function setCurrent(path) {
+    if (path !== current) {
+      // A rename begun for another file does not carry over.
+      document.getElementById("rename-box").open = false;
+      document.getElementById("rename-to").value = path || "";
+    }
     current = path;
     fileActions.hidden = !path;
     document.querySelectorAll("[data-current-file], #current-file").forEach(function (i) { i.value = path || ""; });
-    var to = document.getElementById("rename-to");
-    if (to && !document.getElementById("rename-box").open) to.value = path || "";
     if (path) document.getElementById("delete-file-form").setAttribute("hx-confirm", "Delete " + path + "?");
   }
 
