@@ -8,8 +8,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
+	"studio/app"
 	"studio/auth"
 	"studio/config"
 	"studio/db"
@@ -48,24 +47,17 @@ func rotateKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	database, err := openDatabase(ctx, cfg, newLogger(cfg, stderr), true)
+	studio, err := app.New(ctx, cfg, app.Options{Parts: app.Accounts, Logger: newLogger(cfg, stderr), Attach: true})
 	if err != nil {
 		return err
 	}
-	defer database.Close()
-	if _, err := db.MigrateUp(ctx, database.pool); err != nil {
-		return err
-	}
-	ring, err := auth.LoadKeyring(cfg.SecretKey, cfg.PreviousKeys, cfg.DataDir())
-	if err != nil {
-		return err
-	}
-	if ring.FromFile() {
+	defer studio.Close()
+	if studio.Ring.FromFile() {
 		fmt.Fprintf(stdout, "adding a new key to %s; waiting %s for running servers to read it\n", auth.KeyFile, *wait)
 	} else if cfg.PreviousKeys == "" {
 		fmt.Fprintln(stdout, "STUDIO_PREVIOUS_SECRET_KEYS is empty: every secret is already sealed with STUDIO_SECRET_KEY or cannot be opened")
 	}
-	key, n, err := auth.NewService(database.pool, ring, cfg.Signup, nil).RotateKey(ctx, *wait)
+	key, n, err := studio.Auth.RotateKey(ctx, *wait)
 	if err != nil {
 		return fmt.Errorf("rotate-key: %w (every key is kept and no secret was lost; run rotate-key again to finish)", err)
 	}
@@ -91,6 +83,8 @@ func createUser(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	// The flags are checked before the database is opened, for a quick
+	// answer; the account service checks them again.
 	addr, err := auth.NormalizeEmail(*email)
 	if err != nil {
 		return fmt.Errorf("--email: %w", err)
@@ -99,28 +93,24 @@ func createUser(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if generated {
 		*password = rand.Text()
 	}
-	hash, err := auth.HashPassword(*password)
-	if err != nil {
+	if err := auth.CheckPassword(*password); err != nil {
 		return fmt.Errorf("--password: %w", err)
 	}
-	role := "user"
+	role := db.UserRoleUser
 	if *isAdmin {
-		role = "admin"
+		role = db.UserRoleAdmin
 	}
-	database, err := openDatabase(ctx, cfg, newLogger(cfg, stderr), true)
+	studio, err := app.New(ctx, cfg, app.Options{Parts: app.Accounts, Logger: newLogger(cfg, stderr), Attach: true})
 	if err != nil {
 		return err
 	}
-	defer database.Close()
-	if _, err := db.MigrateUp(ctx, database.pool); err != nil {
-		return err
-	}
-	u, err := db.New(database.pool).CreateUser(ctx, db.CreateUserParams{Email: addr, Name: *name, PasswordHash: hash, Role: role})
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	defer studio.Close()
+	// The operator at the command line is no account: the audit entry has
+	// no actor.
+	u, err := studio.Auth.CreateUser(ctx, nil, auth.NewAccount{Email: addr, Name: *name, Password: *password, Role: role}, auth.Meta{})
+	if errors.Is(err, auth.ErrEmailTaken) {
 		return fmt.Errorf("an account with the email %s already exists", addr)
-	}
-	if err != nil {
+	} else if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
 	fmt.Fprintf(stdout, "created %s %s (id %s)\n", role, u.Email, u.ID)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"studio/app"
 	"studio/config"
 	"studio/db"
 )
@@ -21,12 +22,12 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	database, err := openDatabase(ctx, cfg, newLogger(cfg, stderr), true)
+	studio, err := app.New(ctx, cfg, app.Options{Parts: app.Database, Logger: newLogger(cfg, stderr), Attach: true})
 	if err != nil {
 		return err
 	}
-	defer database.Close()
-	m, err := db.NewMigrator(database.pool)
+	defer studio.Close()
+	m, err := db.NewMigrator(studio.Pool)
 	if err != nil {
 		return err
 	}

@@ -16,14 +16,15 @@ import (
 	"studio/db"
 )
 
-// Event kinds of a run's stream, as API.md names them.
+// Event kinds of a run's stream, as API.md names them; payloads.go holds
+// the data of each.
 const (
-	KindToken       = "token"        // {text}
-	KindToolCall    = "tool_call"    // {name, args}
-	KindToolResult  = "tool_result"  // {name, ok, summary}
-	KindFileChanged = "file_changed" // {path}
-	KindStatus      = "status"       // {status}
-	KindDone        = "done"         // {status, usage, error?}
+	KindToken       = "token"        // TokenEvent
+	KindToolCall    = "tool_call"    // ToolCallEvent
+	KindToolResult  = "tool_result"  // ToolResultEvent
+	KindFileChanged = "file_changed" // FileChangedEvent
+	KindStatus      = "status"       // StatusEvent
+	KindDone        = "done"         // DoneEvent
 )
 
 // Event is one entry of a run's stream; Seq is its SSE id.

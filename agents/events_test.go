@@ -12,7 +12,7 @@ func TestRunLogLetsGoOfStoredEvents(t *testing.T) {
 	l := newRunLog(nil, uuid.New())
 	const n = 100_000
 	for i := range n {
-		l.emit(KindToken, map[string]string{"text": "x"})
+		l.emit(KindToken, TokenEvent{Text: "x"})
 		if i%1000 == 999 {
 			l.markStored(1000) // what the flush loop does
 		}
@@ -29,7 +29,7 @@ func TestRunLogLetsGoOfStoredEvents(t *testing.T) {
 	}
 	// Not yet stored events are never let go.
 	for range 3 * keepEvents {
-		l.emit(KindToken, map[string]string{"text": "y"})
+		l.emit(KindToken, TokenEvent{Text: "y"})
 	}
 	l.markStored(0)
 	if events, _ := l.since(n); len(events) != 3*keepEvents {

@@ -140,12 +140,12 @@ func blockPath(lang, rest string) string {
 // was refused, or "".
 func (r *run) saveBlock(ctx context.Context, b block) string {
 	args := fmt.Sprintf(`{"path":%q,"content_bytes":%d}`, b.path, len(b.content))
-	r.log.emit(KindToolCall, map[string]any{"name": "write_file", "args": rawArgs(args)})
+	r.log.emit(KindToolCall, ToolCallEvent{Name: "write_file", Args: rawArgs(args)})
 	start := time.Now()
 	res := r.writeFile(ctx, b.path, b.content)
-	r.log.emit(KindToolResult, map[string]any{"name": "write_file", "ok": res.ok, "summary": res.summary(), "args": rawArgs(args)})
+	r.log.emit(KindToolResult, ToolResultEvent{Name: "write_file", OK: res.ok, Summary: res.summary(), Args: rawArgs(args)})
 	for _, p := range res.changed {
-		r.log.emit(KindFileChanged, map[string]string{"path": p})
+		r.log.emit(KindFileChanged, FileChangedEvent{Path: p})
 	}
 	r.logCommand(ctx, "write_file", []byte(args), res, start)
 	if res.ok {
@@ -158,7 +158,7 @@ func (r *run) saveBlock(ctx context.Context, b block) string {
 // files, what the user changed or has open, and recent dev-server errors.
 func (r *run) projectContext(ctx context.Context) string {
 	var b strings.Builder
-	tree, err := r.s.projects.Tree(r.proj.ID)
+	tree, err := r.files.Tree(ctx)
 	if err == nil {
 		b.WriteString("Project files:\n")
 		for i, f := range tree {
@@ -181,7 +181,7 @@ func (r *run) projectContext(ctx context.Context) string {
 			return
 		}
 		seen[path] = true
-		content, _, err := r.s.projects.ReadFile(r.proj.ID, path)
+		content, _, err := r.files.ReadFile(ctx, path)
 		if err != nil || len(content) > 20<<10 {
 			return
 		}
@@ -205,7 +205,7 @@ func (r *run) projectContext(ctx context.Context) string {
 }
 
 func (r *run) lastRunEnd(ctx context.Context) time.Time {
-	runs, err := r.s.Runs(ctx, r.proj.ID, 2)
+	runs, err := r.s.listRuns(ctx, r.proj.ID, 2)
 	if err != nil {
 		return time.Time{}
 	}

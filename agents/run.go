@@ -24,6 +24,7 @@ type run struct {
 	row     db.AgentRun
 	agent   db.Agent
 	proj    db.Project
+	files   *projects.Handle // the project as its owner opened it
 	client  *providers.Provider
 	message string
 	open    []string
@@ -80,7 +81,7 @@ func (r *run) execute() {
 
 	// The run's row ends before the done event goes out, so a client that
 	// sees done finds the run ended and may start the next one.
-	r.log.emit(KindStatus, map[string]string{"status": status})
+	r.log.emit(KindStatus, StatusEvent{Status: status})
 	end := db.FinishRunParams{ID: r.row.ID, Status: status, Error: msg, Steps: int32(r.steps),
 		InputTokens: r.usage.InputTokens, OutputTokens: r.usage.OutputTokens, CostUsd: r.cost}
 	store := context.WithoutCancel(r.ctx)
@@ -99,7 +100,7 @@ func (r *run) execute() {
 			r.s.log.Warn("store the agent's answer", "run", r.row.ID, "err", err)
 		}
 	}
-	r.log.emit(KindDone, doneData(row))
+	r.log.emit(KindDone, doneEvent(row))
 	r.s.storeAll(r.log)
 
 	r.s.mu.Lock()
@@ -123,28 +124,28 @@ func (r *run) safeLoop(ctx context.Context) (err error) {
 }
 
 // outcome maps how the loop ended to a run status and a message.
-func (r *run) outcome(ctx context.Context, err error) (string, string) {
+func (r *run) outcome(ctx context.Context, err error) (db.RunStatus, string) {
 	var budget *budgetError
 	switch {
 	case err == nil:
-		return StatusSucceeded, ""
+		return db.RunStatusSucceeded, ""
 	case errors.As(err, &budget):
-		return StatusBudgetExceeded, budget.msg
+		return db.RunStatusBudgetExceeded, budget.msg
 	case context.Cause(ctx) == errCancelled:
-		return StatusCancelled, "cancelled by the user"
+		return db.RunStatusCancelled, "cancelled by the user"
 	case context.Cause(ctx) == errWallTime:
-		return StatusBudgetExceeded, fmt.Sprintf("the run reached its time limit of %s", r.s.opts.MaxTime)
+		return db.RunStatusBudgetExceeded, fmt.Sprintf("the run reached its time limit of %s", r.s.opts.MaxTime)
 	case context.Cause(ctx) == errShuttingDown:
-		return StatusFailed, errShuttingDown.Error()
+		return db.RunStatusFailed, errShuttingDown.Error()
 	case context.Cause(ctx) == errEndedElsewhere:
-		return StatusFailed, errEndedElsewhere.Error()
+		return db.RunStatusFailed, errEndedElsewhere.Error()
 	}
-	return StatusFailed, err.Error()
+	return db.RunStatusFailed, err.Error()
 }
 
 // loop talks to the model until it stops calling tools.
 func (r *run) loop(ctx context.Context) error {
-	cp, err := r.s.projects.Checkpoint(ctx, r.proj, "before agent run "+r.row.ID.String()[:8])
+	cp, err := r.files.Checkpoint(ctx, "before agent run "+r.row.ID.String()[:8])
 	if err != nil && !errors.Is(err, projects.ErrFileNotFound) {
 		return fmt.Errorf("could not take a checkpoint of the project's files: %w", err)
 	}
@@ -296,7 +297,7 @@ func (r *run) turn(ctx context.Context, req providers.Request, codeBlocks bool) 
 		case providers.EventText:
 			text.WriteString(ev.Text)
 			r.answer.WriteString(ev.Text)
-			r.log.emit(KindToken, map[string]string{"text": ev.Text})
+			r.log.emit(KindToken, TokenEvent{Text: ev.Text})
 			if blocks != nil {
 				save(blocks.feed(ev.Text))
 			}
@@ -372,7 +373,7 @@ func (r *run) callTools(ctx context.Context, calls []providers.ToolCall) ([]prov
 		readOnly = readOnly && readOnlyTools[c.Name]
 	}
 	for _, c := range calls {
-		r.log.emit(KindToolCall, map[string]any{"id": c.ID, "name": c.Name, "args": rawArgs(c.Args)})
+		r.log.emit(KindToolCall, ToolCallEvent{ID: c.ID, Name: c.Name, Args: rawArgs(c.Args)})
 	}
 	do := func(i int) {
 		defer func() {
@@ -413,9 +414,9 @@ func (r *run) callTool(ctx context.Context, c providers.ToolCall) providers.Mess
 	} else {
 		res = r.runTool(ctx, c.Name, c.Args)
 	}
-	r.log.emit(KindToolResult, map[string]any{"id": c.ID, "name": c.Name, "ok": res.ok, "summary": res.summary(), "args": rawArgs(c.Args)})
+	r.log.emit(KindToolResult, ToolResultEvent{ID: c.ID, Name: c.Name, OK: res.ok, Summary: res.summary(), Args: rawArgs(c.Args)})
 	for _, p := range res.changed {
-		r.log.emit(KindFileChanged, map[string]string{"path": p})
+		r.log.emit(KindFileChanged, FileChangedEvent{Path: p})
 	}
 	if len(res.changed) > 0 {
 		r.repeats = nil // after a change, reading again is no loop (only writes change files, and they run alone)
@@ -488,13 +489,6 @@ func compactJSON(s string) string {
 
 // rawArgs is a call's arguments for an event: the object, or the text
 // when it is not JSON.
-func rawArgs(s string) any {
-	if json.Valid([]byte(s)) {
-		return json.RawMessage(s)
-	}
-	return s
-}
-
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s

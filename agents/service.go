@@ -27,15 +27,6 @@ import (
 	"studio/projects"
 )
 
-// Run statuses.
-const (
-	StatusRunning        = "running"
-	StatusSucceeded      = "succeeded"
-	StatusFailed         = "failed"
-	StatusCancelled      = "cancelled"
-	StatusBudgetExceeded = "budget_exceeded"
-)
-
 // Errors a caller can act on; each message says what to do.
 var (
 	ErrNotFound       = errors.New("there is no such run")
@@ -203,11 +194,12 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 	case !utf8.ValidString(req.Message):
 		return db.AgentRun{}, errors.New("the message is not valid UTF-8")
 	}
-	proj, err := s.projects.Get(ctx, user, projectID)
+	files, err := s.projects.Open(ctx, user, projectID)
 	if err != nil {
 		return db.AgentRun{}, err
 	}
-	if proj.Status == projects.StatusDeleting {
+	proj := files.Project()
+	if proj.Status == db.ProjectStatusDeleting {
 		return db.AgentRun{}, projects.ErrNotFound
 	}
 	agent, err := s.q.GetAgentForUser(ctx, db.GetAgentForUserParams{ID: cmpOr(req.AgentID, "builder"), UserID: &user})
@@ -247,9 +239,9 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 		return db.AgentRun{}, err
 	}
 
-	r := &run{s: s, row: row, agent: agent, proj: proj, client: client, message: req.Message, open: req.Open, history: history, log: newRunLog(s, row.ID)}
+	r := &run{s: s, row: row, agent: agent, proj: proj, files: files, client: client, message: req.Message, open: req.Open, history: history, log: newRunLog(s, row.ID)}
 	r.ctx, r.cancelFn = context.WithCancelCause(s.bg)
-	r.log.emit(KindStatus, map[string]string{"status": StatusRunning})
+	r.log.emit(KindStatus, StatusEvent{Status: db.RunStatusRunning})
 	s.mu.Lock()
 	s.runs[row.ID] = r
 	s.mu.Unlock()
@@ -366,7 +358,7 @@ func (s *Service) Cancel(ctx context.Context, user, id uuid.UUID) (db.AgentRun, 
 	if err != nil {
 		return row, err
 	}
-	if row.Status != StatusRunning {
+	if row.Status.Done() {
 		return row, ErrRunEnded
 	}
 	// The request is stored, so a replica that misses the notification
@@ -391,7 +383,7 @@ func (s *Service) Undo(ctx context.Context, user, id uuid.UUID) (db.AgentRun, pr
 	if err != nil {
 		return row, projects.Checkpoint{}, err
 	}
-	if row.Status == StatusRunning {
+	if !row.Status.Done() {
 		return row, projects.Checkpoint{}, ErrStillRunning
 	}
 	if _, active, err := s.Active(ctx, row.ProjectID); err != nil {
@@ -402,11 +394,11 @@ func (s *Service) Undo(ctx context.Context, user, id uuid.UUID) (db.AgentRun, pr
 	if row.CheckpointID == nil {
 		return row, projects.Checkpoint{}, ErrNoCheckpoint
 	}
-	proj, err := s.projects.Get(ctx, user, row.ProjectID)
+	proj, err := s.projects.Open(ctx, user, row.ProjectID)
 	if err != nil {
 		return row, projects.Checkpoint{}, err
 	}
-	cp, err := s.projects.RestoreCheckpoint(ctx, proj, *row.CheckpointID)
+	cp, err := proj.RestoreCheckpoint(ctx, *row.CheckpointID)
 	if errors.Is(err, projects.ErrCheckpointNotFound) {
 		err = ErrNoCheckpoint
 	}
@@ -421,8 +413,16 @@ func (s *Service) Messages(ctx context.Context, user, projectID uuid.UUID) ([]db
 	return s.q.ListRecentChatMessages(ctx, db.ListRecentChatMessagesParams{ProjectID: projectID, MaxRows: 500})
 }
 
-// Runs lists a project's newest runs.
-func (s *Service) Runs(ctx context.Context, projectID uuid.UUID, limit int32) ([]db.AgentRun, error) {
+// Runs lists the newest runs of one of the user's projects.
+func (s *Service) Runs(ctx context.Context, user, projectID uuid.UUID, limit int32) ([]db.AgentRun, error) {
+	if _, err := s.projects.Get(ctx, user, projectID); err != nil {
+		return nil, err
+	}
+	return s.listRuns(ctx, projectID, limit)
+}
+
+// listRuns lists a project's newest runs, for callers that checked who asks.
+func (s *Service) listRuns(ctx context.Context, projectID uuid.UUID, limit int32) ([]db.AgentRun, error) {
 	return s.q.ListRunsForProject(ctx, db.ListRunsForProjectParams{ProjectID: projectID, MaxRows: limit})
 }
 
@@ -529,21 +529,11 @@ func (s *Service) ReapStale(ctx context.Context) {
 			continue
 		}
 		l := newRunLogAfter(s, row.ID, last)
-		l.emit(KindStatus, map[string]string{"status": StatusFailed})
-		l.emit(KindDone, doneData(ended))
+		l.emit(KindStatus, StatusEvent{Status: db.RunStatusFailed})
+		l.emit(KindDone, doneEvent(ended))
 		s.store(ctx, l)
 		s.log.Info("ended an abandoned run", "run", row.ID)
 	}
-}
-
-func doneData(row db.AgentRun) map[string]any {
-	d := map[string]any{"status": row.Status, "usage": map[string]any{
-		"steps": row.Steps, "input_tokens": row.InputTokens, "output_tokens": row.OutputTokens, "cost_usd": row.CostUsd,
-	}}
-	if row.Error != "" {
-		d["error"] = row.Error
-	}
-	return d
 }
 
 func cmpOr(a, b string) string {
@@ -568,7 +558,7 @@ func (s *Service) History(ctx context.Context, user, projectID uuid.UUID) ([]Exc
 	if err != nil {
 		return nil, err
 	}
-	runs, err := s.Runs(ctx, projectID, 200)
+	runs, err := s.listRuns(ctx, projectID, 200) // Messages checked the owner
 	if err != nil {
 		return nil, err
 	}

@@ -108,9 +108,9 @@ func (r *run) runTool(ctx context.Context, name, args string) toolResult {
 	a.Path = strings.TrimPrefix(strings.TrimPrefix(a.Path, "/app/"), "./")
 	switch name {
 	case "list_files":
-		return r.listFiles(a.Path)
+		return r.listFiles(ctx, a.Path)
 	case "read_file":
-		return r.readFile(a.Path)
+		return r.readFile(ctx, a.Path)
 	case "write_file":
 		if a.Content == nil {
 			return failed("write_file needs content: the whole file")
@@ -122,15 +122,15 @@ func (r *run) runTool(ctx context.Context, name, args string) toolResult {
 		}
 		return r.editFile(ctx, a.Path, *a.OldText, *a.NewText)
 	case "delete_file":
-		if entries, err := r.s.projects.ListDir(r.proj.ID, a.Path); err == nil && len(entries) > 0 {
+		if entries, err := r.files.ListDir(ctx, a.Path); err == nil && len(entries) > 0 {
 			return failed("%s is a folder with %d entries; delete its files first", a.Path, len(entries))
 		}
-		if err := r.s.projects.DeleteFile(ctx, r.proj, a.Path); err != nil {
+		if err := r.files.DeleteFile(ctx, a.Path); err != nil {
 			return fileFailure(a.Path, err)
 		}
 		return toolResult{ok: true, output: "deleted " + a.Path, changed: []string{a.Path}}
 	case "search_files":
-		return r.searchFiles(a.Pattern, a.Path)
+		return r.searchFiles(ctx, a.Pattern, a.Path)
 	case "run_command":
 		return r.runCommand(ctx, a.Argv, a.TimeoutS)
 	case "get_logs":
@@ -151,8 +151,8 @@ func fileFailure(path string, err error) toolResult {
 	return failed("%s: %v", path, err)
 }
 
-func (r *run) listFiles(dir string) toolResult {
-	tree, err := r.s.projects.Tree(r.proj.ID)
+func (r *run) listFiles(ctx context.Context, dir string) toolResult {
+	tree, err := r.files.Tree(ctx)
 	if err != nil {
 		return fileFailure(".", err)
 	}
@@ -193,8 +193,8 @@ func under(path, dir string) bool {
 	return dir == "" || path == dir || strings.HasPrefix(path, dir+"/")
 }
 
-func (r *run) readFile(path string) toolResult {
-	content, _, err := r.s.projects.ReadFile(r.proj.ID, path)
+func (r *run) readFile(ctx context.Context, path string) toolResult {
+	content, _, err := r.files.ReadFile(ctx, path)
 	if err != nil {
 		return fileFailure(path, err)
 	}
@@ -206,12 +206,12 @@ func (r *run) readFile(path string) toolResult {
 }
 
 func (r *run) writeFile(ctx context.Context, path, content string) toolResult {
-	old, _, err := r.s.projects.ReadFile(r.proj.ID, path)
+	old, _, err := r.files.ReadFile(ctx, path)
 	existed := err == nil
 	if p := placeholder(content, string(old)); p != "" {
 		return failed("%s", refusal(path, p))
 	}
-	if _, err := r.s.projects.WriteFile(ctx, r.proj, path, []byte(content), ""); err != nil {
+	if _, err := r.files.WriteFile(ctx, path, []byte(content), ""); err != nil {
 		return fileFailure(path, err)
 	}
 	verb := "created"
@@ -222,7 +222,7 @@ func (r *run) writeFile(ctx context.Context, path, content string) toolResult {
 }
 
 func (r *run) editFile(ctx context.Context, path, oldText, newText string) toolResult {
-	content, etag, err := r.s.projects.ReadFile(r.proj.ID, path)
+	content, etag, err := r.files.ReadFile(ctx, path)
 	if err != nil {
 		return fileFailure(path, err)
 	}
@@ -244,7 +244,7 @@ func (r *run) editFile(ctx context.Context, path, oldText, newText string) toolR
 		return failed("%s", refusal(path, p))
 	}
 	updated := strings.Replace(text, oldText, newText, 1)
-	if _, err := r.s.projects.WriteFile(ctx, r.proj, path, []byte(updated), etag); err != nil {
+	if _, err := r.files.WriteFile(ctx, path, []byte(updated), etag); err != nil {
 		return fileFailure(path, err)
 	}
 	return toolResult{ok: true, output: fmt.Sprintf("edited %s", path), changed: []string{path}}
@@ -252,12 +252,12 @@ func (r *run) editFile(ctx context.Context, path, oldText, newText string) toolR
 
 func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-func (r *run) searchFiles(pattern, dir string) toolResult {
+func (r *run) searchFiles(ctx context.Context, pattern, dir string) toolResult {
 	re, err := regexp.Compile(pattern)
 	if err != nil {
 		return failed("the pattern is not a valid regular expression: %v", err)
 	}
-	tree, err := r.s.projects.Tree(r.proj.ID)
+	tree, err := r.files.Tree(ctx)
 	if err != nil {
 		return fileFailure(".", err)
 	}
@@ -268,7 +268,7 @@ func (r *run) searchFiles(pattern, dir string) toolResult {
 		if f.Type != "file" || f.Size > maxSearchFile || !under(f.Path, dir) {
 			continue
 		}
-		content, _, err := r.s.projects.ReadFile(r.proj.ID, f.Path)
+		content, _, err := r.files.ReadFile(ctx, f.Path)
 		if err != nil || strings.IndexByte(string(content[:min(len(content), 8000)]), 0) >= 0 {
 			continue // gone, or binary
 		}

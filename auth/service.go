@@ -489,13 +489,13 @@ func (s *Service) SetDisabled(ctx context.Context, actor, target uuid.UUID, disa
 }
 
 // SetRole promotes or demotes an account; the last administrator stays.
-func (s *Service) SetRole(ctx context.Context, actor, target uuid.UUID, role string, meta Meta) (db.User, error) {
-	if role != "admin" && role != "user" {
+func (s *Service) SetRole(ctx context.Context, actor, target uuid.UUID, role db.UserRole, meta Meta) (db.User, error) {
+	if !role.Valid() {
 		return db.User{}, fmt.Errorf("unknown role %q", role)
 	}
 	var user db.User
 	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
-		if role == "user" {
+		if !role.IsAdmin() {
 			if err := s.keepAnAdmin(ctx, q, target); err != nil {
 				return err
 			}
@@ -523,7 +523,7 @@ func (s *Service) keepAnAdmin(ctx context.Context, q *db.Queries, target uuid.UU
 	} else if err != nil {
 		return err
 	}
-	if u.Role != "admin" || u.DisabledAt != nil {
+	if !u.Role.IsAdmin() || u.DisabledAt != nil {
 		return nil
 	}
 	n, err := q.CountAdmins(ctx)

@@ -43,11 +43,11 @@ func TestRegisterFirstIsAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Email != "first@example.com" || first.Role != "admin" {
+	if first.Email != "first@example.com" || !first.Role.IsAdmin() {
 		t.Fatalf("first user %q role %q", first.Email, first.Role)
 	}
 	second, err := s.Register(ctx, "second@example.com", "a long password", "", "", meta)
-	if err != nil || second.Role != "user" {
+	if err != nil || second.Role != db.UserRoleUser {
 		t.Fatalf("second user: %v %v", second.Role, err)
 	}
 	if _, err := s.Register(ctx, "FIRST@example.com", "a long password", "", "", meta); !errors.Is(err, auth.ErrEmailTaken) {
@@ -490,13 +490,13 @@ func TestDisableStopsEverythingAtOnce(t *testing.T) {
 	if _, err := s.SetDisabled(ctx, admin.ID, admin.ID, true, meta); !errors.Is(err, auth.ErrLastAdmin) {
 		t.Fatalf("disabling the last admin: %v", err)
 	}
-	if _, err := s.SetRole(ctx, admin.ID, admin.ID, "user", meta); !errors.Is(err, auth.ErrLastAdmin) {
+	if _, err := s.SetRole(ctx, admin.ID, admin.ID, db.UserRoleUser, meta); !errors.Is(err, auth.ErrLastAdmin) {
 		t.Fatalf("demoting the last admin: %v", err)
 	}
-	if _, err := s.SetRole(ctx, admin.ID, u.ID, "admin", meta); err != nil {
+	if _, err := s.SetRole(ctx, admin.ID, u.ID, db.UserRoleAdmin, meta); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetRole(ctx, admin.ID, admin.ID, "user", meta); err != nil {
+	if _, err := s.SetRole(ctx, admin.ID, admin.ID, db.UserRoleUser, meta); err != nil {
 		t.Fatalf("demote with another admin left: %v", err)
 	}
 }

@@ -57,7 +57,7 @@ func TestExec(t *testing.T) {
 			maxTime: 5 * time.Second,
 		},
 		{
-			name:    "timeout kills what ignores SIGTERM",
+			name: "timeout kills what ignores SIGTERM",
 			// The shell ignores SIGTERM from its first instruction on (node
 			// could still be starting on a busy machine when the timeout fires).
 			argv:    []string{"sh", "-c", "trap '' TERM; while :; do sleep 1; done"},

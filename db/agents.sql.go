@@ -16,8 +16,8 @@ SELECT id, owner_id, name, description, mode, system_prompt, tools, model, creat
 `
 
 type GetAgentForUserParams struct {
-	ID     string     `json:"id"`
-	UserID *uuid.UUID `json:"user_id"`
+	ID     string
+	UserID *uuid.UUID
 }
 
 func (q *Queries) GetAgentForUser(ctx context.Context, arg GetAgentForUserParams) (Agent, error) {

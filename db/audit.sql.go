@@ -18,11 +18,11 @@ VALUES ($1, $2, $3, $4, $5)
 `
 
 type AddAuditParams struct {
-	ActorID *uuid.UUID `json:"actor_id"`
-	Action  string     `json:"action"`
-	Target  string     `json:"target"`
-	IP      string     `json:"ip"`
-	Details []byte     `json:"details"`
+	ActorID *uuid.UUID
+	Action  string
+	Target  string
+	IP      string
+	Details []byte
 }
 
 func (q *Queries) AddAudit(ctx context.Context, arg AddAuditParams) error {
@@ -45,19 +45,19 @@ LIMIT $2
 `
 
 type ListAuditParams struct {
-	BeforeID int64 `json:"before_id"`
-	MaxRows  int32 `json:"max_rows"`
+	BeforeID int64
+	MaxRows  int32
 }
 
 type ListAuditRow struct {
-	ID         int64      `json:"id"`
-	At         time.Time  `json:"at"`
-	ActorID    *uuid.UUID `json:"actor_id"`
-	Action     string     `json:"action"`
-	Target     string     `json:"target"`
-	IP         string     `json:"ip"`
-	Details    []byte     `json:"details"`
-	ActorEmail string     `json:"actor_email"`
+	ID         int64
+	At         time.Time
+	ActorID    *uuid.UUID
+	Action     string
+	Target     string
+	IP         string
+	Details    []byte
+	ActorEmail string
 }
 
 func (q *Queries) ListAudit(ctx context.Context, arg ListAuditParams) ([]ListAuditRow, error) {

@@ -18,10 +18,10 @@ RETURNING id, project_id, role, content, run_id, created_at
 `
 
 type CreateChatMessageParams struct {
-	ProjectID uuid.UUID  `json:"project_id"`
-	Role      string     `json:"role"`
-	Content   string     `json:"content"`
-	RunID     *uuid.UUID `json:"run_id"`
+	ProjectID uuid.UUID
+	Role      string
+	Content   string
+	RunID     *uuid.UUID
 }
 
 func (q *Queries) CreateChatMessage(ctx context.Context, arg CreateChatMessageParams) (ChatMessage, error) {
@@ -48,8 +48,8 @@ SELECT id, project_id, role, content, run_id, created_at FROM chat_messages WHER
 `
 
 type ListChatMessagesParams struct {
-	ProjectID uuid.UUID `json:"project_id"`
-	MaxRows   int32     `json:"max_rows"`
+	ProjectID uuid.UUID
+	MaxRows   int32
 }
 
 func (q *Queries) ListChatMessages(ctx context.Context, arg ListChatMessagesParams) ([]ChatMessage, error) {
@@ -86,8 +86,8 @@ SELECT id, project_id, role, content, run_id, created_at FROM (
 `
 
 type ListRecentChatMessagesParams struct {
-	ProjectID uuid.UUID `json:"project_id"`
-	MaxRows   int32     `json:"max_rows"`
+	ProjectID uuid.UUID
+	MaxRows   int32
 }
 
 // The newest messages, oldest first: the history a new run sends.

@@ -19,11 +19,11 @@ RETURNING id, project_id, label, manifest, file_count, total_bytes, created_at
 `
 
 type CreateCheckpointParams struct {
-	ProjectID  uuid.UUID `json:"project_id"`
-	Label      string    `json:"label"`
-	Manifest   []byte    `json:"manifest"`
-	FileCount  int32     `json:"file_count"`
-	TotalBytes int64     `json:"total_bytes"`
+	ProjectID  uuid.UUID
+	Label      string
+	Manifest   []byte
+	FileCount  int32
+	TotalBytes int64
 }
 
 func (q *Queries) CreateCheckpoint(ctx context.Context, arg CreateCheckpointParams) (ProjectCheckpoint, error) {
@@ -52,8 +52,8 @@ SELECT id, project_id, label, manifest, file_count, total_bytes, created_at FROM
 `
 
 type GetCheckpointParams struct {
-	ID        uuid.UUID `json:"id"`
-	ProjectID uuid.UUID `json:"project_id"`
+	ID        uuid.UUID
+	ProjectID uuid.UUID
 }
 
 func (q *Queries) GetCheckpoint(ctx context.Context, arg GetCheckpointParams) (ProjectCheckpoint, error) {
@@ -101,17 +101,17 @@ FROM project_checkpoints WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListCheckpointsParams struct {
-	ProjectID uuid.UUID `json:"project_id"`
-	MaxRows   int32     `json:"max_rows"`
+	ProjectID uuid.UUID
+	MaxRows   int32
 }
 
 type ListCheckpointsRow struct {
-	ID         uuid.UUID `json:"id"`
-	ProjectID  uuid.UUID `json:"project_id"`
-	Label      string    `json:"label"`
-	FileCount  int32     `json:"file_count"`
-	TotalBytes int64     `json:"total_bytes"`
-	CreatedAt  time.Time `json:"created_at"`
+	ID         uuid.UUID
+	ProjectID  uuid.UUID
+	Label      string
+	FileCount  int32
+	TotalBytes int64
+	CreatedAt  time.Time
 }
 
 func (q *Queries) ListCheckpoints(ctx context.Context, arg ListCheckpointsParams) ([]ListCheckpointsRow, error) {

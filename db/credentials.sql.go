@@ -16,8 +16,8 @@ DELETE FROM provider_credentials WHERE user_id = $1 AND provider = $2
 `
 
 type DeleteProviderCredentialParams struct {
-	UserID   uuid.UUID `json:"user_id"`
-	Provider string    `json:"provider"`
+	UserID   uuid.UUID
+	Provider string
 }
 
 func (q *Queries) DeleteProviderCredential(ctx context.Context, arg DeleteProviderCredentialParams) (int64, error) {
@@ -33,8 +33,8 @@ SELECT user_id, provider, api_key, key_hint, base_url, created_at, updated_at FR
 `
 
 type GetProviderCredentialParams struct {
-	UserID   uuid.UUID `json:"user_id"`
-	Provider string    `json:"provider"`
+	UserID   uuid.UUID
+	Provider string
 }
 
 func (q *Queries) GetProviderCredential(ctx context.Context, arg GetProviderCredentialParams) (ProviderCredential, error) {
@@ -57,9 +57,9 @@ SELECT user_id, provider, api_key FROM provider_credentials WHERE api_key <> '' 
 `
 
 type ListAllSealedCredentialsRow struct {
-	UserID   uuid.UUID `json:"user_id"`
-	Provider string    `json:"provider"`
-	APIKey   string    `json:"api_key"`
+	UserID   uuid.UUID
+	Provider string
+	APIKey   string
 }
 
 func (q *Queries) ListAllSealedCredentials(ctx context.Context) ([]ListAllSealedCredentialsRow, error) {
@@ -139,9 +139,9 @@ UPDATE provider_credentials SET api_key = $3 WHERE user_id = $1 AND provider = $
 `
 
 type UpdateSealedCredentialParams struct {
-	UserID   uuid.UUID `json:"user_id"`
-	Provider string    `json:"provider"`
-	APIKey   string    `json:"api_key"`
+	UserID   uuid.UUID
+	Provider string
+	APIKey   string
 }
 
 func (q *Queries) UpdateSealedCredential(ctx context.Context, arg UpdateSealedCredentialParams) error {
@@ -158,11 +158,11 @@ RETURNING user_id, provider, api_key, key_hint, base_url, created_at, updated_at
 `
 
 type UpsertProviderCredentialParams struct {
-	UserID   uuid.UUID `json:"user_id"`
-	Provider string    `json:"provider"`
-	APIKey   string    `json:"api_key"`
-	KeyHint  string    `json:"key_hint"`
-	BaseURL  string    `json:"base_url"`
+	UserID   uuid.UUID
+	Provider string
+	APIKey   string
+	KeyHint  string
+	BaseURL  string
 }
 
 func (q *Queries) UpsertProviderCredential(ctx context.Context, arg UpsertProviderCredentialParams) (ProviderCredential, error) {

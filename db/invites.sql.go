@@ -17,9 +17,9 @@ INSERT INTO invites (token_hash, created_by, expires_at) VALUES ($1, $2, $3) RET
 `
 
 type CreateInviteParams struct {
-	TokenHash []byte     `json:"token_hash"`
-	CreatedBy *uuid.UUID `json:"created_by"`
-	ExpiresAt time.Time  `json:"expires_at"`
+	TokenHash []byte
+	CreatedBy *uuid.UUID
+	ExpiresAt time.Time
 }
 
 func (q *Queries) CreateInvite(ctx context.Context, arg CreateInviteParams) (Invite, error) {
@@ -87,8 +87,8 @@ UPDATE invites SET used_by = $2 WHERE id = $1
 `
 
 type SetInviteUserParams struct {
-	ID     uuid.UUID  `json:"id"`
-	UsedBy *uuid.UUID `json:"used_by"`
+	ID     uuid.UUID
+	UsedBy *uuid.UUID
 }
 
 func (q *Queries) SetInviteUser(ctx context.Context, arg SetInviteUserParams) error {

@@ -12,189 +12,189 @@ import (
 )
 
 type Agent struct {
-	ID           string     `json:"id"`
-	OwnerID      *uuid.UUID `json:"owner_id"`
-	Name         string     `json:"name"`
-	Description  string     `json:"description"`
-	Mode         string     `json:"mode"`
-	SystemPrompt string     `json:"system_prompt"`
-	Tools        []string   `json:"tools"`
-	Model        string     `json:"model"`
-	CreatedAt    time.Time  `json:"created_at"`
+	ID           string
+	OwnerID      *uuid.UUID
+	Name         string
+	Description  string
+	Mode         string
+	SystemPrompt string
+	Tools        []string
+	Model        string
+	CreatedAt    time.Time
 }
 
 type AgentCommandLog struct {
-	ID          int64       `json:"id"`
-	RunID       uuid.UUID   `json:"run_id"`
-	Tool        string      `json:"tool"`
-	Args        []byte      `json:"args"`
-	Ok          bool        `json:"ok"`
-	Result      string      `json:"result"`
-	OutputBytes int32       `json:"output_bytes"`
-	ExitCode    pgtype.Int4 `json:"exit_code"`
-	DurationMs  int32       `json:"duration_ms"`
-	CreatedAt   time.Time   `json:"created_at"`
+	ID          int64
+	RunID       uuid.UUID
+	Tool        string
+	Args        []byte
+	Ok          bool
+	Result      string
+	OutputBytes int32
+	ExitCode    pgtype.Int4
+	DurationMs  int32
+	CreatedAt   time.Time
 }
 
 type AgentRun struct {
-	ID              uuid.UUID  `json:"id"`
-	ProjectID       uuid.UUID  `json:"project_id"`
-	UserID          uuid.UUID  `json:"user_id"`
-	AgentID         string     `json:"agent_id"`
-	Model           string     `json:"model"`
-	Status          string     `json:"status"`
-	Steps           int32      `json:"steps"`
-	InputTokens     int64      `json:"input_tokens"`
-	OutputTokens    int64      `json:"output_tokens"`
-	CostUsd         float64    `json:"cost_usd"`
-	Error           string     `json:"error"`
-	CheckpointID    *uuid.UUID `json:"checkpoint_id"`
-	CancelRequested bool       `json:"cancel_requested"`
-	Instance        string     `json:"instance"`
-	HeartbeatAt     time.Time  `json:"heartbeat_at"`
-	CreatedAt       time.Time  `json:"created_at"`
-	FinishedAt      *time.Time `json:"finished_at"`
+	ID              uuid.UUID
+	ProjectID       uuid.UUID
+	UserID          uuid.UUID
+	AgentID         string
+	Model           string
+	Status          RunStatus
+	Steps           int32
+	InputTokens     int64
+	OutputTokens    int64
+	CostUsd         float64
+	Error           string
+	CheckpointID    *uuid.UUID
+	CancelRequested bool
+	Instance        string
+	HeartbeatAt     time.Time
+	CreatedAt       time.Time
+	FinishedAt      *time.Time
 }
 
 type AgentRunEvent struct {
-	RunID     uuid.UUID `json:"run_id"`
-	Seq       int64     `json:"seq"`
-	Kind      string    `json:"kind"`
-	Data      []byte    `json:"data"`
-	CreatedAt time.Time `json:"created_at"`
+	RunID     uuid.UUID
+	Seq       int64
+	Kind      string
+	Data      []byte
+	CreatedAt time.Time
 }
 
 type AuditLog struct {
-	ID      int64      `json:"id"`
-	At      time.Time  `json:"at"`
-	ActorID *uuid.UUID `json:"actor_id"`
-	Action  string     `json:"action"`
-	Target  string     `json:"target"`
-	IP      string     `json:"ip"`
-	Details []byte     `json:"details"`
+	ID      int64
+	At      time.Time
+	ActorID *uuid.UUID
+	Action  string
+	Target  string
+	IP      string
+	Details []byte
 }
 
 type ChatMessage struct {
-	ID        uuid.UUID  `json:"id"`
-	ProjectID uuid.UUID  `json:"project_id"`
-	Role      string     `json:"role"`
-	Content   string     `json:"content"`
-	RunID     *uuid.UUID `json:"run_id"`
-	CreatedAt time.Time  `json:"created_at"`
+	ID        uuid.UUID
+	ProjectID uuid.UUID
+	Role      string
+	Content   string
+	RunID     *uuid.UUID
+	CreatedAt time.Time
 }
 
 type Installation struct {
-	Singleton bool      `json:"singleton"`
-	Instance  string    `json:"instance"`
-	CreatedAt time.Time `json:"created_at"`
+	Singleton bool
+	Instance  string
+	CreatedAt time.Time
 }
 
 type Invite struct {
-	ID        uuid.UUID  `json:"id"`
-	TokenHash []byte     `json:"token_hash"`
-	CreatedBy *uuid.UUID `json:"created_by"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt time.Time  `json:"expires_at"`
-	UsedAt    *time.Time `json:"used_at"`
-	UsedBy    *uuid.UUID `json:"used_by"`
+	ID        uuid.UUID
+	TokenHash []byte
+	CreatedBy *uuid.UUID
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	UsedBy    *uuid.UUID
 }
 
 type LoginFailure struct {
-	ID       int64     `json:"id"`
-	Key      string    `json:"key"`
-	FailedAt time.Time `json:"failed_at"`
+	ID       int64
+	Key      string
+	FailedAt time.Time
 }
 
 type PreviewLinkUse struct {
-	Nonce  string    `json:"nonce"`
-	UsedAt time.Time `json:"used_at"`
+	Nonce  string
+	UsedAt time.Time
 }
 
 type Project struct {
-	ID           uuid.UUID `json:"id"`
-	OwnerID      uuid.UUID `json:"owner_id"`
-	Name         string    `json:"name"`
-	Slug         string    `json:"slug"`
-	Template     string    `json:"template"`
-	Status       string    `json:"status"`
-	StatusReason string    `json:"status_reason"`
-	ContainerID  string    `json:"container_id"`
-	HostPort     int32     `json:"host_port"`
-	URL          string    `json:"url"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
-	LastActiveAt time.Time `json:"last_active_at"`
-	ShareToken   string    `json:"share_token"`
-	Progress     string    `json:"progress"`
-	HeldByAdmin  bool      `json:"held_by_admin"`
+	ID           uuid.UUID
+	OwnerID      uuid.UUID
+	Name         string
+	Slug         string
+	Template     string
+	Status       ProjectStatus
+	StatusReason string
+	ContainerID  string
+	HostPort     int32
+	URL          string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	LastActiveAt time.Time
+	ShareToken   string
+	Progress     string
+	HeldByAdmin  bool
 }
 
 type ProjectCheckpoint struct {
-	ID         uuid.UUID `json:"id"`
-	ProjectID  uuid.UUID `json:"project_id"`
-	Label      string    `json:"label"`
-	Manifest   []byte    `json:"manifest"`
-	FileCount  int32     `json:"file_count"`
-	TotalBytes int64     `json:"total_bytes"`
-	CreatedAt  time.Time `json:"created_at"`
+	ID         uuid.UUID
+	ProjectID  uuid.UUID
+	Label      string
+	Manifest   []byte
+	FileCount  int32
+	TotalBytes int64
+	CreatedAt  time.Time
 }
 
 type ProjectEvent struct {
-	ID        int64     `json:"id"`
-	ProjectID uuid.UUID `json:"project_id"`
-	Kind      string    `json:"kind"`
-	Data      []byte    `json:"data"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        int64
+	ProjectID uuid.UUID
+	Kind      string
+	Data      []byte
+	CreatedAt time.Time
 }
 
 type ProviderCredential struct {
-	UserID    uuid.UUID `json:"user_id"`
-	Provider  string    `json:"provider"`
-	APIKey    string    `json:"api_key"`
-	KeyHint   string    `json:"key_hint"`
-	BaseURL   string    `json:"base_url"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	UserID    uuid.UUID
+	Provider  string
+	APIKey    string
+	KeyHint   string
+	BaseURL   string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 type RefreshToken struct {
-	ID         uuid.UUID  `json:"id"`
-	TokenHash  []byte     `json:"token_hash"`
-	UserID     uuid.UUID  `json:"user_id"`
-	FamilyID   uuid.UUID  `json:"family_id"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  time.Time  `json:"expires_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
-	ReplacedBy *uuid.UUID `json:"replaced_by"`
+	ID         uuid.UUID
+	TokenHash  []byte
+	UserID     uuid.UUID
+	FamilyID   uuid.UUID
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	RevokedAt  *time.Time
+	ReplacedBy *uuid.UUID
 }
 
 type Session struct {
-	ID         uuid.UUID  `json:"id"`
-	TokenHash  []byte     `json:"token_hash"`
-	UserID     uuid.UUID  `json:"user_id"`
-	CSRFToken  string     `json:"csrf_token"`
-	IP         string     `json:"ip"`
-	UserAgent  string     `json:"user_agent"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastSeenAt time.Time  `json:"last_seen_at"`
-	ExpiresAt  time.Time  `json:"expires_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
+	ID         uuid.UUID
+	TokenHash  []byte
+	UserID     uuid.UUID
+	CSRFToken  string
+	IP         string
+	UserAgent  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	RevokedAt  *time.Time
 }
 
 type SignInDelay struct {
-	Account       string    `json:"account"`
-	Failures      int32     `json:"failures"`
-	LastAttemptAt time.Time `json:"last_attempt_at"`
-	NextAllowedAt time.Time `json:"next_allowed_at"`
+	Account       string
+	Failures      int32
+	LastAttemptAt time.Time
+	NextAllowedAt time.Time
 }
 
 type User struct {
-	ID           uuid.UUID  `json:"id"`
-	Email        string     `json:"email"`
-	Name         string     `json:"name"`
-	PasswordHash string     `json:"password_hash"`
-	Role         string     `json:"role"`
-	DisabledAt   *time.Time `json:"disabled_at"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
+	ID           uuid.UUID
+	Email        string
+	Name         string
+	PasswordHash string
+	Role         UserRole
+	DisabledAt   *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }

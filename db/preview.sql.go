@@ -25,9 +25,9 @@ SELECT EXISTS (
 `
 
 type PreviewSessionHoldsParams struct {
-	ID        uuid.UUID       `json:"id"`
-	UserID    uuid.UUID       `json:"user_id"`
-	IdleLimit pgtype.Interval `json:"idle_limit"`
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	IdleLimit pgtype.Interval
 }
 
 // The browser session behind a preview grant is live and its user enabled.

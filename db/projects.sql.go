@@ -18,9 +18,9 @@ INSERT INTO project_events (project_id, kind, data) VALUES ($1, $2, $3) RETURNIN
 `
 
 type AddProjectEventParams struct {
-	ProjectID uuid.UUID `json:"project_id"`
-	Kind      string    `json:"kind"`
-	Data      []byte    `json:"data"`
+	ProjectID uuid.UUID
+	Kind      string
+	Data      []byte
 }
 
 func (q *Queries) AddProjectEvent(ctx context.Context, arg AddProjectEventParams) (int64, error) {
@@ -37,8 +37,8 @@ RETURNING id, owner_id, name, slug, template, status, status_reason, container_i
 `
 
 type ClaimStaleProjectParams struct {
-	ID    uuid.UUID       `json:"id"`
-	Stale pgtype.Interval `json:"stale"`
+	ID    uuid.UUID
+	Stale pgtype.Interval
 }
 
 // Takes over a creation whose replica vanished; only one claimant wins.
@@ -73,8 +73,8 @@ FROM projects WHERE owner_id = $1
 `
 
 type CountProjectsByOwnerRow struct {
-	Total   int64 `json:"total"`
-	Running int64 `json:"running"`
+	Total   int64
+	Running int64
 }
 
 func (q *Queries) CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (CountProjectsByOwnerRow, error) {
@@ -91,10 +91,10 @@ RETURNING id, owner_id, name, slug, template, status, status_reason, container_i
 `
 
 type CreateProjectParams struct {
-	OwnerID  uuid.UUID `json:"owner_id"`
-	Name     string    `json:"name"`
-	Slug     string    `json:"slug"`
-	Template string    `json:"template"`
+	OwnerID  uuid.UUID
+	Name     string
+	Slug     string
+	Template string
 }
 
 func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error) {
@@ -140,12 +140,12 @@ RETURNING id, owner_id, name, slug, template, status, status_reason, container_i
 `
 
 type CreateProjectWithinLimitsParams struct {
-	OwnerID     uuid.UUID `json:"owner_id"`
-	Name        string    `json:"name"`
-	Slug        string    `json:"slug"`
-	Template    string    `json:"template"`
-	MaxProjects int32     `json:"max_projects"`
-	MaxRunning  int32     `json:"max_running"`
+	OwnerID     uuid.UUID
+	Name        string
+	Slug        string
+	Template    string
+	MaxProjects int32
+	MaxRunning  int32
 }
 
 // Inserts a project when its owner may keep and run one more (0 = no
@@ -198,9 +198,9 @@ RETURNING id, owner_id, name, slug, template, status, status_reason, container_i
 `
 
 type FailProjectParams struct {
-	Reason  string    `json:"reason"`
-	ID      uuid.UUID `json:"id"`
-	Started time.Time `json:"started"`
+	Reason  string
+	ID      uuid.UUID
+	Started time.Time
 }
 
 func (q *Queries) FailProject(ctx context.Context, arg FailProjectParams) (Project, error) {
@@ -288,8 +288,8 @@ SELECT id, owner_id, name, slug, template, status, status_reason, container_id, 
 `
 
 type GetProjectForOwnerParams struct {
-	ID      uuid.UUID `json:"id"`
-	OwnerID uuid.UUID `json:"owner_id"`
+	ID      uuid.UUID
+	OwnerID uuid.UUID
 }
 
 func (q *Queries) GetProjectForOwner(ctx context.Context, arg GetProjectForOwnerParams) (Project, error) {
@@ -324,23 +324,23 @@ LIMIT $1
 `
 
 type ListAllProjectsRow struct {
-	ID           uuid.UUID `json:"id"`
-	OwnerID      uuid.UUID `json:"owner_id"`
-	Name         string    `json:"name"`
-	Slug         string    `json:"slug"`
-	Template     string    `json:"template"`
-	Status       string    `json:"status"`
-	StatusReason string    `json:"status_reason"`
-	ContainerID  string    `json:"container_id"`
-	HostPort     int32     `json:"host_port"`
-	URL          string    `json:"url"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
-	LastActiveAt time.Time `json:"last_active_at"`
-	ShareToken   string    `json:"share_token"`
-	Progress     string    `json:"progress"`
-	HeldByAdmin  bool      `json:"held_by_admin"`
-	OwnerEmail   string    `json:"owner_email"`
+	ID           uuid.UUID
+	OwnerID      uuid.UUID
+	Name         string
+	Slug         string
+	Template     string
+	Status       ProjectStatus
+	StatusReason string
+	ContainerID  string
+	HostPort     int32
+	URL          string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	LastActiveAt time.Time
+	ShareToken   string
+	Progress     string
+	HeldByAdmin  bool
+	OwnerEmail   string
 }
 
 func (q *Queries) ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error) {
@@ -472,8 +472,8 @@ SELECT id, project_id, kind, data, created_at FROM project_events WHERE project_
 `
 
 type ListProjectEventsAfterParams struct {
-	ProjectID uuid.UUID `json:"project_id"`
-	ID        int64     `json:"id"`
+	ProjectID uuid.UUID
+	ID        int64
 }
 
 func (q *Queries) ListProjectEventsAfter(ctx context.Context, arg ListProjectEventsAfterParams) ([]ProjectEvent, error) {
@@ -512,10 +512,10 @@ LIMIT $4
 `
 
 type ListProjectsByOwnerParams struct {
-	OwnerID       uuid.UUID  `json:"owner_id"`
-	BeforeCreated *time.Time `json:"before_created"`
-	BeforeID      *uuid.UUID `json:"before_id"`
-	MaxRows       int32      `json:"max_rows"`
+	OwnerID       uuid.UUID
+	BeforeCreated *time.Time
+	BeforeID      *uuid.UUID
+	MaxRows       int32
 }
 
 // Newest first; the cursor is the created_at/id of the last row seen.
@@ -625,11 +625,11 @@ RETURNING id, owner_id, name, slug, template, status, status_reason, container_i
 `
 
 type MarkProjectActiveParams struct {
-	ID          uuid.UUID `json:"id"`
-	ContainerID string    `json:"container_id"`
-	HostPort    int32     `json:"host_port"`
-	URL         string    `json:"url"`
-	Started     time.Time `json:"started"`
+	ID          uuid.UUID
+	ContainerID string
+	HostPort    int32
+	URL         string
+	Started     time.Time
 }
 
 // Guarded by the updated_at the start began from: a start that was
@@ -680,9 +680,9 @@ RETURNING id, owner_id, name, slug, template, status, status_reason, container_i
 `
 
 type RenameProjectParams struct {
-	ID      uuid.UUID `json:"id"`
-	OwnerID uuid.UUID `json:"owner_id"`
-	Name    string    `json:"name"`
+	ID      uuid.UUID
+	OwnerID uuid.UUID
+	Name    string
 }
 
 func (q *Queries) RenameProject(ctx context.Context, arg RenameProjectParams) (Project, error) {
@@ -714,8 +714,8 @@ UPDATE projects SET progress = $2 WHERE id = $1 AND status = 'initializing'
 `
 
 type SetProjectProgressParams struct {
-	ID       uuid.UUID `json:"id"`
-	Progress string    `json:"progress"`
+	ID       uuid.UUID
+	Progress string
 }
 
 func (q *Queries) SetProjectProgress(ctx context.Context, arg SetProjectProgressParams) error {
@@ -730,9 +730,9 @@ RETURNING id, owner_id, name, slug, template, status, status_reason, container_i
 `
 
 type SetProjectShareTokenParams struct {
-	ID         uuid.UUID `json:"id"`
-	OwnerID    uuid.UUID `json:"owner_id"`
-	ShareToken string    `json:"share_token"`
+	ID         uuid.UUID
+	OwnerID    uuid.UUID
+	ShareToken string
 }
 
 func (q *Queries) SetProjectShareToken(ctx context.Context, arg SetProjectShareTokenParams) (Project, error) {
@@ -785,10 +785,10 @@ RETURNING id, owner_id, name, slug, template, status, status_reason, container_i
 `
 
 type StartProjectWithinLimitsParams struct {
-	ClearHold    bool      `json:"clear_hold"`
-	ID           uuid.UUID `json:"id"`
-	FromStatuses []string  `json:"from_statuses"`
-	MaxRunning   int32     `json:"max_running"`
+	ClearHold    bool
+	ID           uuid.UUID
+	FromStatuses []string
+	MaxRunning   int32
 }
 
 // Moves a project into initializing when its owner may run one more: the
@@ -832,8 +832,8 @@ RETURNING id, owner_id, name, slug, template, status, status_reason, container_i
 `
 
 type StopProjectByAdminParams struct {
-	Reason string    `json:"reason"`
-	ID     uuid.UUID `json:"id"`
+	Reason string
+	ID     uuid.UUID
 }
 
 // An administrator's stop, which holds: wake from a preview or the editor
@@ -880,10 +880,10 @@ RETURNING id, owner_id, name, slug, template, status, status_reason, container_i
 `
 
 type TransitionProjectParams struct {
-	ToStatus     string    `json:"to_status"`
-	Reason       string    `json:"reason"`
-	ID           uuid.UUID `json:"id"`
-	FromStatuses []string  `json:"from_statuses"`
+	ToStatus     ProjectStatus
+	Reason       string
+	ID           uuid.UUID
+	FromStatuses []string
 }
 
 // Every status change is one statement guarded by the status it leaves,

@@ -20,8 +20,8 @@ RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens,
 `
 
 type AbandonRunParams struct {
-	Error string    `json:"error"`
-	ID    uuid.UUID `json:"id"`
+	Error string
+	ID    uuid.UUID
 }
 
 func (q *Queries) AbandonRun(ctx context.Context, arg AbandonRunParams) (AgentRun, error) {
@@ -54,8 +54,8 @@ SELECT count(*) FROM agent_command_logs WHERE run_id = $1 AND tool = $2
 `
 
 type CountRunCommandsParams struct {
-	RunID uuid.UUID `json:"run_id"`
-	Tool  string    `json:"tool"`
+	RunID uuid.UUID
+	Tool  string
 }
 
 func (q *Queries) CountRunCommands(ctx context.Context, arg CountRunCommandsParams) (int64, error) {
@@ -72,11 +72,11 @@ RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens,
 `
 
 type CreateRunParams struct {
-	ProjectID uuid.UUID `json:"project_id"`
-	UserID    uuid.UUID `json:"user_id"`
-	AgentID   string    `json:"agent_id"`
-	Model     string    `json:"model"`
-	Instance  string    `json:"instance"`
+	ProjectID uuid.UUID
+	UserID    uuid.UUID
+	AgentID   string
+	Model     string
+	Instance  string
 }
 
 func (q *Queries) CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun, error) {
@@ -120,13 +120,13 @@ RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens,
 `
 
 type FinishRunParams struct {
-	Status       string    `json:"status"`
-	Error        string    `json:"error"`
-	Steps        int32     `json:"steps"`
-	InputTokens  int64     `json:"input_tokens"`
-	OutputTokens int64     `json:"output_tokens"`
-	CostUsd      float64   `json:"cost_usd"`
-	ID           uuid.UUID `json:"id"`
+	Status       RunStatus
+	Error        string
+	Steps        int32
+	InputTokens  int64
+	OutputTokens int64
+	CostUsd      float64
+	ID           uuid.UUID
 }
 
 func (q *Queries) FinishRun(ctx context.Context, arg FinishRunParams) (AgentRun, error) {
@@ -247,8 +247,8 @@ SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, ou
 `
 
 type GetRunForUserParams struct {
-	ID     uuid.UUID `json:"id"`
-	UserID uuid.UUID `json:"user_id"`
+	ID     uuid.UUID
+	UserID uuid.UUID
 }
 
 func (q *Queries) GetRunForUser(ctx context.Context, arg GetRunForUserParams) (AgentRun, error) {
@@ -282,8 +282,8 @@ RETURNING id, cancel_requested
 `
 
 type HeartbeatRunsRow struct {
-	ID              uuid.UUID `json:"id"`
-	CancelRequested bool      `json:"cancel_requested"`
+	ID              uuid.UUID
+	CancelRequested bool
 }
 
 // Beats the runs that are still running and says which of them were asked
@@ -314,14 +314,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 `
 
 type InsertCommandLogParams struct {
-	RunID       uuid.UUID   `json:"run_id"`
-	Tool        string      `json:"tool"`
-	Args        []byte      `json:"args"`
-	Ok          bool        `json:"ok"`
-	Result      string      `json:"result"`
-	OutputBytes int32       `json:"output_bytes"`
-	ExitCode    pgtype.Int4 `json:"exit_code"`
-	DurationMs  int32       `json:"duration_ms"`
+	RunID       uuid.UUID
+	Tool        string
+	Args        []byte
+	Ok          bool
+	Result      string
+	OutputBytes int32
+	ExitCode    pgtype.Int4
+	DurationMs  int32
 }
 
 func (q *Queries) InsertCommandLog(ctx context.Context, arg InsertCommandLogParams) error {
@@ -345,10 +345,10 @@ ON CONFLICT (run_id, seq) DO NOTHING
 `
 
 type InsertRunEventsParams struct {
-	RunIds []uuid.UUID `json:"run_ids"`
-	Seqs   []int64     `json:"seqs"`
-	Kinds  []string    `json:"kinds"`
-	Datas  [][]byte    `json:"datas"`
+	RunIds []uuid.UUID
+	Seqs   []int64
+	Kinds  []string
+	Datas  [][]byte
 }
 
 // The events of several runs in one statement.
@@ -448,9 +448,9 @@ SELECT run_id, seq, kind, data, created_at FROM agent_run_events WHERE run_id = 
 `
 
 type ListRunEventsAfterParams struct {
-	RunID   uuid.UUID `json:"run_id"`
-	Seq     int64     `json:"seq"`
-	MaxRows int32     `json:"max_rows"`
+	RunID   uuid.UUID
+	Seq     int64
+	MaxRows int32
 }
 
 func (q *Queries) ListRunEventsAfter(ctx context.Context, arg ListRunEventsAfterParams) ([]AgentRunEvent, error) {
@@ -484,8 +484,8 @@ SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, ou
 `
 
 type ListRunsForProjectParams struct {
-	ProjectID uuid.UUID `json:"project_id"`
-	MaxRows   int32     `json:"max_rows"`
+	ProjectID uuid.UUID
+	MaxRows   int32
 }
 
 func (q *Queries) ListRunsForProject(ctx context.Context, arg ListRunsForProjectParams) ([]AgentRun, error) {
@@ -535,10 +535,10 @@ WHERE status = 'running'
 `
 
 type ListStaleRunsParams struct {
-	StaleBefore time.Time   `json:"stale_before"`
-	Sole        bool        `json:"sole"`
-	Started     time.Time   `json:"started"`
-	Live        []uuid.UUID `json:"live"`
+	StaleBefore time.Time
+	Sole        bool
+	Started     time.Time
+	Live        []uuid.UUID
 }
 
 // Runs whose process stopped beating, or, when this process is the only
@@ -621,8 +621,8 @@ UPDATE agent_runs SET checkpoint_id = $2 WHERE id = $1
 `
 
 type SetRunCheckpointParams struct {
-	ID           uuid.UUID  `json:"id"`
-	CheckpointID *uuid.UUID `json:"checkpoint_id"`
+	ID           uuid.UUID
+	CheckpointID *uuid.UUID
 }
 
 func (q *Queries) SetRunCheckpoint(ctx context.Context, arg SetRunCheckpointParams) error {
@@ -637,11 +637,11 @@ WHERE id = $1 AND status = 'running'
 `
 
 type UpdateRunUsageParams struct {
-	ID           uuid.UUID `json:"id"`
-	Steps        int32     `json:"steps"`
-	InputTokens  int64     `json:"input_tokens"`
-	OutputTokens int64     `json:"output_tokens"`
-	CostUsd      float64   `json:"cost_usd"`
+	ID           uuid.UUID
+	Steps        int32
+	InputTokens  int64
+	OutputTokens int64
+	CostUsd      float64
 }
 
 func (q *Queries) UpdateRunUsage(ctx context.Context, arg UpdateRunUsageParams) error {

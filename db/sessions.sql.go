@@ -20,12 +20,12 @@ RETURNING id, token_hash, user_id, csrf_token, ip, user_agent, created_at, last_
 `
 
 type CreateSessionParams struct {
-	TokenHash []byte    `json:"token_hash"`
-	UserID    uuid.UUID `json:"user_id"`
-	CSRFToken string    `json:"csrf_token"`
-	IP        string    `json:"ip"`
-	UserAgent string    `json:"user_agent"`
-	ExpiresAt time.Time `json:"expires_at"`
+	TokenHash []byte
+	UserID    uuid.UUID
+	CSRFToken string
+	IP        string
+	UserAgent string
+	ExpiresAt time.Time
 }
 
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error) {
@@ -73,13 +73,13 @@ WHERE sessions.token_hash = $1
 `
 
 type GetActiveSessionParams struct {
-	TokenHash []byte          `json:"token_hash"`
-	IdleLimit pgtype.Interval `json:"idle_limit"`
+	TokenHash []byte
+	IdleLimit pgtype.Interval
 }
 
 type GetActiveSessionRow struct {
-	Session Session `json:"session"`
-	User    User    `json:"user"`
+	Session Session
+	User    User
 }
 
 // One indexed lookup loads the session and its user for every page request.
@@ -114,8 +114,8 @@ UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id <> $2 AND revok
 `
 
 type RevokeOtherSessionsParams struct {
-	UserID uuid.UUID `json:"user_id"`
-	ID     uuid.UUID `json:"id"`
+	UserID uuid.UUID
+	ID     uuid.UUID
 }
 
 func (q *Queries) RevokeOtherSessions(ctx context.Context, arg RevokeOtherSessionsParams) error {

@@ -45,10 +45,10 @@ WHERE account = $1
 `
 
 type CountSignInAttemptParams struct {
-	Account       string    `json:"account"`
-	Failures      int32     `json:"failures"`
-	LastAttemptAt time.Time `json:"last_attempt_at"`
-	NextAllowedAt time.Time `json:"next_allowed_at"`
+	Account       string
+	Failures      int32
+	LastAttemptAt time.Time
+	NextAllowedAt time.Time
 }
 
 func (q *Queries) CountSignInAttempt(ctx context.Context, arg CountSignInAttemptParams) error {
@@ -69,8 +69,8 @@ RETURNING account, failures, last_attempt_at, next_allowed_at
 `
 
 type LockSignInDelayParams struct {
-	Account string    `json:"account"`
-	Now     time.Time `json:"now"`
+	Account string
+	Now     time.Time
 }
 
 // Makes the account's row if it has none and holds it until the
@@ -103,8 +103,8 @@ WHERE last_attempt_at < $1::timestamptz - $2::interval
 `
 
 type PruneSignInDelaysParams struct {
-	Now          time.Time       `json:"now"`
-	WindowLength pgtype.Interval `json:"window_length"`
+	Now          time.Time
+	WindowLength pgtype.Interval
 }
 
 // Forgets accounts whose attempts are out of the window and whose delay
@@ -121,13 +121,13 @@ WHERE key = $1 AND failed_at > now() - $2::interval
 `
 
 type RecentLoginFailuresParams struct {
-	Key          string          `json:"key"`
-	WindowLength pgtype.Interval `json:"window_length"`
+	Key          string
+	WindowLength pgtype.Interval
 }
 
 type RecentLoginFailuresRow struct {
-	Failures int32     `json:"failures"`
-	Oldest   time.Time `json:"oldest"`
+	Failures int32
+	Oldest   time.Time
 }
 
 // How many failures a key has in the window, and when the oldest of them

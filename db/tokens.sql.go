@@ -19,10 +19,10 @@ RETURNING id, token_hash, user_id, family_id, created_at, expires_at, revoked_at
 `
 
 type CreateRefreshTokenParams struct {
-	TokenHash []byte    `json:"token_hash"`
-	UserID    uuid.UUID `json:"user_id"`
-	FamilyID  uuid.UUID `json:"family_id"`
-	ExpiresAt time.Time `json:"expires_at"`
+	TokenHash []byte
+	UserID    uuid.UUID
+	FamilyID  uuid.UUID
+	ExpiresAt time.Time
 }
 
 func (q *Queries) CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) (RefreshToken, error) {
@@ -92,8 +92,8 @@ UPDATE refresh_tokens SET replaced_by = $2 WHERE id = $1
 `
 
 type SetRefreshTokenReplacementParams struct {
-	ID         uuid.UUID  `json:"id"`
-	ReplacedBy *uuid.UUID `json:"replaced_by"`
+	ID         uuid.UUID
+	ReplacedBy *uuid.UUID
 }
 
 func (q *Queries) SetRefreshTokenReplacement(ctx context.Context, arg SetRefreshTokenReplacementParams) error {

@@ -40,9 +40,9 @@ RETURNING id, email, name, password_hash, role, disabled_at, created_at, updated
 `
 
 type CreateFirstUserAsAdminParams struct {
-	Email        string `json:"email"`
-	Name         string `json:"name"`
-	PasswordHash string `json:"password_hash"`
+	Email        string
+	Name         string
+	PasswordHash string
 }
 
 // The first account becomes admin (run after LockSignups).
@@ -69,10 +69,10 @@ RETURNING id, email, name, password_hash, role, disabled_at, created_at, updated
 `
 
 type CreateUserParams struct {
-	Email        string `json:"email"`
-	Name         string `json:"name"`
-	PasswordHash string `json:"password_hash"`
-	Role         string `json:"role"`
+	Email        string
+	Name         string
+	PasswordHash string
+	Role         UserRole
 }
 
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, error) {
@@ -208,8 +208,8 @@ LIMIT $2
 `
 
 type SearchUsersParams struct {
-	Query   string `json:"query"`
-	MaxRows int32  `json:"max_rows"`
+	Query   string
+	MaxRows int32
 }
 
 func (q *Queries) SearchUsers(ctx context.Context, arg SearchUsersParams) ([]User, error) {
@@ -246,8 +246,8 @@ UPDATE users SET role = $2, updated_at = now() WHERE id = $1 RETURNING id, email
 `
 
 type SetUserRoleParams struct {
-	ID   uuid.UUID `json:"id"`
-	Role string    `json:"role"`
+	ID   uuid.UUID
+	Role UserRole
 }
 
 func (q *Queries) SetUserRole(ctx context.Context, arg SetUserRoleParams) (User, error) {
@@ -271,8 +271,8 @@ UPDATE users SET name = $2, updated_at = now() WHERE id = $1 RETURNING id, email
 `
 
 type UpdateUserNameParams struct {
-	ID   uuid.UUID `json:"id"`
-	Name string    `json:"name"`
+	ID   uuid.UUID
+	Name string
 }
 
 func (q *Queries) UpdateUserName(ctx context.Context, arg UpdateUserNameParams) (User, error) {
@@ -296,8 +296,8 @@ UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1
 `
 
 type UpdateUserPasswordParams struct {
-	ID           uuid.UUID `json:"id"`
-	PasswordHash string    `json:"password_hash"`
+	ID           uuid.UUID
+	PasswordHash string
 }
 
 func (q *Queries) UpdateUserPassword(ctx context.Context, arg UpdateUserPasswordParams) error {

@@ -240,14 +240,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	)
 	t.Logf("workspace painted %v after the click", time.Since(opened).Round(time.Millisecond))
 	step(t, ctx, "no file open, no file buttons", chromedp.WaitNotVisible(css(`[data-testid=rename-file]`)), chromedp.WaitNotVisible(css(`[data-testid=delete-file]`)))
-	iframes, err := chromedp.Run(ctx, chromedp.Nodes(css(`iframe#preview`)))
-	if err != nil || len(iframes) != 1 {
-		t.Fatalf("preview frame: %v", err)
-	}
-	inFrame := chromedp.FromNode(iframes[0])
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(css(`h1`), inFrame)); err != nil {
-		t.Fatalf("preview frame content: %v", err)
-	}
+	inFrame := previewFrame(t, ctx)
 	// A full reload would make a new body without this attribute.
 	if err := chromedp.Do(ctx, chromedp.SetAttributeValue(css(`body`), "data-studio-marker", "kept", inFrame)); err != nil {
 		t.Fatal(err)
@@ -453,7 +446,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	}
 	waitHeading := func(want string) {
 		t.Helper()
-		frames, err := chromedp.Run(ctx, chromedp.Nodes(css(`iframe#preview`)))
+		frames, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(`iframe#preview`)))
 		if err != nil || len(frames) != 1 {
 			t.Fatalf("preview frame: %v", err)
 		}
@@ -550,5 +543,32 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	res, err := chromedp.Run(other, chromedp.NavigateResponse(loc))
 	if err != nil || res.Status != 404 {
 		t.Fatalf("another user opening the preview: %v %v", err, res)
+	}
+}
+
+// previewFrame waits until the workspace's preview frame shows the app's
+// heading and returns the query option that looks inside it. The frame's
+// node is looked up again on every try: one taken while the frame was still
+// following its signed link to the preview holds the document it left.
+func previewFrame(t *testing.T, ctx context.Context) chromedp.QueryOption {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		frames, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(`iframe#preview`)))
+		if err != nil || len(frames) != 1 {
+			t.Fatalf("preview frame: %d frames, %v", len(frames), err)
+		}
+		inFrame := chromedp.FromNode(frames[0])
+		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err = chromedp.Do(qctx, chromedp.WaitVisible(chromedp.CSS(`h1`), inFrame))
+		cancel()
+		if err == nil {
+			return inFrame
+		}
+		if time.Now().After(deadline) {
+			src, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("preview").src`))
+			screenshot(t, ctx, "failed-preview-frame")
+			t.Fatalf("the preview frame (%s) shows no heading: %v", src, err)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"studio/auth"
 	"studio/db"
+	"studio/projects"
 	"studio/views"
 )
 
@@ -178,7 +179,7 @@ func (s *Server) renderAdmin(c echo.Context, status int, inviteURL, message stri
 	if err != nil {
 		return err
 	}
-	d := views.AdminData{Query: query, Users: users, Projects: s.withUsage(ctx, projectRows), Audit: audit, InviteURL: inviteURL, Message: message}
+	d := views.AdminData{Query: query, Users: views.NewUserViews(users), Projects: s.withUsage(ctx, projectRows), Audit: audit, InviteURL: inviteURL, Message: message}
 	return render(c, status, views.AdminPage(s.page(c, "Administration"), d))
 }
 
@@ -196,8 +197,8 @@ func (s *Server) adminUserAction(c echo.Context) error {
 	case "enable":
 		_, err = s.Auth.SetDisabled(ctx, actor, target, false, meta(c))
 	case "role":
-		role := c.FormValue("role")
-		if role != "admin" && role != "user" {
+		role := db.UserRole(c.FormValue("role"))
+		if !role.Valid() {
 			return NewError(http.StatusBadRequest, "bad_role", "The role must be admin or user.")
 		}
 		_, err = s.Auth.SetRole(ctx, actor, target, role, meta(c))
@@ -222,7 +223,7 @@ func (s *Server) withUsage(ctx context.Context, rows []db.ListAllProjectsRow) []
 	var wg sync.WaitGroup
 	for i, r := range rows {
 		out[i].Project = r
-		if r.Status != "active" || s.Usage == nil {
+		if r.Status != db.ProjectStatusActive || s.Usage == nil {
 			continue
 		}
 		wg.Go(func() {
@@ -243,20 +244,23 @@ func (s *Server) adminProjectAction(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	actor := currentUser(c).ID
-	switch c.Param("action") {
-	case "stop":
-		_, err = s.Projects.StopAny(ctx, id)
-	case "delete":
-		err = s.Projects.DeleteAny(ctx, id)
-	default:
+	action := c.Param("action")
+	if action != "stop" && action != "delete" {
 		return echo.ErrNotFound
+	}
+	ctx := c.Request().Context()
+	h, err := s.Projects.OpenAsAdmin(ctx, projects.Admin{ID: currentUser(c).ID, IP: meta(c).IP}, id)
+	if err != nil {
+		return projectError(err)
+	}
+	if action == "stop" {
+		_, err = h.Stop(ctx)
+	} else {
+		err = h.Delete(ctx)
 	}
 	if err != nil {
 		return projectError(err)
 	}
-	s.Auth.Audit(ctx, &actor, "project."+c.Param("action"), id.String(), meta(c), nil)
 	return c.Redirect(http.StatusSeeOther, "/admin")
 }
 

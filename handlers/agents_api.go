@@ -14,25 +14,25 @@ import (
 )
 
 type runJSON struct {
-	ID           string    `json:"id"`
-	ProjectID    string    `json:"project_id"`
-	AgentID      string    `json:"agent_id"`
-	Status       string    `json:"status"`
-	Model        string    `json:"model"`
-	Steps        int32     `json:"steps"`
-	InputTokens  int64     `json:"input_tokens"`
-	OutputTokens int64     `json:"output_tokens"`
-	CostUSD      float64   `json:"cost_usd"`
-	Error        string    `json:"error,omitempty"`
-	CanUndo      bool      `json:"can_undo"`
-	CreatedAt    time.Time `json:"created_at"`
+	ID           string       `json:"id"`
+	ProjectID    string       `json:"project_id"`
+	AgentID      string       `json:"agent_id"`
+	Status       db.RunStatus `json:"status"`
+	Model        string       `json:"model"`
+	Steps        int32        `json:"steps"`
+	InputTokens  int64        `json:"input_tokens"`
+	OutputTokens int64        `json:"output_tokens"`
+	CostUSD      float64      `json:"cost_usd"`
+	Error        string       `json:"error,omitempty"`
+	CanUndo      bool         `json:"can_undo"`
+	CreatedAt    time.Time    `json:"created_at"`
 }
 
 func toRunJSON(r db.AgentRun) runJSON {
 	return runJSON{
 		ID: r.ID.String(), ProjectID: r.ProjectID.String(), AgentID: r.AgentID, Status: r.Status, Model: r.Model,
 		Steps: r.Steps, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, CostUSD: r.CostUsd, Error: r.Error,
-		CanUndo: r.CheckpointID != nil && r.Status != agents.StatusRunning, CreatedAt: r.CreatedAt,
+		CanUndo: r.CanUndo(), CreatedAt: r.CreatedAt,
 	}
 }
 

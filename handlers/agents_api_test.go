@@ -157,7 +157,7 @@ func TestAgentWritesAFileThePreviewServes(t *testing.T) {
 	fake := pt.New("openai")
 	t.Cleanup(fake.Close)
 	token, project := env.agentUser("a@example.com", "openai", "react-vite", fake)
-	original, _ := os.ReadFile(filepath.Join(env.srv.Projects.Dir(mustUUID(project)), "src/App.tsx"))
+	original, _ := os.ReadFile(filepath.Join(env.projectDir(mustUUID(project)), "src/App.tsx"))
 
 	fake.Push(
 		pt.Turn{Text: []string{"Let me ", "look first."}, Calls: []pt.Call{{Name: "read_file", Args: `{"path":"src/App.tsx"}`}}},
@@ -243,7 +243,7 @@ func TestAgentWritesAFileThePreviewServes(t *testing.T) {
 	if res2.StatusCode != 200 {
 		t.Fatalf("undo: %d %v", res2.StatusCode, body)
 	}
-	now, _ := os.ReadFile(filepath.Join(env.srv.Projects.Dir(mustUUID(project)), "src/App.tsx"))
+	now, _ := os.ReadFile(filepath.Join(env.projectDir(mustUUID(project)), "src/App.tsx"))
 	if string(now) != string(original) {
 		t.Fatalf("after undo:\n%s\nwant:\n%s", now, original)
 	}
@@ -266,7 +266,7 @@ func TestAgentToolErrorsGoBackToTheModel(t *testing.T) {
 	fake := pt.New("openai")
 	t.Cleanup(fake.Close)
 	token, project := env.agentUser("a@example.com", "openai", "static", fake)
-	dir := env.srv.Projects.Dir(mustUUID(project))
+	dir := env.projectDir(mustUUID(project))
 	os.WriteFile(filepath.Join(dir, "twice.js"), []byte("let a = 1;\nlet a = 1;\n"), 0o644)
 	before, _ := os.ReadFile(filepath.Join(dir, "index.html"))
 
@@ -325,7 +325,7 @@ func TestAgentCodeBlockMode(t *testing.T) {
 	fake := pt.New("anthropic")
 	t.Cleanup(fake.Close)
 	token, project := env.agentUser("a@example.com", "anthropic", "static", fake)
-	dir := env.srv.Projects.Dir(mustUUID(project))
+	dir := env.projectDir(mustUUID(project))
 
 	fake.Push(
 		pt.Say("Here is the page:\n\n```html index.html\n<!doctype html>\n<h1>From a ", "block</h1>\n```\n\nAnd a helper:\n```js src/util.js\n// rest of the code remains the same\n```\n"),

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,9 +25,7 @@ import (
 
 	"studio/agents"
 	pt "studio/agents/providers/providertest"
-	"studio/containers"
 	"studio/db"
-	"studio/db/dbtest"
 )
 
 // BenchmarkAgentTokenLatency streams one run of 10,000 text tokens from
@@ -74,7 +71,7 @@ func benchTokenLatency(b *testing.B, tokens int, delay time.Duration) {
 		})
 		run := env.chat(token, projects[n].String(), map[string]any{"message": "Stream", "model": "openai/gpt-4o-mini"})
 		got, last := 0, time.Duration(0)
-		var status string
+		var status db.RunStatus
 		joined := false
 		err := followRun(context.Background(), client, env.http.URL, token, run, func(kind string, data []byte) {
 			now := time.Since(base)
@@ -97,7 +94,7 @@ func benchTokenLatency(b *testing.B, tokens int, delay time.Duration) {
 				status = doneStatus(data)
 			}
 		})
-		if err != nil || status != agents.StatusSucceeded || got != tokens {
+		if err != nil || status != db.RunStatusSucceeded || got != tokens {
 			b.Fatalf("run %d: %v, ended %q after %d tokens", n, err, status, got)
 		}
 		streaming += last - time.Duration(sent[0].Load())
@@ -176,10 +173,11 @@ func BenchmarkAgentConcurrentRuns(b *testing.B) {
 		t0 := time.Now()
 
 		type outcome struct {
-			status, err string
-			tokens      int
-			events      int64
-			lat         []time.Duration
+			status db.RunStatus
+			err    string
+			tokens int
+			events int64
+			lat    []time.Duration
 		}
 		outcomes := make([]outcome, runs)
 		var clients, starters sync.WaitGroup
@@ -212,7 +210,7 @@ func BenchmarkAgentConcurrentRuns(b *testing.B) {
 								}
 								o.tokens++
 							case agents.KindDone:
-								var d struct{ Status, Error string }
+								var d agents.DoneEvent
 								json.Unmarshal(data, &d)
 								o.status, o.err = d.Status, d.Error
 							}
@@ -278,7 +276,7 @@ func BenchmarkAgentConcurrentRuns(b *testing.B) {
 		for _, o := range outcomes {
 			events += o.events
 			lat = append(lat, o.lat...)
-			if o.status != agents.StatusSucceeded || o.tokens != tokens || len(o.lat) != tokens {
+			if o.status != db.RunStatusSucceeded || o.tokens != tokens || len(o.lat) != tokens {
 				reasons[fmt.Sprintf("%s after %d tokens: %s", o.status, o.tokens, o.err)]++
 			}
 		}
@@ -341,25 +339,10 @@ func runNumber(r pt.Request) int {
 }
 
 // benchEnv is a test server whose database pool is the one studio serve
-// opens (db.Open: 20 connections) rather than pgxpool's default (4 on
-// this 2-core machine).
+// opens (db.Open: 20 connections), as every test server's is.
 func benchEnv(b *testing.B) *testEnv {
 	b.Helper()
-	ctx := context.Background()
-	_, url := dbtest.NewWithURL(b)
-	pool, err := db.Open(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
-	rt, err := containers.NewDockerWith(containers.Options{Instance: "bench-" + uuid.NewString()[:8], Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { rt.Close() })
-	// replicaOf only hands over the pool, the engine and the folder: the
-	// server is the only one on this database.
-	return newEnvWith(b, envOptions{replicaOf: &testEnv{t: b, pool: pool, rt: rt, dir: b.TempDir()}})
+	return newEnvWith(b, envOptions{})
 }
 
 // benchUser signs up and points OpenAI at the fake provider; it returns
@@ -388,7 +371,7 @@ func (e *testEnv) benchProjects(owner uuid.UUID, n int) []uuid.UUID {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		dir := e.srv.Projects.Dir(p.ID)
+		dir := e.projectDir(p.ID)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			e.t.Fatal(err)
 		}
@@ -493,8 +476,8 @@ func pieceNumbers(data []byte) (int, int) {
 	return nums[0], nums[1]
 }
 
-func doneStatus(data []byte) string {
-	var d struct{ Status string }
+func doneStatus(data []byte) db.RunStatus {
+	var d agents.DoneEvent
 	json.Unmarshal(data, &d)
 	return d.Status
 }

@@ -48,7 +48,7 @@ func TestAgentEndlessStreamStopsAtTheCaps(t *testing.T) {
 		run := env.chat(token, project, model)
 		events := env.stream(token, run, 0, nil)
 		d := last(events)
-		if d.Data["status"] != agents.StatusBudgetExceeded || d.Data["error"] != c.want {
+		if d.Data["status"] != "budget_exceeded" || d.Data["error"] != c.want {
 			t.Errorf("%s: ended %v", c.name, d.Data)
 			continue
 		}
@@ -89,7 +89,7 @@ func TestAgentTokensAreCountedByStudio(t *testing.T) {
 	run := env.chat(token, project, map[string]any{"message": "Count", "model": "openai/gpt-4o-mini"})
 	d := last(env.stream(token, run, 0, nil))
 	msg, _ := d.Data["error"].(string)
-	if d.Data["status"] != agents.StatusBudgetExceeded || !strings.HasPrefix(msg, "the run used about ") || !strings.HasSuffix(msg, " tokens by studio's count, over its limit of 20000") {
+	if d.Data["status"] != "budget_exceeded" || !strings.HasPrefix(msg, "the run used about ") || !strings.HasSuffix(msg, " tokens by studio's count, over its limit of 20000") {
 		t.Fatalf("ended %v", d.Data)
 	}
 	r := env.run(token, run)
@@ -132,7 +132,7 @@ func TestLateFollowerOfALongRunGetsEveryEvent(t *testing.T) {
 	if res, body := env.json("POST", "/api/runs/"+run+"/cancel", nil, bearer(token)...); res.StatusCode != http.StatusAccepted {
 		t.Fatalf("cancel: %d %v", res.StatusCode, body)
 	}
-	if d := last(env.stream(token, run, n-10, nil)); d.Data["status"] != agents.StatusCancelled {
+	if d := last(env.stream(token, run, n-10, nil)); d.Data["status"] != "cancelled" {
 		t.Fatalf("ended %v", d.Data)
 	}
 }

@@ -71,7 +71,7 @@ func TestAgentCancelMidStream(t *testing.T) {
 	if n := len(fake.Requests()); n != 1 {
 		t.Fatalf("the provider got %d requests after the cancel", n)
 	}
-	if _, err := os.Stat(filepath.Join(env.srv.Projects.Dir(mustUUID(project)), "late.txt")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(env.projectDir(mustUUID(project)), "late.txt")); !os.IsNotExist(err) {
 		t.Fatal("a file was written after the cancel")
 	}
 	// The partial answer is kept, and the project takes a new message.
@@ -120,7 +120,7 @@ func TestAgentBudgets(t *testing.T) {
 		fake.Push(c.turns...)
 		run := env.chat(token, project, c.body)
 		d := last(env.stream(token, run, 0, nil))
-		if d.Data["status"] != agents.StatusBudgetExceeded || d.Data["error"] != c.want {
+		if d.Data["status"] != "budget_exceeded" || d.Data["error"] != c.want {
 			t.Errorf("%s: ended %v", c.name, d.Data)
 		}
 		if asked := len(fake.Requests()); asked >= len(c.turns) && c.name != "repeated call" {
@@ -405,7 +405,7 @@ func TestAgentCommandsLogsAndReadOnlyReviewer(t *testing.T) {
 	if tools := args(reqs[len(reqs)-2].Body["tools"]); strings.Contains(tools, "write_file") || !strings.Contains(tools, "read_file") {
 		t.Errorf("reviewer's tools: %s", tools)
 	}
-	if page, _ := os.ReadFile(filepath.Join(env.srv.Projects.Dir(mustUUID(project)), "index.html")); string(page) == "x" {
+	if page, _ := os.ReadFile(filepath.Join(env.projectDir(mustUUID(project)), "index.html")); string(page) == "x" {
 		t.Fatal("the reviewer changed a file")
 	}
 }

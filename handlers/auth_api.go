@@ -20,11 +20,11 @@ const refreshPath = "/api/auth"
 
 // userJSON is a user as the API shows it.
 type userJSON struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string      `json:"id"`
+	Email     string      `json:"email"`
+	Name      string      `json:"name"`
+	Role      db.UserRole `json:"role"`
+	CreatedAt time.Time   `json:"created_at"`
 }
 
 func toUserJSON(u db.User) userJSON {

@@ -93,20 +93,15 @@ func (s *Server) runEvents(c echo.Context) error {
 	return s.followRun(c, func(w *sseWriter, e agents.Event) error {
 		switch e.Kind {
 		case agents.KindToken:
-			var d struct{ Text string }
+			var d agents.TokenEvent
 			_ = json.Unmarshal(e.Data, &d)
 			return w.html(e.Seq, "token", html.EscapeString(d.Text))
 		case agents.KindToolCall:
-			var d struct{ Name string }
+			var d agents.ToolCallEvent
 			_ = json.Unmarshal(e.Data, &d)
 			return w.html(e.Seq, "activity", "Running "+html.EscapeString(d.Name)+"…")
 		case agents.KindToolResult:
-			var d struct {
-				Name    string
-				OK      bool
-				Summary string
-				Args    json.RawMessage
-			}
+			var d agents.ToolResultEvent
 			_ = json.Unmarshal(e.Data, &d)
 			return w.component(ctx, e.Seq, "step", views.StepRow(d.Name, string(d.Args), d.OK, d.Summary))
 		case agents.KindDone:

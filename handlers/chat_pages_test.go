@@ -124,7 +124,7 @@ func TestChatInTheWorkspace(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(frag, "Files put back") {
 		t.Fatalf("undo: %d %q", res.StatusCode, frag)
 	}
-	if page, _ := os.ReadFile(filepath.Join(env.srv.Projects.Dir(mustUUID(project)), "index.html")); strings.Contains(string(page), "Dark") {
+	if page, _ := os.ReadFile(filepath.Join(env.projectDir(mustUUID(project)), "index.html")); strings.Contains(string(page), "Dark") {
 		t.Fatalf("undo left %q", page)
 	}
 	// Without the CSRF token nothing happens; another user gets nothing.

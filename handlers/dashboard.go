@@ -13,7 +13,7 @@ import (
 )
 
 func (s *Server) card(p db.Project) views.ProjectCard {
-	return views.ProjectCard{Project: p, PreviewURL: s.Config.PreviewURL(p.Slug)}
+	return views.ProjectCard{Project: views.NewProjectView(p), PreviewURL: s.Config.PreviewURL(p.Slug)}
 }
 
 func (s *Server) dashboard(c echo.Context) error {
@@ -98,7 +98,7 @@ func (s *Server) projectCardAction(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, back)
 	}
 	if c.Request().Header.Get("HX-Target") == "ws-header" {
-		return render(c, http.StatusOK, views.WorkspaceHeader(s.page(c, p.Name), p))
+		return render(c, http.StatusOK, views.WorkspaceHeader(s.page(c, p.Name), views.NewProjectView(p)))
 	}
 	return render(c, http.StatusOK, views.Card(s.page(c, "Projects"), s.card(p)))
 }
@@ -146,7 +146,7 @@ func (s *Server) dashboardEvents(c echo.Context) error {
 			return nil
 		}
 		for _, p := range list {
-			key := p.Status + "|" + p.Progress + "|" + p.UpdatedAt.String() + "|" + p.Name
+			key := string(p.Status) + "|" + p.Progress + "|" + p.UpdatedAt.String() + "|" + p.Name
 			if sent[p.ID.String()] == key {
 				continue
 			}

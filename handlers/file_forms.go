@@ -10,7 +10,6 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
-	"studio/db"
 	"studio/projects"
 	"studio/views"
 )
@@ -24,7 +23,7 @@ import (
 // createFileForm makes an empty file, or a folder when the path ends
 // with / (kept in git by an empty .gitkeep).
 func (s *Server) createFileForm(c echo.Context) error {
-	p, err := s.editorProject(c)
+	h, err := s.editorProject(c)
 	if err != nil {
 		return err
 	}
@@ -33,51 +32,51 @@ func (s *Server) createFileForm(c echo.Context) error {
 	if strings.HasSuffix(name, "/") {
 		name += ".gitkeep"
 	}
-	id, csrf := p.ID.String(), s.csrfToken(c)
-	if err := s.Projects.CreateFile(c.Request().Context(), p, name); err != nil {
+	id, csrf := h.ID().String(), s.csrfToken(c)
+	if err := h.CreateFile(c.Request().Context(), name); err != nil {
 		return refuseFileForm(c, err, "#new-file", "outerHTML", func(message string) templ.Component {
 			return views.NewFileForm(id, csrf, views.Form{Values: map[string]string{"path": typed}, Error: message}, false)
 		})
 	}
 	name, _ = projects.CleanPath(name)
-	return s.fileFormDone(c, p, "studio:file-created", map[string]string{"path": name}, name,
+	return s.fileFormDone(c, h, "studio:file-created", map[string]string{"path": name}, name,
 		views.NewFileForm(id, csrf, views.Form{}, true))
 }
 
 // renameFileForm moves the file open in the editor; it never overwrites.
 func (s *Server) renameFileForm(c echo.Context) error {
-	p, err := s.editorProject(c)
+	h, err := s.editorProject(c)
 	if err != nil {
 		return err
 	}
 	from, typed := c.FormValue("from"), c.FormValue("to")
 	to := strings.TrimSpace(typed)
-	id, csrf := p.ID.String(), s.csrfToken(c)
-	if err := s.Projects.MoveFile(c.Request().Context(), p, from, to); err != nil {
+	id, csrf := h.ID().String(), s.csrfToken(c)
+	if err := h.MoveFile(c.Request().Context(), from, to); err != nil {
 		return refuseFileForm(c, err, "#rename-box", "outerHTML", func(message string) templ.Component {
 			return views.RenameBox(id, csrf, views.Form{Values: map[string]string{"from": from, "to": typed}, Error: message}, true, false)
 		})
 	}
 	from, _ = projects.CleanPath(from)
 	to, _ = projects.CleanPath(to)
-	return s.fileFormDone(c, p, "studio:file-renamed", map[string]string{"from": from, "to": to}, to,
+	return s.fileFormDone(c, h, "studio:file-renamed", map[string]string{"from": from, "to": to}, to,
 		views.RenameBox(id, csrf, views.Form{Values: map[string]string{"from": to, "to": to}}, false, true))
 }
 
 // deleteFileForm removes the file (or folder) open in the editor.
 func (s *Server) deleteFileForm(c echo.Context) error {
-	p, err := s.editorProject(c)
+	h, err := s.editorProject(c)
 	if err != nil {
 		return err
 	}
 	name := c.FormValue("path")
-	if err := s.Projects.DeleteFile(c.Request().Context(), p, name); err != nil {
+	if err := h.DeleteFile(c.Request().Context(), name); err != nil {
 		return refuseFileForm(c, err, "#editor-status", "innerHTML", func(message string) templ.Component {
 			return views.StatusText(message)
 		})
 	}
 	name, _ = projects.CleanPath(name)
-	return s.fileFormDone(c, p, "studio:file-deleted", map[string]string{"path": name}, "", nil)
+	return s.fileFormDone(c, h, "studio:file-deleted", map[string]string{"path": name}, "", nil)
 }
 
 // refuseFileForm answers a refused file form. htmx gets the form (made by
@@ -99,11 +98,11 @@ func refuseFileForm(c echo.Context, err error, target, swap string, form func(me
 // fileFormDone answers a file form that worked: the tree, with the folders
 // of reveal open, the editor's event and, out of band, the form put back
 // empty (reset, when the form has one). Without htmx, the workspace again.
-func (s *Server) fileFormDone(c echo.Context, p db.Project, event string, detail map[string]string, reveal string, reset templ.Component) error {
+func (s *Server) fileFormDone(c echo.Context, h *projects.Handle, event string, detail map[string]string, reveal string, reset templ.Component) error {
 	if !isHTMX(c) {
-		return c.Redirect(http.StatusSeeOther, "/projects/"+p.ID.String())
+		return c.Redirect(http.StatusSeeOther, "/projects/"+h.ID().String())
 	}
-	nodes, err := s.treeNodes(p.ID, "", openFolders(c, reveal))
+	nodes, err := s.treeNodes(c.Request().Context(), h, "", openFolders(c, reveal))
 	if err != nil {
 		return fileError(err)
 	}
@@ -112,7 +111,7 @@ func (s *Server) fileFormDone(c echo.Context, p db.Project, event string, detail
 		return err
 	}
 	c.Response().Header().Set("HX-Trigger", string(trigger))
-	return render(c, http.StatusOK, views.FileTreeWith(p.ID.String(), nodes, reset))
+	return render(c, http.StatusOK, views.FileTreeWith(h.ID().String(), nodes, reset))
 }
 
 // openFolders are the folders a tree answer shows open: those the request

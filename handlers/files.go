@@ -12,37 +12,28 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"studio/db"
 	"studio/projects"
 )
 
-// editorProject loads the owner's project for a file request, records the
-// activity and wakes a hibernated project (files work without it). The
-// wake counts against the running limit; a refusal leaves the project
-// asleep and the file request goes on.
-func (s *Server) editorProject(c echo.Context) (db.Project, error) {
-	p, err := s.ownProject(c)
+// editorProject opens the owner's project for an editor request, which
+// counts as use of the project (see Handle.UseInEditor).
+func (s *Server) editorProject(c echo.Context) (*projects.Handle, error) {
+	h, err := s.openProject(c)
 	if err != nil {
-		return db.Project{}, err
+		return nil, err
 	}
-	ctx := c.Request().Context()
-	s.Projects.Touch(ctx, p.ID)
-	if p.Status == projects.StatusHibernated {
-		if err := s.Projects.Wake(ctx, p.ID); err != nil && !projects.Refused(err) {
-			s.log(c).Warn("wake project", "project", p.ID, "err", err)
-		}
-	}
-	return p, nil
+	h.UseInEditor(c.Request().Context())
+	return h, nil
 }
 
 // editorFile is the project and the file path a file request names.
-func (s *Server) editorFile(c echo.Context) (db.Project, string, error) {
-	p, err := s.editorProject(c)
+func (s *Server) editorFile(c echo.Context) (*projects.Handle, string, error) {
+	h, err := s.editorProject(c)
 	if err != nil {
-		return db.Project{}, "", err
+		return nil, "", err
 	}
 	name, err := filePath(c)
-	return p, name, err
+	return h, name, err
 }
 
 // filePath is the path after /files/, decoded exactly once.
@@ -59,11 +50,11 @@ func filePath(c echo.Context) (string, error) {
 }
 
 func (s *Server) apiFileTree(c echo.Context) error {
-	p, err := s.editorProject(c)
+	h, err := s.editorProject(c)
 	if err != nil {
 		return err
 	}
-	tree, err := s.Projects.Tree(p.ID)
+	tree, err := h.Tree(c.Request().Context())
 	if err != nil {
 		return fileError(err)
 	}
@@ -74,11 +65,11 @@ func (s *Server) apiFileTree(c echo.Context) error {
 }
 
 func (s *Server) apiReadFile(c echo.Context) error {
-	p, name, err := s.editorFile(c)
+	proj, name, err := s.editorFile(c)
 	if err != nil {
 		return err
 	}
-	content, etag, err := s.Projects.ReadFile(p.ID, name)
+	content, etag, err := proj.ReadFile(c.Request().Context(), name)
 	if err != nil {
 		return fileError(err)
 	}
@@ -126,7 +117,7 @@ func isMarkupOrScript(ctype string) bool {
 }
 
 func (s *Server) apiWriteFile(c echo.Context) error {
-	p, name, err := s.editorFile(c)
+	h, name, err := s.editorFile(c)
 	if err != nil {
 		return err
 	}
@@ -138,7 +129,7 @@ func (s *Server) apiWriteFile(c echo.Context) error {
 	} else if err != nil {
 		return NewError(http.StatusBadRequest, "bad_body", "The file's content could not be read.")
 	}
-	etag, err := s.Projects.WriteFile(c.Request().Context(), p, name, content, c.Request().Header.Get("If-Match"))
+	etag, err := h.WriteFile(c.Request().Context(), name, content, c.Request().Header.Get("If-Match"))
 	if err != nil {
 		return fileError(err)
 	}
@@ -147,11 +138,11 @@ func (s *Server) apiWriteFile(c echo.Context) error {
 }
 
 func (s *Server) apiDeleteFile(c echo.Context) error {
-	p, name, err := s.editorFile(c)
+	h, name, err := s.editorFile(c)
 	if err != nil {
 		return err
 	}
-	if err := s.Projects.DeleteFile(c.Request().Context(), p, name); err != nil {
+	if err := h.DeleteFile(c.Request().Context(), name); err != nil {
 		return fileError(err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -163,7 +154,7 @@ type moveRequest struct {
 }
 
 func (s *Server) apiMoveFile(c echo.Context) error {
-	p, err := s.editorProject(c)
+	h, err := s.editorProject(c)
 	if err != nil {
 		return err
 	}
@@ -171,7 +162,7 @@ func (s *Server) apiMoveFile(c echo.Context) error {
 	if err := decodeJSON(c, 16<<10, &req); err != nil {
 		return err
 	}
-	if err := s.Projects.MoveFile(c.Request().Context(), p, req.From, req.To); err != nil {
+	if err := h.MoveFile(c.Request().Context(), req.From, req.To); err != nil {
 		return fileError(err)
 	}
 	return c.JSON(http.StatusOK, map[string]string{"from": req.From, "to": req.To})
@@ -182,11 +173,11 @@ type checkpointRequest struct {
 }
 
 func (s *Server) apiListCheckpoints(c echo.Context) error {
-	p, err := s.ownProject(c)
+	h, err := s.openProject(c)
 	if err != nil {
 		return err
 	}
-	list, err := s.Projects.ListCheckpoints(c.Request().Context(), p.ID)
+	list, err := h.ListCheckpoints(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -194,7 +185,7 @@ func (s *Server) apiListCheckpoints(c echo.Context) error {
 }
 
 func (s *Server) apiCreateCheckpoint(c echo.Context) error {
-	p, err := s.ownProject(c)
+	h, err := s.openProject(c)
 	if err != nil {
 		return err
 	}
@@ -204,7 +195,7 @@ func (s *Server) apiCreateCheckpoint(c echo.Context) error {
 			return err
 		}
 	}
-	cp, err := s.Projects.Checkpoint(c.Request().Context(), p, strings.TrimSpace(req.Label))
+	cp, err := h.Checkpoint(c.Request().Context(), strings.TrimSpace(req.Label))
 	if err != nil {
 		return fileError(err)
 	}
@@ -212,7 +203,7 @@ func (s *Server) apiCreateCheckpoint(c echo.Context) error {
 }
 
 func (s *Server) apiRestoreCheckpoint(c echo.Context) error {
-	p, err := s.ownProject(c)
+	h, err := s.openProject(c)
 	if err != nil {
 		return err
 	}
@@ -220,7 +211,7 @@ func (s *Server) apiRestoreCheckpoint(c echo.Context) error {
 	if err != nil {
 		return fileError(projects.ErrCheckpointNotFound)
 	}
-	undo, err := s.Projects.RestoreCheckpoint(c.Request().Context(), p, cid)
+	undo, err := h.RestoreCheckpoint(c.Request().Context(), cid)
 	if err != nil {
 		return fileError(err)
 	}

@@ -102,7 +102,7 @@ func TestFilesReadWriteETag(t *testing.T) {
 		t.Fatalf("deleted file still readable: %d", res.StatusCode)
 	}
 	// Nothing half-written is left behind.
-	entries, _ := filepath.Glob(filepath.Join(env.srv.Projects.Dir(mustUUID(id)), "*", ".studio-tmp-*"))
+	entries, _ := filepath.Glob(filepath.Join(env.projectDir(mustUUID(id)), "*", ".studio-tmp-*"))
 	if len(entries) > 0 {
 		t.Fatalf("temporary files left: %v", entries)
 	}
@@ -152,12 +152,12 @@ func TestPathTraversalCorpus(t *testing.T) {
 	tok := env.register("a@example.com")
 	id := env.newProject(tok, "fortress")
 	other := env.newProject(tok, "neighbour")
-	dir := env.srv.Projects.Dir(mustUUID(id))
+	dir := env.projectDir(mustUUID(id))
 	// A canary beside the project, and links inside it that point out.
 	canary := filepath.Join(filepath.Dir(dir), "canary.txt")
 	os.WriteFile(canary, []byte("untouched"), 0o644)
 	os.Symlink("/etc", filepath.Join(dir, "etc-link"))
-	os.Symlink(env.srv.Projects.Dir(mustUUID(other)), filepath.Join(dir, "neighbour-link"))
+	os.Symlink(env.projectDir(mustUUID(other)), filepath.Join(dir, "neighbour-link"))
 	os.Symlink("../canary.txt", filepath.Join(dir, "canary-link"))
 
 	long := strings.Repeat("a", 300)
@@ -223,7 +223,7 @@ func TestPathTraversalCorpus(t *testing.T) {
 	if b, _ := os.ReadFile("/etc/hostname"); strings.Contains(string(b), "pwned") {
 		t.Fatal("/etc was written")
 	}
-	if b, _ := os.ReadFile(filepath.Join(env.srv.Projects.Dir(mustUUID(other)), "index.html")); strings.Contains(string(b), "pwned") {
+	if b, _ := os.ReadFile(filepath.Join(env.projectDir(mustUUID(other)), "index.html")); strings.Contains(string(b), "pwned") {
 		t.Fatal("the neighbour project was written")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "index.html")); err != nil {

@@ -66,5 +66,5 @@ func (s *Server) signedInAdmin(c echo.Context) bool {
 		return false
 	}
 	_, user, err := s.Auth.SessionUser(c.Request().Context(), id)
-	return err == nil && user.Role == "admin"
+	return err == nil && user.Role.IsAdmin()
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -35,7 +34,7 @@ func TestAdminStopShowsAndHoldsThroughTheAPI(t *testing.T) {
 	env := newEnv(t)
 	tok := env.register("held@example.com")
 	id := env.newProject(tok, "held")
-	if _, err := env.srv.Projects.StopAny(context.Background(), uuid.MustParse(id)); err != nil {
+	if _, err := env.adminStop(uuid.MustParse(id)); err != nil {
 		t.Fatal(err)
 	}
 	_, body := env.json("GET", "/api/projects/"+id, nil, bearer(tok)...)

@@ -10,7 +10,7 @@ import (
 func (s *Server) page(c echo.Context, title string) views.Page {
 	p := views.Page{Title: title, CSRFToken: s.csrfToken(c)}
 	if u := currentUser(c); u != nil {
-		p.User = &views.User{Name: u.Name, Email: u.Email, IsAdmin: u.Role == "admin"}
+		p.User = &views.User{Name: u.Name, Email: u.Email, IsAdmin: u.Role.IsAdmin()}
 	}
 	return p
 }

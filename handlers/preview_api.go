@@ -46,12 +46,12 @@ func (s *Server) apiPreviewLink(c echo.Context) error {
 }
 
 func (s *Server) apiShare(c echo.Context) error {
-	id, err := projectID(c)
+	h, err := s.openProject(c)
 	if err != nil {
 		return err
 	}
 	on := c.Request().Method == http.MethodPost
-	p, err := s.Projects.SetShareToken(c.Request().Context(), currentUser(c).ID, id, on)
+	p, err := h.SetShareToken(c.Request().Context(), on)
 	if err != nil {
 		return projectError(err)
 	}

@@ -21,16 +21,16 @@ import (
 )
 
 type projectJSON struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Slug      string    `json:"slug"`
-	Template  string    `json:"template"`
-	Status    string    `json:"status"`
-	URL       string    `json:"url"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	Error     string    `json:"error,omitempty"`
-	Progress  string    `json:"progress,omitempty"`
+	ID        string           `json:"id"`
+	Name      string           `json:"name"`
+	Slug      string           `json:"slug"`
+	Template  string           `json:"template"`
+	Status    db.ProjectStatus `json:"status"`
+	URL       string           `json:"url"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
+	Error     string           `json:"error,omitempty"`
+	Progress  string           `json:"progress,omitempty"`
 	// HeldByAdmin: an administrator stopped the project; previews and the
 	// editor do not wake it, the owner's start does.
 	HeldByAdmin bool `json:"held_by_admin"`
@@ -42,7 +42,7 @@ func (s *Server) toProjectJSON(p db.Project) projectJSON {
 		URL: s.Config.PreviewURL(p.Slug), CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, Progress: p.Progress,
 		HeldByAdmin: p.HeldByAdmin,
 	}
-	if p.Status == projects.StatusError {
+	if p.Status == db.ProjectStatusError {
 		j.Error = p.StatusReason
 	}
 	return j
@@ -121,17 +121,27 @@ func projectID(c echo.Context) (uuid.UUID, error) {
 	return id, nil
 }
 
-// ownProject loads the signed-in user's project named by :id.
-func (s *Server) ownProject(c echo.Context) (db.Project, error) {
+// openProject opens the signed-in user's project named by :id; anyone
+// else's is not found.
+func (s *Server) openProject(c echo.Context) (*projects.Handle, error) {
 	id, err := projectID(c)
+	if err != nil {
+		return nil, err
+	}
+	h, err := s.Projects.Open(c.Request().Context(), currentUser(c).ID, id)
+	if err != nil {
+		return nil, projectError(err)
+	}
+	return h, nil
+}
+
+// ownProject is the row of the signed-in user's project named by :id.
+func (s *Server) ownProject(c echo.Context) (db.Project, error) {
+	h, err := s.openProject(c)
 	if err != nil {
 		return db.Project{}, err
 	}
-	p, err := s.Projects.Get(c.Request().Context(), currentUser(c).ID, id)
-	if err != nil {
-		return db.Project{}, projectError(err)
-	}
-	return p, nil
+	return h.Project(), nil
 }
 
 func (s *Server) apiGetProject(c echo.Context) error {
@@ -193,12 +203,12 @@ func (s *Server) apiProjectAction(action func(*projects.Service) projectAction) 
 
 // apiProjectEvents streams the project's status and progress events.
 func (s *Server) apiProjectEvents(c echo.Context) error {
-	p, err := s.ownProject(c)
+	h, err := s.openProject(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	wake, stop := s.Bus.Subscribe(projects.ProjectTopic(p.ID))
+	wake, stop := s.Bus.Subscribe(projects.ProjectTopic(h.ID()))
 	defer stop()
 	last := lastEventID(c)
 	out, err := s.startSSE(c)
@@ -207,7 +217,7 @@ func (s *Server) apiProjectEvents(c echo.Context) error {
 	}
 	defer out.close()
 	for {
-		evs, err := s.Projects.EventsAfter(ctx, p.ID, last)
+		evs, err := h.EventsAfter(ctx, last)
 		if err != nil {
 			return nil // the client is gone or the database is; it reconnects
 		}
@@ -244,7 +254,7 @@ func (s *Server) projectLogs(c echo.Context) error {
 // sending each line through send, until the client leaves or the output
 // ends (then an "end" event).
 func (s *Server) streamLogs(c echo.Context, send func(out *sseWriter, n int64, line string) error) error {
-	p, err := s.ownProject(c)
+	h, err := s.openProject(c)
 	if err != nil {
 		return err
 	}
@@ -255,7 +265,7 @@ func (s *Server) streamLogs(c echo.Context, send func(out *sseWriter, n int64, l
 		}
 	}
 	ctx := c.Request().Context()
-	logs, err := s.Projects.Logs(ctx, p.ID, tail)
+	logs, err := h.Logs(ctx, tail)
 	if err != nil {
 		return NewError(http.StatusConflict, "not_running", "The project has no dev server output yet; start it first.")
 	}
@@ -320,6 +330,8 @@ func projectError(err error) error {
 		return NewError(http.StatusConflict, "held_by_admin", sentence(err.Error()))
 	case errors.Is(err, projects.ErrDiskQuota):
 		return NewError(http.StatusRequestEntityTooLarge, "disk_quota", sentence(err.Error()))
+	case errors.Is(err, projects.ErrNotAdmin):
+		return NewError(http.StatusForbidden, "not_admin", sentence(err.Error()))
 	case errors.Is(err, projects.ErrBusy):
 		return NewError(http.StatusConflict, "busy", "The project is changing state; try again in a moment.")
 	}

@@ -26,11 +26,12 @@ import (
 
 	"studio/agents"
 	"studio/agents/providers"
+	"studio/app"
 	"studio/auth"
 	"studio/config"
 	"studio/containers"
+	"studio/db"
 	"studio/db/dbtest"
-	"studio/events"
 	"studio/netguard"
 	"studio/projects"
 	"studio/proxy"
@@ -50,7 +51,9 @@ type testEnv struct {
 
 	pool      *pgxpool.Pool
 	rt        *containers.Docker
-	dir       string
+	url       string // the database's
+	instance  string // the label of the containers it owns
+	dir       string // STUDIO_DATA
 	endpoints *endpoints
 }
 
@@ -88,6 +91,25 @@ type pinger struct{ err error }
 
 func (p pinger) Ping(context.Context) error { return p.err }
 
+// projectDir is the folder of a project's files.
+func (e *testEnv) projectDir(id uuid.UUID) string {
+	return filepath.Join(e.dir, "projects", id.String())
+}
+
+// adminStop stops a project as an administrator does, from the admin page.
+func (e *testEnv) adminStop(id uuid.UUID) (db.Project, error) {
+	ctx := context.Background()
+	admin, err := db.New(e.pool).CreateUser(ctx, db.CreateUserParams{Email: "admin-" + uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "admin"})
+	if err != nil {
+		return db.Project{}, err
+	}
+	h, err := e.srv.Projects.OpenAsAdmin(ctx, projects.Admin{ID: admin.ID}, id)
+	if err != nil {
+		return db.Project{}, err
+	}
+	return h.Stop(ctx)
+}
+
 func newEnv(t testing.TB, mutate ...func(*config.Config, *Deps)) *testEnv {
 	t.Helper()
 	return newEnvWith(t, envOptions{}, mutate...)
@@ -98,7 +120,7 @@ type envOptions struct {
 	agents   func(*agents.Options)   // changes the agent service's options
 	projects func(*projects.Options) // changes the project service's options
 	// replicaOf makes the server a second studio on the first one's
-	// database, project folders and container engine.
+	// database, data folder and container instance.
 	replicaOf *testEnv
 }
 
@@ -115,83 +137,76 @@ func testAgentOptions() agents.Options {
 
 func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps)) *testEnv {
 	t.Helper()
-	cfg, err := config.Load("serve", nil, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
 	quiet := slog.New(slog.DiscardHandler)
 	var (
-		pool *pgxpool.Pool
-		rt   *containers.Docker
-		dir  string
-		ep   = &endpoints{urls: map[string]string{}}
+		url, instance, dir string
+		ep                 = &endpoints{urls: map[string]string{}}
 	)
 	if o.replicaOf != nil {
-		pool, rt, dir = o.replicaOf.pool, o.replicaOf.rt, o.replicaOf.dir
+		url, instance, dir = o.replicaOf.url, o.replicaOf.instance, o.replicaOf.dir
 		if o.replicaOf.endpoints != nil {
 			ep = o.replicaOf.endpoints
 		}
 	} else {
-		pool = dbtest.New(t)
-		rt, err = containers.NewDockerWith(containers.Options{Instance: "test-" + uuid.NewString()[:8], Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, url = dbtest.NewWithURL(t)
+		instance = "test-" + uuid.NewString()[:8]
 		dir = t.TempDir()
 		for _, d := range []string{filepath.Dir(dir), dir} {
 			os.Chmod(d, 0o755) // the project user in containers must reach project folders
 		}
 	}
-	ring, err := auth.LoadKeyring(strings.Repeat("k", 32), "", "")
+	env := map[string]string{
+		"STUDIO_DATABASE_URL": url,
+		"STUDIO_DATA":         dir,
+		"STUDIO_INSTANCE":     instance,
+		"STUDIO_SECRET_KEY":   strings.Repeat("k", 32),
+		"STUDIO_PROJECT_DISK": "0",
+	}
+	cfg, err := config.Load("serve", nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus := events.New(pool, quiet)
-	projectOpts := projects.Options{
-		Root:        filepath.Join(dir, "projects"),
-		Checkpoints: filepath.Join(dir, "checkpoints"),
-		URLFor:      cfg.PreviewURL,
-		MaxProjects: 20,
-		MaxRunning:  5,
-		Logger:      quiet,
+	studio, err := app.New(context.Background(), cfg, app.Options{
+		Parts:    app.Everything,
+		Logger:   quiet,
+		Projects: o.projects,
+		Agents: func(opts *agents.Options) {
+			opts.ProviderOptions = testAgentOptions().ProviderOptions
+			opts.BaseURLFor = ep.get
+			if o.agents != nil {
+				o.agents(opts)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if o.projects != nil {
-		o.projects(&projectOpts)
-	}
-	svc := projects.New(pool, rt, bus, projectOpts)
-	authSvc := auth.NewService(pool, ring, cfg.Signup, quiet)
-	agentOpts := testAgentOptions()
-	agentOpts.BaseURLFor = ep.get
-	if o.agents != nil {
-		o.agents(&agentOpts)
-	}
-	agentSvc := agents.New(pool, authSvc, svc, rt, bus, quiet, agentOpts)
+	// Only the bus and the agents work in the background: the project
+	// service's reconcile and idle timers are tested in package projects.
 	ctx, cancel := context.WithCancel(context.Background())
-	go bus.Run(ctx)
-	go agentSvc.Run(ctx)
+	go studio.Bus.Run(ctx)
+	go studio.Agents.Run(ctx)
+	rt := studio.Engine
 	t.Cleanup(func() {
 		cancel()
-		agentSvc.Close()
-		svc.Close()
-		if o.replicaOf != nil {
-			return
+		if o.replicaOf == nil {
+			managed, _ := rt.ListManaged(context.Background())
+			for _, m := range managed {
+				_ = rt.Remove(context.Background(), m.ProjectID)
+			}
 		}
-		managed, _ := rt.ListManaged(context.Background())
-		for _, m := range managed {
-			_ = rt.Remove(context.Background(), m.ProjectID)
-		}
-		rt.Close()
+		studio.Close()
 	})
 	deps := Deps{
 		Config:   cfg,
 		Logger:   quiet,
-		Database: pool,
+		Database: studio,
 		Engine:   pinger{},
-		Auth:     authSvc,
-		Projects: svc,
-		Agents:   agentSvc,
-		Bus:      bus,
-		Previews: &proxy.Signer{Ring: ring},
+		Auth:     studio.Auth,
+		Projects: studio.Projects,
+		Agents:   studio.Agents,
+		Bus:      studio.Bus,
+		Previews: &proxy.Signer{Ring: studio.Ring},
 		Usage:    rt,
 	}
 	for _, m := range mutate {
@@ -201,7 +216,7 @@ func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	jar, _ := cookiejar.New(nil)
-	return &testEnv{t: t, srv: srv, http: hs, pool: pool, rt: rt, dir: dir, endpoints: ep, client: &http.Client{
+	return &testEnv{t: t, srv: srv, http: hs, pool: studio.Pool, rt: rt, url: url, instance: instance, dir: dir, endpoints: ep, client: &http.Client{
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}

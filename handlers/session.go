@@ -126,7 +126,7 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 // requireAdmin lets only administrators through.
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return s.requireUser(func(c echo.Context) error {
-		if currentUser(c).Role != "admin" {
+		if !currentUser(c).Role.IsAdmin() {
 			return NewError(http.StatusForbidden, "forbidden", "Only administrators can open this page.")
 		}
 		return next(c)

@@ -11,6 +11,7 @@ import (
 
 	"studio/agents"
 	pt "studio/agents/providers/providertest"
+	"studio/db"
 )
 
 // BenchmarkEndlessStream runs agent runs against a fake OpenAI-compatible
@@ -52,7 +53,7 @@ func benchEndless(b *testing.B, turn pt.Turn) {
 		go func() { sampled <- sampleHeapPeak(stop) }()
 		start := time.Now()
 		run := env.chat(token, projects[n].String(), map[string]any{"message": "Talk", "model": "openai/gpt-4o-mini"})
-		var status string
+		var status db.RunStatus
 		err := followRun(context.Background(), client, env.http.URL, token, run, func(kind string, data []byte) {
 			if kind == agents.KindDone {
 				status = doneStatus(data)
@@ -63,7 +64,7 @@ func benchEndless(b *testing.B, turn pt.Turn) {
 		s := <-sampled
 		p := s[0]
 		live = max(live, s[1])
-		if err != nil || status != agents.StatusBudgetExceeded {
+		if err != nil || status != db.RunStatusBudgetExceeded {
 			b.Fatalf("run %d: %v, ended %q", n, err, status)
 		}
 		peak = max(peak, p)

@@ -1,23 +1,25 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"studio/db"
 	"studio/projects"
 	"studio/views"
 )
 
 // workspace is the editor page of one of the user's projects.
 func (s *Server) workspace(c echo.Context) error {
-	p, err := s.editorProject(c)
+	h, err := s.editorProject(c)
 	if err != nil {
 		return err
 	}
-	files, err := s.treeNodes(p.ID, "", map[string]bool{"src": true})
+	p := h.Project()
+	files, err := s.treeNodes(c.Request().Context(), h, "", map[string]bool{"src": true})
 	if err != nil {
 		files = nil // still starting: the list fills in on reload
 	}
@@ -25,7 +27,7 @@ func (s *Server) workspace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if p.Status == projects.StatusDeleting {
+	if p.Status == db.ProjectStatusDeleting {
 		return projectError(projects.ErrNotFound)
 	}
 	page := s.page(c, p.Name)
@@ -43,7 +45,7 @@ func (s *Server) workspaceHeader(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.WorkspaceHeader(s.page(c, p.Name), p))
+	return render(c, http.StatusOK, views.WorkspaceHeader(s.page(c, p.Name), views.NewProjectView(p)))
 }
 
 // fileTree is the workspace's file list. With ?dir= it is the rows of one
@@ -51,34 +53,34 @@ func (s *Server) workspaceHeader(c echo.Context) error {
 // files changed, with the folders named by ?open= and the folders of the
 // files named by ?reveal= open.
 func (s *Server) fileTree(c echo.Context) error {
-	p, err := s.ownProject(c)
+	h, err := s.openProject(c)
 	if err != nil {
 		return err
 	}
 	if dir := c.QueryParam("dir"); dir != "" {
-		nodes, err := s.treeNodes(p.ID, dir, nil)
+		nodes, err := s.treeNodes(c.Request().Context(), h, dir, nil)
 		if err != nil {
 			return fileError(err)
 		}
-		return render(c, http.StatusOK, views.TreeItems(p.ID.String(), nodes))
+		return render(c, http.StatusOK, views.TreeItems(h.ID().String(), nodes))
 	}
-	nodes, err := s.treeNodes(p.ID, "", openFolders(c))
+	nodes, err := s.treeNodes(c.Request().Context(), h, "", openFolders(c))
 	if err != nil {
 		return fileError(err)
 	}
-	return render(c, http.StatusOK, views.FileTree(p.ID.String(), nodes))
+	return render(c, http.StatusOK, views.FileTree(h.ID().String(), nodes))
 }
 
 // maxOpenFolders bounds the folders one tree request lists.
 const maxOpenFolders = 200
 
 // treeNodes lists dir, and inside it every folder named in open.
-func (s *Server) treeNodes(id uuid.UUID, dir string, open map[string]bool) ([]views.TreeNode, error) {
+func (s *Server) treeNodes(ctx context.Context, h *projects.Handle, dir string, open map[string]bool) ([]views.TreeNode, error) {
 	budget := maxOpenFolders
 	var list func(dir string) ([]views.TreeNode, error)
 	list = func(dir string) ([]views.TreeNode, error) {
 		budget--
-		entries, err := s.Projects.ListDir(id, dir)
+		entries, err := h.ListDir(ctx, dir)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"studio/db"
 )
 
 // ErrDiskQuota: a project's files would pass STUDIO_PROJECT_DISK.
@@ -106,9 +108,9 @@ func measureDir(dir string) (int64, error) {
 	return total, err
 }
 
-// DiskUsage is what the project's folder takes, from the cache while it
+// usedDisk is what the project's folder takes, from the cache while it
 // is fresh.
-func (s *Service) DiskUsage(id uuid.UUID) (int64, error) {
+func (s *Service) usedDisk(id uuid.UUID) (int64, error) {
 	s.disk.mu.Lock()
 	m, ok := s.disk.sizes[id]
 	s.disk.mu.Unlock()
@@ -120,7 +122,7 @@ func (s *Service) DiskUsage(id uuid.UUID) (int64, error) {
 
 // measure walks the folder and caches the answer.
 func (s *Service) measure(id uuid.UUID) (int64, error) {
-	n, err := measureDir(s.Dir(id))
+	n, err := measureDir(s.dir(id))
 	if err != nil {
 		return 0, fmt.Errorf("measure the files of %s: %w", id, err)
 	}
@@ -150,7 +152,7 @@ func (s *Service) reserveDisk(id uuid.UUID, oldSize, newSize int64) (undo func()
 		return func() {}, nil
 	}
 	for {
-		if _, err := s.DiskUsage(id); err != nil {
+		if _, err := s.usedDisk(id); err != nil {
 			return nil, err
 		}
 		s.disk.mu.Lock()
@@ -176,7 +178,7 @@ func (s *Service) checkDiskBeforeStart(id uuid.UUID) error {
 	if limit <= 0 {
 		return nil
 	}
-	used, err := s.DiskUsage(id)
+	used, err := s.usedDisk(id)
 	if err != nil {
 		return err
 	}
@@ -193,7 +195,7 @@ func (s *Service) EnforceDiskQuota(ctx context.Context) error {
 	if s.opts.ProjectDisk <= 0 {
 		return nil
 	}
-	live, err := s.q.ListProjectsByStatus(ctx, []string{StatusActive, StatusInitializing})
+	live, err := s.q.ListProjectsByStatus(ctx, statusNames(db.ProjectStatusActive, db.ProjectStatusInitializing))
 	if err != nil {
 		return err
 	}
@@ -207,7 +209,7 @@ func (s *Service) EnforceDiskQuota(ctx context.Context) error {
 			continue
 		}
 		reason := (&QuotaError{Used: used, Limit: s.opts.ProjectDisk}).Error()
-		if _, err := s.transition(ctx, p.ID, StatusError, reason, StatusActive, StatusInitializing); err != nil {
+		if _, err := s.transition(ctx, p.ID, db.ProjectStatusError, reason, db.ProjectStatusActive, db.ProjectStatusInitializing); err != nil {
 			continue // stopped or deleted meanwhile
 		}
 		s.log.Warn("stopped a project over its disk quota", "project", p.ID, "used", used, "limit", s.opts.ProjectDisk)

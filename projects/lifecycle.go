@@ -63,7 +63,7 @@ func (s *Service) exited(ctx context.Context, e containers.Exit) {
 	if err != nil {
 		return
 	}
-	if _, err := s.transition(ctx, id, StatusError, e.String(), StatusActive, StatusInitializing); err == nil {
+	if _, err := s.transition(ctx, id, db.ProjectStatusError, e.String(), db.ProjectStatusActive, db.ProjectStatusInitializing); err == nil {
 		s.log.Warn("a project's dev server stopped", "project", id, "reason", e.Reason())
 	}
 }
@@ -93,22 +93,22 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 		running[st.ProjectID] = st.State == containers.StateRunning
 	}
-	rows, err := s.q.ListProjectsByStatus(ctx, []string{StatusActive, StatusInitializing, StatusDeleting})
+	rows, err := s.q.ListProjectsByStatus(ctx, statusNames(db.ProjectStatusActive, db.ProjectStatusInitializing, db.ProjectStatusDeleting))
 	if err != nil {
 		return err
 	}
 	for _, p := range rows {
 		switch p.Status {
-		case StatusActive:
+		case db.ProjectStatusActive:
 			if !running[p.ID.String()] {
 				s.log.Info("restarting an active project whose container is gone", "project", p.ID)
-				_, err := s.restartFrom(ctx, p.ID, StatusActive)
+				_, err := s.restartFrom(ctx, p.ID, db.ProjectStatusActive)
 				s.settleRefused(ctx, p.ID, err)
 				if err != nil && !errors.Is(err, ErrBusy) {
 					s.log.Warn("restart project", "project", p.ID, "err", err)
 				}
 			}
-		case StatusInitializing:
+		case db.ProjectStatusInitializing:
 			s.mu.Lock()
 			mine := s.active[p.ID]
 			s.mu.Unlock()
@@ -121,7 +121,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 				s.log.Info("resuming the start of an abandoned project", "project", p.ID)
 				s.provisionLater(p.ID)
 			}
-		case StatusDeleting:
+		case db.ProjectStatusDeleting:
 			if err := s.finishDelete(ctx, p); err != nil {
 				s.log.Warn("finish deleting project", "project", p.ID, "err", err)
 			}
@@ -132,7 +132,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 
 // resumeAbandoned restarts every creation a killed studio left half-done.
 func (s *Service) resumeAbandoned(ctx context.Context) {
-	rows, err := s.q.ListProjectsByStatus(ctx, []string{StatusInitializing})
+	rows, err := s.q.ListProjectsByStatus(ctx, statusNames(db.ProjectStatusInitializing))
 	if err != nil {
 		s.log.Warn("resume abandoned projects", "err", err)
 		return

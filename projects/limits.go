@@ -52,7 +52,7 @@ func Refused(err error) bool {
 // that owner, on every replica. clearHold is an explicit start by the
 // owner (or an administrator), which lifts an administrator's stop; a
 // wake does not.
-func (s *Service) startWithinLimits(ctx context.Context, id uuid.UUID, clearHold bool, from ...string) (db.Project, error) {
+func (s *Service) startWithinLimits(ctx context.Context, id uuid.UUID, clearHold bool, from ...db.ProjectStatus) (db.Project, error) {
 	if err := s.checkDiskBeforeStart(id); err != nil {
 		return db.Project{}, err
 	}
@@ -69,7 +69,7 @@ func (s *Service) startWithinLimits(ctx context.Context, id uuid.UUID, clearHold
 			return fmt.Errorf("lock the owner of %s: %w", cur.Slug, err)
 		}
 		p, err = q.StartProjectWithinLimits(ctx, db.StartProjectWithinLimitsParams{
-			ID: id, FromStatuses: from, ClearHold: clearHold, MaxRunning: int32(s.opts.MaxRunning),
+			ID: id, FromStatuses: statusNames(from...), ClearHold: clearHold, MaxRunning: int32(s.opts.MaxRunning),
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return s.whyNotStarted(ctx, q, id, disabled, clearHold, from)
@@ -85,7 +85,7 @@ func (s *Service) startWithinLimits(ctx context.Context, id uuid.UUID, clearHold
 
 // whyNotStarted names the guard a refused start met, read under the
 // owner's lock so the answer is the one the statement saw.
-func (s *Service) whyNotStarted(ctx context.Context, q *db.Queries, id uuid.UUID, ownerDisabled, clearHold bool, from []string) error {
+func (s *Service) whyNotStarted(ctx context.Context, q *db.Queries, id uuid.UUID, ownerDisabled, clearHold bool, from []db.ProjectStatus) error {
 	cur, err := q.GetProject(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
@@ -159,7 +159,7 @@ func (s *Service) settleRefused(ctx context.Context, id uuid.UUID, err error) {
 	if !Refused(err) {
 		return
 	}
-	if _, terr := s.transition(ctx, id, StatusError, err.Error(), StatusActive); terr == nil {
+	if _, terr := s.transition(ctx, id, db.ProjectStatusError, err.Error(), db.ProjectStatusActive); terr == nil {
 		_ = s.rt.Stop(ctx, id.String())
 	}
 }
@@ -172,7 +172,7 @@ func (s *Service) StopDisabledOwners(ctx context.Context) error {
 		return err
 	}
 	for _, p := range live {
-		if _, err := s.transition(ctx, p.ID, StatusStopped, "the owner's account is disabled", StatusActive, StatusInitializing); err != nil {
+		if _, err := s.transition(ctx, p.ID, db.ProjectStatusStopped, "the owner's account is disabled", db.ProjectStatusActive, db.ProjectStatusInitializing); err != nil {
 			continue // changed meanwhile
 		}
 		s.log.Info("stopped a project of a disabled owner", "project", p.ID)

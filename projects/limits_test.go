@@ -81,7 +81,7 @@ func (s *stack) race(ids []uuid.UUID, f func(ctx context.Context, id uuid.UUID) 
 func (s *stack) stopAll(ids []uuid.UUID) {
 	s.t.Helper()
 	for _, id := range ids {
-		s.waitStatus(id, projects.StatusActive)
+		s.waitStatus(id, db.ProjectStatusActive)
 		if _, err := s.svc.Stop(context.Background(), s.user, id); err != nil {
 			s.t.Fatal(err)
 		}
@@ -146,12 +146,12 @@ func TestRunningLimitHoldsUnderConcurrency(t *testing.T) {
 		t.Fatalf("18 restarts over the limit: %d passed, %d live; want 0, 2", len(restarted), s.live())
 	}
 	// A project already running restarts without counting twice.
-	s.waitStatus(woken[0], projects.StatusActive)
+	s.waitStatus(woken[0], db.ProjectStatusActive)
 	if _, err := s.svc.Restart(ctx, s.user, woken[0]); err != nil {
 		t.Fatalf("restart of a running project at the limit: %v", err)
 	}
-	s.waitStatus(woken[0], projects.StatusActive)
-	s.waitStatus(woken[1], projects.StatusActive)
+	s.waitStatus(woken[0], db.ProjectStatusActive)
+	s.waitStatus(woken[1], db.ProjectStatusActive)
 }
 
 func TestAdminStopHoldsUntilAnExplicitStart(t *testing.T) {
@@ -159,30 +159,34 @@ func TestAdminStopHoldsUntilAnExplicitStart(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
 	p := s.create("held", "static")
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 
-	stopped, err := s.svc.StopAny(ctx, p.ID)
+	h, err := s.svc.OpenAsAdmin(ctx, projects.Admin{ID: s.admin()}, p.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stopped.Status != projects.StatusStopped || !stopped.HeldByAdmin || stopped.StatusReason != "stopped by an administrator" {
+	stopped, err := h.Stop(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stopped.Status != db.ProjectStatusStopped || !stopped.HeldByAdmin || stopped.StatusReason != "stopped by an administrator" {
 		t.Fatalf("after an admin stop: status %q held %v reason %q", stopped.Status, stopped.HeldByAdmin, stopped.StatusReason)
 	}
 	if err := s.svc.Wake(ctx, p.ID); !errors.Is(err, projects.ErrHeldByAdmin) {
 		t.Fatalf("wake of a held project: %v", err)
 	}
 	s.svc.Revive(ctx, p.ID)
-	if cur, _ := s.svc.Get(ctx, s.user, p.ID); cur.Status != projects.StatusStopped || !cur.HeldByAdmin {
+	if cur, _ := s.svc.Get(ctx, s.user, p.ID); cur.Status != db.ProjectStatusStopped || !cur.HeldByAdmin {
 		t.Fatalf("after a wake and a revive: status %q held %v", cur.Status, cur.HeldByAdmin)
 	}
 	started, err := s.svc.Start(ctx, s.user, p.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if started.HeldByAdmin || started.Status != projects.StatusInitializing {
+	if started.HeldByAdmin || started.Status != db.ProjectStatusInitializing {
 		t.Fatalf("the owner's start: status %q held %v", started.Status, started.HeldByAdmin)
 	}
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 }
 
 func TestDisabledOwnerNeverStarts(t *testing.T) {
@@ -191,8 +195,8 @@ func TestDisabledOwnerNeverStarts(t *testing.T) {
 	ctx := context.Background()
 	p := s.create("owner gone", "static")
 	running := s.create("still running", "static")
-	s.waitStatus(p.ID, projects.StatusActive)
-	s.waitStatus(running.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
+	s.waitStatus(running.ID, db.ProjectStatusActive)
 	if _, err := s.svc.Stop(ctx, s.user, p.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +207,7 @@ func TestDisabledOwnerNeverStarts(t *testing.T) {
 	if err := s.svc.StopDisabledOwners(ctx); err != nil {
 		t.Fatal(err)
 	}
-	stopped := s.waitStatus(running.ID, projects.StatusStopped)
+	stopped := s.waitStatus(running.ID, db.ProjectStatusStopped)
 	if stopped.StatusReason != "the owner's account is disabled" {
 		t.Fatalf("reason %q", stopped.StatusReason)
 	}
@@ -220,7 +224,7 @@ func TestDisabledOwnerNeverStarts(t *testing.T) {
 			t.Errorf("%s for a disabled owner: %v", name, err)
 		}
 	}
-	if cur, _ := s.svc.Get(ctx, s.user, p.ID); cur.Status != projects.StatusStopped {
+	if cur, _ := s.svc.Get(ctx, s.user, p.ID); cur.Status != db.ProjectStatusStopped {
 		t.Fatalf("status %q, want stopped", cur.Status)
 	}
 }
@@ -230,12 +234,12 @@ func TestDiskQuota(t *testing.T) {
 	s := newStack(t, func(o *projects.Options) { o.ProjectDisk = 1 << 20 })
 	ctx := context.Background()
 	p := s.create("full", "static")
-	p = s.waitStatus(p.ID, projects.StatusActive)
+	p = s.waitStatus(p.ID, db.ProjectStatusActive)
 
-	if _, err := s.svc.WriteFile(ctx, p, "half.bin", make([]byte, 512<<10), ""); err != nil {
+	if _, err := s.open(p.ID).WriteFile(ctx, "half.bin", make([]byte, 512<<10), ""); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.svc.WriteFile(ctx, p, "more.bin", make([]byte, 600<<10), "")
+	_, err := s.open(p.ID).WriteFile(ctx, "more.bin", make([]byte, 600<<10), "")
 	var quota *projects.QuotaError
 	if !errors.As(err, &quota) || !errors.Is(err, projects.ErrDiskQuota) {
 		t.Fatalf("a write past the quota: %v", err)
@@ -244,7 +248,7 @@ func TestDiskQuota(t *testing.T) {
 		t.Fatalf("message %q lacks the figures", err.Error())
 	}
 	// Replacing a file with a smaller one is always allowed.
-	if _, err := s.svc.WriteFile(ctx, p, "half.bin", []byte("small"), ""); err != nil {
+	if _, err := s.open(p.ID).WriteFile(ctx, "half.bin", []byte("small"), ""); err != nil {
 		t.Fatal(err)
 	}
 
@@ -256,7 +260,7 @@ func TestDiskQuota(t *testing.T) {
 	if err := s.svc.EnforceDiskQuota(ctx); err != nil {
 		t.Fatal(err)
 	}
-	failed := s.waitStatus(p.ID, projects.StatusError)
+	failed := s.waitStatus(p.ID, db.ProjectStatusError)
 	if want := "the project's files use 2 MiB, more than the 1 MiB allowed; remove files to start it again"; failed.StatusReason != want {
 		t.Fatalf("reason %q, want %q", failed.StatusReason, want)
 	}
@@ -266,13 +270,13 @@ func TestDiskQuota(t *testing.T) {
 	if _, err := s.svc.Start(ctx, s.user, p.ID); !errors.Is(err, projects.ErrDiskQuota) {
 		t.Fatalf("start over the quota: %v", err)
 	}
-	if err := s.svc.DeleteFile(ctx, p, "grown.bin"); err != nil {
+	if err := s.open(p.ID).DeleteFile(ctx, "grown.bin"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.svc.Start(ctx, s.user, p.ID); err != nil {
 		t.Fatalf("start once under the quota: %v", err)
 	}
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 }
 
 func TestHumanBytes(t *testing.T) {

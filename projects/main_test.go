@@ -29,6 +29,7 @@ type stack struct {
 	rt   *containers.Docker
 	svc  *projects.Service
 	user uuid.UUID
+	root string // project folders live in root/<id>
 }
 
 func newStack(t *testing.T, mutate ...func(*projects.Options)) *stack {
@@ -58,7 +59,7 @@ func newStack(t *testing.T, mutate ...func(*projects.Options)) *stack {
 	}
 	bus := events.New(pool, slog.New(slog.DiscardHandler))
 	svc := projects.New(pool, rt, bus, opts)
-	s := &stack{t: t, pool: pool, rt: rt, svc: svc}
+	s := &stack{t: t, pool: pool, rt: rt, svc: svc, root: opts.Root}
 	u, err := db.New(pool).CreateUser(context.Background(), db.CreateUserParams{Email: uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "user"})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +78,7 @@ func newStack(t *testing.T, mutate ...func(*projects.Options)) *stack {
 }
 
 // waitStatus polls until the project reaches want (or fails the test).
-func (s *stack) waitStatus(id uuid.UUID, want string) db.Project {
+func (s *stack) waitStatus(id uuid.UUID, want db.ProjectStatus) db.Project {
 	s.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	var p db.Project
@@ -91,6 +92,29 @@ func (s *stack) waitStatus(id uuid.UUID, want string) db.Project {
 	}
 	s.t.Fatalf("project %s: status %q (reason %q, err %v), want %q", id, p.Status, p.StatusReason, err, want)
 	return p
+}
+
+// open is the stack user's handle on one of their projects.
+func (s *stack) open(id uuid.UUID) *projects.Handle {
+	s.t.Helper()
+	h, err := s.svc.Open(context.Background(), s.user, id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return h
+}
+
+// dir is the folder of a project's files.
+func (s *stack) dir(id uuid.UUID) string { return filepath.Join(s.root, id.String()) }
+
+// admin makes an administrator account.
+func (s *stack) admin() uuid.UUID {
+	s.t.Helper()
+	u, err := db.New(s.pool).CreateUser(context.Background(), db.CreateUserParams{Email: "admin-" + uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "admin"})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return u.ID
 }
 
 func (s *stack) create(name, template string) db.Project {

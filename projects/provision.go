@@ -36,7 +36,7 @@ func (s *Service) provisionLater(id uuid.UUID) {
 		var handled time.Time
 		for s.bg.Err() == nil {
 			p, err := s.q.GetProject(s.bg, id)
-			if err != nil || p.Status != StatusInitializing || p.UpdatedAt.Equal(handled) {
+			if err != nil || p.Status != db.ProjectStatusInitializing || p.UpdatedAt.Equal(handled) {
 				return
 			}
 			handled = p.UpdatedAt
@@ -63,13 +63,13 @@ func (s *Service) provision(ctx context.Context, p db.Project) error {
 		if ferr != nil {
 			return err // stopped, deleted or restarted meanwhile: not ours to mark
 		}
-		s.record(ctx, failed, "status", map[string]any{"status": StatusError, "reason": reason})
+		s.record(ctx, failed, "status", map[string]any{"status": db.ProjectStatusError, "reason": reason})
 		// Keep a container that never got ready, stopped, so its logs
 		// can be read; Start or Restart tries again.
 		_ = s.rt.Stop(ctx, id.String())
 		return err
 	}
-	dir := s.Dir(id)
+	dir := s.dir(id)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		s.progress(ctx, p, "files", "Copying the template's files")
 		if err := copyTemplate(p.Template, dir); err != nil {
@@ -102,12 +102,12 @@ func (s *Service) provision(ctx context.Context, p db.Project) error {
 	if err != nil {
 		// Stopped or deleted while it started: leave it as the user wants.
 		cur, gerr := s.q.GetProject(ctx, id)
-		if gerr == nil && (cur.Status == StatusStopped || cur.Status == StatusHibernated || cur.Status == StatusError) {
+		if gerr == nil && (cur.Status == db.ProjectStatusStopped || cur.Status == db.ProjectStatusHibernated || cur.Status == db.ProjectStatusError) {
 			_ = s.rt.Stop(ctx, id.String())
 		}
 		return nil
 	}
-	s.record(ctx, active, "status", map[string]any{"status": StatusActive, "url": active.URL})
+	s.record(ctx, active, "status", map[string]any{"status": db.ProjectStatusActive, "url": active.URL})
 	return nil
 }
 

@@ -28,16 +28,6 @@ import (
 	"studio/events"
 )
 
-// Statuses of the project state machine.
-const (
-	StatusInitializing = "initializing"
-	StatusActive       = "active"
-	StatusHibernated   = "hibernated"
-	StatusStopped      = "stopped"
-	StatusError        = "error"
-	StatusDeleting     = "deleting"
-)
-
 // Errors a person can act on.
 var (
 	ErrNotFound        = errors.New("there is no such project")
@@ -112,8 +102,8 @@ func (s *Service) Close() {
 	s.wg.Wait()
 }
 
-// Dir is the folder holding a project's files.
-func (s *Service) Dir(id uuid.UUID) string { return filepath.Join(s.opts.Root, id.String()) }
+// dir is the folder holding a project's files.
+func (s *Service) dir(id uuid.UUID) string { return filepath.Join(s.opts.Root, id.String()) }
 
 // Create validates and records a new project, answers at once, and sets it
 // up in the background: files, container, dev server.
@@ -200,12 +190,12 @@ func (s *Service) Start(ctx context.Context, owner, id uuid.UUID) (db.Project, e
 	if err != nil {
 		return db.Project{}, err
 	}
-	if Status(cur.Status).Live() {
+	if cur.Status.Live() {
 		return cur, nil // already running or starting: nothing to do
 	}
-	p, err := s.startWithinLimits(ctx, id, true, StatusStopped, StatusHibernated, StatusError)
+	p, err := s.startWithinLimits(ctx, id, true, db.ProjectStatusStopped, db.ProjectStatusHibernated, db.ProjectStatusError)
 	if errors.Is(err, ErrBusy) {
-		if cur, gerr := s.Get(ctx, owner, id); gerr == nil && Status(cur.Status).Live() {
+		if cur, gerr := s.Get(ctx, owner, id); gerr == nil && cur.Status.Live() {
 			return cur, nil // started meanwhile by another request
 		}
 	}
@@ -221,7 +211,7 @@ func (s *Service) Restart(ctx context.Context, owner, id uuid.UUID) (db.Project,
 	if _, err := s.Get(ctx, owner, id); err != nil {
 		return db.Project{}, err
 	}
-	p, err := s.startWithinLimits(ctx, id, true, StatusActive, StatusInitializing, StatusStopped, StatusHibernated, StatusError)
+	p, err := s.startWithinLimits(ctx, id, true, db.ProjectStatusActive, db.ProjectStatusInitializing, db.ProjectStatusStopped, db.ProjectStatusHibernated, db.ProjectStatusError)
 	if err != nil {
 		return db.Project{}, err
 	}
@@ -237,7 +227,7 @@ func (s *Service) Restart(ctx context.Context, owner, id uuid.UUID) (db.Project,
 // It counts against the owner's running limit and never lifts an
 // administrator's stop; such refusals are errors Refused recognises.
 func (s *Service) Wake(ctx context.Context, id uuid.UUID) error {
-	_, err := s.restartFrom(ctx, id, StatusHibernated, StatusStopped)
+	_, err := s.restartFrom(ctx, id, db.ProjectStatusHibernated, db.ProjectStatusStopped)
 	if errors.Is(err, ErrBusy) {
 		return nil // already waking, or active
 	}
@@ -246,7 +236,7 @@ func (s *Service) Wake(ctx context.Context, id uuid.UUID) error {
 
 // restartFrom starts a project again without lifting an administrator's
 // stop: wakes, revivals and reconcile.
-func (s *Service) restartFrom(ctx context.Context, id uuid.UUID, from ...string) (db.Project, error) {
+func (s *Service) restartFrom(ctx context.Context, id uuid.UUID, from ...db.ProjectStatus) (db.Project, error) {
 	p, err := s.startWithinLimits(ctx, id, false, from...)
 	if err != nil {
 		return db.Project{}, err
@@ -260,7 +250,7 @@ func (s *Service) Stop(ctx context.Context, owner, id uuid.UUID) (db.Project, er
 	if _, err := s.Get(ctx, owner, id); err != nil {
 		return db.Project{}, err
 	}
-	p, err := s.transition(ctx, id, StatusStopped, "", StatusInitializing, StatusActive, StatusError, StatusHibernated)
+	p, err := s.transition(ctx, id, db.ProjectStatusStopped, "", db.ProjectStatusInitializing, db.ProjectStatusActive, db.ProjectStatusError, db.ProjectStatusHibernated)
 	if err != nil {
 		return db.Project{}, err
 	}
@@ -272,7 +262,7 @@ func (s *Service) Stop(ctx context.Context, owner, id uuid.UUID) (db.Project, er
 
 // Hibernate stops an idle active project; the next request wakes it.
 func (s *Service) Hibernate(ctx context.Context, id uuid.UUID) error {
-	if _, err := s.transition(ctx, id, StatusHibernated, "", StatusActive); err != nil {
+	if _, err := s.transition(ctx, id, db.ProjectStatusHibernated, "", db.ProjectStatusActive); err != nil {
 		return err
 	}
 	return s.rt.Stop(ctx, id.String())
@@ -286,9 +276,9 @@ func (s *Service) Delete(ctx context.Context, owner, id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	if p.Status != StatusDeleting {
-		if _, err := s.transition(ctx, id, StatusDeleting, "",
-			StatusInitializing, StatusActive, StatusHibernated, StatusStopped, StatusError); err != nil && !errors.Is(err, ErrBusy) {
+	if p.Status != db.ProjectStatusDeleting {
+		if _, err := s.transition(ctx, id, db.ProjectStatusDeleting, "",
+			db.ProjectStatusInitializing, db.ProjectStatusActive, db.ProjectStatusHibernated, db.ProjectStatusStopped, db.ProjectStatusError); err != nil && !errors.Is(err, ErrBusy) {
 			return err
 		}
 	}
@@ -299,7 +289,7 @@ func (s *Service) finishDelete(ctx context.Context, p db.Project) error {
 	if err := s.rt.Remove(ctx, p.ID.String()); err != nil {
 		return fmt.Errorf("remove the container of %s: %w", p.Slug, err)
 	}
-	if err := os.RemoveAll(s.Dir(p.ID)); err != nil {
+	if err := os.RemoveAll(s.dir(p.ID)); err != nil {
 		return fmt.Errorf("remove the files of %s: %w", p.Slug, err)
 	}
 	if err := os.RemoveAll(s.checkpointDir(p.ID)); err != nil {
@@ -321,8 +311,8 @@ func (s *Service) Touch(ctx context.Context, id uuid.UUID) {
 
 // transition moves a project from one of from to `to` in one guarded
 // statement and records the change; ErrBusy when it was in another state.
-func (s *Service) transition(ctx context.Context, id uuid.UUID, to, reason string, from ...string) (db.Project, error) {
-	p, err := s.q.TransitionProject(ctx, db.TransitionProjectParams{ID: id, ToStatus: to, Reason: reason, FromStatuses: from})
+func (s *Service) transition(ctx context.Context, id uuid.UUID, to db.ProjectStatus, reason string, from ...db.ProjectStatus) (db.Project, error) {
+	p, err := s.q.TransitionProject(ctx, db.TransitionProjectParams{ID: id, ToStatus: to, Reason: reason, FromStatuses: statusNames(from...)})
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := s.q.GetProject(ctx, id); errors.Is(err, pgx.ErrNoRows) {
 			return db.Project{}, ErrNotFound
@@ -357,13 +347,13 @@ func userTopic(id uuid.UUID) string { return "user:" + id.String() }
 // UserTopic is the events topic of all of a user's projects.
 func UserTopic(id uuid.UUID) string { return userTopic(id) }
 
-// EventsAfter returns the project's events with ids above after, oldest first.
-func (s *Service) EventsAfter(ctx context.Context, id uuid.UUID, after int64) ([]db.ProjectEvent, error) {
+// eventsAfter returns the project's events with ids above after, oldest first.
+func (s *Service) eventsAfter(ctx context.Context, id uuid.UUID, after int64) ([]db.ProjectEvent, error) {
 	return s.q.ListProjectEventsAfter(ctx, db.ListProjectEventsAfterParams{ProjectID: id, ID: after})
 }
 
-// Logs follows the dev server's output.
-func (s *Service) Logs(ctx context.Context, id uuid.UUID, tail int) (io.ReadCloser, error) {
+// logs follows the dev server's output.
+func (s *Service) logs(ctx context.Context, id uuid.UUID, tail int) (io.ReadCloser, error) {
 	return s.rt.Logs(ctx, id.String(), tail, true)
 }
 
@@ -380,9 +370,9 @@ func (s *Service) UsePreviewLink(ctx context.Context, nonce string) (bool, error
 	return n == 1, nil
 }
 
-// SetShareToken switches a project's public link on (a new random token)
+// setShareToken switches a project's public link on (a new random token)
 // or off (empty).
-func (s *Service) SetShareToken(ctx context.Context, owner, id uuid.UUID, on bool) (db.Project, error) {
+func (s *Service) setShareToken(ctx context.Context, owner, id uuid.UUID, on bool) (db.Project, error) {
 	token := ""
 	if on {
 		token = strings.ToLower(rand.Text())
@@ -396,8 +386,9 @@ func (s *Service) SetShareToken(ctx context.Context, owner, id uuid.UUID, on boo
 
 // Revive starts again a project whose dev server stopped answering: an
 // active one whose container died, or one that went to sleep meanwhile.
+// One stopped meanwhile stays stopped: that is its owner's wish.
 func (s *Service) Revive(ctx context.Context, id uuid.UUID) {
-	_, err := s.restartFrom(ctx, id, StatusActive, StatusHibernated, StatusStopped)
+	_, err := s.restartFrom(ctx, id, db.ProjectStatusActive, db.ProjectStatusHibernated)
 	s.settleRefused(ctx, id, err)
 	if err != nil && !errors.Is(err, ErrBusy) {
 		s.log.Warn("revive project", "project", id, "err", err)
@@ -409,19 +400,11 @@ func (s *Service) ListAll(ctx context.Context, limit int) ([]db.ListAllProjectsR
 	return s.q.ListAllProjects(ctx, int32(limit))
 }
 
-// StopAny stops a project whoever owns it (administrators). The stop
-// holds: previews and the editor do not wake it; the owner's Start does.
-func (s *Service) StopAny(ctx context.Context, id uuid.UUID) (db.Project, error) {
-	return s.stopHeld(ctx, id)
-}
-
-// DeleteAny deletes a project whoever owns it (administrators).
-func (s *Service) DeleteAny(ctx context.Context, id uuid.UUID) error {
-	p, err := s.q.GetProject(ctx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
-	} else if err != nil {
-		return err
+// statusNames spells statuses as the text[] the queries compare with.
+func statusNames(statuses ...db.ProjectStatus) []string {
+	names := make([]string, len(statuses))
+	for i, st := range statuses {
+		names[i] = string(st)
 	}
-	return s.Delete(ctx, p.OwnerID, id)
+	return names
 }

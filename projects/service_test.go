@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"studio/containers"
+	"studio/db"
 	"studio/events"
 	"studio/projects"
 )
@@ -33,10 +34,10 @@ func TestCreateServesThenDeleteRemovesEverything(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
 	p := s.create("My App!", "react-vite")
-	if p.Status != projects.StatusInitializing || p.Slug != "my-app" {
+	if p.Status != db.ProjectStatusInitializing || p.Slug != "my-app" {
 		t.Fatalf("new project: status %q slug %q", p.Status, p.Slug)
 	}
-	active := s.waitStatus(p.ID, projects.StatusActive)
+	active := s.waitStatus(p.ID, db.ProjectStatusActive)
 	if active.HostPort == 0 || active.URL == "" || active.ContainerID == "" {
 		t.Fatalf("active project lacks its endpoint: %+v", active)
 	}
@@ -47,7 +48,7 @@ func TestCreateServesThenDeleteRemovesEverything(t *testing.T) {
 	if code := get(t, "http://"+ep+"/src/main.tsx"); code != 200 {
 		t.Fatalf("entry module: %d", code)
 	}
-	evs, _ := s.svc.EventsAfter(ctx, p.ID, 0)
+	evs, _ := s.open(p.ID).EventsAfter(ctx, 0)
 	var kinds []string
 	for _, e := range evs {
 		kinds = append(kinds, e.Kind+":"+string(e.Data))
@@ -62,7 +63,7 @@ func TestCreateServesThenDeleteRemovesEverything(t *testing.T) {
 	if _, err := s.svc.Get(ctx, s.user, p.ID); !errors.Is(err, projects.ErrNotFound) {
 		t.Fatalf("row after delete: %v", err)
 	}
-	if _, err := os.Stat(s.svc.Dir(p.ID)); !os.IsNotExist(err) {
+	if _, err := os.Stat(s.dir(p.ID)); !os.IsNotExist(err) {
 		t.Fatalf("files after delete: %v", err)
 	}
 	if st, _ := s.rt.Status(ctx, p.ID.String()); st.State != "missing" {
@@ -93,7 +94,7 @@ func TestValidationLimitsAndOwnership(t *testing.T) {
 	if _, err := s.svc.Create(ctx, s.user, "second", "static"); !errors.Is(err, projects.ErrRunningLimit) {
 		t.Fatalf("running limit: %v", err)
 	}
-	s.waitStatus(a.ID, projects.StatusActive)
+	s.waitStatus(a.ID, db.ProjectStatusActive)
 	if _, err := s.svc.Stop(ctx, s.user, a.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestValidationLimitsAndOwnership(t *testing.T) {
 			t.Errorf("another user's %s: %v", name, err)
 		}
 	}
-	s.waitStatus(b.ID, projects.StatusActive)
+	s.waitStatus(b.ID, db.ProjectStatusActive)
 }
 
 func TestStartStopRacesEndConsistent(t *testing.T) {
@@ -126,7 +127,7 @@ func TestStartStopRacesEndConsistent(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
 	p := s.create("racer", "static")
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
@@ -144,7 +145,7 @@ func TestStartStopRacesEndConsistent(t *testing.T) {
 		cur, _ := s.svc.Get(ctx, s.user, p.ID)
 		st, _ := s.rt.Status(ctx, p.ID.String())
 		running := st.State == "running"
-		if (cur.Status == projects.StatusActive && running) || (cur.Status == projects.StatusStopped && !running) {
+		if (cur.Status == db.ProjectStatusActive && running) || (cur.Status == db.ProjectStatusStopped && !running) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -161,7 +162,7 @@ func TestCrashBecomesErrorAndRestartRecovers(t *testing.T) {
 	defer cancel()
 	go s.svc.Run(ctx)
 	p := s.create("crashy", "vanilla-vite")
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 	// SIGKILL the dev server from inside, as the OOM killer would.
 	kill := `for (const pid of require('fs').readdirSync('/proc').filter(d => /^\d+$/.test(d))) {
   try { if (require('fs').readFileSync('/proc/' + pid + '/cmdline', 'utf8').startsWith('node\0/opt/studio/bin/dev.mjs')) process.kill(+pid, 'SIGKILL') } catch {}
@@ -169,14 +170,14 @@ func TestCrashBecomesErrorAndRestartRecovers(t *testing.T) {
 	if _, err := s.rt.Exec(ctx, p.ID.String(), []string{"node", "-e", kill}, 10*time.Second, 0); err != nil {
 		t.Fatal(err)
 	}
-	failed := s.waitStatus(p.ID, projects.StatusError)
+	failed := s.waitStatus(p.ID, db.ProjectStatusError)
 	if !contains(failed.StatusReason, "killed by signal 9") {
 		t.Fatalf("reason %q does not say how it died", failed.StatusReason)
 	}
 	if _, err := s.svc.Start(ctx, s.user, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 }
 
 func TestReconcile(t *testing.T) {
@@ -184,7 +185,7 @@ func TestReconcile(t *testing.T) {
 	s := newStack(t, func(o *projects.Options) { o.StaleAfter = time.Second })
 	ctx := context.Background()
 	p := s.create("survivor", "static")
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 
 	// An active project whose container vanished is started again.
 	if err := s.rt.Remove(ctx, p.ID.String()); err != nil {
@@ -192,13 +193,13 @@ func TestReconcile(t *testing.T) {
 	}
 	// An orphan container (its row is gone) is removed.
 	orphan := s.create("orphan", "static")
-	s.waitStatus(orphan.ID, projects.StatusActive)
+	s.waitStatus(orphan.ID, db.ProjectStatusActive)
 	if _, err := s.pool.Exec(ctx, "DELETE FROM projects WHERE id = $1", orphan.ID); err != nil {
 		t.Fatal(err)
 	}
 	// A creation abandoned by a replica that died mid-way is resumed.
 	abandoned := s.create("abandoned", "static")
-	s.waitStatus(abandoned.ID, projects.StatusActive)
+	s.waitStatus(abandoned.ID, db.ProjectStatusActive)
 	s.rt.Remove(ctx, abandoned.ID.String())
 	if _, err := s.pool.Exec(ctx, "UPDATE projects SET status = 'initializing', updated_at = now() - interval '1 hour' WHERE id = $1", abandoned.ID); err != nil {
 		t.Fatal(err)
@@ -207,8 +208,8 @@ func TestReconcile(t *testing.T) {
 	if err := s.svc.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.waitStatus(p.ID, projects.StatusActive)
-	s.waitStatus(abandoned.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
+	s.waitStatus(abandoned.ID, db.ProjectStatusActive)
 	if st, _ := s.rt.Status(ctx, orphan.ID.String()); st.State != "missing" {
 		t.Fatalf("orphan container still %s", st.State)
 	}
@@ -229,25 +230,25 @@ func TestHibernateAndWake(t *testing.T) {
 	s := newStack(t, func(o *projects.Options) { o.IdleTimeout = time.Second })
 	ctx := context.Background()
 	p := s.create("sleepy", "react-vite")
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 	time.Sleep(1100 * time.Millisecond)
 	if err := s.svc.HibernateIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.waitStatus(p.ID, projects.StatusHibernated)
+	s.waitStatus(p.ID, db.ProjectStatusHibernated)
 	if st, _ := s.rt.Status(ctx, p.ID.String()); st.State == "running" {
 		t.Fatal("a hibernated project's container still runs")
 	}
 	if err := s.svc.Wake(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	woken := s.waitStatus(p.ID, projects.StatusActive)
+	woken := s.waitStatus(p.ID, db.ProjectStatusActive)
 	ep, _ := s.rt.Endpoint(ctx, p.ID.String())
 	if code := get(t, "http://"+ep+"/src/main.tsx"); code != 200 || woken.HostPort == 0 {
 		t.Fatalf("woken project: %d", code)
 	}
 	// Files survive hibernation.
-	if _, err := os.Stat(s.svc.Dir(p.ID) + "/src/App.tsx"); err != nil {
+	if _, err := os.Stat(s.dir(p.ID) + "/src/App.tsx"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -257,18 +258,18 @@ func TestDevServerThatNeverStartsIsAnError(t *testing.T) {
 	s := newStack(t, func(o *projects.Options) { o.ReadyTimeout = 20 * time.Second })
 	ctx := context.Background()
 	p := s.create("broken", "vanilla-vite")
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 	if _, err := s.svc.Stop(ctx, s.user, p.ID); err != nil {
 		t.Fatal(err)
 	}
 	// Break the dev server's config, then start.
-	if err := os.WriteFile(s.svc.Dir(p.ID)+"/vite.config.js", []byte("this is not javascript"), 0o644); err != nil {
+	if err := os.WriteFile(s.dir(p.ID)+"/vite.config.js", []byte("this is not javascript"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.svc.Start(ctx, s.user, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	failed := s.waitStatus(p.ID, projects.StatusError)
+	failed := s.waitStatus(p.ID, db.ProjectStatusError)
 	if failed.StatusReason == "" {
 		t.Fatal("no reason given")
 	}
@@ -291,7 +292,7 @@ func TestEngineDownIsAClearError(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		cur, _ := svc.Get(context.Background(), s.user, p.ID)
-		if cur.Status == projects.StatusError {
+		if cur.Status == db.ProjectStatusError {
 			if !contains(cur.StatusReason, "engine") {
 				t.Fatalf("reason %q does not name the engine", cur.StatusReason)
 			}
@@ -307,16 +308,16 @@ func TestResumeAfterAKilledStudio(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
 	p := s.create("interrupted", "static")
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 	// As if studio was killed between creating the row and the container.
 	s.rt.Remove(ctx, p.ID.String())
 	s.pool.Exec(ctx, "UPDATE projects SET status = 'initializing' WHERE id = $1", p.ID)
 	sole := projects.New(s.pool, s.rt, events.New(s.pool, nil), projects.Options{
-		Root: s.svc.Dir(p.ID) + "/..", Checkpoints: t.TempDir(), SoleInstance: true,
+		Root: s.dir(p.ID) + "/..", Checkpoints: t.TempDir(), SoleInstance: true,
 	})
 	defer sole.Close()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go sole.Run(runCtx)
-	s.waitStatus(p.ID, projects.StatusActive)
+	s.waitStatus(p.ID, db.ProjectStatusActive)
 }

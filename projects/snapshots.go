@@ -44,14 +44,8 @@ type manifestEntry struct {
 // maxSnapshotFile bounds one file in a checkpoint (images, fonts …).
 const maxSnapshotFile = 64 << 20
 
-// Checkpoint snapshots the project's files (the same files Tree lists).
-func (s *Service) Checkpoint(ctx context.Context, proj db.Project, label string) (Checkpoint, error) {
-	defer lockFile(proj.ID, "\x00checkpoint")()
-	return s.checkpoint(ctx, proj, label)
-}
-
 func (s *Service) checkpoint(ctx context.Context, proj db.Project, label string) (Checkpoint, error) {
-	tree, err := s.Tree(proj.ID)
+	tree, err := s.tree(proj.ID)
 	if err != nil {
 		return Checkpoint{}, err
 	}
@@ -120,8 +114,8 @@ func (s *Service) blobPath(id uuid.UUID, hash string) string {
 	return filepath.Join(s.checkpointDir(id), "objects", hash[:2], hash)
 }
 
-// ListCheckpoints returns a project's checkpoints, newest first.
-func (s *Service) ListCheckpoints(ctx context.Context, id uuid.UUID) ([]Checkpoint, error) {
+// listCheckpoints returns a project's checkpoints, newest first.
+func (s *Service) listCheckpoints(ctx context.Context, id uuid.UUID) ([]Checkpoint, error) {
 	rows, err := s.q.ListCheckpoints(ctx, db.ListCheckpointsParams{ProjectID: id, MaxRows: 100})
 	if err != nil {
 		return nil, err
@@ -133,10 +127,10 @@ func (s *Service) ListCheckpoints(ctx context.Context, id uuid.UUID) ([]Checkpoi
 	return out, nil
 }
 
-// RestoreCheckpoint makes the project's files exactly those of the
+// restoreCheckpoint makes the project's files exactly those of the
 // checkpoint. It first checkpoints the current files and returns that
 // checkpoint, so a restore can itself be undone.
-func (s *Service) RestoreCheckpoint(ctx context.Context, proj db.Project, checkpointID uuid.UUID) (Checkpoint, error) {
+func (s *Service) restoreCheckpoint(ctx context.Context, proj db.Project, checkpointID uuid.UUID) (Checkpoint, error) {
 	defer lockFile(proj.ID, "\x00checkpoint")()
 	defer s.forgetUsage(proj.ID) // a restore changes sizes studio did not count
 	row, err := s.q.GetCheckpoint(ctx, db.GetCheckpointParams{ID: checkpointID, ProjectID: proj.ID})
@@ -164,7 +158,7 @@ func (s *Service) RestoreCheckpoint(ctx context.Context, proj db.Project, checkp
 		return Checkpoint{}, err
 	}
 	defer root.Close()
-	current, err := s.Tree(proj.ID)
+	current, err := s.tree(proj.ID)
 	if err != nil {
 		return Checkpoint{}, err
 	}

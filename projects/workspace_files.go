@@ -99,16 +99,16 @@ type FileInfo struct {
 }
 
 func (s *Service) openRoot(id uuid.UUID) (*os.Root, error) {
-	root, err := os.OpenRoot(s.Dir(id))
+	root, err := os.OpenRoot(s.dir(id))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("the project's files are not there yet: %w", ErrFileNotFound)
 	}
 	return root, err
 }
 
-// Tree lists every file and folder of a project, recursively, sorted,
+// tree lists every file and folder of a project, recursively, sorted,
 // without node_modules, .git, studio's cache and build output.
-func (s *Service) Tree(id uuid.UUID) ([]FileInfo, error) {
+func (s *Service) tree(id uuid.UUID) ([]FileInfo, error) {
 	root, err := s.openRoot(id)
 	if err != nil {
 		return nil, err
@@ -146,9 +146,9 @@ func (s *Service) Tree(id uuid.UUID) ([]FileInfo, error) {
 	return out, err
 }
 
-// ListDir lists one folder of a project ("" is the top), folders first,
+// listDir lists one folder of a project ("" is the top), folders first,
 // then files, each by name; the same names are left out as in Tree.
-func (s *Service) ListDir(id uuid.UUID, dir string) ([]FileInfo, error) {
+func (s *Service) listDir(id uuid.UUID, dir string) ([]FileInfo, error) {
 	name := "."
 	if dir != "" {
 		clean, err := CleanPath(dir)
@@ -201,8 +201,8 @@ func ETag(content []byte) string {
 	return `"` + hex.EncodeToString(sum[:8]) + `"`
 }
 
-// ReadFile returns a file's content and ETag.
-func (s *Service) ReadFile(id uuid.UUID, p string) ([]byte, string, error) {
+// readFile returns a file's content and ETag.
+func (s *Service) readFile(id uuid.UUID, p string) ([]byte, string, error) {
 	p, err := CleanPath(p)
 	if err != nil {
 		return nil, "", err
@@ -258,10 +258,10 @@ func lockFile(id uuid.UUID, p string) func() {
 	return mu.Unlock
 }
 
-// WriteFile replaces a file atomically (a temporary file renamed over it,
+// writeFile replaces a file atomically (a temporary file renamed over it,
 // so a crash leaves the old or the new content, never half). With ifMatch,
 // it refuses when the file changed since that ETag was read.
-func (s *Service) WriteFile(ctx context.Context, proj db.Project, p string, content []byte, ifMatch string) (string, error) {
+func (s *Service) writeFile(ctx context.Context, proj db.Project, p string, content []byte, ifMatch string) (string, error) {
 	id := proj.ID
 	p, err := CleanPath(p)
 	if err != nil {
@@ -307,9 +307,9 @@ func (s *Service) WriteFile(ctx context.Context, proj db.Project, p string, cont
 	return ETag(content), nil
 }
 
-// CreateFile makes a new, empty file and the folders on its way; it never
+// createFile makes a new, empty file and the folders on its way; it never
 // replaces a file or folder that is already there.
-func (s *Service) CreateFile(ctx context.Context, proj db.Project, p string) error {
+func (s *Service) createFile(ctx context.Context, proj db.Project, p string) error {
 	id := proj.ID
 	p, err := CleanPath(p)
 	if err != nil {
@@ -407,8 +407,8 @@ func chownProject(root *os.Root, p string) error {
 	return root.Lchown(p, image.ProjectUID, image.ProjectGID)
 }
 
-// DeleteFile removes a file or a folder with everything in it.
-func (s *Service) DeleteFile(ctx context.Context, proj db.Project, p string) error {
+// deleteFile removes a file or a folder with everything in it.
+func (s *Service) deleteFile(ctx context.Context, proj db.Project, p string) error {
 	id := proj.ID
 	p, err := CleanPath(p)
 	if err != nil {
@@ -432,8 +432,8 @@ func (s *Service) DeleteFile(ctx context.Context, proj db.Project, p string) err
 	return nil
 }
 
-// MoveFile renames a file or folder; it never overwrites.
-func (s *Service) MoveFile(ctx context.Context, proj db.Project, from, to string) error {
+// moveFile renames a file or folder; it never overwrites.
+func (s *Service) moveFile(ctx context.Context, proj db.Project, from, to string) error {
 	id := proj.ID
 	from, err := CleanPath(from)
 	if err != nil {

@@ -78,7 +78,9 @@ func TestPreviewGrantEndsWithTheSession(t *testing.T) {
 			if code, _, _ := get(t, victim, e.host(p.Slug)+"/"); code != 404 {
 				t.Fatalf("after the grant is cleared: %d", code)
 			}
-			if code, _, _ := get(t, e.browser(), late); code != 403 {
+			// 403 for the ended session; 404 if the link's minute ran out
+			// first on a slow machine. Either way it signs nobody in.
+			if code, _, _ := get(t, e.browser(), late); code != 403 && code != 404 {
 				t.Fatalf("a link from the ended session still signs in: %d", code)
 			}
 			code, _, _ := get(t, elsewhere, e.host(p.Slug)+"/")
@@ -113,7 +115,7 @@ func TestShareLinkEndsWithTheOwner(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	p := e.projectServedBy(devServer(t))
-	shared, err := e.svc.SetShareToken(ctx, e.owner, p.ID, true)
+	shared, err := e.share(p.ID, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,12 @@ package proxy_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"studio/db"
 	"studio/projects"
@@ -19,7 +22,15 @@ func TestAdminStopHoldsAgainstThePreview(t *testing.T) {
 	p := e.activeProject("static")
 	owner := e.browser()
 	e.signIn(owner, p, "/")
-	if _, err := e.svc.StopAny(ctx, p.ID); err != nil {
+	admin, err := db.New(e.pool).CreateUser(ctx, db.CreateUserParams{Email: "admin-" + uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := e.svc.OpenAsAdmin(ctx, projects.Admin{ID: admin.ID}, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := held.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// For up to a second the proxy may still hold the project's active row
@@ -35,7 +46,7 @@ func TestAdminStopHoldsAgainstThePreview(t *testing.T) {
 	if code != 503 || !strings.Contains(body, "An administrator stopped this project") {
 		t.Fatalf("preview of a held project: %d %q", code, body)
 	}
-	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != projects.StatusStopped {
+	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != db.ProjectStatusStopped {
 		t.Fatalf("the preview woke a held project: %s", cur.Status)
 	}
 }
@@ -48,7 +59,7 @@ func TestDisabledOwnersShareLinkDoesNotWake(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	p := e.activeProject("static")
-	shared, err := e.svc.SetShareToken(ctx, e.owner, p.ID, true)
+	shared, err := e.share(p.ID, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +74,47 @@ func TestDisabledOwnersShareLinkDoesNotWake(t *testing.T) {
 	if code != 404 || strings.Contains(body, "disabled") {
 		t.Fatalf("share link of a disabled owner's project: %d %q", code, body)
 	}
-	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != projects.StatusStopped {
+	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != db.ProjectStatusStopped {
 		t.Fatalf("the share link woke the project: %s", cur.Status)
+	}
+}
+
+// TestBackgroundRequestsDoNotWake: an open page's background requests (the
+// dev server's client pinging, its websocket, a fetch) leave a stopped
+// project stopped; opening the page wakes it.
+func TestBackgroundRequestsDoNotWake(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	p := e.activeProject("static")
+	owner := e.browser()
+	e.signIn(owner, p, "/")
+	if _, err := e.svc.Stop(ctx, e.owner, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	// For up to a second the proxy may still hold the project's active row.
+	upgrade := []string{"Sec-Fetch-Mode", "websocket", "Upgrade", "websocket", "Connection", "Upgrade"}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if code, _, _ := get(t, owner, e.host(p.Slug)+"/", upgrade...); code == 503 {
+			break
+		}
+	}
+	for _, mode := range []string{"cors", "no-cors", "same-origin"} {
+		// A fetch finds no server, as when the dev server is down.
+		req, _ := http.NewRequest("GET", e.host(p.Slug)+"/__vite_ping", nil)
+		req.Header.Set("Sec-Fetch-Mode", mode)
+		if res, err := owner.Do(req); err == nil {
+			res.Body.Close()
+			t.Errorf("a %s fetch of a stopped project got %d, want no answer", mode, res.StatusCode)
+		}
+	}
+	if code, _, _ := get(t, owner, e.host(p.Slug)+"/", upgrade...); code != 503 {
+		t.Errorf("a websocket to a stopped project: %d, want 503", code)
+	}
+	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != db.ProjectStatusStopped {
+		t.Fatalf("background requests woke the project: %s", cur.Status)
+	}
+	if code, body, _ := get(t, owner, e.host(p.Slug)+"/", "Sec-Fetch-Mode", "navigate", "Accept", "text/html"); code != 503 || !strings.Contains(body, "Waking") {
+		t.Fatalf("opening the page: %d %q, want the waking page", code, body)
 	}
 }

@@ -174,12 +174,25 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch proj.Status {
-	case projects.StatusActive:
+	case db.ProjectStatusActive:
 		p.touch(ctx, proj.ID)
 		p.forward(w, r, proj)
-	case projects.StatusHibernated, projects.StatusStopped:
+	case db.ProjectStatusHibernated, db.ProjectStatusStopped:
 		// A wake counts against the owner's running limit, never starts a
 		// disabled owner's project and never lifts an administrator's stop.
+		if !opensAPage(r) {
+			// What a page that is already open asks for in the background
+			// (a dev-server client's ping or websocket, a fetch) does not
+			// wake a project: an open preview would otherwise start again
+			// a project its owner just stopped. A fetch finds no server at
+			// all, as when the dev server is down, so a dev-server client
+			// keeps waiting instead of reloading its page.
+			if r.Header.Get("Upgrade") == "" {
+				panic(http.ErrAbortHandler)
+			}
+			http.Error(w, "This project is not running.", http.StatusServiceUnavailable)
+			return
+		}
 		if err := p.Projects.Wake(ctx, proj.ID); projects.Refused(err) {
 			proj.StatusReason = sentence(err.Error())
 			p.failed(w, proj, http.StatusServiceUnavailable)
@@ -188,13 +201,13 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.Log.Warn("wake project for preview", "project", proj.ID, "err", err)
 		}
 		p.starting(w, r, "Waking the project up…")
-	case projects.StatusInitializing:
+	case db.ProjectStatusInitializing:
 		msg := proj.Progress
 		if msg == "" {
 			msg = "Starting the project…"
 		}
 		p.starting(w, r, msg)
-	case projects.StatusError:
+	case db.ProjectStatusError:
 		p.failed(w, proj, http.StatusBadGateway)
 	default:
 		notFound(w)
@@ -213,7 +226,7 @@ func (p *Preview) lookup(ctx context.Context, slug string) (proj db.Project, cac
 	proj, err = p.Projects.GetBySlug(ctx, slug)
 	p.cacheMu.Lock()
 	defer p.cacheMu.Unlock()
-	if err == nil && proj.Status == projects.StatusActive {
+	if err == nil && proj.Status == db.ProjectStatusActive {
 		if len(p.cache) > 10000 {
 			clear(p.cache)
 		}
@@ -505,4 +518,11 @@ func sentence(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:] + "."
+}
+
+// opensAPage reports whether a request is someone opening the preview: a
+// browser navigation, or a client that does not say (curl, scripts).
+func opensAPage(r *http.Request) bool {
+	mode := r.Header.Get("Sec-Fetch-Mode")
+	return (mode == "" || mode == "navigate") && r.Header.Get("Upgrade") == ""
 }

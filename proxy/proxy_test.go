@@ -44,6 +44,15 @@ type env struct {
 	session uuid.UUID // a browser session of the owner's, which preview links name
 }
 
+// share switches the owner's project's public link on or off.
+func (e *env) share(id uuid.UUID, on bool) (db.Project, error) {
+	h, err := e.svc.Open(context.Background(), e.owner, id)
+	if err != nil {
+		return db.Project{}, err
+	}
+	return h.SetShareToken(context.Background(), on)
+}
+
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	pool := dbtest.New(t)
@@ -119,10 +128,10 @@ func (e *env) activeProject(template string) db.Project {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return e.waitStatus(p.ID, projects.StatusActive)
+	return e.waitStatus(p.ID, db.ProjectStatusActive)
 }
 
-func (e *env) waitStatus(id uuid.UUID, want string) db.Project {
+func (e *env) waitStatus(id uuid.UUID, want db.ProjectStatus) db.Project {
 	e.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -223,7 +232,7 @@ func TestShareLink(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	p := e.activeProject("static")
-	shared, err := e.svc.SetShareToken(context.Background(), e.owner, p.ID, true)
+	shared, err := e.share(p.ID, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +246,7 @@ func TestShareLink(t *testing.T) {
 	if code, _, _ := get(t, visitor, e.host(p.Slug)+"/index.html"); code != 200 {
 		t.Fatalf("share cookie: %d", code)
 	}
-	if _, err := e.svc.SetShareToken(context.Background(), e.owner, p.ID, false); err != nil {
+	if _, err := e.share(p.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, _ := get(t, visitor, e.host(p.Slug)+"/index.html"); code != 404 {
@@ -284,7 +293,11 @@ func TestHMRThroughTheProxy(t *testing.T) {
 	if _, msg, err := conn.ReadMessage(); err != nil || !strings.Contains(string(msg), "connected") {
 		t.Fatalf("first message: %q %v", msg, err)
 	}
-	app := filepath.Join(e.svc.Dir(p.ID), "src", "App.tsx")
+	h, err := e.svc.Open(context.Background(), e.owner, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := filepath.Join(h.Dir(), "src", "App.tsx")
 	src, _ := os.ReadFile(app)
 	os.WriteFile(app, []byte(strings.Replace(string(src), "</h1>", " changed</h1>", 1)), 0o644)
 	os.Chown(app, image.ProjectUID, image.ProjectGID)
@@ -313,7 +326,7 @@ func TestWakeAndRevive(t *testing.T) {
 	if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(body, `http-equiv="refresh"`) {
 		t.Fatalf("hibernated preview: %d %v %q", code, h, body)
 	}
-	e.waitStatus(p.ID, projects.StatusActive)
+	e.waitStatus(p.ID, db.ProjectStatusActive)
 	if code, _, _ := get(t, owner, e.host(p.Slug)+"/"); code != 200 {
 		t.Fatalf("after waking: %d", code)
 	}
@@ -327,7 +340,7 @@ func TestWakeAndRevive(t *testing.T) {
 	if code == 502 {
 		t.Fatal("a dead container answered 502")
 	}
-	e.waitStatus(p.ID, projects.StatusActive)
+	e.waitStatus(p.ID, db.ProjectStatusActive)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if code, _, _ := get(t, owner, e.host(p.Slug)+"/"); code == 200 {
@@ -386,6 +399,6 @@ func (e *env) projectServedBy(upstream *httptest.Server) db.Project {
 	if _, err := e.pool.Exec(ctx, "UPDATE projects SET status = 'active', host_port = $2 WHERE id = $1", p.ID, hp); err != nil {
 		e.t.Fatal(err)
 	}
-	p.Status, p.HostPort = projects.StatusActive, int32(hp)
+	p.Status, p.HostPort = db.ProjectStatusActive, int32(hp)
 	return p
 }

@@ -631,7 +631,7 @@ type AdminProject struct {
 // AdminData is what the admin page shows.
 type AdminData struct {
 	Query     string
-	Users     []db.User
+	Users     []UserView
 	Projects  []AdminProject
 	Audit     []db.ListAuditRow
 	InviteURL string // a link just made, shown once
@@ -740,9 +740,9 @@ func AdminPage(p Page, d AdminData) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var34 string
-				templ_7745c5c3_Var34, templ_7745c5c3_Err = templ.JoinStringErrs(u.Role)
+				templ_7745c5c3_Var34, templ_7745c5c3_Err = templ.JoinStringErrs(string(u.Role))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/account.templ`, Line: 186, Col: 20}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/account.templ`, Line: 186, Col: 28}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var34))
 				if templ_7745c5c3_Err != nil {
@@ -752,7 +752,7 @@ func AdminPage(p Page, d AdminData) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				if u.DisabledAt != nil {
+				if u.Disabled {
 					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 54, "<span class=\"badge badge-error\">disabled</span>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
@@ -771,7 +771,7 @@ func AdminPage(p Page, d AdminData) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				if u.DisabledAt != nil {
+				if u.Disabled {
 					templ_7745c5c3_Err = adminAction(p, u, "enable", "", "Enable", "").Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
@@ -843,7 +843,7 @@ func AdminPage(p Page, d AdminData) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					var templ_7745c5c3_Var38 = []any{"badge", "badge-" + ap.Project.Status}
+					var templ_7745c5c3_Var38 = []any{"badge", "badge-" + string(ap.Project.Status)}
 					templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_Var38...)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
@@ -876,9 +876,9 @@ func AdminPage(p Page, d AdminData) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var40 string
-				templ_7745c5c3_Var40, templ_7745c5c3_Err = templ.JoinStringErrs(ap.Project.Status)
+				templ_7745c5c3_Var40, templ_7745c5c3_Err = templ.JoinStringErrs(string(ap.Project.Status))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/account.templ`, Line: 218, Col: 85}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/account.templ`, Line: 218, Col: 101}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var40))
 				if templ_7745c5c3_Err != nil {
@@ -901,7 +901,7 @@ func AdminPage(p Page, d AdminData) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				if ap.Project.Status == "active" || ap.Project.Status == "initializing" {
+				if ap.Project.Status.Live() {
 					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "<form method=\"post\" action=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
@@ -1100,7 +1100,7 @@ func AdminPage(p Page, d AdminData) templ.Component {
 	})
 }
 
-func adminAction(p Page, u db.User, action, value, label, confirm string) templ.Component {
+func adminAction(p Page, u UserView, action, value, label, confirm string) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -1251,15 +1251,15 @@ func adminAction(p Page, u db.User, action, value, label, confirm string) templ.
 	})
 }
 
-func roleFlip(role string) string {
-	if role == "admin" {
-		return "user"
+func roleFlip(role db.UserRole) string {
+	if role.IsAdmin() {
+		return string(db.UserRoleUser)
 	}
-	return "admin"
+	return string(db.UserRoleAdmin)
 }
 
-func roleLabel(role string) string {
-	if role == "admin" {
+func roleLabel(role db.UserRole) string {
+	if role.IsAdmin() {
 		return "Make user"
 	}
 	return "Make admin"

@@ -102,7 +102,7 @@ func WorkspacePage(p Page, d WorkspaceData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = WorkspaceHeader(p, d.Project).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = WorkspaceHeader(p, NewProjectView(d.Project)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -210,7 +210,7 @@ func WorkspacePage(p Page, d WorkspaceData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if d.Project.Status == "stopped" {
+			if d.Project.Status == db.ProjectStatusStopped {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<iframe id=\"preview\" class=\"flex-1 w-full min-h-[24rem] bg-white\" title=\"Preview\" src=\"about:blank\" data-stopped=\"true\" data-testid=\"preview\"></iframe><p class=\"p-3 text-sm\" id=\"preview-stopped\" data-testid=\"preview-stopped\">The project is stopped. Start it to see the preview.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -277,7 +277,7 @@ func WorkspacePage(p Page, d WorkspaceData) templ.Component {
 // WorkspaceHeader is the project's name, status and the actions its status
 // allows. It fetches itself again whenever the project's status changes
 // (the page's event stream fires studio:status).
-func WorkspaceHeader(p Page, proj db.Project) templ.Component {
+func WorkspaceHeader(p Page, proj ProjectView) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -332,7 +332,7 @@ func WorkspaceHeader(p Page, proj db.Project) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var16 = []any{"badge", "badge-" + proj.Status}
+			var templ_7745c5c3_Var16 = []any{"badge", "badge-" + string(proj.Status)}
 			templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_Var16...)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -365,9 +365,9 @@ func WorkspaceHeader(p Page, proj db.Project) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var18 string
-		templ_7745c5c3_Var18, templ_7745c5c3_Err = templ.JoinStringErrs(proj.Status)
+		templ_7745c5c3_Var18, templ_7745c5c3_Err = templ.JoinStringErrs(string(proj.Status))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace.templ`, Line: 96, Col: 100}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace.templ`, Line: 96, Col: 116}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var18))
 		if templ_7745c5c3_Err != nil {
@@ -377,7 +377,7 @@ func WorkspaceHeader(p Page, proj db.Project) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		if proj.Status == "error" && proj.StatusReason != "" {
+		if proj.Failed && proj.StatusReason != "" {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "<span class=\"truncate text-sm text-red-700 dark:text-red-400\" title=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -409,7 +409,7 @@ func WorkspaceHeader(p Page, proj db.Project) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		if proj.Status == "stopped" && proj.HeldByAdmin {
+		if proj.HeldByAdmin {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "<span class=\"truncate text-sm text-amber-700 dark:text-amber-400\" data-testid=\"held\">Stopped by an administrator</span>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -419,7 +419,7 @@ func WorkspaceHeader(p Page, proj db.Project) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		for _, a := range headerActions(projects.Status(proj.Status)) {
+		for _, a := range headerActions(proj) {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 33, "<form method=\"post\" action=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -507,15 +507,15 @@ func WorkspaceHeader(p Page, proj db.Project) templ.Component {
 }
 
 // headerActions are the buttons a project in this status offers.
-func headerActions(s projects.Status) []string {
+func headerActions(v ProjectView) []string {
 	var out []string
-	if s.CanStart() {
+	if v.CanStart {
 		out = append(out, "start")
 	}
-	if s.CanRestart() {
+	if v.CanRestart {
 		out = append(out, "restart")
 	}
-	if s.CanStop() {
+	if v.CanStop {
 		out = append(out, "stop")
 	}
 	return out

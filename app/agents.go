@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -11,32 +11,26 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"studio/agents"
 	"studio/agents/providers"
-	"studio/auth"
 	"studio/config"
-	"studio/containers"
-	"studio/events"
 	"studio/netguard"
-	"studio/projects"
 )
 
-// newAgents builds the agent service from the configuration.
-func newAgents(cfg *config.Config, pool *pgxpool.Pool, a *auth.Service, p *projects.Service, rt containers.Runtime, bus *events.Bus, log *slog.Logger) (*agents.Service, error) {
+// agentOptions are the agent service's options from the configuration.
+func agentOptions(cfg *config.Config, log *slog.Logger) (agents.Options, error) {
 	prices, err := parsePrices(cfg.AgentPrices)
 	if err != nil {
-		return nil, fmt.Errorf("STUDIO_AGENT_PRICES: %w", err)
+		return agents.Options{}, fmt.Errorf("STUDIO_AGENT_PRICES: %w", err)
 	}
 	if cfg.DefaultModel != "" {
 		if _, _, err := providers.ParseModel(cfg.DefaultModel); err != nil {
-			return nil, fmt.Errorf("STUDIO_DEFAULT_MODEL: %w", err)
+			return agents.Options{}, fmt.Errorf("STUDIO_DEFAULT_MODEL: %w", err)
 		}
 	}
 	allow, err := cfg.ProviderAllowList()
 	if err != nil {
-		return nil, fmt.Errorf("STUDIO_PROVIDER_ALLOW: %w", err)
+		return agents.Options{}, fmt.Errorf("STUDIO_PROVIDER_ALLOW: %w", err)
 	}
 	// Every provider call, to a URL a person typed or to the administrator's,
 	// goes through one guarded client; the administrator's endpoints are
@@ -49,7 +43,7 @@ func newAgents(cfg *config.Config, pool *pgxpool.Pool, a *auth.Service, p *proje
 	for name, d := range cfg.ProviderDefaults() {
 		defaults[name] = agents.ProviderDefault{APIKey: d.APIKey, BaseURL: d.BaseURL}
 	}
-	return agents.New(pool, a, p, rt, bus, log, agents.Options{
+	return agents.Options{
 		Budgets: agents.Budgets{
 			MaxSteps:     cfg.AgentMaxSteps,
 			MaxTokens:    int64(cfg.AgentMaxTokens),
@@ -64,7 +58,7 @@ func newAgents(cfg *config.Config, pool *pgxpool.Pool, a *auth.Service, p *proje
 		BaseURLFor:      func(provider string) string { return baseURLs[provider] },
 		ProviderOptions: []providers.Option{providers.WithHTTPClient(providerClient), providers.WithLogger(log)},
 		SoleInstance:    cfg.EmbeddedDatabase(),
-	}), nil
+	}, nil
 }
 
 // warnRefusedEndpoints logs every provider endpoint the administrator set
