@@ -339,22 +339,32 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		chromedp.WaitVisible(css(`[data-file="src/notes.md"]`)),
 		chromedp.WaitVisible(css(`[data-tab="src/notes.md"]`)),
 	)
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.prompt = function () { return "docs/notes.md" }; window.confirm = function () { return true }; true`)); err != nil {
+	// Rename opens a form holding the file's path; the new path replaces it.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.confirm = function () { return true }; true`)); err != nil {
 		t.Fatal(err)
 	}
-	step(t, ctx, "rename file",
-		chromedp.Click(css(`[data-testid=rename-file]`)),
+	renameTo := func(to string, then ...chromedp.Action[chromedp.Void]) []chromedp.Action[chromedp.Void] {
+		return append([]chromedp.Action[chromedp.Void]{
+			chromedp.Click(css(`[data-testid=rename-file]`)),
+			chromedp.WaitVisible(css(`[data-testid=rename-to]`)),
+			chromedp.SetValue(css(`[data-testid=rename-to]`), to),
+			chromedp.Click(css(`[data-testid=rename-submit]`)),
+		}, then...)
+	}
+	step(t, ctx, "rename file", renameTo("docs/notes.md",
 		chromedp.WaitVisible(css(`[data-file="docs/notes.md"]`)),
 		chromedp.WaitNotPresent(css(`[data-file="src/notes.md"]`)),
-	)
-	// A rename onto a file that exists is refused, and the person reads why.
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.prompt = function () { return "src/App.tsx" }; true`)); err != nil {
-		t.Fatal(err)
+		chromedp.WaitVisible(css(`[data-tab="docs/notes.md"]`)),
+	)...)
+	// A rename onto a file that exists is refused, and the person reads why
+	// in the form, which keeps what was typed.
+	step(t, ctx, "rename onto an existing file", renameTo("src/App.tsx",
+		chromedp.WaitVisible(chromedp.Search(`//p[@data-testid="rename-error"][contains(., "already exists")]`)),
+	)...)
+	typed, err := chromedp.Run(ctx, chromedp.Value(css(`[data-testid=rename-to]`)))
+	if err != nil || typed != "src/App.tsx" {
+		t.Fatalf("the refused rename form holds %q: %v", typed, err)
 	}
-	step(t, ctx, "rename onto an existing file",
-		chromedp.Click(css(`[data-testid=rename-file]`)),
-		chromedp.WaitVisible(chromedp.Search(`//p[@id="editor-status"][contains(., "already exists")]`)),
-	)
 	step(t, ctx, "delete file",
 		chromedp.Click(css(`[data-testid=delete-file]`)),
 		chromedp.WaitNotPresent(css(`[data-file="docs/notes.md"]`)),

@@ -17,6 +17,7 @@ import (
 	"studio/containers/image"
 	"studio/db"
 	"studio/projects"
+	"studio/views"
 )
 
 type projectJSON struct {
@@ -232,8 +233,27 @@ func (s *Server) apiProjectEvents(c echo.Context) error {
 	}
 }
 
-// apiProjectLogs streams the dev server's output, each line an event.
+// apiProjectLogs streams the dev server's output, each line an event of
+// JSON {line}.
 func (s *Server) apiProjectLogs(c echo.Context) error {
+	return s.streamLogs(c, func(out *sseWriter, n int64, line string) error {
+		return out.event(n, "log", map[string]string{"line": line})
+	})
+}
+
+// projectLogs is the workspace's log pane: each line an event of HTML that
+// htmx's SSE extension appends (sse-swap="log").
+func (s *Server) projectLogs(c echo.Context) error {
+	ctx := c.Request().Context()
+	return s.streamLogs(c, func(out *sseWriter, n int64, line string) error {
+		return out.component(ctx, n, "log", views.LogLine(line))
+	})
+}
+
+// streamLogs follows the dev server's output (?tail= lines back first),
+// sending each line through send, until the client leaves or the output
+// ends (then an "end" event).
+func (s *Server) streamLogs(c echo.Context, send func(out *sseWriter, n int64, line string) error) error {
 	h, err := s.openProject(c)
 	if err != nil {
 		return err
@@ -281,7 +301,7 @@ func (s *Server) apiProjectLogs(c echo.Context) error {
 				return nil
 			}
 			n++
-			if out.event(n, "log", map[string]string{"line": line}) != nil {
+			if send(out, n, line) != nil {
 				return nil
 			}
 		case <-beat.C:

@@ -50,7 +50,8 @@ func (s *Server) workspaceHeader(c echo.Context) error {
 
 // fileTree is the workspace's file list. With ?dir= it is the rows of one
 // folder, opened for the first time; otherwise the whole list again, after
-// files changed, with the folders named by ?open= still open.
+// files changed, with the folders named by ?open= and the folders of the
+// files named by ?reveal= open.
 func (s *Server) fileTree(c echo.Context) error {
 	h, err := s.openProject(c)
 	if err != nil {
@@ -63,11 +64,7 @@ func (s *Server) fileTree(c echo.Context) error {
 		}
 		return render(c, http.StatusOK, views.TreeItems(h.ID().String(), nodes))
 	}
-	open := map[string]bool{}
-	for _, d := range c.QueryParams()["open"] {
-		open[d] = true
-	}
-	nodes, err := s.treeNodes(c.Request().Context(), h, "", open)
+	nodes, err := s.treeNodes(c.Request().Context(), h, "", openFolders(c))
 	if err != nil {
 		return fileError(err)
 	}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -26,8 +27,8 @@ func TestWorkspaceTreeOpensFoldersLazily(t *testing.T) {
 	// The page opens src; its folders wait closed, with nothing loaded.
 	_, doc, _ := b.page("/projects/" + id)
 	expanded := func(doc *goquery.Document, dir string) string {
-		v, _ := doc.Find(`[data-dir="` + dir + `"]`).Attr("aria-expanded")
-		return v
+		_, open := doc.Find(`[data-dir="` + dir + `"]`).Parent().Attr("open")
+		return strconv.FormatBool(open)
 	}
 	if expanded(doc, "src") != "true" || expanded(doc, "docs") != "false" || expanded(doc, "src/lib") != "false" {
 		t.Fatalf("tree on the page: %s", doc.Find("#tree").Text())
@@ -35,11 +36,11 @@ func TestWorkspaceTreeOpensFoldersLazily(t *testing.T) {
 	if doc.Find(`[data-file="src/app.js"]`).Length() != 1 || doc.Find(`[data-file="docs/notes.md"]`).Length() != 0 {
 		t.Fatalf("rows on the page: %s", doc.Find("#tree").Text())
 	}
-	if get, _ := doc.Find(`[data-dir="docs"]`).Attr("hx-get"); get != "/projects/"+id+"/tree?dir=docs" {
+	if get, _ := doc.Find(`[data-dir="docs"]`).Parent().Attr("hx-get"); get != "/projects/"+id+"/tree?dir=docs" {
 		t.Fatalf("docs loads from %q", get)
 	}
 	// Folders come first.
-	if first, _ := doc.Find("#tree > li > [data-dir], #tree > li > [data-file]").First().Attr("data-dir"); first != "docs" {
+	if first, _ := doc.Find("#tree > li > details > [data-dir], #tree > li > [data-file]").First().Attr("data-dir"); first != "docs" {
 		t.Fatalf("first row is %q", first)
 	}
 
@@ -53,6 +54,11 @@ func TestWorkspaceTreeOpensFoldersLazily(t *testing.T) {
 	_, doc, _ = b.page("/projects/" + id + "/tree?open=src&open=src/lib&open=src/lib/deep")
 	if doc.Find(`[data-file="src/lib/deep/util.js"]`).Length() != 1 || expanded(doc, "docs") != "false" {
 		t.Fatalf("refreshed tree: %s", doc.Text())
+	}
+	// The folders of the file open in the editor stay open too.
+	_, doc, _ = b.page("/projects/" + id + "/tree?reveal=src/lib/deep/util.js")
+	if doc.Find(`[data-file="src/lib/deep/util.js"]`).Length() != 1 || expanded(doc, "src/lib") != "true" {
+		t.Fatalf("tree revealing util.js: %s", doc.Text())
 	}
 	// An open folder that is gone is left out, not an error.
 	if res, _ := b.do("GET", "/projects/"+id+"/tree?open=gone", nil); res.StatusCode != 200 {
@@ -71,4 +77,35 @@ func TestWorkspaceTreeOpensFoldersLazily(t *testing.T) {
 	if res, _ := other.do("GET", "/projects/"+id+"/tree?dir=src", nil); res.StatusCode != 404 {
 		t.Fatalf("other user's tree: %d", res.StatusCode)
 	}
+}
+
+// The log pane is htmx's sse-swap: the browser's stream sends each line as
+// HTML text, not the API's JSON.
+func TestWorkspaceLogsStreamHTML(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	token := env.register("a@example.com")
+	b := env.browser()
+	if res := b.login("a@example.com", "a long password"); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", res.StatusCode)
+	}
+	id := env.newProject(token, "Logs")
+	_, doc, _ := b.page("/projects/" + id)
+	pane := doc.Find("#logs")
+	if pane.AttrOr("sse-swap", "") != "log" || pane.AttrOr("hx-ext", "") != "sse" || pane.AttrOr("data-logs", "") != "/projects/"+id+"/logs?tail=500" {
+		t.Fatalf("log pane: %v", pane.Nodes[0].Attr)
+	}
+	req, _ := http.NewRequest("GET", env.http.URL+"/projects/"+id+"/logs?tail=50", nil)
+	for _, c := range b.client.Jar.Cookies(mustURL(env.http.URL)) {
+		req.AddCookie(c)
+	}
+	readSSE(t, req, func(event, data string) bool {
+		if event != "log" {
+			return false
+		}
+		if strings.HasPrefix(data, `{"line"`) || strings.ContainsAny(data, "<>") {
+			t.Fatalf("a log line for the page is not HTML text: %q", data)
+		}
+		return true
+	})
 }

@@ -158,6 +158,11 @@ func (h *Handle) WriteFile(ctx context.Context, path string, content []byte, ifM
 	return h.s.writeFile(ctx, h.p, path, content, ifMatch)
 }
 
+// CreateFile makes a new, empty file; it never replaces one.
+func (h *Handle) CreateFile(ctx context.Context, path string) error {
+	return h.s.createFile(ctx, h.p, path)
+}
+
 // DeleteFile removes a file or a folder with everything in it.
 func (h *Handle) DeleteFile(ctx context.Context, path string) error {
 	return h.s.deleteFile(ctx, h.p, path)

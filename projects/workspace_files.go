@@ -307,6 +307,39 @@ func (s *Service) writeFile(ctx context.Context, proj db.Project, p string, cont
 	return ETag(content), nil
 }
 
+// createFile makes a new, empty file and the folders on its way; it never
+// replaces a file or folder that is already there.
+func (s *Service) createFile(ctx context.Context, proj db.Project, p string) error {
+	id := proj.ID
+	p, err := CleanPath(p)
+	if err != nil {
+		return err
+	}
+	root, err := s.openRoot(id)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	defer lockFile(id, p)()
+	if _, err := root.Lstat(p); err == nil {
+		return ErrExists
+	}
+	undo, err := s.reserveDisk(id, 0, 0)
+	if err != nil {
+		return err
+	}
+	if err := mkdirAll(root, path.Dir(p)); err != nil {
+		undo()
+		return err
+	}
+	if err := writeAtomic(root, p, nil); err != nil {
+		undo()
+		return err
+	}
+	s.fileChanged(ctx, proj, p)
+	return nil
+}
+
 func writeAtomic(root *os.Root, p string, content []byte) error {
 	tmp := path.Join(path.Dir(p), ".studio-tmp-"+uuid.NewString()[:8]+"-"+path.Base(p))
 	if len(path.Base(tmp)) > maxNameLen {

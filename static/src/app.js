@@ -17,10 +17,16 @@
     var form = e.detail.elt.closest ? e.detail.elt.closest("form") : null;
     if (form) form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = false; });
   });
-  // htmx does not swap error responses; show their message instead of nothing.
+  // A refused form that names where it goes (HX-Retarget) comes back with
+  // its message and what was typed: swap it in, whatever its 4xx status.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var xhr = e.detail.xhr;
+    if (xhr.status >= 400 && xhr.status < 500 && xhr.getResponseHeader("HX-Retarget")) e.detail.shouldSwap = true;
+  });
+  // htmx does not swap other error responses; show their message instead of nothing.
   document.addEventListener("htmx:responseError", function (e) {
     var box = document.getElementById("flash");
-    if (!box) return;
+    if (!box || e.detail.xhr.getResponseHeader("HX-Retarget")) return;
     var text = e.detail.xhr.responseText || "";
     var tmp = document.createElement("div");
     tmp.innerHTML = text;

@@ -1,6 +1,8 @@
-// The workspace island: Monaco tabs that save with If-Match, a file list,
-// the preview frame and the dev server's log, all following the project's
-// events. Everything else on the page is server-rendered.
+// The workspace island: Monaco tabs that save with If-Match, the conflict
+// dialog, the splitters and the preview frame, following the project's
+// events. The file tree, its forms and the logs are htmx; this file hears
+// their events (studio:file-created, -renamed, -deleted) to keep the tabs
+// right, and tells them which file is open.
 (function () {
   "use strict";
   var ws = document.getElementById("workspace");
@@ -67,14 +69,26 @@
     });
   }
 
+  // The file forms and the tree's refreshes name the open file.
+  var fileActions = document.getElementById("file-actions");
+  function setCurrent(path) {
+    if (path !== current) {
+      // A rename begun for another file does not carry over.
+      document.getElementById("rename-box").open = false;
+      document.getElementById("rename-to").value = path || "";
+    }
+    current = path;
+    fileActions.hidden = !path;
+    document.querySelectorAll("[data-current-file], #current-file").forEach(function (i) { i.value = path || ""; });
+    if (path) document.getElementById("delete-file-form").setAttribute("hx-confirm", "Delete " + path + "?");
+  }
+
   function show(path) {
     showChat(false);
-    current = path;
+    setCurrent(path);
     editor.setModel(open[path].model);
     Object.keys(open).forEach(renderTab);
     highlight();
-    document.getElementById("rename-file").hidden = false;
-    document.getElementById("delete-file").hidden = false;
   }
 
   function fetchFile(path) {
@@ -257,82 +271,13 @@
     });
   });
 
-  var treeHolder = document.querySelector("[data-testid=file-tree]");
-  treeHolder.addEventListener("click", function (e) {
+  document.getElementById("files").addEventListener("click", function (e) {
     var b = e.target.closest("[data-file]");
     if (b) openFile(b.dataset.file);
-    var d = e.target.closest("[data-dir]");
-    if (d) toggleDir(d);
   });
-  // A folder's rows arrive through htmx the first time it opens.
-  treeHolder.addEventListener("htmx:afterSwap", highlight);
+  // The tree is swapped by htmx: mark the open file in the new one.
+  document.body.addEventListener("htmx:afterSettle", highlight);
 
-  function toggleDir(btn) {
-    var opening = btn.getAttribute("aria-expanded") !== "true";
-    btn.setAttribute("aria-expanded", opening ? "true" : "false");
-    btn.textContent = (opening ? "▾ " : "▸ ") + btn.dataset.dir.split("/").pop() + "/";
-    btn.nextElementSibling.hidden = !opening;
-  }
-
-  // The file list is server-rendered; it is fetched again when files change,
-  // with the open folders, the folders of the open file and of any file just
-  // created or renamed (reveal) still open. Only the newest answer is shown,
-  // so a slow answer to an earlier refresh cannot put an older list back.
-  var treeTimer = null;
-  var treeSeq = 0;
-  var reveal = {};
-  function refreshTree(path) {
-    if (path) reveal[path] = true;
-    clearTimeout(treeTimer);
-    treeTimer = setTimeout(function () {
-      var q = new URLSearchParams();
-      document.querySelectorAll('#tree [data-dir][aria-expanded="true"]').forEach(function (el) { q.append("open", el.dataset.dir); });
-      var shown = Object.keys(reveal);
-      shown.concat(current ? [current] : []).forEach(function (file) {
-        var parts = file.split("/");
-        for (var i = 1; i < parts.length; i++) q.append("open", parts.slice(0, i).join("/"));
-      });
-      var seq = ++treeSeq;
-      fetch("/projects/" + project + "/tree?" + q).then(function (res) { return res.ok ? res.text() : null; }).then(function (html) {
-        if (!html || seq !== treeSeq) return;
-        shown.forEach(function (file) { delete reveal[file]; });
-        var tmp = document.createElement("div");
-        tmp.innerHTML = html;
-        var tree = tmp.firstElementChild;
-        document.getElementById("tree").replaceWith(tree);
-        if (window.htmx) window.htmx.process(tree);
-        highlight();
-      });
-    }, 150);
-  }
-
-  function send(method, url, body) {
-    return fetch(url, { method: method, headers: { "Accept": "application/json", "X-CSRF-Token": csrf, "Content-Type": body && typeof body === "string" ? "application/json" : "application/octet-stream" }, body: body })
-      .then(function (res) {
-        if (res.ok) return res;
-        return res.json().catch(function () { return null; }).then(function (body) {
-          throw new Error(body && body.error ? body.error.message : "the request failed (" + res.status + ")");
-        });
-      });
-  }
-
-  document.getElementById("new-file").addEventListener("submit", function (e) {
-    e.preventDefault();
-    var input = document.getElementById("new-path");
-    var path = input.value.trim().replace(/^\/+/, "");
-    if (!path) return;
-    var folder = path.endsWith("/");
-    var target = folder ? path + ".gitkeep" : path;
-    send("PUT", fileURL(target), new Blob([""])).then(function () {
-      input.value = "";
-      refreshTree(target);
-      if (!folder) openFile(target);
-      say("Created " + path);
-    }).catch(function (err) { say(err.message); });
-  });
-
-  var renameBtn = document.getElementById("rename-file");
-  var deleteBtn = document.getElementById("delete-file");
   function closeTab(path) {
     var f = open[path];
     if (!f) return;
@@ -340,29 +285,22 @@
     f.model.dispose();
     delete open[path];
     var rest = Object.keys(open);
-    if (rest.length) show(rest[0]); else { current = null; editor.setModel(null); highlight(); }
-    renameBtn.hidden = deleteBtn.hidden = !current;
+    if (rest.length) show(rest[0]); else { setCurrent(null); editor.setModel(null); highlight(); }
   }
-  renameBtn.addEventListener("click", function () {
-    var from = current;
-    if (!from) return;
-    var to = window.prompt("Rename " + from + " to:", from);
-    if (!to || to === from) return;
-    send("POST", "/projects/" + project + "/files:move", JSON.stringify({ from: from, to: to })).then(function () {
-      closeTab(from);
-      openFile(to);
-      refreshTree(to);
-      say("Renamed " + from + " to " + to);
-    }).catch(function (err) { say(err.message); });
+  // What the file forms did, from their answers' HX-Trigger.
+  document.body.addEventListener("studio:file-created", function (e) {
+    var path = e.detail.path;
+    if (!/(^|\/)\.gitkeep$/.test(path)) openFile(path);
+    say("Created " + path);
   });
-  deleteBtn.addEventListener("click", function () {
-    var path = current;
-    if (!path || !window.confirm("Delete " + path + "?")) return;
-    send("DELETE", fileURL(path)).then(function () {
-      closeTab(path);
-      refreshTree();
-      say("Deleted " + path);
-    }).catch(function (err) { say(err.message); });
+  document.body.addEventListener("studio:file-renamed", function (e) {
+    closeTab(e.detail.from);
+    openFile(e.detail.to);
+    say("Renamed " + e.detail.from + " to " + e.detail.to);
+  });
+  document.body.addEventListener("studio:file-deleted", function (e) {
+    closeTab(e.detail.path);
+    say("Deleted " + e.detail.path);
   });
 
   // Preview: path bar, reload, and the switch to logs.
@@ -375,35 +313,35 @@
   }
   document.getElementById("preview-reload").addEventListener("click", reloadPreview);
   pathInput.addEventListener("keydown", function (e) { if (e.key === "Enter") reloadPreview(); });
+  // The logs pane connects its stream (htmx's sse-swap) when first shown
+  // and follows the end unless scrolled up.
   var logs = document.getElementById("logs");
-  var logSource = null;
   var follow = true;
-  logs.addEventListener("scroll", function () { follow = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 8; });
+  logs.addEventListener("htmx:sseBeforeMessage", function () { follow = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 8; });
+  logs.addEventListener("htmx:sseMessage", function () { if (follow) logs.scrollTop = logs.scrollHeight; });
   document.querySelectorAll("[data-pane]").forEach(function (b) {
     b.addEventListener("click", function () {
       var logsOn = b.dataset.pane === "logs";
       frame.classList.toggle("hidden", logsOn);
       logs.classList.toggle("hidden", !logsOn);
       document.querySelectorAll("[data-pane]").forEach(function (x) { x.setAttribute("aria-pressed", x === b ? "true" : "false"); });
-      if (logsOn && !logSource) {
-        logSource = new EventSource("/projects/" + project + "/logs?tail=500");
-        logSource.addEventListener("log", function (e) {
-          logs.textContent += JSON.parse(e.data).line + "\n";
-          if (follow) logs.scrollTop = logs.scrollHeight;
-        });
+      if (logsOn && !logs.hasAttribute("sse-connect")) {
+        logs.setAttribute("sse-connect", logs.dataset.logs);
+        window.htmx.process(logs);
       }
     });
   });
 
-  // The project's events: status, and files changed on disk.
+  // The project's events: the header and the tree fetch themselves again
+  // on the body events named here; the editor reloads what changed on disk.
+  function announce(name) { document.body.dispatchEvent(new CustomEvent(name)); }
   var events = new EventSource("/projects/" + project + "/events");
   events.addEventListener("status", function (e) {
     var s = JSON.parse(e.data).status;
     var badge = document.getElementById("ws-status");
     badge.textContent = s;
     badge.className = "badge badge-" + s;
-    // The header (status and the actions it allows) fetches itself again.
-    document.body.dispatchEvent(new CustomEvent("studio:status"));
+    announce("studio:status");
     if (s === "active" && frame.dataset.stopped) {
       // It was stopped when the page loaded: go through a fresh signed link.
       frame.src = "/projects/" + project + "/preview";
@@ -412,8 +350,8 @@
       if (note) note.remove();
     }
   });
-  events.addEventListener("file_changed", function (e) { changedOnDisk(JSON.parse(e.data).path); refreshTree(); });
-  events.addEventListener("files_restored", function () { Object.keys(open).forEach(changedOnDisk); refreshTree(); });
+  events.addEventListener("file_changed", function (e) { changedOnDisk(JSON.parse(e.data).path); announce("studio:files-changed"); });
+  events.addEventListener("files_restored", function () { Object.keys(open).forEach(changedOnDisk); announce("studio:files-changed"); });
   window.addEventListener("beforeunload", function (e) {
     if (Object.keys(open).some(dirty)) { e.preventDefault(); e.returnValue = ""; }
   });
