@@ -478,24 +478,28 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 
 	// Every header button works, and the header offers only what the
 	// project's state allows.
+	// The header redraws itself on every status event: each button is
+	// clicked inside the page, once the header drawn for the expected state
+	// is there, so a redraw cannot swallow the click.
+	press := func(button string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=` + button + `]').click()`)
+	}
 	step(t, ctx, "active offers no start",
-		chromedp.WaitVisible(css(`[data-testid=ws-stop]`)),
-		chromedp.WaitVisible(css(`[data-testid=ws-restart]`)),
+		chromedp.WaitVisible(css(`#ws-header[data-status=active] [data-testid=ws-stop]`)),
+		chromedp.WaitVisible(css(`#ws-header[data-status=active] [data-testid=ws-restart]`)),
 		chromedp.WaitNotPresent(css(`[data-testid=ws-start]`)),
 	)
-	step(t, ctx, "stop", chromedp.Click(css(`[data-testid=ws-stop]`)),
-		chromedp.WaitVisible(css(`#ws-status.badge-stopped`)),
-		chromedp.WaitVisible(css(`[data-testid=ws-start]`)),
+	step(t, ctx, "stop", press("ws-stop"),
+		chromedp.WaitVisible(css(`#ws-header[data-status=stopped] [data-testid=ws-start]`)),
 		chromedp.WaitNotPresent(css(`[data-testid=ws-stop]`)),
 	)
-	step(t, ctx, "start", chromedp.Click(css(`[data-testid=ws-start]`)),
-		chromedp.WaitVisible(css(`#ws-status.badge-active`)),
+	step(t, ctx, "start", press("ws-start"),
+		chromedp.WaitVisible(css(`#ws-header[data-status=active] [data-testid=ws-restart]`)),
 		chromedp.WaitNotPresent(css(`[data-testid=ws-start]`)),
 	)
-	step(t, ctx, "restart", chromedp.Click(css(`[data-testid=ws-restart]`)),
-		chromedp.WaitVisible(css(`#ws-status.badge-initializing`)),
-		chromedp.WaitVisible(css(`#ws-status.badge-active`)),
-		chromedp.WaitVisible(css(`[data-testid=ws-restart]`)),
+	step(t, ctx, "restart", press("ws-restart"),
+		chromedp.WaitVisible(css(`#ws-header[data-status=initializing]`)),
+		chromedp.WaitVisible(css(`#ws-header[data-status=active] [data-testid=ws-restart]`)),
 	)
 	workspaceURL, _ := chromedp.Run(ctx, chromedp.Location())
 
