@@ -106,6 +106,17 @@ func (s *Service) openRoot(id uuid.UUID) (*os.Root, error) {
 	return root, err
 }
 
+// openLocked opens the project's folder for a change of the file at p (a
+// clean path) and holds p's lock; release undoes both.
+func (s *Service) openLocked(id uuid.UUID, p string) (root *os.Root, release func(), err error) {
+	root, err = s.openRoot(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock := lockFile(id, p)
+	return root, func() { unlock(); root.Close() }, nil
+}
+
 // tree lists every file and folder of a project, recursively, sorted,
 // without node_modules, .git, studio's cache and build output.
 func (s *Service) tree(id uuid.UUID) ([]FileInfo, error) {
@@ -270,12 +281,11 @@ func (s *Service) writeFile(ctx context.Context, proj db.Project, p string, cont
 	if int64(len(content)) > s.maxFileSize() {
 		return "", ErrTooLarge
 	}
-	root, err := s.openRoot(id)
+	root, release, err := s.openLocked(id, p)
 	if err != nil {
 		return "", err
 	}
-	defer root.Close()
-	defer lockFile(id, p)()
+	defer release()
 	if ifMatch != "" && ifMatch != "*" {
 		cur, err := readLimited(root, p, s.maxFileSize())
 		switch {
@@ -315,12 +325,11 @@ func (s *Service) createFile(ctx context.Context, proj db.Project, p string) err
 	if err != nil {
 		return err
 	}
-	root, err := s.openRoot(id)
+	root, release, err := s.openLocked(id, p)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
-	defer lockFile(id, p)()
+	defer release()
 	if _, err := root.Lstat(p); err == nil {
 		return ErrExists
 	}
@@ -414,12 +423,11 @@ func (s *Service) deleteFile(ctx context.Context, proj db.Project, p string) err
 	if err != nil {
 		return err
 	}
-	root, err := s.openRoot(id)
+	root, release, err := s.openLocked(id, p)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
-	defer lockFile(id, p)()
+	defer release()
 	if _, err := root.Lstat(p); err != nil {
 		return fileErr(err)
 	}

@@ -45,9 +45,7 @@ func TestAdminStopHoldsAgainstThePreview(t *testing.T) {
 	if code != 503 || !strings.Contains(body, "An administrator stopped this project") {
 		t.Fatalf("preview of a held project: %d %q", code, body)
 	}
-	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != db.ProjectStatusStopped {
-		t.Fatalf("the preview woke a held project: %s", cur.Status)
-	}
+	e.stillStopped(p.ID, "the preview woke a held project")
 }
 
 // TestDisabledOwnersShareLinkDoesNotWake: a disabled owner's share link
@@ -73,9 +71,7 @@ func TestDisabledOwnersShareLinkDoesNotWake(t *testing.T) {
 	if code != 404 || strings.Contains(body, "disabled") {
 		t.Fatalf("share link of a disabled owner's project: %d %q", code, body)
 	}
-	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != db.ProjectStatusStopped {
-		t.Fatalf("the share link woke the project: %s", cur.Status)
-	}
+	e.stillStopped(p.ID, "the share link woke the project")
 }
 
 // TestBackgroundRequestsDoNotWake: an open page's background requests (the
@@ -109,10 +105,16 @@ func TestBackgroundRequestsDoNotWake(t *testing.T) {
 	if code, _, _ := get(t, owner, e.host(p.Slug)+"/", upgrade...); code != 503 {
 		t.Errorf("a websocket to a stopped project: %d, want 503", code)
 	}
-	if cur, _ := e.svc.Get(ctx, e.owner, p.ID); cur.Status != db.ProjectStatusStopped {
-		t.Fatalf("background requests woke the project: %s", cur.Status)
-	}
+	e.stillStopped(p.ID, "background requests woke the project")
 	if code, body, _ := get(t, owner, e.host(p.Slug)+"/", "Sec-Fetch-Mode", "navigate", "Accept", "text/html"); code != 503 || !strings.Contains(body, "Waking") {
 		t.Fatalf("opening the page: %d %q, want the waking page", code, body)
+	}
+}
+
+// stillStopped fails the test unless the project is still stopped.
+func (e *env) stillStopped(id uuid.UUID, what string) {
+	e.t.Helper()
+	if cur, _ := e.svc.Get(context.Background(), e.owner, id); cur.Status != db.ProjectStatusStopped {
+		e.t.Fatalf("%s: %s", what, cur.Status)
 	}
 }
