@@ -62,6 +62,29 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	}
 }
 
+// A request that lives on without a body (an event stream, a websocket) is
+// not cut off when the body's time would be up.
+func TestLongRequestsOutliveTheBodyDeadline(t *testing.T) {
+	t.Parallel()
+	timeouts := serverTimeouts{readHeader: 300 * time.Millisecond, read: 300 * time.Millisecond, idle: time.Second}
+	addr := serveOnLoopback(t, newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			io.WriteString(w, "cancelled")
+		case <-time.After(time.Second):
+			io.WriteString(w, "still here")
+		}
+	}), timeouts))
+	res, err := http.Get("http://" + addr + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if body, _ := io.ReadAll(res.Body); string(body) != "still here" {
+		t.Fatalf("a long request: %q", body)
+	}
+}
+
 func trickle(conn net.Conn, text string) {
 	for i := range len(text) {
 		if _, err := conn.Write([]byte{text[i]}); err != nil {

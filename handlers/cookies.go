@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"studio/auth"
 
 	"github.com/labstack/echo/v4"
 )
@@ -51,7 +52,7 @@ func (s *Server) refuseDuplicateCookies(next echo.HandlerFunc) echo.HandlerFunc 
 			s.expireStudioCookies(c)
 		case page:
 			c.SetCookie(s.hostCookie(s.names.Cleared, "1", "/", 30, http.SameSiteLaxMode))
-			return c.Redirect(http.StatusSeeOther, c.Request().URL.RequestURI())
+			return c.Redirect(http.StatusSeeOther, auth.LocalPath(c.Request().URL.RequestURI()))
 		}
 		return NewError(http.StatusForbidden, "duplicate_cookie", duplicateCookieMessage)
 	}

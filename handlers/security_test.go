@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -114,6 +115,16 @@ func TestDuplicateCookieIsRefused(t *testing.T) {
 	}
 	if !hasCookieLine(setCookies(res), "studio_session=;", "path=/;", "max-age=0") {
 		t.Fatalf("the fallback leaves the session cookie: %q", setCookies(res))
+	}
+
+	// The retry's address stays on the UI origin, whatever the path.
+	for i, path := range []string{"//evil.example/", "/\\evil.example/", "//evil.example/settings?x=1"} {
+		d := env.browser()
+		d.signup("toss" + strconv.Itoa(i) + "@example.com")
+		res, _ := d.sendAs("GET", path, "", "Cookie", tossed)
+		if loc := res.Header.Get("Location"); res.StatusCode == http.StatusSeeOther && (!strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\")) {
+			t.Errorf("GET %s with a duplicate cookie redirects to %q", path, loc)
+		}
 	}
 
 	// A form POST is not carried out.
