@@ -4,9 +4,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"studio/auth"
 
 	"github.com/labstack/echo/v4"
+
+	"studio/auth"
 )
 
 // Cookie tossing: a page on a preview host (a sibling of the UI host) can
