@@ -425,3 +425,20 @@ func TestRawFilesCannotRunOnTheUIOrigin(t *testing.T) {
 		}
 	}
 }
+
+// The Origin a browser sends matches the UI's address however the
+// administrator spelled it (case, default port).
+func TestOriginMatchesTheUIAddressAsBrowsersSpellIt(t *testing.T) {
+	t.Parallel()
+	for base, origin := range map[string]string{
+		"https://Studio.Example.com:443":  "https://studio.example.com",
+		"http://studio.localhost:80/":     "http://studio.localhost",
+		"http://studio.localhost:8080":    "http://studio.localhost:8080",
+		"https://studio.example.com/base": "https://studio.example.com",
+	} {
+		s := &Server{Deps: Deps{Config: &config.Config{BaseURL: base, Domain: "studio.localhost", Addr: "127.0.0.1:8080"}}}
+		if got := normalOrigin(origin); got != s.uiOrigin() {
+			t.Errorf("STUDIO_BASE_URL %s: Origin %s is read as %s, the UI as %s", base, origin, got, s.uiOrigin())
+		}
+	}
+}

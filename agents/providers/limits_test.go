@@ -3,6 +3,7 @@ package providers
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -50,5 +51,35 @@ func TestEndlessMessageStopsAtTheWireCap(t *testing.T) {
 	// Loopback socket buffers hold a few MiB besides what was read.
 	if max := int64(messageFactor*limit + messageSlack + 16<<20); sent > max {
 		t.Errorf("the server got %d bytes out before the stop, want at most %d", sent, max)
+	}
+}
+
+// TestEndlessModelListStopsAtItsCap: a server that answers the model list
+// without end is cut off, so Test connection cannot fill studio's memory.
+func TestEndlessModelListStopsAtItsCap(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"object":"list","data":[`)
+		entry := []byte(`{"id":"m","object":"model"},`)
+		for r.Context().Err() == nil {
+			if _, err := w.Write(entry); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	p, err := New(OpenAICompatible, "", srv.URL+"/v1", local, WithRetryPolicy(RetryPolicy{Attempts: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = p.ListModels(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("the endless model list was not stopped")
+	}
+	if err == nil {
+		t.Fatal("an endless model list was accepted")
 	}
 }

@@ -188,6 +188,11 @@ func (p *Provider) Stream(ctx context.Context, req Request) (*Stream, error) {
 	return s, err
 }
 
+// listModelsBytes bounds a model list on the wire (through the attempt's
+// factors: 4 MiB in one answer, 32 MiB over every page), so a server that
+// answers without end cannot fill studio's memory.
+const listModelsBytes = 512 << 10
+
 // ListModels lists the models the key can use, sorted, as the provider names
 // them (without the "provider/" prefix).
 func (p *Provider) ListModels(ctx context.Context) ([]string, error) {
@@ -195,6 +200,7 @@ func (p *Provider) ListModels(ctx context.Context) ([]string, error) {
 	err := p.withRetries(ctx, "list models", func() error {
 		actx, a := p.startAttempt(ctx)
 		defer a.end()
+		a.maxBytes = listModelsBytes
 		m, err := p.backend.listModels(actx)
 		if err != nil {
 			return p.classify(ctx, a, err)
