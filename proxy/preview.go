@@ -161,7 +161,8 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.shareSignIn(w, r, proj, share)
 		return
 	}
-	switch kind, err := p.access(ctx, r, proj); {
+	kind, err := p.access(ctx, r, proj)
+	switch {
 	case err != nil:
 		p.Log.Error("preview access", "project", proj.ID, "err", err)
 		http.Error(w, "Studio could not check your access to this preview; try again.", http.StatusServiceUnavailable)
@@ -195,7 +196,7 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := p.Projects.Wake(ctx, proj.ID); projects.Refused(err) {
 			proj.StatusReason = sentence(err.Error())
-			p.failed(w, proj, http.StatusServiceUnavailable)
+			p.failed(w, proj, kind, http.StatusServiceUnavailable)
 			return
 		} else if err != nil {
 			p.Log.Warn("wake project for preview", "project", proj.ID, "err", err)
@@ -208,7 +209,7 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		p.starting(w, r, msg)
 	case db.ProjectStatusError:
-		p.failed(w, proj, http.StatusBadGateway)
+		p.failed(w, proj, kind, http.StatusBadGateway)
 	default:
 		notFound(w)
 	}
@@ -500,16 +501,21 @@ var failedPage = template.Must(template.New("failed").Parse(`<!doctype html>
 <style>body{font:16px system-ui,sans-serif;max-width:42rem;margin:4rem auto;padding:0 1rem;color:#0f172a}pre{white-space:pre-wrap;background:#f1f5f9;padding:1rem;border-radius:.5rem}
 @media(prefers-color-scheme:dark){body{color:#e2e8f0;background:#020617}pre{background:#0f172a}}</style></head>
 <body data-testid="preview-error"><h1>The project’s dev server stopped</h1><pre>{{.Reason}}</pre>
-<p><a href="{{.Workspace}}" target="_top">Open the workspace</a> to look at the logs and start it again.</p></body></html>`))
+{{if .Workspace}}<p><a href="{{.Workspace}}" target="_top">Open the workspace</a> to look at the logs and start it again.</p>{{end}}</body></html>`))
 
-func (p *Preview) failed(w http.ResponseWriter, proj db.Project, status int) {
+// failed says why the project does not run. Only its owner reads the
+// reason (it can hold engine errors and figures); a share-link visitor
+// learns that it is not running.
+func (p *Preview) failed(w http.ResponseWriter, proj db.Project, kind accessKind, status int) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = failedPage.Execute(w, map[string]string{
-		"Reason":    proj.StatusReason,
-		"Workspace": fmt.Sprintf("%s/projects/%s", strings.TrimRight(p.PublicURL, "/"), proj.ID),
-	})
+	page := map[string]string{"Reason": "The project is not running right now; its owner can start it again."}
+	if kind == byOwner {
+		page["Reason"] = proj.StatusReason
+		page["Workspace"] = fmt.Sprintf("%s/projects/%s", strings.TrimRight(p.PublicURL, "/"), proj.ID)
+	}
+	_ = failedPage.Execute(w, page)
 }
 
 // sentence starts a service error with a capital and ends it with a stop.

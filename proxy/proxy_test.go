@@ -396,3 +396,38 @@ func (e *env) projectServedBy(upstream *httptest.Server) db.Project {
 	p.Status, p.HostPort = db.ProjectStatusActive, int32(hp)
 	return p
 }
+
+// TestShareVisitorsReadNoErrors: why a project failed (engine errors, host
+// paths, figures) is for its owner; a share-link visitor reads that it is
+// not running.
+func TestShareVisitorsReadNoErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.activeProject("static")
+	shared, err := e.share(p.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	visitor, owner := e.browser(), e.browser()
+	if code, _, _ := get(t, visitor, e.host(p.Slug)+"/?share="+shared.ShareToken); code != 200 {
+		t.Fatalf("share link: %d", code)
+	}
+	e.signIn(owner, p, "/")
+	const reason = "dial tcp 127.0.0.1:5173: /srv/studio/data/projects/secret"
+	if _, err := e.pool.Exec(context.Background(), "UPDATE projects SET status = 'error', status_reason = $2 WHERE id = $1", p.ID, reason); err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	testwait.Eventually(t, 5*time.Second, func() bool {
+		var code int
+		code, body, _ = get(t, visitor, e.host(p.Slug)+"/", "Accept", "text/html")
+		return code == http.StatusBadGateway
+	}, "the failed page for the visitor")
+	if strings.Contains(body, "127.0.0.1") || strings.Contains(body, "/projects/") || !strings.Contains(body, "not running") {
+		t.Fatalf("a share-link visitor reads: %q", body)
+	}
+	testwait.Eventually(t, 5*time.Second, func() bool {
+		_, body, _ := get(t, owner, e.host(p.Slug)+"/", "Accept", "text/html")
+		return strings.Contains(body, reason)
+	}, "the owner reads why the project failed")
+}
