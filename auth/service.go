@@ -222,14 +222,19 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Meta) 
 	if addr == "" {
 		addr = email
 	}
-	ipKey, clientKey := "ip:"+meta.IP, "account-ip:"+addr+" "+meta.IP
+	client := clientNetwork(meta.IP)
+	ipKey, clientKey := "ip:"+client, "account-ip:"+addr+" "+client
 	if err := s.throttled(ctx, ipKey, s.IPLimit); err != nil {
 		return db.User{}, err
 	}
 	if err := s.throttled(ctx, clientKey, s.ClientLimit); err != nil {
 		return db.User{}, err
 	}
-	if err := s.takeAccountAttempt(ctx, addr); err != nil {
+	known, err := s.knownClient(ctx, addr, client, clientKey)
+	if err != nil {
+		return db.User{}, err
+	}
+	if err := s.takeAccountAttempt(ctx, addr, known); err != nil {
 		return db.User{}, err
 	}
 	s.dummyOnce.Do(func() {
@@ -261,6 +266,9 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Meta) 
 		return db.User{}, err
 	}
 	if err := s.q.ClearLoginFailures(ctx, clientKey); err != nil {
+		return db.User{}, err
+	}
+	if err := s.rememberClient(ctx, addr, client); err != nil {
 		return db.User{}, err
 	}
 	_ = addAudit(ctx, s.q, &user.ID, "login", user.Email, meta, nil)

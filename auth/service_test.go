@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"golang.org/x/crypto/bcrypt"
 	"strconv"
 	"strings"
@@ -697,5 +698,59 @@ func TestConcurrentRotationsTakeTurns(t *testing.T) {
 	}
 	if got, _, err := auth.NewService(pool, fresh, "open", nil, cheapHashes).ProviderKey(ctx, u.ID, "openai"); err != nil || got != key {
 		t.Fatalf("after concurrent rotations: %q %v", got, err)
+	}
+}
+
+// An attacker who keeps the account's delay armed (guessing the moment each
+// delay ends) does not hold up a client the owner signed in from before: it
+// signs in at once. A client never seen is held like the attacker.
+func TestTheOwnersClientIsNotHeldByAnArmedDelay(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	ctx := context.Background()
+	s.Register(ctx, "owner@example.com", "the owner's password", "", "", meta)
+	attacker, owner, stranger := auth.Meta{IP: "192.0.2.66"}, auth.Meta{IP: "198.51.100.7"}, auth.Meta{IP: "203.0.113.9"}
+	if _, err := s.Login(ctx, "owner@example.com", "the owner's password", owner); err != nil {
+		t.Fatal(err)
+	}
+	for range s.Backoff.Free + 3 {
+		if _, err := s.Login(ctx, "owner@example.com", "a wrong guess", attacker); err == nil {
+			t.Fatal("a wrong guess signed in")
+		}
+		var th *auth.ThrottledError
+		if _, err := s.Login(ctx, "owner@example.com", "a wrong guess", attacker); errors.As(err, &th) {
+			clock.Add(th.RetryAfter) // the attacker takes every opening
+		}
+	}
+	// The opening is the attacker's again (from a second address): the
+	// delay runs.
+	if _, err := s.Login(ctx, "owner@example.com", "a wrong guess", auth.Meta{IP: "192.0.2.67"}); err != auth.ErrInvalidCredentials {
+		t.Fatalf("the attacker at the opening: %v", err)
+	}
+	if _, err := s.Login(ctx, "owner@example.com", "the owner's password", stranger); !errors.As(err, new(*auth.ThrottledError)) {
+		t.Fatalf("a client never seen during the delay: %v", err)
+	}
+	if _, err := s.Login(ctx, "owner@example.com", "the owner's password", owner); err != nil {
+		t.Fatalf("the owner's known client while the attacker keeps the delay armed: %v", err)
+	}
+}
+
+// The addresses of one IPv6 /64 are one client.
+func TestAnIPv6NetworkIsOneClient(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, "open")
+	ctx := context.Background()
+	s.Register(ctx, "a@example.com", "a long password", "", "", meta)
+	for i := range s.ClientLimit {
+		s.Login(ctx, "a@example.com", "wrong password", auth.Meta{IP: fmt.Sprintf("2001:db8:1:2::%x", i+1)})
+	}
+	var th *auth.ThrottledError
+	if _, err := s.Login(ctx, "a@example.com", "a long password", auth.Meta{IP: "2001:db8:1:2:ffff::1"}); !errors.As(err, &th) {
+		t.Fatalf("another address of the same /64: %v, want throttled", err)
+	}
+	if _, err := s.Login(ctx, "a@example.com", "a long password", auth.Meta{IP: "2001:db8:1:3::1"}); err != nil && !errors.As(err, &th) {
+		t.Fatalf("another /64: %v", err)
 	}
 }

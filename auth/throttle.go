@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"studio/db"
@@ -39,14 +40,20 @@ func (b Backoff) Delay(failures int) time.Duration {
 // right password then clears the count (ClearSignInDelay). Counting before
 // the check means parallel guesses cannot share one opening, nor overrun
 // the free tries.
-func (s *Service) takeAccountAttempt(ctx context.Context, account string) error {
+//
+// A known client — one the account signed in from lately, with no failure
+// against it in the window — is not held by the delay that failures from
+// elsewhere earned: whoever keeps the delay armed cannot keep the owner
+// out. Its attempt still counts, and a failure makes it a client like any
+// other.
+func (s *Service) takeAccountAttempt(ctx context.Context, account string, known bool) error {
 	return db.InTx(ctx, s.pool, func(q *db.Queries) error {
 		now := s.now()
 		row, err := q.LockSignInDelay(ctx, db.LockSignInDelayParams{Account: account, Now: now})
 		if err != nil {
 			return fmt.Errorf("read sign-in delay: %w", err)
 		}
-		if wait := row.NextAllowedAt.Sub(now); wait > 0 {
+		if wait := row.NextAllowedAt.Sub(now); wait > 0 && !known {
 			return &ThrottledError{RetryAfter: wait}
 		}
 		failures := int(row.Failures)
@@ -62,6 +69,49 @@ func (s *Service) takeAccountAttempt(ctx context.Context, account string) error 
 		}
 		return nil
 	})
+}
+
+// KnownClientFor is how long a client the account signed in from stays
+// known.
+const KnownClientFor = 30 * 24 * time.Hour
+
+// knownClient reports whether the account signed in from the client within
+// KnownClientFor and the client has no failure against it (its key) in the
+// window.
+func (s *Service) knownClient(ctx context.Context, account, client, key string) (bool, error) {
+	known, err := s.q.KnownSignInClient(ctx, db.KnownSignInClientParams{Account: account, Client: client, Since: s.now().Add(-KnownClientFor)})
+	if err != nil || !known {
+		return false, err
+	}
+	r, err := s.q.RecentLoginFailures(ctx, db.RecentLoginFailuresParams{Key: key, WindowLength: interval(ThrottleWindow)})
+	if err != nil {
+		return false, fmt.Errorf("read the client's failures: %w", err)
+	}
+	return r.Failures == 0, nil
+}
+
+// rememberClient records a successful sign-in's client for the account.
+func (s *Service) rememberClient(ctx context.Context, account, client string) error {
+	now := s.now()
+	if err := s.q.RememberSignInClient(ctx, db.RememberSignInClientParams{Account: account, Client: client, SignedInAt: now}); err != nil {
+		return fmt.Errorf("remember the sign-in's client: %w", err)
+	}
+	return s.q.PruneSignInClients(ctx, now.Add(-KnownClientFor))
+}
+
+// clientNetwork is what throttling counts as one client: the IPv4
+// address, or the /64 an IPv6 address belongs to (one subscriber's share,
+// in which every address is theirs to use).
+func clientNetwork(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || addr.Is4() || addr.Is4In6() {
+		return ip
+	}
+	prefix, err := addr.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return prefix.String()
 }
 
 // forgetOldFailures drops counts that left the window, so guesses at

@@ -181,6 +181,12 @@ type Session struct {
 	RevokedAt  *time.Time
 }
 
+type SignInClient struct {
+	Account    string
+	Client     string
+	SignedInAt time.Time
+}
+
 type SignInDelay struct {
 	Account       string
 	Failures      int32

@@ -72,6 +72,8 @@ type Querier interface {
 	// The events of several runs in one statement.
 	InsertRunEvents(ctx context.Context, arg InsertRunEventsParams) error
 	InviteUsable(ctx context.Context, tokenHash []byte) (bool, error)
+	// Whether the account signed in from the client since the given time.
+	KnownSignInClient(ctx context.Context, arg KnownSignInClientParams) (bool, error)
 	LastRunEventSeq(ctx context.Context, runID uuid.UUID) (int64, error)
 	ListAgentsForUser(ctx context.Context, ownerID *uuid.UUID) ([]Agent, error)
 	ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error)
@@ -121,12 +123,14 @@ type Querier interface {
 	PruneLoginFailures(ctx context.Context, windowLength pgtype.Interval) error
 	PrunePreviewLinkUses(ctx context.Context) error
 	PruneProjectEvents(ctx context.Context) error
+	PruneSignInClients(ctx context.Context, before time.Time) error
 	// Forgets accounts whose attempts are out of the window and whose delay
 	// has passed: they would start again at zero anyway.
 	PruneSignInDelays(ctx context.Context, arg PruneSignInDelaysParams) error
 	// How many failures a key has in the window, and when the oldest of them
 	// leaves it.
 	RecentLoginFailures(ctx context.Context, arg RecentLoginFailuresParams) (RecentLoginFailuresRow, error)
+	RememberSignInClient(ctx context.Context, arg RememberSignInClientParams) error
 	RenameProject(ctx context.Context, arg RenameProjectParams) (Project, error)
 	RequestCancel(ctx context.Context, id uuid.UUID) (AgentRun, error)
 	RevokeOtherSessions(ctx context.Context, arg RevokeOtherSessionsParams) error

@@ -61,6 +61,27 @@ func (q *Queries) CountSignInAttempt(ctx context.Context, arg CountSignInAttempt
 	return err
 }
 
+const knownSignInClient = `-- name: KnownSignInClient :one
+SELECT EXISTS (
+    SELECT 1 FROM sign_in_clients
+    WHERE account = $1 AND client = $2 AND signed_in_at > $3::timestamptz
+) AS known
+`
+
+type KnownSignInClientParams struct {
+	Account string
+	Client  string
+	Since   time.Time
+}
+
+// Whether the account signed in from the client since the given time.
+func (q *Queries) KnownSignInClient(ctx context.Context, arg KnownSignInClientParams) (bool, error) {
+	row := q.db.QueryRow(ctx, knownSignInClient, arg.Account, arg.Client, arg.Since)
+	var known bool
+	err := row.Scan(&known)
+	return known, err
+}
+
 const lockSignInDelay = `-- name: LockSignInDelay :one
 INSERT INTO sign_in_delays AS d (account, failures, last_attempt_at, next_allowed_at)
 VALUES ($1, 0, $2, $2)
@@ -93,6 +114,15 @@ DELETE FROM login_failures WHERE failed_at < now() - $1::interval
 
 func (q *Queries) PruneLoginFailures(ctx context.Context, windowLength pgtype.Interval) error {
 	_, err := q.db.Exec(ctx, pruneLoginFailures, windowLength)
+	return err
+}
+
+const pruneSignInClients = `-- name: PruneSignInClients :exec
+DELETE FROM sign_in_clients WHERE signed_in_at < $1::timestamptz
+`
+
+func (q *Queries) PruneSignInClients(ctx context.Context, before time.Time) error {
+	_, err := q.db.Exec(ctx, pruneSignInClients, before)
 	return err
 }
 
@@ -137,4 +167,20 @@ func (q *Queries) RecentLoginFailures(ctx context.Context, arg RecentLoginFailur
 	var i RecentLoginFailuresRow
 	err := row.Scan(&i.Failures, &i.Oldest)
 	return i, err
+}
+
+const rememberSignInClient = `-- name: RememberSignInClient :exec
+INSERT INTO sign_in_clients (account, client, signed_in_at) VALUES ($1, $2, $3)
+ON CONFLICT (account, client) DO UPDATE SET signed_in_at = excluded.signed_in_at
+`
+
+type RememberSignInClientParams struct {
+	Account    string
+	Client     string
+	SignedInAt time.Time
+}
+
+func (q *Queries) RememberSignInClient(ctx context.Context, arg RememberSignInClientParams) error {
+	_, err := q.db.Exec(ctx, rememberSignInClient, arg.Account, arg.Client, arg.SignedInAt)
+	return err
 }

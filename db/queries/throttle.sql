@@ -35,3 +35,17 @@ WHERE last_attempt_at < sqlc.arg(now)::timestamptz - sqlc.arg(window_length)::in
 
 -- name: ClearLoginFailures :exec
 DELETE FROM login_failures WHERE key = $1;
+
+-- name: RememberSignInClient :exec
+INSERT INTO sign_in_clients (account, client, signed_in_at) VALUES ($1, $2, $3)
+ON CONFLICT (account, client) DO UPDATE SET signed_in_at = excluded.signed_in_at;
+
+-- name: KnownSignInClient :one
+-- Whether the account signed in from the client since the given time.
+SELECT EXISTS (
+    SELECT 1 FROM sign_in_clients
+    WHERE account = $1 AND client = $2 AND signed_in_at > sqlc.arg(since)::timestamptz
+) AS known;
+
+-- name: PruneSignInClients :exec
+DELETE FROM sign_in_clients WHERE signed_in_at < sqlc.arg(before)::timestamptz;
