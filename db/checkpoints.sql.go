@@ -47,6 +47,20 @@ func (q *Queries) CreateCheckpoint(ctx context.Context, arg CreateCheckpointPara
 	return i, err
 }
 
+const deleteCheckpoint = `-- name: DeleteCheckpoint :exec
+DELETE FROM project_checkpoints WHERE id = $1 AND project_id = $2
+`
+
+type DeleteCheckpointParams struct {
+	ID        uuid.UUID
+	ProjectID uuid.UUID
+}
+
+func (q *Queries) DeleteCheckpoint(ctx context.Context, arg DeleteCheckpointParams) error {
+	_, err := q.db.Exec(ctx, deleteCheckpoint, arg.ID, arg.ProjectID)
+	return err
+}
+
 const getCheckpoint = `-- name: GetCheckpoint :one
 SELECT id, project_id, label, manifest, file_count, total_bytes, created_at FROM project_checkpoints WHERE id = $1 AND project_id = $2
 `
@@ -131,6 +145,36 @@ func (q *Queries) ListCheckpoints(ctx context.Context, arg ListCheckpointsParams
 			&i.TotalBytes,
 			&i.CreatedAt,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listProjectCheckpointManifests = `-- name: ListProjectCheckpointManifests :many
+SELECT id, manifest FROM project_checkpoints WHERE project_id = $1 ORDER BY created_at, id
+`
+
+type ListProjectCheckpointManifestsRow struct {
+	ID       uuid.UUID
+	Manifest []byte
+}
+
+// A project's checkpoints, oldest first, with their manifests.
+func (q *Queries) ListProjectCheckpointManifests(ctx context.Context, projectID uuid.UUID) ([]ListProjectCheckpointManifestsRow, error) {
+	rows, err := q.db.Query(ctx, listProjectCheckpointManifests, projectID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListProjectCheckpointManifestsRow{}
+	for rows.Next() {
+		var i ListProjectCheckpointManifestsRow
+		if err := rows.Scan(&i.ID, &i.Manifest); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -39,6 +39,7 @@ type Querier interface {
 	CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun, error)
 	CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
+	DeleteCheckpoint(ctx context.Context, arg DeleteCheckpointParams) error
 	DeleteProjectRow(ctx context.Context, id uuid.UUID) error
 	DeleteProviderCredential(ctx context.Context, arg DeleteProviderCredentialParams) (int64, error)
 	DeleteSession(ctx context.Context, id uuid.UUID) error
@@ -87,6 +88,8 @@ type Querier interface {
 	ListIdleProjects(ctx context.Context, idleBefore time.Time) ([]Project, error)
 	ListInvites(ctx context.Context) ([]Invite, error)
 	ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Project, error)
+	// A project's checkpoints, oldest first, with their manifests.
+	ListProjectCheckpointManifests(ctx context.Context, projectID uuid.UUID) ([]ListProjectCheckpointManifestsRow, error)
 	ListProjectEventsAfter(ctx context.Context, arg ListProjectEventsAfterParams) ([]ProjectEvent, error)
 	// Newest first; the cursor is the created_at/id of the last row seen.
 	ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwnerParams) ([]Project, error)

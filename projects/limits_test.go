@@ -2,8 +2,11 @@ package projects_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -289,4 +292,58 @@ func TestHumanBytes(t *testing.T) {
 			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// Checkpoints live outside the project's folder; they are kept within the
+// quota by dropping the oldest, so checkpointing rewritten files cannot
+// fill the disk.
+func TestCheckpointsStayWithinTheQuota(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, func(o *projects.Options) { o.ProjectDisk = 1 << 20 })
+	ctx := context.Background()
+	p := s.create("snapshots", "static")
+	s.waitStatus(p.ID, db.ProjectStatusActive)
+	h := s.open(p.ID)
+	for i := range 4 {
+		content := make([]byte, 400<<10)
+		rand.Read(content)
+		if _, err := h.WriteFile(ctx, "data.bin", content, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Checkpoint(ctx, fmt.Sprintf("round %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	used := dirBytes(t, filepath.Join(s.checkpoints, p.ID.String()))
+	if used > 1<<20+64<<10 { // the blobs, and the folders that hold them
+		t.Fatalf("the checkpoints take %d bytes, more than the 1 MiB quota", used)
+	}
+	list, err := h.ListCheckpoints(ctx)
+	if err != nil || len(list) == 0 || list[0].Label != "round 3" {
+		t.Fatalf("the newest checkpoint is kept: %+v %v", list, err)
+	}
+	if len(list) == 4 {
+		t.Fatal("no checkpoint was dropped")
+	}
+	if _, err := h.RestoreCheckpoint(ctx, list[len(list)-1].ID); err != nil {
+		t.Fatalf("the oldest kept checkpoint restores: %v", err)
+	}
+}
+
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if fi, err := d.Info(); err == nil && !d.IsDir() {
+			total += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return total
 }

@@ -26,12 +26,13 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // stack is a project service on a real database and Docker engine, with
 // its own instance label so reconcile never touches other tests' containers.
 type stack struct {
-	t    *testing.T
-	pool *pgxpool.Pool
-	rt   *containers.Docker
-	svc  *projects.Service
-	user uuid.UUID
-	root string // project folders live in root/<id>
+	t           *testing.T
+	pool        *pgxpool.Pool
+	rt          *containers.Docker
+	svc         *projects.Service
+	user        uuid.UUID
+	root        string // project folders live in root/<id>
+	checkpoints string // checkpoint folders live in checkpoints/<id>
 }
 
 func newStack(t *testing.T, mutate ...func(*projects.Options)) *stack {
@@ -61,7 +62,7 @@ func newStack(t *testing.T, mutate ...func(*projects.Options)) *stack {
 	}
 	bus := events.New(pool, slog.New(slog.DiscardHandler))
 	svc := projects.New(pool, rt, bus, opts)
-	s := &stack{t: t, pool: pool, rt: rt, svc: svc, root: opts.Root}
+	s := &stack{t: t, pool: pool, rt: rt, svc: svc, root: opts.Root, checkpoints: opts.Checkpoints}
 	u, err := db.New(pool).CreateUser(context.Background(), db.CreateUserParams{Email: uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "user"})
 	if err != nil {
 		t.Fatal(err)

@@ -85,7 +85,66 @@ func (s *Service) checkpoint(ctx context.Context, proj db.Project, label string)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("save checkpoint: %w", err)
 	}
+	if err := s.keepCheckpointsWithinQuota(ctx, proj.ID); err != nil {
+		return Checkpoint{}, err
+	}
 	return Checkpoint{ID: row.ID, Label: row.Label, FileCount: int(row.FileCount), TotalBytes: row.TotalBytes, CreatedAt: row.CreatedAt}, nil
+}
+
+// keepCheckpointsWithinQuota deletes a project's oldest checkpoints, and the
+// blobs no other checkpoint uses, until its checkpoints take no more than
+// the disk quota: checkpoints live outside the project's folder, and must
+// not be a way around STUDIO_PROJECT_DISK. The newest checkpoint is kept.
+func (s *Service) keepCheckpointsWithinQuota(ctx context.Context, id uuid.UUID) error {
+	if s.opts.ProjectDisk <= 0 {
+		return nil
+	}
+	for {
+		used, err := measureDir(s.checkpointDir(id))
+		if err != nil || used <= s.opts.ProjectDisk {
+			return err
+		}
+		rows, err := s.q.ListProjectCheckpointManifests(ctx, id)
+		if err != nil {
+			return fmt.Errorf("list checkpoints: %w", err)
+		}
+		if len(rows) < 2 {
+			return nil
+		}
+		if err := s.q.DeleteCheckpoint(ctx, db.DeleteCheckpointParams{ID: rows[0].ID, ProjectID: id}); err != nil {
+			return fmt.Errorf("delete the oldest checkpoint: %w", err)
+		}
+		kept := map[string]bool{}
+		for _, r := range rows[1:] {
+			var m map[string]manifestEntry
+			if err := json.Unmarshal(r.Manifest, &m); err != nil {
+				return fmt.Errorf("read checkpoint %s: %w", r.ID, err)
+			}
+			for _, e := range m {
+				kept[e.Hash] = true
+			}
+		}
+		if err := s.removeBlobsExcept(id, kept); err != nil {
+			return err
+		}
+	}
+}
+
+// removeBlobsExcept deletes the project's checkpoint blobs not in keep.
+func (s *Service) removeBlobsExcept(id uuid.UUID, keep map[string]bool) error {
+	objects := filepath.Join(s.checkpointDir(id), "objects")
+	return filepath.WalkDir(objects, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || keep[d.Name()] || strings.Contains(d.Name(), ".tmp-") {
+			return nil // a blob being written is not ours to judge
+		}
+		return os.Remove(p)
+	})
 }
 
 // storeBlob writes content under its hash, once.

@@ -12,3 +12,10 @@ FROM project_checkpoints WHERE project_id = $1 ORDER BY created_at DESC LIMIT sq
 
 -- name: ListCheckpointManifests :many
 SELECT manifest FROM project_checkpoints;
+
+-- name: ListProjectCheckpointManifests :many
+-- A project's checkpoints, oldest first, with their manifests.
+SELECT id, manifest FROM project_checkpoints WHERE project_id = $1 ORDER BY created_at, id;
+
+-- name: DeleteCheckpoint :exec
+DELETE FROM project_checkpoints WHERE id = $1 AND project_id = $2;
