@@ -321,6 +321,8 @@ func (s *Service) finishDelete(ctx context.Context, p db.Project) error {
 	if err := s.q.DeleteProjectRow(ctx, p.ID); err != nil {
 		return err
 	}
+	s.forgetUsage(p.ID)
+	s.containerLocks.Delete(p.ID)
 	s.bus.Publish(ctx, userTopic(p.OwnerID))
 	return nil
 }

@@ -360,9 +360,20 @@ func (p *Preview) touch(ctx context.Context, id uuid.UUID) {
 		return
 	}
 	p.touched[id] = now
+	if len(p.touched) > maxTouched {
+		// Forget what is past its 10 s: deleted projects leave no trace.
+		for k, at := range p.touched {
+			if now.Sub(at) >= 10*time.Second {
+				delete(p.touched, k)
+			}
+		}
+	}
 	p.touchMu.Unlock()
 	p.Projects.Touch(ctx, id)
 }
+
+// maxTouched is how many projects touch remembers before it sweeps.
+const maxTouched = 1024
 
 // signIn spends a signed link: sets the owner's preview cookie on this
 // host and goes on to next. A used, expired or foreign link is a 404.
