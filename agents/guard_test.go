@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestPlaceholderFindsCommentsThatStandForCode(t *testing.T) {
@@ -203,5 +204,17 @@ func TestBlockPath(t *testing.T) {
 		if got := blockPath(c.lang, c.rest); got != c.want {
 			t.Errorf("blockPath(%q, %q) = %q, want %q", c.lang, c.rest, got, c.want)
 		}
+	}
+}
+
+// An earlier answer cut off at the byte cap is not sent back whole.
+func TestEarlierMessagesAreBounded(t *testing.T) {
+	long := strings.Repeat("é", historyMessageCap) // two bytes each
+	got := earlierMessage(long)
+	if len(got) > historyMessageCap+100 || !utf8.ValidString(got) || !strings.HasSuffix(got, "left out]") {
+		t.Fatalf("a %d-byte message comes back as %d bytes (valid UTF-8: %v)", len(long), len(got), utf8.ValidString(got))
+	}
+	if short := "a short answer"; earlierMessage(short) != short {
+		t.Fatal("a short message changed")
 	}
 }

@@ -455,10 +455,23 @@ func (r *run) conversation(ctx context.Context) []providers.Message {
 		if m.Role == "assistant" {
 			role = providers.RoleAssistant
 		}
-		msgs = append(msgs, providers.Message{Role: role, Text: m.Content})
+		msgs = append(msgs, providers.Message{Role: role, Text: earlierMessage(m.Content)})
 	}
 	msgs = append(msgs, providers.Message{Role: providers.RoleUser, Text: r.projectContext(ctx) + "\n\n" + r.message})
 	return mergeRoles(msgs)
+}
+
+// historyMessageCap bounds what one earlier message adds to a run's
+// request: an answer cut off at the byte cap can be megabytes long, and
+// the files themselves reach the model through its tools.
+const historyMessageCap = 32 << 10
+
+// earlierMessage is an earlier chat message as the model sees it again.
+func earlierMessage(text string) string {
+	if len(text) <= historyMessageCap {
+		return text
+	}
+	return strings.ToValidUTF8(text[:historyMessageCap], "") + "\n\n[the rest of this earlier message is left out]"
 }
 
 // mergeRoles joins neighbouring messages of the same role: providers want
