@@ -396,9 +396,8 @@ func (s *Service) UserForAccessToken(ctx context.Context, token string) (db.User
 // the cookie; only its hash is stored.
 func (s *Service) CreateSession(ctx context.Context, userID uuid.UUID, meta Meta) (string, db.Session, error) {
 	token, hash := RandomToken()
-	csrf, _ := RandomToken()
 	sess, err := s.q.CreateSession(ctx, db.CreateSessionParams{
-		TokenHash: hash, UserID: userID, CSRFToken: csrf, IP: meta.IP, UserAgent: truncate(meta.UserAgent, 300),
+		TokenHash: hash, UserID: userID, IP: meta.IP, UserAgent: truncate(meta.UserAgent, 300),
 		ExpiresAt: time.Now().Add(SessionAbsoluteTTL),
 	})
 	if err != nil {

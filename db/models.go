@@ -172,7 +172,6 @@ type Session struct {
 	ID         uuid.UUID
 	TokenHash  []byte
 	UserID     uuid.UUID
-	CSRFToken  string
 	IP         string
 	UserAgent  string
 	CreatedAt  time.Time

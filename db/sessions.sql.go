@@ -14,15 +14,14 @@ import (
 )
 
 const createSession = `-- name: CreateSession :one
-INSERT INTO sessions (token_hash, user_id, csrf_token, ip, user_agent, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, token_hash, user_id, csrf_token, ip, user_agent, created_at, last_seen_at, expires_at, revoked_at
+INSERT INTO sessions (token_hash, user_id, ip, user_agent, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING id, token_hash, user_id, ip, user_agent, created_at, last_seen_at, expires_at, revoked_at
 `
 
 type CreateSessionParams struct {
 	TokenHash []byte
 	UserID    uuid.UUID
-	CSRFToken string
 	IP        string
 	UserAgent string
 	ExpiresAt time.Time
@@ -32,7 +31,6 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 	row := q.db.QueryRow(ctx, createSession,
 		arg.TokenHash,
 		arg.UserID,
-		arg.CSRFToken,
 		arg.IP,
 		arg.UserAgent,
 		arg.ExpiresAt,
@@ -42,7 +40,6 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		&i.ID,
 		&i.TokenHash,
 		&i.UserID,
-		&i.CSRFToken,
 		&i.IP,
 		&i.UserAgent,
 		&i.CreatedAt,
@@ -63,7 +60,7 @@ func (q *Queries) DeleteSession(ctx context.Context, id uuid.UUID) error {
 }
 
 const getActiveSession = `-- name: GetActiveSession :one
-SELECT sessions.id, sessions.token_hash, sessions.user_id, sessions.csrf_token, sessions.ip, sessions.user_agent, sessions.created_at, sessions.last_seen_at, sessions.expires_at, sessions.revoked_at, users.id, users.email, users.name, users.password_hash, users.role, users.disabled_at, users.created_at, users.updated_at
+SELECT sessions.id, sessions.token_hash, sessions.user_id, sessions.ip, sessions.user_agent, sessions.created_at, sessions.last_seen_at, sessions.expires_at, sessions.revoked_at, users.id, users.email, users.name, users.password_hash, users.role, users.disabled_at, users.created_at, users.updated_at
 FROM sessions JOIN users ON users.id = sessions.user_id
 WHERE sessions.token_hash = $1
   AND sessions.revoked_at IS NULL
@@ -90,7 +87,6 @@ func (q *Queries) GetActiveSession(ctx context.Context, arg GetActiveSessionPara
 		&i.Session.ID,
 		&i.Session.TokenHash,
 		&i.Session.UserID,
-		&i.Session.CSRFToken,
 		&i.Session.IP,
 		&i.Session.UserAgent,
 		&i.Session.CreatedAt,

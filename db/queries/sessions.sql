@@ -1,6 +1,6 @@
 -- name: CreateSession :one
-INSERT INTO sessions (token_hash, user_id, csrf_token, ip, user_agent, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO sessions (token_hash, user_id, ip, user_agent, expires_at)
+VALUES ($1, $2, $3, $4, $5)
 RETURNING *;
 
 -- name: GetActiveSession :one
