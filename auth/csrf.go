@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -33,19 +35,31 @@ func (r *Keyring) ValidSessionCSRF(sessionID uuid.UUID, token string) bool {
 	return false
 }
 
+// csrfNonceTTL is how long a sign-in or sign-up form's token holds.
+const csrfNonceTTL = 12 * time.Hour
+
+// csrfNow is the CSRF nonces' clock.
+var csrfNow = time.Now
+
 // NewCSRFNonce makes a signed random value for a browser that is not
-// signed in: "nonce.signature".
+// signed in: "random~unix-time.signature".
 func (r *Keyring) NewCSRFNonce() string {
 	b := make([]byte, 18)
 	rand.Read(b)
-	nonce := base64.RawURLEncoding.EncodeToString(b)
+	nonce := base64.RawURLEncoding.EncodeToString(b) + "~" + strconv.FormatInt(csrfNow().Unix(), 10)
 	return nonce + "." + csrfMAC(r.Current(), "nonce\x00"+nonce)
 }
 
-// ValidCSRFNonce reports whether v is a nonce this studio signed.
+// ValidCSRFNonce reports whether v is a nonce this studio signed within
+// csrfNonceTTL.
 func (r *Keyring) ValidCSRFNonce(v string) bool {
 	nonce, sig, ok := strings.Cut(v, ".")
 	if !ok || nonce == "" {
+		return false
+	}
+	_, made, _ := strings.Cut(nonce, "~")
+	unix, err := strconv.ParseInt(made, 10, 64)
+	if age := csrfNow().Sub(time.Unix(unix, 0)); err != nil || age > csrfNonceTTL || age < -time.Minute {
 		return false
 	}
 	for _, k := range r.All() {

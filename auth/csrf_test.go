@@ -3,6 +3,7 @@ package auth
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -48,5 +49,20 @@ func TestCSRFNonceMustBeSignedByStudio(t *testing.T) {
 		if ring.ValidCSRFNonce(forged) {
 			t.Errorf("forged nonce %q is accepted", forged)
 		}
+	}
+}
+
+// A sign-in form's token expires: an old one is refused.
+func TestCSRFNonceExpires(t *testing.T) {
+	ring, _ := LoadKeyring(strings.Repeat("a", 32), "", "")
+	n := ring.NewCSRFNonce()
+	defer func(now func() time.Time) { csrfNow = now }(csrfNow)
+	csrfNow = func() time.Time { return time.Now().Add(csrfNonceTTL - time.Minute) }
+	if !ring.ValidCSRFNonce(n) {
+		t.Fatal("a nonce within its time is refused")
+	}
+	csrfNow = func() time.Time { return time.Now().Add(csrfNonceTTL + time.Minute) }
+	if ring.ValidCSRFNonce(n) {
+		t.Fatal("an expired nonce is accepted")
 	}
 }
