@@ -417,6 +417,23 @@ func (c *Config) UIHost() string {
 	if err != nil {
 		return ""
 	}
+	return canonicalHost(u)
+}
+
+// Origin is an address's scheme://host[:port] as browsers send it in an
+// Origin header: host in lower case, no default port. A value that is not
+// an absolute address comes back as it is.
+func Origin(address string) string {
+	u, err := url.Parse(address)
+	if err != nil || u.Host == "" {
+		return address
+	}
+	return u.Scheme + "://" + canonicalHost(u)
+}
+
+// canonicalHost is u's host[:port]: lower case, IPv6 in brackets, no
+// default port.
+func canonicalHost(u *url.URL) string {
 	host := strings.ToLower(u.Hostname())
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"

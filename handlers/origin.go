@@ -2,10 +2,10 @@ package handlers
 
 import (
 	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"studio/config"
 )
 
 // checkOrigin refuses a state-changing, cookie-authenticated request that
@@ -37,32 +37,9 @@ func (s *Server) fromUIOrigin(r *http.Request) bool {
 		return false
 	}
 	origin := r.Header.Get("Origin")
-	return origin == "" || normalOrigin(origin) == s.uiOrigin()
+	return origin == "" || config.Origin(origin) == s.uiOrigin()
 }
 
 // uiOrigin is scheme://host[:port] of the UI's public address, in the form
 // browsers send: host in lower case, no default port.
-func (s *Server) uiOrigin() string {
-	u, err := url.Parse(s.Config.PublicURL())
-	if err != nil {
-		return s.Config.PublicURL()
-	}
-	return strings.ToLower(u.Scheme) + "://" + s.Config.UIHost()
-}
-
-// normalOrigin spells an Origin header the way uiOrigin is spelled.
-func normalOrigin(origin string) string {
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return origin
-	}
-	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Hostname())
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port := u.Port(); port != "" && !(scheme == "http" && port == "80" || scheme == "https" && port == "443") {
-		host += ":" + port
-	}
-	return scheme + "://" + host
-}
+func (s *Server) uiOrigin() string { return config.Origin(s.Config.PublicURL()) }

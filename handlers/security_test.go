@@ -437,7 +437,7 @@ func TestOriginMatchesTheUIAddressAsBrowsersSpellIt(t *testing.T) {
 		"https://studio.example.com/base": "https://studio.example.com",
 	} {
 		s := &Server{Deps: Deps{Config: &config.Config{BaseURL: base, Domain: "studio.localhost", Addr: "127.0.0.1:8080"}}}
-		if got := normalOrigin(origin); got != s.uiOrigin() {
+		if got := config.Origin(origin); got != s.uiOrigin() {
 			t.Errorf("STUDIO_BASE_URL %s: Origin %s is read as %s, the UI as %s", base, origin, got, s.uiOrigin())
 		}
 	}
