@@ -209,6 +209,14 @@ type fakeClock struct {
 	now time.Time
 }
 
+// withClock makes the service's sign-in throttle read time from a clock
+// the test moves.
+func withClock(s *auth.Service) *fakeClock {
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	auth.SetClock(s, clock.Now)
+	return clock
+}
+
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -238,8 +246,7 @@ func TestBackoffSchedule(t *testing.T) {
 func TestOneClientCannotKeepTheOwnerOut(t *testing.T) {
 	t.Parallel()
 	s, _ := newService(t, "open")
-	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
-	auth.SetClock(s, clock.Now)
+	clock := withClock(s)
 	ctx := context.Background()
 	if _, err := s.Register(ctx, "owner@example.com", "the owner's password", "", "", meta); err != nil {
 		t.Fatal(err)
@@ -291,8 +298,7 @@ func TestOneClientCannotKeepTheOwnerOut(t *testing.T) {
 func TestOneClientRearmingEveryDelayCannotKeepTheOwnerOut(t *testing.T) {
 	t.Parallel()
 	s, _ := newService(t, "open")
-	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
-	auth.SetClock(s, clock.Now)
+	clock := withClock(s)
 	ctx := context.Background()
 	s.Register(ctx, "owner@example.com", "the owner's password", "", "", meta)
 	attacker, owner := auth.Meta{IP: "192.0.2.66"}, auth.Meta{IP: "198.51.100.7"}
@@ -324,8 +330,7 @@ func TestOneClientRearmingEveryDelayCannotKeepTheOwnerOut(t *testing.T) {
 func TestDelayAnswersWithoutCheckingThePassword(t *testing.T) {
 	t.Parallel()
 	s, _ := newService(t, "open")
-	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
-	auth.SetClock(s, clock.Now)
+	clock := withClock(s)
 	ctx := context.Background()
 	s.Register(ctx, "a@example.com", "a long password", "", "", meta)
 	for range s.Backoff.Free {
@@ -350,8 +355,7 @@ func TestDelayAnswersWithoutCheckingThePassword(t *testing.T) {
 func TestOldDelaysAreForgotten(t *testing.T) {
 	t.Parallel()
 	s, pool := newService(t, "open")
-	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
-	auth.SetClock(s, clock.Now)
+	clock := withClock(s)
 	ctx := context.Background()
 	for range 3 {
 		s.Login(ctx, "made-up@example.com", "a guess", meta)
@@ -395,8 +399,7 @@ func parallelGuesses(s *auth.Service, n int) int {
 func TestParallelGuessesTakeOneOpening(t *testing.T) {
 	t.Parallel()
 	s, _ := newService(t, "open")
-	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
-	auth.SetClock(s, clock.Now)
+	clock := withClock(s)
 	s.Register(context.Background(), "a@example.com", "a long password", "", "", meta)
 	if checked := parallelGuesses(s, 20); checked != s.Backoff.Free {
 		t.Fatalf("%d parallel guesses were checked on a fresh account, want %d", checked, s.Backoff.Free)
@@ -707,8 +710,7 @@ func TestConcurrentRotationsTakeTurns(t *testing.T) {
 func TestTheOwnersClientIsNotHeldByAnArmedDelay(t *testing.T) {
 	t.Parallel()
 	s, _ := newService(t, "open")
-	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
-	auth.SetClock(s, clock.Now)
+	clock := withClock(s)
 	ctx := context.Background()
 	s.Register(ctx, "owner@example.com", "the owner's password", "", "", meta)
 	attacker, owner, stranger := auth.Meta{IP: "192.0.2.66"}, auth.Meta{IP: "198.51.100.7"}, auth.Meta{IP: "203.0.113.9"}
