@@ -209,13 +209,10 @@ func (s *Service) EnforceDiskQuota(ctx context.Context) error {
 			continue
 		}
 		reason := (&QuotaError{Used: used, Limit: s.opts.ProjectDisk}).Error()
-		if _, err := s.transition(ctx, p.ID, db.ProjectStatusError, reason, db.ProjectStatusActive, db.ProjectStatusInitializing); err != nil {
+		if _, err := s.stopTo(ctx, p.ID, db.ProjectStatusError, reason, db.ProjectStatusActive, db.ProjectStatusInitializing); err != nil {
 			continue // stopped or deleted meanwhile
 		}
 		s.log.Warn("stopped a project over its disk quota", "project", p.ID, "used", used, "limit", s.opts.ProjectDisk)
-		if err := s.rt.Stop(ctx, p.ID.String()); err != nil {
-			s.log.Warn("stop container", "project", p.ID, "err", err)
-		}
 	}
 	return nil
 }

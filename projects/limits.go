@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -137,15 +138,9 @@ func (s *Service) createWithinLimits(ctx context.Context, arg db.CreateProjectWi
 func (s *Service) stopHeld(ctx context.Context, id uuid.UUID) (db.Project, error) {
 	defer s.lockContainer(id)()
 	p, err := s.q.StopProjectByAdmin(ctx, db.StopProjectByAdminParams{ID: id, Reason: reasonStoppedByAdmin})
-	if errors.Is(err, pgx.ErrNoRows) {
-		if _, err := s.q.GetProject(ctx, id); errors.Is(err, pgx.ErrNoRows) {
-			return db.Project{}, ErrNotFound
-		}
-		return db.Project{}, ErrBusy
-	} else if err != nil {
+	if p, err = s.settle(ctx, id, p, err); err != nil {
 		return db.Project{}, err
 	}
-	s.record(ctx, p, "status", map[string]any{"status": p.Status, "reason": p.StatusReason})
 	if err := s.rt.Stop(ctx, id.String()); err != nil {
 		s.log.Warn("stop container", "project", id, "err", err)
 	}
@@ -160,9 +155,7 @@ func (s *Service) settleRefused(ctx context.Context, id uuid.UUID, err error) {
 	if !Refused(err) {
 		return
 	}
-	if _, terr := s.transition(ctx, id, db.ProjectStatusError, err.Error(), db.ProjectStatusActive); terr == nil {
-		_ = s.rt.Stop(ctx, id.String())
-	}
+	_, _ = s.stopTo(ctx, id, db.ProjectStatusError, err.Error(), db.ProjectStatusActive)
 }
 
 // StopDisabledOwners stops what disabled owners still run, so a share
@@ -173,13 +166,19 @@ func (s *Service) StopDisabledOwners(ctx context.Context) error {
 		return err
 	}
 	for _, p := range live {
-		if _, err := s.transition(ctx, p.ID, db.ProjectStatusStopped, "the owner's account is disabled", db.ProjectStatusActive, db.ProjectStatusInitializing); err != nil {
+		if _, err := s.stopTo(ctx, p.ID, db.ProjectStatusStopped, "the owner's account is disabled", db.ProjectStatusActive, db.ProjectStatusInitializing); err != nil {
 			continue // changed meanwhile
 		}
 		s.log.Info("stopped a project of a disabled owner", "project", p.ID)
-		if err := s.rt.Stop(ctx, p.ID.String()); err != nil {
-			s.log.Warn("stop container", "project", p.ID, "err", err)
-		}
 	}
 	return nil
+}
+
+// Sentence turns a service error's message into a sentence to show a
+// person: a capital first, a full stop last.
+func Sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }

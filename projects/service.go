@@ -271,8 +271,23 @@ func (s *Service) Stop(ctx context.Context, owner, id uuid.UUID) (db.Project, er
 	if _, err := s.Get(ctx, owner, id); err != nil {
 		return db.Project{}, err
 	}
+	return s.stopTo(ctx, id, db.ProjectStatusStopped, "", db.ProjectStatusInitializing, db.ProjectStatusActive, db.ProjectStatusError, db.ProjectStatusHibernated)
+}
+
+// Hibernate stops an idle active project; the next request wakes it.
+func (s *Service) Hibernate(ctx context.Context, id uuid.UUID) error {
+	_, err := s.stopTo(ctx, id, db.ProjectStatusHibernated, "", db.ProjectStatusActive)
+	return err
+}
+
+// stopTo moves a project from one of from to a state without a running
+// container (stopped, hibernated, error) and stops the container, under
+// the container lock: a start that follows waits for this stop instead of
+// having its fresh dev server killed by it. A failed container stop is
+// logged; the project's state has moved either way.
+func (s *Service) stopTo(ctx context.Context, id uuid.UUID, to db.ProjectStatus, reason string, from ...db.ProjectStatus) (db.Project, error) {
 	defer s.lockContainer(id)()
-	p, err := s.transition(ctx, id, db.ProjectStatusStopped, "", db.ProjectStatusInitializing, db.ProjectStatusActive, db.ProjectStatusError, db.ProjectStatusHibernated)
+	p, err := s.transition(ctx, id, to, reason, from...)
 	if err != nil {
 		return db.Project{}, err
 	}
@@ -280,15 +295,6 @@ func (s *Service) Stop(ctx context.Context, owner, id uuid.UUID) (db.Project, er
 		s.log.Warn("stop container", "project", id, "err", err)
 	}
 	return p, nil
-}
-
-// Hibernate stops an idle active project; the next request wakes it.
-func (s *Service) Hibernate(ctx context.Context, id uuid.UUID) error {
-	defer s.lockContainer(id)()
-	if _, err := s.transition(ctx, id, db.ProjectStatusHibernated, "", db.ProjectStatusActive); err != nil {
-		return err
-	}
-	return s.rt.Stop(ctx, id.String())
 }
 
 // Delete removes the container, its network, the files and the rows. It is
@@ -338,6 +344,13 @@ func (s *Service) Touch(ctx context.Context, id uuid.UUID) {
 // statement and records the change; ErrBusy when it was in another state.
 func (s *Service) transition(ctx context.Context, id uuid.UUID, to db.ProjectStatus, reason string, from ...db.ProjectStatus) (db.Project, error) {
 	p, err := s.q.TransitionProject(ctx, db.TransitionProjectParams{ID: id, ToStatus: to, Reason: reason, FromStatuses: statusNames(from...)})
+	return s.settle(ctx, id, p, err)
+}
+
+// settle takes the answer of a status change guarded by the state it
+// leaves: no row is ErrNotFound (no such project) or ErrBusy (it was in
+// another state); a change is recorded as a status event.
+func (s *Service) settle(ctx context.Context, id uuid.UUID, p db.Project, err error) (db.Project, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := s.q.GetProject(ctx, id); errors.Is(err, pgx.ErrNoRows) {
 			return db.Project{}, ErrNotFound
@@ -347,9 +360,9 @@ func (s *Service) transition(ctx context.Context, id uuid.UUID, to db.ProjectSta
 	if err != nil {
 		return db.Project{}, err
 	}
-	data := map[string]any{"status": to}
-	if reason != "" {
-		data["reason"] = reason
+	data := map[string]any{"status": p.Status}
+	if p.StatusReason != "" {
+		data["reason"] = p.StatusReason
 	}
 	s.record(ctx, p, "status", data)
 	return p, nil
