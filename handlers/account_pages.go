@@ -94,7 +94,7 @@ func (s *Server) settingsPage(c echo.Context) error {
 // keyRemovedNotice tells a person, on the provider's row, that saving a new
 // address dropped the key they had stored for the old one.
 func keyRemovedNotice(provider string) map[string]string {
-	return map[string]string{"provider": provider, "notice": "The key was removed because the address changed."}
+	return map[string]string{"provider": provider, "notice": projects.Sentence(auth.KeyRemovedMessage)}
 }
 
 func (s *Server) renderSettings(c echo.Context, status int, f views.Form) error {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -323,25 +322,17 @@ func projectError(err error) error {
 	case errors.Is(err, projects.ErrProjectLimit):
 		return NewError(http.StatusConflict, "project_limit", "You have reached the most projects you may keep; delete one first.")
 	case errors.Is(err, projects.ErrRunningLimit):
-		return NewError(http.StatusTooManyRequests, "running_limit", sentence(err.Error()))
+		return NewError(http.StatusTooManyRequests, "running_limit", projects.Sentence(err.Error()))
 	case errors.Is(err, projects.ErrOwnerDisabled):
-		return NewError(http.StatusForbidden, "owner_disabled", sentence(err.Error()))
+		return NewError(http.StatusForbidden, "owner_disabled", projects.Sentence(err.Error()))
 	case errors.Is(err, projects.ErrHeldByAdmin):
-		return NewError(http.StatusConflict, "held_by_admin", sentence(err.Error()))
+		return NewError(http.StatusConflict, "held_by_admin", projects.Sentence(err.Error()))
 	case errors.Is(err, projects.ErrDiskQuota):
-		return NewError(http.StatusRequestEntityTooLarge, "disk_quota", sentence(err.Error()))
+		return NewError(http.StatusRequestEntityTooLarge, "disk_quota", projects.Sentence(err.Error()))
 	case errors.Is(err, projects.ErrNotAdmin):
-		return NewError(http.StatusForbidden, "not_admin", sentence(err.Error()))
+		return NewError(http.StatusForbidden, "not_admin", projects.Sentence(err.Error()))
 	case errors.Is(err, projects.ErrBusy):
 		return NewError(http.StatusConflict, "busy", "The project is changing state; try again in a moment.")
 	}
 	return err
-}
-
-// sentence turns a service's lower-case error into a sentence to show.
-func sentence(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:] + "."
 }

@@ -57,7 +57,9 @@ type cookieGuard struct {
 }
 
 func (g cookieGuard) WriteHeader(code int) {
-	dropForeignCookies(g.Header(), g.host)
+	if code < http.StatusOK { // the final answer was filtered by ModifyResponse
+		dropForeignCookies(g.Header(), g.host)
+	}
 	g.ResponseWriter.WriteHeader(code)
 }
 

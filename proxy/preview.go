@@ -140,10 +140,12 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	slug := SlugOf(r.Host, "."+strings.ToLower(p.Domain))
 	ctx := r.Context()
 	proj, cached, err := p.lookup(ctx, slug)
+	g, granted := p.grant(r, proj)
 	// Sign-ins, share links and refusals are decided on fresh rows: a
 	// cached one may belong to a deleted project whose name was reused.
-	if cached && (r.URL.Path == authPath || r.URL.Query().Has("share") || !p.hasGrant(r, proj)) {
+	if cached && (r.URL.Path == authPath || r.URL.Query().Has("share") || !granted) {
 		proj, err = p.Projects.GetBySlug(ctx, slug)
+		g, granted = p.grant(r, proj)
 	}
 	if errors.Is(err, projects.ErrNotFound) {
 		notFound(w)
@@ -161,7 +163,7 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.shareSignIn(w, r, proj, share)
 		return
 	}
-	kind, err := p.access(ctx, r, proj)
+	kind, err := p.access(ctx, r, proj, g, granted)
 	switch {
 	case err != nil:
 		p.Log.Error("preview access", "project", proj.ID, "err", err)
@@ -195,7 +197,7 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := p.Projects.Wake(ctx, proj.ID); projects.Refused(err) {
-			proj.StatusReason = sentence(err.Error())
+			proj.StatusReason = projects.Sentence(err.Error())
 			p.failed(w, proj, kind, http.StatusServiceUnavailable)
 			return
 		} else if err != nil {
@@ -254,9 +256,9 @@ const (
 	signedOut            // the owner's grant, but the session behind it has ended
 )
 
-// access: the owner's preview cookie for this project, or its share link.
-func (p *Preview) access(ctx context.Context, r *http.Request, proj db.Project) (accessKind, error) {
-	g, granted := p.grant(r, proj)
+// access: the owner's preview cookie for this project (g, when granted), or
+// its share link.
+func (p *Preview) access(ctx context.Context, r *http.Request, proj db.Project, g claims, granted bool) (accessKind, error) {
 	if granted {
 		holds, err := p.signInHolds(ctx, g.holder())
 		if err != nil || holds {
@@ -284,11 +286,6 @@ func (p *Preview) grant(r *http.Request, proj db.Project) (claims, bool) {
 	}
 	g, err := p.Signer.verifyGrant(c.Value)
 	return g, err == nil && g.Project == proj.ID && g.User == proj.OwnerID
-}
-
-func (p *Preview) hasGrant(r *http.Request, proj db.Project) bool {
-	_, ok := p.grant(r, proj)
-	return ok
 }
 
 // signInHolds asks SignIns, or its answer of the last signInRecheck.
@@ -527,14 +524,6 @@ func (p *Preview) failed(w http.ResponseWriter, proj db.Project, kind accessKind
 		page["Workspace"] = fmt.Sprintf("%s/projects/%s", strings.TrimRight(p.PublicURL, "/"), proj.ID)
 	}
 	_ = failedPage.Execute(w, page)
-}
-
-// sentence starts a service error with a capital and ends it with a stop.
-func sentence(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:] + "."
 }
 
 // opensAPage reports whether a request is someone opening the preview: a
