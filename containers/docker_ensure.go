@@ -17,6 +17,8 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
+
+	"studio/containers/image"
 )
 
 const (
@@ -88,18 +90,18 @@ func checkProjectDir(dir string) error {
 // runs studio. A folder owned by root (or one that cannot be read) gives the
 // image's unprivileged user instead: a project never runs as root.
 func folderOwner(dir string) (uid, gid string) {
-	const fallback = "1000"
+	imageUID, imageGID := strconv.Itoa(image.ProjectUID), strconv.Itoa(image.ProjectGID)
 	info, err := os.Stat(dir)
 	if err != nil {
-		return fallback, fallback
+		return imageUID, imageGID
 	}
 	st, ok := info.Sys().(*syscall.Stat_t)
 	if !ok || st.Uid == 0 {
-		return fallback, fallback
+		return imageUID, imageGID
 	}
 	gid = strconv.FormatUint(uint64(st.Gid), 10)
 	if st.Gid == 0 {
-		gid = fallback
+		gid = imageGID
 	}
 	return strconv.FormatUint(uint64(st.Uid), 10), gid
 }

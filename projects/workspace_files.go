@@ -333,16 +333,11 @@ func (s *Service) createFile(ctx context.Context, proj db.Project, p string) err
 	if _, err := root.Lstat(p); err == nil {
 		return ErrExists
 	}
-	undo, err := s.reserveDisk(id, 0, 0)
-	if err != nil {
-		return err
-	}
+	// An empty file takes no room to count against the quota.
 	if err := mkdirAll(root, path.Dir(p)); err != nil {
-		undo()
 		return err
 	}
 	if err := writeAtomic(root, p, nil); err != nil {
-		undo()
 		return err
 	}
 	s.fileChanged(ctx, proj, p)
@@ -453,12 +448,11 @@ func (s *Service) moveFile(ctx context.Context, proj db.Project, from, to string
 	if from == to || strings.HasPrefix(to, from+"/") {
 		return &PathError{"a file cannot move into itself"}
 	}
-	root, err := s.openRoot(id)
+	root, release, err := s.openLocked(id, to)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
-	defer lockFile(id, to)()
+	defer release()
 	if _, err := root.Lstat(from); err != nil {
 		return fileErr(err)
 	}
