@@ -121,8 +121,8 @@ func (s *Service) Register(ctx context.Context, email, password, name, invite st
 	if err := CheckPassword(password); err != nil {
 		return db.User{}, err
 	}
-	ipKey := "ip:" + meta.IP
-	if err := s.throttled(ctx, ipKey, s.IPLimit); err != nil {
+	ipKey := "ip:" + clientNetwork(meta.IP)
+	if _, err := s.throttled(ctx, ipKey, s.IPLimit); err != nil {
 		return db.User{}, err
 	}
 	if err := s.signupAllowed(ctx, addr, invite); err != nil {
@@ -224,13 +224,14 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Meta) 
 	}
 	client := clientNetwork(meta.IP)
 	ipKey, clientKey := "ip:"+client, "account-ip:"+addr+" "+client
-	if err := s.throttled(ctx, ipKey, s.IPLimit); err != nil {
+	if _, err := s.throttled(ctx, ipKey, s.IPLimit); err != nil {
 		return db.User{}, err
 	}
-	if err := s.throttled(ctx, clientKey, s.ClientLimit); err != nil {
+	failures, err := s.throttled(ctx, clientKey, s.ClientLimit)
+	if err != nil {
 		return db.User{}, err
 	}
-	known, err := s.knownClient(ctx, addr, client, clientKey)
+	known, err := s.knownClient(ctx, addr, client, failures)
 	if err != nil {
 		return db.User{}, err
 	}

@@ -76,18 +76,12 @@ func (s *Service) takeAccountAttempt(ctx context.Context, account string, known 
 const KnownClientFor = 30 * 24 * time.Hour
 
 // knownClient reports whether the account signed in from the client within
-// KnownClientFor and the client has no failure against it (its key) in the
-// window.
-func (s *Service) knownClient(ctx context.Context, account, client, key string) (bool, error) {
-	known, err := s.q.KnownSignInClient(ctx, db.KnownSignInClientParams{Account: account, Client: client, Since: s.now().Add(-KnownClientFor)})
-	if err != nil || !known {
-		return false, err
+// KnownClientFor, for a client with no failure against it in the window.
+func (s *Service) knownClient(ctx context.Context, account, client string, failures int) (bool, error) {
+	if failures > 0 {
+		return false, nil
 	}
-	r, err := s.q.RecentLoginFailures(ctx, db.RecentLoginFailuresParams{Key: key, WindowLength: interval(ThrottleWindow)})
-	if err != nil {
-		return false, fmt.Errorf("read the client's failures: %w", err)
-	}
-	return r.Failures == 0, nil
+	return s.q.KnownSignInClient(ctx, db.KnownSignInClientParams{Account: account, Client: client, Since: s.now().Add(-KnownClientFor)})
 }
 
 // rememberClient records a successful sign-in's client for the account.
@@ -127,18 +121,18 @@ func (s *Service) forgetOldFailures(ctx context.Context) error {
 }
 
 // throttled refuses a key (an address) that reached its hard limit of
-// failures in the window.
-func (s *Service) throttled(ctx context.Context, key string, limit int) error {
+// failures in the window; otherwise it gives the key's failures.
+func (s *Service) throttled(ctx context.Context, key string, limit int) (failures int, err error) {
 	r, err := s.q.RecentLoginFailures(ctx, db.RecentLoginFailuresParams{Key: key, WindowLength: interval(ThrottleWindow)})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if int(r.Failures) < limit {
-		return nil
+		return int(r.Failures), nil
 	}
 	wait := time.Until(r.Oldest.Add(ThrottleWindow))
 	if wait < time.Second {
 		wait = time.Second
 	}
-	return &ThrottledError{RetryAfter: wait}
+	return int(r.Failures), &ThrottledError{RetryAfter: wait}
 }
