@@ -225,9 +225,9 @@ func tokensFor(bytes int64) int64 { return (bytes + bytesPerToken - 1) / bytesPe
 func (r *run) streamCap(req providers.Request) (int64, string) {
 	o := r.s.opts
 	limit := o.MaxTurnBytes
-	why := fmt.Sprintf("the model's answer passed %s in one turn", sizeText(o.MaxTurnBytes))
+	why := fmt.Sprintf("the model's answer passed %s in one turn", projects.HumanBytes(o.MaxTurnBytes))
 	if left := o.MaxRunBytes - r.streamed; left < limit {
-		limit, why = left, fmt.Sprintf("the model's answers passed %s in this run", sizeText(o.MaxRunBytes))
+		limit, why = left, fmt.Sprintf("the model's answers passed %s in this run", projects.HumanBytes(o.MaxRunBytes))
 	}
 	// account usually words this one itself, with the count, as it sees
 	// the turn pass the budget.
@@ -251,21 +251,6 @@ func requestBytes(req providers.Request) int64 {
 		n += len(t.Name) + len(t.Description) + len(t.Schema)
 	}
 	return int64(n)
-}
-
-// sizeText writes a byte count the way people read it: 1 MiB, 64 KiB.
-func sizeText(n int64) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // turn streams one model answer, sending its text as token events.
