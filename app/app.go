@@ -17,6 +17,7 @@ import (
 	"studio/auth"
 	"studio/config"
 	"studio/containers"
+	"studio/containers/kube"
 	"studio/db"
 	"studio/events"
 	"studio/projects"
@@ -64,7 +65,7 @@ type App struct {
 
 	Ring     *auth.Keyring
 	Auth     *auth.Service
-	Engine   *containers.Docker
+	Engine   containers.Engine // Docker or Kubernetes, as STUDIO_RUNTIME says
 	Bus      *events.Bus
 	Projects *projects.Service
 	Agents   *agents.Service
@@ -78,9 +79,6 @@ type App struct {
 func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
-	}
-	if opts.Parts >= Everything && cfg.Runtime != "docker" {
-		return nil, fmt.Errorf("STUDIO_RUNTIME=%s: only the docker runtime is available in this version", cfg.Runtime)
 	}
 	a := &App{Config: cfg, Log: opts.Logger, stop: func() {}}
 	if err := a.build(ctx, opts); err != nil {
@@ -131,19 +129,12 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	a.Engine, err = containers.NewDockerWith(containers.Options{
-		Instance:  instance,
-		Memory:    cfg.Memory,
-		NanoCPUs:  int64(cfg.CPUs * 1e9),
-		PidsLimit: cfg.Pids,
-		Logger:    a.Log,
-	})
-	if err != nil {
+	if a.Engine, err = newEngine(cfg, instance, a.Log); err != nil {
 		return err
 	}
 	a.Bus = events.New(a.Pool, a.Log)
 	projectOpts := projects.Options{
-		Root:         filepath.Join(cfg.DataDir(), "projects"),
+		Root:         projectsRoot(cfg),
 		Checkpoints:  filepath.Join(cfg.DataDir(), "checkpoints"),
 		URLFor:       cfg.PreviewURL,
 		MaxProjects:  cfg.MaxProjects,
@@ -167,6 +158,34 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 	}
 	a.Agents = agents.New(a.Pool, a.Auth, a.Projects, a.Engine, a.Bus, a.Log, agentOpts)
 	return nil
+}
+
+// projectsRoot is the folder holding every project's files; on Kubernetes,
+// where the shared projects volume is mounted.
+func projectsRoot(cfg *config.Config) string { return filepath.Join(cfg.DataDir(), "projects") }
+
+// newEngine connects to the container engine STUDIO_RUNTIME names.
+func newEngine(cfg *config.Config, instance string, log *slog.Logger) (containers.Engine, error) {
+	if cfg.Runtime == "kubernetes" {
+		return kube.New(kube.Options{
+			Namespace:     cfg.KubeNamespace,
+			ProjectsClaim: cfg.KubeProjectsClaim,
+			ProjectsRoot:  projectsRoot(cfg),
+			Image:         cfg.RuntimeImage,
+			Instance:      instance,
+			Memory:        cfg.Memory,
+			MilliCPUs:     int64(cfg.CPUs * 1000),
+			Logger:        log,
+		})
+	}
+	return containers.NewDockerWith(containers.Options{
+		Image:     cfg.RuntimeImage,
+		Instance:  instance,
+		Memory:    cfg.Memory,
+		NanoCPUs:  int64(cfg.CPUs * 1e9),
+		PidsLimit: cfg.Pids,
+		Logger:    log,
+	})
 }
 
 // Start begins the background work of a serving studio: the event bus's

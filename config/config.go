@@ -32,6 +32,9 @@ type Config struct {
 	SecretKey         string        // STUDIO_SECRET_KEY: signs tokens, encrypts credentials
 	PreviousKeys      string        // STUDIO_PREVIOUS_SECRET_KEYS: old keys during a rotation
 	Runtime           string        // STUDIO_RUNTIME: docker | kubernetes
+	RuntimeImage      string        // STUDIO_RUNTIME_IMAGE: the image project containers run; empty = the one this studio builds
+	KubeNamespace     string        // STUDIO_KUBE_NAMESPACE: studio's own namespace in kubernetes mode
+	KubeProjectsClaim string        // STUDIO_KUBE_PROJECTS_CLAIM: the ReadWriteMany claim holding every project's files
 	Router            string        // STUDIO_ROUTER: builtin | traefik
 	Signup            string        // STUDIO_SIGNUP: open | invite | closed
 	IdleTimeout       time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
@@ -131,6 +134,12 @@ var settings = []setting{
 		str(func(c *Config) *string { return &c.PreviousKeys })},
 	{"STUDIO_RUNTIME", "runtime", "docker", "where projects run: docker | kubernetes",
 		str(func(c *Config) *string { return &c.Runtime })},
+	{"STUDIO_RUNTIME_IMAGE", "runtime-image", "", "the image every project container runs; empty = the one `go tool task image` builds (studio-runtime:<tag>); in kubernetes mode, a name the cluster can pull",
+		str(func(c *Config) *string { return &c.RuntimeImage })},
+	{"STUDIO_KUBE_NAMESPACE", "kube-namespace", "", "kubernetes mode: studio's own namespace, whose studio pods alone may reach the projects' dev servers (default: the pod's namespace in a cluster, else studio)",
+		str(func(c *Config) *string { return &c.KubeNamespace })},
+	{"STUDIO_KUBE_PROJECTS_CLAIM", "kube-projects-claim", "studio-projects", "kubernetes mode: the ReadWriteMany PersistentVolumeClaim in studio's namespace that holds every project's files, mounted at STUDIO_DATA/projects",
+		str(func(c *Config) *string { return &c.KubeProjectsClaim })},
 	{"STUDIO_ROUTER", "router", "builtin", "who routes preview hosts: builtin (studio's own proxy) | traefik",
 		str(func(c *Config) *string { return &c.Router })},
 	{"STUDIO_TRUSTED_PROXIES", "trusted-proxies", "", "reverse proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For names the client; empty = trust none and use the peer address",
@@ -353,6 +362,11 @@ func (c *Config) Validate() error {
 	}
 	oneOf("STUDIO_RUNTIME", c.Runtime, "docker", "kubernetes")
 	oneOf("STUDIO_ROUTER", c.Router, "builtin", "traefik")
+	for env, v := range map[string]string{"STUDIO_KUBE_NAMESPACE": c.KubeNamespace, "STUDIO_KUBE_PROJECTS_CLAIM": c.KubeProjectsClaim} {
+		if v != "" && !kubeName(v) {
+			bad(env, "%q is not a Kubernetes name (lower-case letters, digits and hyphens, at most 63)", v)
+		}
+	}
 	oneOf("STUDIO_SIGNUP", c.Signup, "open", "invite", "closed")
 	oneOf("STUDIO_LOG_LEVEL", c.LogLevel, "debug", "info", "warn", "error")
 	oneOf("STUDIO_LOG_FORMAT", c.LogFormat, "text", "json")
@@ -596,4 +610,18 @@ func (c *Config) ProviderDefaults() map[string]ProviderDefault {
 	add("ollama", ProviderDefault{BaseURL: c.OllamaURL})
 	add("openai_compatible", ProviderDefault{APIKey: c.CompatibleKey, BaseURL: c.CompatibleURL})
 	return out
+}
+
+// kubeName tells whether s is a DNS label, the form of a namespace's or a
+// claim's name.
+func kubeName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
 }

@@ -92,7 +92,7 @@ func (d *Docker) cli(ctx context.Context) *client.Client {
 	return d.api
 }
 
-var _ Runtime = (*Docker)(nil)
+var _ Engine = (*Docker)(nil)
 
 // NewDocker connects to the engine named by DOCKER_HOST (default: the local
 // socket) with default options, negotiating the API version so older

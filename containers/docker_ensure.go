@@ -34,7 +34,7 @@ func (d *Docker) Ensure(ctx context.Context, spec Spec) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	if err := checkProjectDir(spec.Dir); err != nil {
+	if err := CheckProjectDir(spec.Dir); err != nil {
 		return Status{}, fmt.Errorf("project %s: %w", spec.ProjectID, err)
 	}
 	networkID, err := d.ensureNetwork(ctx, spec.ProjectID)
@@ -69,9 +69,9 @@ func (d *Docker) Ensure(ctx context.Context, spec Spec) (Status, error) {
 	return d.Status(ctx, spec.ProjectID)
 }
 
-// checkProjectDir catches a wrong path before the engine would: the engine
-// runs on this host and bind-mounts the directory as it finds it.
-func checkProjectDir(dir string) error {
+// CheckProjectDir catches a wrong path before the engine would: the engine
+// mounts the directory as studio finds it.
+func CheckProjectDir(dir string) error {
 	if !filepath.IsAbs(dir) {
 		return fmt.Errorf("project dir %q is not an absolute path", dir)
 	}
@@ -85,11 +85,11 @@ func checkProjectDir(dir string) error {
 	return nil
 }
 
-// folderOwner is the user the container runs as: the owner of the project
+// FolderOwner is the user the container runs as: the owner of the project
 // folder, so the dev server and the user's commands can write it whoever
 // runs studio. A folder owned by root (or one that cannot be read) gives the
 // image's unprivileged user instead: a project never runs as root.
-func folderOwner(dir string) (uid, gid string) {
+func FolderOwner(dir string) (uid, gid string) {
 	imageUID, imageGID := strconv.Itoa(image.ProjectUID), strconv.Itoa(image.ProjectGID)
 	info, err := os.Stat(dir)
 	if err != nil {
@@ -154,7 +154,7 @@ func (d *Docker) containerConfig(spec Spec, networkID string) (*container.Config
 	stopTimeout := int(d.opts.StopTimeout.Seconds())
 	pids := d.opts.PidsLimit
 	withInit := true
-	uid, gid := folderOwner(spec.Dir)
+	uid, gid := FolderOwner(spec.Dir)
 
 	config := &container.Config{
 		Image:        d.opts.Image,

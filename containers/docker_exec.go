@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -32,10 +33,7 @@ func (d *Docker) Exec(ctx context.Context, projectID string, argv []string, time
 	if outputCap <= 0 {
 		outputCap = DefaultOutputCap
 	}
-	// A zero duration turns timeout(1) off but keeps its behaviour for a
-	// missing program (exit 127 and a one-line message) the same.
-	limit := max(timeout, 0)
-	cmd := append([]string{"timeout", "--kill-after=" + seconds(killGrace), seconds(limit)}, argv...)
+	cmd := TimeoutArgv(argv, timeout)
 
 	// No User: a command runs as the container's own user, the owner of the
 	// project folder (containerConfig).
@@ -57,7 +55,7 @@ func (d *Docker) Exec(ctx context.Context, projectID string, argv []string, time
 	stop := context.AfterFunc(ctx, func() { attached.Close() })
 	defer stop()
 
-	out := &cappedBuffer{limit: outputCap}
+	out := &CappedBuffer{Limit: outputCap}
 	_, copyErr := stdcopy.StdCopy(out, out, attached.Reader)
 	if ctx.Err() != nil {
 		return ExecResult{}, fmt.Errorf("exec in project %s: %w", projectID, ctx.Err())
@@ -73,11 +71,10 @@ func (d *Docker) Exec(ctx context.Context, projectID string, argv []string, time
 	res := ExecResult{
 		ExitCode:  code,
 		Output:    out.String(),
-		Truncated: out.truncated,
+		Truncated: out.Truncated,
 		Duration:  time.Since(start),
 	}
-	// timeout(1) exits 124 after SIGTERM worked, 137 after it had to KILL.
-	res.TimedOut = timeout > 0 && (code == 124 || code == 137) && res.Duration >= timeout
+	res.TimedOut = TimedOut(timeout, code, res.Duration)
 	return res, nil
 }
 
@@ -110,21 +107,43 @@ func (d *Docker) execErr(projectID string, err error) error {
 	return fmt.Errorf("exec in project %s: %w", projectID, engineErr(err))
 }
 
-func seconds(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }
-
-// cappedBuffer keeps the first limit bytes written to it and discards the
-// rest, so a chatty command cannot exhaust studio's memory but is never
-// blocked on a full pipe either.
-type cappedBuffer struct {
-	buf       []byte
-	limit     int
-	truncated bool
+// TimeoutArgv wraps argv in coreutils' timeout(1), which runs argv directly
+// (no shell parses it) and signals the command's whole process group: an
+// engine cannot kill a process it exec'd, so the limit is kept inside the
+// container. A zero duration turns timeout(1) off but keeps its behaviour
+// for a missing program (exit 127 and a one-line message) the same.
+func TimeoutArgv(argv []string, timeout time.Duration) []string {
+	limit := max(timeout, 0)
+	return append([]string{"timeout", "--kill-after=" + seconds(killGrace), seconds(limit)}, argv...)
 }
 
-func (b *cappedBuffer) Write(p []byte) (int, error) {
-	room := b.limit - len(b.buf)
+// TimedOut tells whether a command run under TimeoutArgv was stopped at
+// its timeout: timeout(1) exits 124 after SIGTERM worked, 137 after it had
+// to KILL.
+func TimedOut(timeout time.Duration, code int, ran time.Duration) bool {
+	return timeout > 0 && (code == 124 || code == 137) && ran >= timeout
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }
+
+// CappedBuffer keeps the first Limit bytes written to it and discards the
+// rest, so a chatty command cannot exhaust studio's memory but is never
+// blocked on a full pipe either. It is safe for concurrent writers (an
+// engine may deliver stdout and stderr on two goroutines).
+type CappedBuffer struct {
+	Limit     int
+	Truncated bool
+
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *CappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	room := b.Limit - len(b.buf)
 	if len(p) > room {
-		b.truncated = true
+		b.Truncated = true
 		b.buf = append(b.buf, p[:max(room, 0)]...)
 	} else {
 		b.buf = append(b.buf, p...)
@@ -133,9 +152,11 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 }
 
 // String returns the kept output without a character cut in half at the cap.
-func (b *cappedBuffer) String() string {
+func (b *CappedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	out := b.buf
-	if b.truncated {
+	if b.Truncated {
 		for i := 0; i < utf8.UTFMax-1 && len(out) > 0; i++ {
 			r, size := utf8.DecodeLastRune(out)
 			if r != utf8.RuneError || size != 1 {

@@ -61,6 +61,11 @@ func (d *Docker) logTail(ctx context.Context, projectID string, n int) []string 
 		return nil
 	}
 	defer r.Close()
+	return Lines(r)
+}
+
+// Lines reads r to its end and returns its non-blank lines.
+func Lines(r io.Reader) []string {
 	var lines []string
 	s := bufio.NewScanner(r)
 	for s.Scan() {

@@ -19,9 +19,6 @@ var readyProbe = &http.Client{
 
 // WaitReady polls http://<endpoint><path> until it answers 200.
 func (d *Docker) WaitReady(ctx context.Context, projectID, path string, progress func(string)) (string, error) {
-	if progress == nil {
-		progress = func(string) {}
-	}
 	endpoint, err := d.Endpoint(ctx, projectID)
 	if errors.Is(err, ErrNotRunning) {
 		if exited := d.checkRunning(ctx, projectID); exited != nil {
@@ -30,6 +27,18 @@ func (d *Docker) WaitReady(ctx context.Context, projectID, path string, progress
 	}
 	if err != nil {
 		return "", err
+	}
+	return endpoint, PollReady(ctx, projectID, endpoint, path, progress, func() error { return d.checkRunning(ctx, projectID) })
+}
+
+// PollReady polls http://<endpoint><path> until it answers 200, reporting
+// each new status to progress (which may be nil). While nothing answers it
+// asks gone, at most four times a second, whether the dev server has
+// stopped for good, and returns gone's error at once: a dev server that
+// crashed will never answer, so say why now rather than at the deadline.
+func PollReady(ctx context.Context, projectID, endpoint, path string, progress func(string), gone func() error) error {
+	if progress == nil {
+		progress = func(string) {}
 	}
 	url := "http://" + endpoint + path
 	progress("waiting for the dev server")
@@ -40,20 +49,18 @@ func (d *Docker) WaitReady(ctx context.Context, projectID, path string, progress
 		status, err := probe(ctx, url)
 		switch {
 		case status == http.StatusOK:
-			return endpoint, nil
+			return nil
 		case status != 0 && status != lastStatus:
 			lastStatus = status
 			progress(fmt.Sprintf("dev server answered %d %s", status, http.StatusText(status)))
 		}
 		if ctx.Err() != nil {
-			return "", fmt.Errorf("dev server of project %s not ready at %s (last: %s): %w", projectID, url, describe(status, err), ctx.Err())
+			return fmt.Errorf("dev server of project %s not ready at %s (last: %s): %w", projectID, url, describe(status, err), ctx.Err())
 		}
-		// A dev server that crashed will never answer; say why now rather
-		// than at the deadline.
 		if status == 0 && time.Since(lastCheck) > 250*time.Millisecond {
 			lastCheck = time.Now()
-			if gone := d.checkRunning(ctx, projectID); gone != nil {
-				return "", gone
+			if err := gone(); err != nil {
+				return err
 			}
 		}
 		select {

@@ -10,7 +10,8 @@ import (
 )
 
 // Runtime runs one dev-server container per project, keyed by project id.
-// The Docker engine implements it today; a Kubernetes implementation will.
+// The Docker engine implements it (Docker) and so does Kubernetes
+// (package containers/kube).
 type Runtime interface {
 	// Ensure creates the project's network and container if they are
 	// missing, and replaces a container whose configuration is out of date
@@ -28,8 +29,9 @@ type Runtime interface {
 	// Status reports the container's state; a project without a container is
 	// StateMissing, not an error.
 	Status(ctx context.Context, projectID string) (Status, error)
-	// Endpoint is the loopback address (127.0.0.1:port) of the running dev
-	// server. The port changes each time the container starts.
+	// Endpoint is the address (host:port) of the running dev server: a
+	// port on 127.0.0.1 for Docker, the pod's address on Kubernetes. It
+	// changes each time the container starts.
 	Endpoint(ctx context.Context, projectID string) (string, error)
 	// WaitReady polls path on the dev server until it answers 200 and
 	// returns the endpoint it reached. It fails early when the container
@@ -52,6 +54,19 @@ type Runtime interface {
 	ListManaged(ctx context.Context) ([]Status, error)
 }
 
+// Engine is a Runtime studio serves with: it also answers a readiness
+// check, reports a container's use of memory and CPU for the
+// administrator, and is closed at shutdown.
+type Engine interface {
+	Runtime
+	Ping(ctx context.Context) error
+	Usage(ctx context.Context, projectID string) (Usage, error)
+	Close() error
+}
+
+// ErrUsageUnavailable: the engine cannot measure what a container uses.
+var ErrUsageUnavailable = errors.New("usage is not available from this engine")
+
 // Spec describes a project's container.
 type Spec struct {
 	ProjectID string // a UUID
@@ -73,7 +88,7 @@ type Status struct {
 	ProjectID   string
 	ContainerID string
 	State       State
-	Endpoint    string // 127.0.0.1:port while running
+	Endpoint    string // host:port while running
 	ExitCode    int    // of the last run, once stopped
 	OOMKilled   bool
 	StartedAt   time.Time
@@ -98,13 +113,19 @@ type Exit struct {
 	ContainerID string
 	ExitCode    int
 	OOMKilled   bool
-	At          time.Time
-	LogTail     []string // the last lines the dev server printed
+	// Message, when set, is why the dev server could not run at all (an
+	// image that cannot be pulled, no node with room for it), in words a
+	// person understands; it replaces the exit code in Reason.
+	Message string
+	At      time.Time
+	LogTail []string // the last lines the dev server printed
 }
 
 // Reason says in a few words why the container stopped.
 func (e Exit) Reason() string {
 	switch {
+	case e.Message != "":
+		return e.Message
 	case e.OOMKilled:
 		return "ran out of memory"
 	case e.ExitCode > 128 && e.ExitCode < 160:

@@ -40,14 +40,14 @@ func TestCappedBuffer(t *testing.T) {
 		{"never cuts a character in half", []string{"ab€"}, 4, "ab", true},
 	}
 	for _, tt := range tests {
-		b := &cappedBuffer{limit: tt.limit}
+		b := &CappedBuffer{Limit: tt.limit}
 		for _, w := range tt.writes {
 			if n, err := b.Write([]byte(w)); n != len(w) || err != nil {
 				t.Fatalf("%s: Write = %d, %v; a capped buffer must accept everything", tt.name, n, err)
 			}
 		}
-		if b.String() != tt.want || b.truncated != tt.truncated {
-			t.Errorf("%s: %q truncated %v, want %q truncated %v", tt.name, b.String(), b.truncated, tt.want, tt.truncated)
+		if b.String() != tt.want || b.Truncated != tt.truncated {
+			t.Errorf("%s: %q truncated %v, want %q truncated %v", tt.name, b.String(), b.Truncated, tt.want, tt.truncated)
 		}
 	}
 }

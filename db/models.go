@@ -127,6 +127,7 @@ type Project struct {
 	ShareToken   string
 	Progress     string
 	HeldByAdmin  bool
+	Upstream     string
 }
 
 type ProjectCheckpoint struct {

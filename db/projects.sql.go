@@ -33,7 +33,7 @@ func (q *Queries) AddProjectEvent(ctx context.Context, arg AddProjectEventParams
 const claimStaleProject = `-- name: ClaimStaleProject :one
 UPDATE projects SET updated_at = now(), progress = ''
 WHERE id = $1 AND status = 'initializing' AND updated_at < now() - $2::interval
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
 `
 
 type ClaimStaleProjectParams struct {
@@ -62,6 +62,7 @@ func (q *Queries) ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectPa
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }
@@ -87,7 +88,7 @@ func (q *Queries) CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (
 const createProject = `-- name: CreateProject :one
 INSERT INTO projects (owner_id, name, slug, template)
 VALUES ($1, $2, $3, $4)
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
 `
 
 type CreateProjectParams struct {
@@ -122,6 +123,7 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }
@@ -136,7 +138,7 @@ WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = $1 AND u.disabled_at IS NOT
   AND ($6::int <= 0
        OR (SELECT count(*) FROM projects r
            WHERE r.owner_id = $1 AND r.status IN ('initializing', 'active')) < $6::int)
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
 `
 
 type CreateProjectWithinLimitsParams struct {
@@ -177,6 +179,7 @@ func (q *Queries) CreateProjectWithinLimits(ctx context.Context, arg CreateProje
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }
@@ -194,7 +197,7 @@ const failProject = `-- name: FailProject :one
 UPDATE projects
 SET status = 'error', status_reason = $1, progress = '', updated_at = now()
 WHERE id = $2 AND status = 'initializing' AND updated_at = $3
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
 `
 
 type FailProjectParams struct {
@@ -223,12 +226,13 @@ func (q *Queries) FailProject(ctx context.Context, arg FailProjectParams) (Proje
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects WHERE id = $1
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -251,12 +255,13 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }
 
 const getProjectBySlug = `-- name: GetProjectBySlug :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects WHERE slug = $1
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream FROM projects WHERE slug = $1
 `
 
 func (q *Queries) GetProjectBySlug(ctx context.Context, slug string) (Project, error) {
@@ -279,12 +284,13 @@ func (q *Queries) GetProjectBySlug(ctx context.Context, slug string) (Project, e
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }
 
 const getProjectForOwner = `-- name: GetProjectForOwner :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects WHERE id = $1 AND owner_id = $2
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream FROM projects WHERE id = $1 AND owner_id = $2
 `
 
 type GetProjectForOwnerParams struct {
@@ -312,12 +318,13 @@ func (q *Queries) GetProjectForOwner(ctx context.Context, arg GetProjectForOwner
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT projects.id, projects.owner_id, projects.name, projects.slug, projects.template, projects.status, projects.status_reason, projects.container_id, projects.host_port, projects.url, projects.created_at, projects.updated_at, projects.last_active_at, projects.share_token, projects.progress, projects.held_by_admin, users.email AS owner_email
+SELECT projects.id, projects.owner_id, projects.name, projects.slug, projects.template, projects.status, projects.status_reason, projects.container_id, projects.host_port, projects.url, projects.created_at, projects.updated_at, projects.last_active_at, projects.share_token, projects.progress, projects.held_by_admin, projects.upstream, users.email AS owner_email
 FROM projects JOIN users ON users.id = projects.owner_id
 ORDER BY projects.created_at DESC
 LIMIT $1
@@ -340,6 +347,7 @@ type ListAllProjectsRow struct {
 	ShareToken   string
 	Progress     string
 	HeldByAdmin  bool
+	Upstream     string
 	OwnerEmail   string
 }
 
@@ -369,6 +377,7 @@ func (q *Queries) ListAllProjects(ctx context.Context, maxRows int32) ([]ListAll
 			&i.ShareToken,
 			&i.Progress,
 			&i.HeldByAdmin,
+			&i.Upstream,
 			&i.OwnerEmail,
 		); err != nil {
 			return nil, err
@@ -382,7 +391,7 @@ func (q *Queries) ListAllProjects(ctx context.Context, maxRows int32) ([]ListAll
 }
 
 const listIdleProjects = `-- name: ListIdleProjects :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream FROM projects
 WHERE status = 'active' AND last_active_at < $1::timestamptz
 ORDER BY last_active_at
 `
@@ -413,6 +422,7 @@ func (q *Queries) ListIdleProjects(ctx context.Context, idleBefore time.Time) ([
 			&i.ShareToken,
 			&i.Progress,
 			&i.HeldByAdmin,
+			&i.Upstream,
 		); err != nil {
 			return nil, err
 		}
@@ -425,7 +435,7 @@ func (q *Queries) ListIdleProjects(ctx context.Context, idleBefore time.Time) ([
 }
 
 const listLiveProjectsOfDisabledOwners = `-- name: ListLiveProjectsOfDisabledOwners :many
-SELECT p.id, p.owner_id, p.name, p.slug, p.template, p.status, p.status_reason, p.container_id, p.host_port, p.url, p.created_at, p.updated_at, p.last_active_at, p.share_token, p.progress, p.held_by_admin FROM projects p JOIN users u ON u.id = p.owner_id
+SELECT p.id, p.owner_id, p.name, p.slug, p.template, p.status, p.status_reason, p.container_id, p.host_port, p.url, p.created_at, p.updated_at, p.last_active_at, p.share_token, p.progress, p.held_by_admin, p.upstream FROM projects p JOIN users u ON u.id = p.owner_id
 WHERE u.disabled_at IS NOT NULL AND p.status IN ('initializing', 'active')
 ORDER BY p.id
 `
@@ -456,6 +466,7 @@ func (q *Queries) ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Proje
 			&i.ShareToken,
 			&i.Progress,
 			&i.HeldByAdmin,
+			&i.Upstream,
 		); err != nil {
 			return nil, err
 		}
@@ -503,7 +514,7 @@ func (q *Queries) ListProjectEventsAfter(ctx context.Context, arg ListProjectEve
 }
 
 const listProjectsByOwner = `-- name: ListProjectsByOwner :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream FROM projects
 WHERE owner_id = $1
   AND ($2::timestamptz IS NULL
        OR (created_at, id) < ($2::timestamptz, $3::uuid))
@@ -550,6 +561,7 @@ func (q *Queries) ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwn
 			&i.ShareToken,
 			&i.Progress,
 			&i.HeldByAdmin,
+			&i.Upstream,
 		); err != nil {
 			return nil, err
 		}
@@ -562,7 +574,7 @@ func (q *Queries) ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwn
 }
 
 const listProjectsByStatus = `-- name: ListProjectsByStatus :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin FROM projects WHERE status = ANY($1::text[]) ORDER BY id
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream FROM projects WHERE status = ANY($1::text[]) ORDER BY id
 `
 
 func (q *Queries) ListProjectsByStatus(ctx context.Context, statuses []string) ([]Project, error) {
@@ -591,6 +603,7 @@ func (q *Queries) ListProjectsByStatus(ctx context.Context, statuses []string) (
 			&i.ShareToken,
 			&i.Progress,
 			&i.HeldByAdmin,
+			&i.Upstream,
 		); err != nil {
 			return nil, err
 		}
@@ -618,10 +631,10 @@ func (q *Queries) LockProjectOwner(ctx context.Context, id uuid.UUID) (bool, err
 
 const markProjectActive = `-- name: MarkProjectActive :one
 UPDATE projects
-SET status = 'active', status_reason = '', progress = '', container_id = $2, host_port = $3, url = $4,
+SET status = 'active', status_reason = '', progress = '', container_id = $2, host_port = $3, url = $4, upstream = $5,
     last_active_at = now(), updated_at = now()
-WHERE id = $1 AND status = 'initializing' AND updated_at = $5
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+WHERE id = $1 AND status = 'initializing' AND updated_at = $6
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
 `
 
 type MarkProjectActiveParams struct {
@@ -629,6 +642,7 @@ type MarkProjectActiveParams struct {
 	ContainerID string
 	HostPort    int32
 	URL         string
+	Upstream    string
 	Started     time.Time
 }
 
@@ -640,6 +654,7 @@ func (q *Queries) MarkProjectActive(ctx context.Context, arg MarkProjectActivePa
 		arg.ContainerID,
 		arg.HostPort,
 		arg.URL,
+		arg.Upstream,
 		arg.Started,
 	)
 	var i Project
@@ -660,6 +675,7 @@ func (q *Queries) MarkProjectActive(ctx context.Context, arg MarkProjectActivePa
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }
@@ -676,7 +692,7 @@ func (q *Queries) PruneProjectEvents(ctx context.Context) error {
 const renameProject = `-- name: RenameProject :one
 UPDATE projects SET name = $3, updated_at = now()
 WHERE id = $1 AND owner_id = $2 AND status <> 'deleting'
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
 `
 
 type RenameProjectParams struct {
@@ -705,6 +721,7 @@ func (q *Queries) RenameProject(ctx context.Context, arg RenameProjectParams) (P
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }
@@ -726,7 +743,7 @@ func (q *Queries) SetProjectProgress(ctx context.Context, arg SetProjectProgress
 const setProjectShareToken = `-- name: SetProjectShareToken :one
 UPDATE projects SET share_token = $3, updated_at = now()
 WHERE id = $1 AND owner_id = $2
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
 `
 
 type SetProjectShareTokenParams struct {
@@ -755,6 +772,7 @@ func (q *Queries) SetProjectShareToken(ctx context.Context, arg SetProjectShareT
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }
@@ -781,7 +799,7 @@ WHERE p.id = $2 AND p.status = ANY($3::text[])
        OR p.status IN ('initializing', 'active')
        OR (SELECT count(*) FROM projects r
            WHERE r.owner_id = p.owner_id AND r.status IN ('initializing', 'active')) < $4::int)
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
 `
 
 type StartProjectWithinLimitsParams struct {
@@ -820,6 +838,7 @@ func (q *Queries) StartProjectWithinLimits(ctx context.Context, arg StartProject
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }
@@ -828,7 +847,7 @@ const stopProjectByAdmin = `-- name: StopProjectByAdmin :one
 UPDATE projects
 SET status = 'stopped', status_reason = $1, progress = '', held_by_admin = true, updated_at = now()
 WHERE id = $2 AND status IN ('initializing', 'active', 'hibernated', 'stopped', 'error')
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
 `
 
 type StopProjectByAdminParams struct {
@@ -858,6 +877,7 @@ func (q *Queries) StopProjectByAdmin(ctx context.Context, arg StopProjectByAdmin
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }
@@ -876,7 +896,7 @@ const transitionProject = `-- name: TransitionProject :one
 UPDATE projects
 SET status = $1, status_reason = $2, progress = '', updated_at = now()
 WHERE id = $3 AND status = ANY($4::text[])
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
 `
 
 type TransitionProjectParams struct {
@@ -913,6 +933,7 @@ func (q *Queries) TransitionProject(ctx context.Context, arg TransitionProjectPa
 		&i.ShareToken,
 		&i.Progress,
 		&i.HeldByAdmin,
+		&i.Upstream,
 	)
 	return i, err
 }

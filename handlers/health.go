@@ -26,7 +26,7 @@ type readiness struct {
 func (s *Server) readyz(c echo.Context) error {
 	checks := map[string]Checker{"database": s.Database}
 	if s.Engine != nil {
-		checks["docker"] = s.Engine
+		checks[s.Config.Runtime] = s.Engine // "docker" or "kubernetes"
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()

@@ -48,7 +48,7 @@ type testEnv struct {
 	client *http.Client // keeps cookies like a browser
 
 	pool      *pgxpool.Pool
-	rt        *containers.Docker
+	rt        containers.Engine
 	url       string // the database's
 	instance  string // the label of the containers it owns
 	dir       string // STUDIO_DATA

@@ -94,7 +94,7 @@ func (s *Service) provision(ctx context.Context, p db.Project) error {
 	_, port, _ := net.SplitHostPort(endpoint)
 	hostPort, _ := strconv.Atoi(port)
 	active, err := s.q.MarkProjectActive(ctx, db.MarkProjectActiveParams{
-		ID: id, ContainerID: st.ContainerID, HostPort: int32(hostPort), URL: s.opts.URLFor(p.Slug), Started: p.UpdatedAt,
+		ID: id, ContainerID: st.ContainerID, HostPort: int32(hostPort), Upstream: endpoint, URL: s.opts.URLFor(p.Slug), Started: p.UpdatedAt,
 	})
 	if err != nil {
 		// Stopped or deleted while it started: leave it as the user wants.

@@ -310,13 +310,18 @@ func (p *Preview) signInHolds(ctx context.Context, h Holder) (bool, error) {
 }
 
 func (p *Preview) forward(w http.ResponseWriter, r *http.Request, proj db.Project) {
-	if proj.HostPort <= 0 {
+	upstream := proj.Upstream
+	if upstream == "" && proj.HostPort > 0 { // set by a studio before upstreams were recorded
+		upstream = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(proj.HostPort)))
+	}
+	if upstream == "" {
 		p.Projects.Revive(r.Context(), proj.ID)
 		p.starting(w, r, "Starting the project…")
 		return
 	}
-	// Only ever the project's own port on loopback.
-	target := &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(int(proj.HostPort)))}
+	// Only ever the address the runtime gave for this project's dev
+	// server: its port on loopback (Docker) or its pod (Kubernetes).
+	target := &url.URL{Scheme: "http", Host: upstream}
 	if p.MaxBody > 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, p.MaxBody)
 	}

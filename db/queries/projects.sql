@@ -60,7 +60,7 @@ RETURNING *;
 -- Guarded by the updated_at the start began from: a start that was
 -- superseded by a newer transition does not get the last word.
 UPDATE projects
-SET status = 'active', status_reason = '', progress = '', container_id = $2, host_port = $3, url = $4,
+SET status = 'active', status_reason = '', progress = '', container_id = $2, host_port = $3, url = $4, upstream = sqlc.arg(upstream),
     last_active_at = now(), updated_at = now()
 WHERE id = $1 AND status = 'initializing' AND updated_at = sqlc.arg(started)
 RETURNING *;

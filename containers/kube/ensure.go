@@ -1,0 +1,419 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	"studio/containers"
+)
+
+// fieldManager names studio in the objects' managed fields.
+const fieldManager = "studio"
+
+// Ensure creates whatever of the project's namespace and objects is
+// missing and brings an out-of-date Deployment up to date. It does not
+// start the dev server.
+func (k *Kube) Ensure(ctx context.Context, spec containers.Spec) (containers.Status, error) {
+	p, err := k.project(spec)
+	if err != nil {
+		return containers.Status{}, err
+	}
+	want := k.deployment(p)
+	have, err := k.api.AppsV1().Deployments(p.namespace).Get(ctx, devServer, metav1.GetOptions{})
+	switch {
+	case err == nil && have.Annotations[annotationSpec] == want.Annotations[annotationSpec] && have.DeletionTimestamp == nil:
+		return k.Status(ctx, spec.ProjectID) // the common case: one read
+	case err != nil && !apierrors.IsNotFound(err):
+		return containers.Status{}, fmt.Errorf("read the dev server of project %s: %w", p.id, apiErr(err))
+	}
+	if err := k.ensureNamespace(ctx, p); err != nil {
+		return containers.Status{}, err
+	}
+	if err := k.ensureStorage(ctx, p); err != nil {
+		return containers.Status{}, err
+	}
+	for _, obj := range []applied{
+		{"ResourceQuota", "v1", "resourcequotas", k.quota(p)},
+		{"LimitRange", "v1", "limitranges", k.limitRange(p)},
+		{"NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", k.networkPolicy(p)},
+		{"Service", "v1", "services", k.service(p)},
+	} {
+		if err := k.apply(ctx, p.namespace, obj); err != nil {
+			return containers.Status{}, fmt.Errorf("project %s: %w", p.id, err)
+		}
+	}
+	if err := k.ensureDeployment(ctx, p, want, have); err != nil {
+		return containers.Status{}, err
+	}
+	return k.Status(ctx, spec.ProjectID)
+}
+
+// project checks the spec and works out what the objects are made from.
+func (k *Kube) project(spec containers.Spec) (project, error) {
+	ns, err := namespaceOf(spec.ProjectID)
+	if err != nil {
+		return project{}, err
+	}
+	if err := containers.CheckProjectDir(spec.Dir); err != nil {
+		return project{}, fmt.Errorf("project %s: %w", spec.ProjectID, err)
+	}
+	root := k.opts.ProjectsRoot
+	if root == "" {
+		root = filepath.Dir(spec.Dir)
+	}
+	sub, err := filepath.Rel(root, spec.Dir)
+	if err != nil || sub == "." || sub == ".." || strings.HasPrefix(sub, "../") {
+		return project{}, fmt.Errorf("project %s: folder %s is not inside the projects folder %s", spec.ProjectID, spec.Dir, root)
+	}
+	uid, gid := containers.FolderOwner(spec.Dir)
+	p := project{id: spec.ProjectID, namespace: ns, subPath: filepath.ToSlash(sub)}
+	p.uid, _ = strconv.ParseInt(uid, 10, 64)
+	p.gid, _ = strconv.ParseInt(gid, 10, 64)
+	return p, nil
+}
+
+func (k *Kube) ensureNamespace(ctx context.Context, p project) error {
+	want := k.namespaceObject(p)
+	ns, err := k.api.CoreV1().Namespaces().Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		ns, err = k.api.CoreV1().Namespaces().Get(ctx, p.namespace, metav1.GetOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("namespace of project %s: %w", p.id, apiErr(err))
+	}
+	if ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
+		return fmt.Errorf("namespace %s of project %s is still being deleted; try again in a moment", p.namespace, p.id)
+	}
+	if ns.Labels[labelInstance] != k.opts.Instance || ns.Labels[labelProject] != p.id {
+		return fmt.Errorf("namespace %s exists but does not belong to this studio (instance %q)", p.namespace, k.opts.Instance)
+	}
+	return nil
+}
+
+// ensureStorage gives the project its own volume and claim on the shared
+// projects volume. A volume left Released by a namespace deleted behind
+// studio's back is freed for the new claim: the files on it are the
+// project's own.
+func (k *Kube) ensureStorage(ctx context.Context, p project) error {
+	shared, err := k.sharedVolume(ctx)
+	if err != nil {
+		return err
+	}
+	pvs := k.api.CoreV1().PersistentVolumes()
+	pv, err := pvs.Create(ctx, k.volume(p, shared), metav1.CreateOptions{FieldManager: fieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		pv, err = pvs.Get(ctx, k.volumeName(p.id), metav1.GetOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("volume of project %s: %w", p.id, apiErr(err))
+	}
+	if pv.Status.Phase == corev1.VolumeReleased && pv.Spec.ClaimRef != nil {
+		pv.Spec.ClaimRef.UID, pv.Spec.ClaimRef.ResourceVersion = "", ""
+		if _, err := pvs.Update(ctx, pv, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+			return fmt.Errorf("free the volume of project %s: %w", p.id, apiErr(err))
+		}
+	}
+	_, err = k.api.CoreV1().PersistentVolumeClaims(p.namespace).Create(ctx, k.claim(p, shared), metav1.CreateOptions{FieldManager: fieldManager})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("claim of project %s: %w", p.id, apiErr(err))
+	}
+	return nil
+}
+
+// sharedVolume is the volume bound to the projects claim, read once.
+func (k *Kube) sharedVolume(ctx context.Context) (*corev1.PersistentVolume, error) {
+	k.volumeMu.Lock()
+	defer k.volumeMu.Unlock()
+	if k.shared != nil {
+		return k.shared, nil
+	}
+	claim, err := k.api.CoreV1().PersistentVolumeClaims(k.opts.Namespace).Get(ctx, k.opts.ProjectsClaim, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("the projects claim %s/%s does not exist: create it (a ReadWriteMany claim, see deploy/kubernetes) or set STUDIO_KUBE_PROJECTS_CLAIM", k.opts.Namespace, k.opts.ProjectsClaim)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the projects claim: %w", apiErr(err))
+	}
+	if claim.Spec.VolumeName == "" || claim.Status.Phase != corev1.ClaimBound {
+		return nil, fmt.Errorf("the projects claim %s/%s is not bound to a volume yet (%s)", k.opts.Namespace, k.opts.ProjectsClaim, claim.Status.Phase)
+	}
+	pv, err := k.api.CoreV1().PersistentVolumes().Get(ctx, claim.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("read the projects volume %s: %w", claim.Spec.VolumeName, apiErr(err))
+	}
+	k.shared = pv
+	return pv, nil
+}
+
+// ensureDeployment creates the Deployment, or updates an out-of-date one's
+// pod template and keeps its replicas: a running project rolls over to the
+// new template, a stopped one stays stopped.
+func (k *Kube) ensureDeployment(ctx context.Context, p project, want, have *appsv1.Deployment) error {
+	deployments := k.api.AppsV1().Deployments(p.namespace)
+	if have == nil || have.Name == "" {
+		_, err := deployments.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
+		if err == nil || apierrors.IsAlreadyExists(err) { // another replica made it a moment ago
+			return nil
+		}
+		return fmt.Errorf("create the dev server of project %s: %w", p.id, apiErr(err))
+	}
+	k.opts.Logger.InfoContext(ctx, "updating an out-of-date project deployment", "project", p.id, "image", k.opts.Image)
+	update := have.DeepCopy()
+	update.Spec.Template = want.Spec.Template
+	update.Spec.Strategy = want.Spec.Strategy
+	if update.Annotations == nil {
+		update.Annotations = map[string]string{}
+	}
+	update.Annotations[annotationSpec] = want.Annotations[annotationSpec]
+	if _, err := deployments.Update(ctx, update, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil && !apierrors.IsConflict(err) {
+		return fmt.Errorf("update the dev server of project %s: %w", p.id, apiErr(err))
+	}
+	return nil
+}
+
+// applied is one namespaced object Ensure keeps as studio wants it.
+type applied struct {
+	kind, apiVersion, resource string
+	object                     metav1.Object
+}
+
+// apply creates or updates an object with server-side apply: one call
+// either way, and a field someone else changed is taken back.
+func (k *Kube) apply(ctx context.Context, namespace string, a applied) error {
+	body, err := json.Marshal(a.object)
+	if err != nil {
+		return err
+	}
+	// The apply body needs its kind, which typed objects leave empty.
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return err
+	}
+	doc["apiVersion"], doc["kind"] = a.apiVersion, a.kind
+	if body, err = json.Marshal(doc); err != nil {
+		return err
+	}
+	group := k.api.CoreV1().RESTClient()
+	if a.apiVersion != "v1" {
+		group = k.api.NetworkingV1().RESTClient()
+	}
+	err = group.Patch(types.ApplyPatchType).
+		Namespace(namespace).Resource(a.resource).Name(a.object.GetName()).
+		Param("fieldManager", fieldManager).Param("force", "true").
+		Body(body).Do(ctx).Error()
+	if err != nil {
+		return fmt.Errorf("apply %s %s: %w", a.kind, a.object.GetName(), apiErr(err))
+	}
+	return nil
+}
+
+// Start scales the dev server to one replica.
+func (k *Kube) Start(ctx context.Context, projectID string) error {
+	ns, err := namespaceOf(projectID)
+	if err != nil {
+		return err
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}},"spec":{"replicas":1}}`, annotationStarted)
+	_, err = k.api.AppsV1().Deployments(ns).Patch(ctx, devServer, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: fieldManager})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("project %s: %w", projectID, containers.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("start project %s: %w", projectID, apiErr(err))
+	}
+	return nil
+}
+
+// Stop scales the dev server to zero and waits, a little longer than its
+// grace period, for its pod to go: callers rely on the dev server having
+// stopped writing the project's files. The namespace, its objects and the
+// files stay.
+func (k *Kube) Stop(ctx context.Context, projectID string) error {
+	ns, err := namespaceOf(projectID)
+	if err != nil {
+		return err
+	}
+	if err := k.scaleToZero(ctx, ns); err != nil {
+		return fmt.Errorf("stop project %s: %w", projectID, err)
+	}
+	deadline := time.Now().Add(k.opts.StopTimeout + 10*time.Second)
+	for time.Now().Before(deadline) && len(k.podsOf(ns)) > 0 {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func (k *Kube) scaleToZero(ctx context.Context, ns string) error {
+	_, err := k.api.AppsV1().Deployments(ns).Patch(ctx, devServer, types.MergePatchType, []byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{FieldManager: fieldManager})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return apiErr(err)
+	}
+	return nil
+}
+
+// Remove stops the dev server, then deletes the project's namespace and
+// volume; the files on the shared volume stay (studio deletes them).
+func (k *Kube) Remove(ctx context.Context, projectID string) error {
+	ns, err := namespaceOf(projectID)
+	if err != nil {
+		return err
+	}
+	if err := k.Stop(ctx, projectID); err != nil {
+		return err
+	}
+	background := metav1.DeletePropagationBackground
+	err = k.api.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: &background})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("remove the namespace of project %s: %w", projectID, apiErr(err))
+	}
+	err = k.api.CoreV1().PersistentVolumes().Delete(ctx, k.volumeName(projectID), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("remove the volume of project %s: %w", projectID, apiErr(err))
+	}
+	return nil
+}
+
+// Status reports the dev server's state from its Deployment and pod.
+func (k *Kube) Status(ctx context.Context, projectID string) (containers.Status, error) {
+	ns, err := namespaceOf(projectID)
+	if err != nil {
+		return containers.Status{}, err
+	}
+	d, err := k.api.AppsV1().Deployments(ns).Get(ctx, devServer, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return containers.Status{ProjectID: projectID, State: containers.StateMissing}, nil
+	}
+	if err != nil {
+		return containers.Status{}, fmt.Errorf("status of project %s: %w", projectID, apiErr(err))
+	}
+	return k.statusOf(projectID, d), nil
+}
+
+func (k *Kube) statusOf(projectID string, d *appsv1.Deployment) containers.Status {
+	st := containers.Status{ProjectID: projectID, ContainerID: string(d.UID)}
+	switch {
+	case d.DeletionTimestamp != nil:
+		st.State = containers.StateMissing
+	case d.Spec.Replicas != nil && *d.Spec.Replicas == 0 && d.Annotations[annotationStarted] == "":
+		st.State = containers.StateCreated
+	case d.Spec.Replicas != nil && *d.Spec.Replicas == 0:
+		st.State = containers.StateStopped
+	default:
+		st.State = containers.StateRunning
+		if pod := k.runningPod(d.Namespace); pod != nil {
+			st.Endpoint = endpointOf(pod)
+			if s := devServerStatus(pod); s != nil && s.State.Running != nil {
+				st.StartedAt = s.State.Running.StartedAt.Time
+			}
+		}
+	}
+	return st
+}
+
+// Endpoint is the address of the running dev server's pod: where the
+// project's Service sends traffic, dialled directly so a preview needs no
+// kube-proxy between studio and the pod, and reaches only a pod that runs.
+func (k *Kube) Endpoint(ctx context.Context, projectID string) (string, error) {
+	st, err := k.Status(ctx, projectID)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case st.State == containers.StateMissing:
+		return "", fmt.Errorf("project %s: %w", projectID, containers.ErrNotFound)
+	case st.State != containers.StateRunning || st.Endpoint == "":
+		return "", fmt.Errorf("project %s: %w", projectID, containers.ErrNotRunning)
+	}
+	return st.Endpoint, nil
+}
+
+// ListManaged lists this instance's projects that have a namespace, a
+// Deployment or a volume; one without a Deployment is StateMissing.
+func (k *Kube) ListManaged(ctx context.Context) ([]containers.Status, error) {
+	selector := labels.SelectorFromSet(labels.Set{labelManaged: "true", labelInstance: k.opts.Instance}).String()
+	list := metav1.ListOptions{LabelSelector: selector}
+	namespaces, err := k.api.CoreV1().Namespaces().List(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("list project namespaces: %w", apiErr(err))
+	}
+	deployments, err := k.api.AppsV1().Deployments("").List(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("list project deployments: %w", apiErr(err))
+	}
+	volumes, err := k.api.CoreV1().PersistentVolumes().List(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("list project volumes: %w", apiErr(err))
+	}
+	var out []containers.Status
+	seen := map[string]bool{}
+	for i := range deployments.Items {
+		d := &deployments.Items[i]
+		id := d.Labels[labelProject]
+		if seen[id] || d.Namespace != "studio-"+id {
+			continue
+		}
+		seen[id] = true
+		out = append(out, k.statusOf(id, d))
+	}
+	for _, n := range namespaces.Items {
+		if id := n.Labels[labelProject]; !seen[id] {
+			seen[id] = true
+			out = append(out, containers.Status{ProjectID: id, State: containers.StateMissing})
+		}
+	}
+	for _, v := range volumes.Items {
+		if id := v.Labels[labelProject]; !seen[id] {
+			seen[id] = true
+			out = append(out, containers.Status{ProjectID: id, State: containers.StateMissing})
+		}
+	}
+	return out, nil
+}
+
+// podsOf lists the project's pods from the informer's cache.
+func (k *Kube) podsOf(ns string) []*corev1.Pod {
+	pods, _ := k.pods.Pods(ns).List(labels.Everything())
+	return pods
+}
+
+// runningPod is the project's pod whose dev server runs, if there is one.
+func (k *Kube) runningPod(ns string) *corev1.Pod {
+	for _, pod := range k.podsOf(ns) {
+		if pod.DeletionTimestamp == nil && pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != "" {
+			if s := devServerStatus(pod); s != nil && s.State.Running != nil {
+				return pod
+			}
+		}
+	}
+	return nil
+}
+
+func endpointOf(pod *corev1.Pod) string {
+	return net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(devServerPort))
+}
+
+func devServerStatus(pod *corev1.Pod) *corev1.ContainerStatus {
+	for i := range pod.Status.ContainerStatuses {
+		if pod.Status.ContainerStatuses[i].Name == devServer {
+			return &pod.Status.ContainerStatuses[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,249 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+
+	"studio/containers"
+)
+
+// exitLogLines is how much of a dead dev server's output an Exit carries.
+const exitLogLines = 30
+
+// unschedulableGrace is how long a pod may wait for a node before studio
+// gives up on it: long enough for a node that is just joining, short
+// enough that a person is not left with a spinner.
+const unschedulableGrace = 20 * time.Second
+
+// problem says why a project's pod cannot serve, or is nil while it can
+// (or may yet). The words are for the person whose project it is.
+func (k *Kube) problem(pod *corev1.Pod, now time.Time) *containers.Exit {
+	exit := func(message string) *containers.Exit {
+		return &containers.Exit{ProjectID: pod.Labels[labelProject], ContainerID: string(pod.UID), Message: message, At: now}
+	}
+	if pod.Status.Phase == corev1.PodFailed {
+		reason := pod.Status.Reason
+		if reason == "" {
+			reason = "failed"
+		}
+		return exit(fmt.Sprintf("the pod was stopped by Kubernetes (%s): %s", reason, pod.Status.Message))
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable &&
+			now.Sub(c.LastTransitionTime.Time) >= unschedulableGrace {
+			return exit("no node can run it: " + c.Message)
+		}
+	}
+	s := devServerStatus(pod)
+	if s == nil {
+		return nil
+	}
+	if w := s.State.Waiting; w != nil {
+		switch w.Reason {
+		case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull":
+			return exit(fmt.Sprintf("the runtime image %s cannot be pulled: %s", k.opts.Image, w.Message))
+		case "CreateContainerConfigError", "CreateContainerError", "RunContainerError":
+			return exit("the container cannot be created: " + w.Message)
+		}
+	}
+	if t := s.State.Terminated; t != nil {
+		return terminated(pod, t)
+	}
+	if t := s.LastTerminationState.Terminated; t != nil && s.RestartCount > 0 {
+		return terminated(pod, t)
+	}
+	return nil
+}
+
+func terminated(pod *corev1.Pod, t *corev1.ContainerStateTerminated) *containers.Exit {
+	e := &containers.Exit{
+		ProjectID:   pod.Labels[labelProject],
+		ContainerID: string(pod.UID),
+		ExitCode:    int(t.ExitCode),
+		OOMKilled:   t.Reason == "OOMKilled",
+		At:          t.FinishedAt.Time,
+	}
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	return e
+}
+
+// deploymentProblem is a refusal to make the pod at all: a quota, a Pod
+// Security level, an admission webhook.
+func deploymentProblem(d *appsv1.Deployment) string {
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
+			return "Kubernetes refused to create the pod: " + c.Message
+		}
+	}
+	return ""
+}
+
+// WaitReady waits for the dev server's pod to run, then polls path on it
+// until it answers 200. It fails early, with the reason, when the pod
+// cannot be made, scheduled, pulled or started, or when it dies.
+func (k *Kube) WaitReady(ctx context.Context, projectID, path string, progress func(string)) (string, error) {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	ns, err := namespaceOf(projectID)
+	if err != nil {
+		return "", err
+	}
+	progress("waiting for the pod")
+	var pod *corev1.Pod
+	lastCheck := time.Time{}
+	for pod == nil {
+		if pod = k.runningPod(ns); pod != nil {
+			break
+		}
+		if time.Since(lastCheck) > 250*time.Millisecond {
+			lastCheck = time.Now()
+			if err := k.checkRunning(ctx, projectID, ns, ""); err != nil {
+				return "", err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("the pod of project %s did not start: %w", projectID, ctx.Err())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	endpoint := endpointOf(pod)
+	err = containers.PollReady(ctx, projectID, endpoint, path, progress, func() error {
+		return k.checkRunning(ctx, projectID, ns, pod.UID)
+	})
+	return endpoint, err
+}
+
+// checkRunning returns an *ExitError when the project's dev server cannot
+// run or has stopped, ErrNotFound when its Deployment is gone, and nil
+// otherwise (including when the API server cannot tell right now). With a
+// uid, a pod other than that one counts as the dev server having stopped.
+func (k *Kube) checkRunning(ctx context.Context, projectID, ns string, uid types.UID) error {
+	d, err := k.api.AppsV1().Deployments(ns).Get(ctx, devServer, metav1.GetOptions{})
+	if err != nil {
+		if st, serr := k.Status(ctx, projectID); serr == nil && st.State == containers.StateMissing {
+			return fmt.Errorf("project %s: %w", projectID, containers.ErrNotFound)
+		}
+		return nil
+	}
+	if msg := deploymentProblem(d); msg != "" {
+		return &containers.ExitError{Exit: containers.Exit{ProjectID: projectID, Message: msg, At: time.Now()}}
+	}
+	if d.Spec.Replicas != nil && *d.Spec.Replicas == 0 {
+		return &containers.ExitError{Exit: containers.Exit{ProjectID: projectID, Message: "the dev server was stopped", At: time.Now()}}
+	}
+	for _, pod := range k.podsOf(ns) {
+		if e := k.problem(pod, time.Now()); e != nil {
+			e.LogTail = k.logTail(ctx, pod, e)
+			return &containers.ExitError{Exit: *e}
+		}
+	}
+	if running := k.runningPod(ns); uid != "" && (running == nil || running.UID != uid) {
+		return &containers.ExitError{Exit: containers.Exit{ProjectID: projectID, Message: "the dev server's pod stopped", At: time.Now()}}
+	}
+	return nil
+}
+
+// Watch reports every project pod of this instance whose dev server dies,
+// or turns out unable to run, without studio having asked it to stop. The
+// Deployment is scaled to zero first, as a Docker container that dies
+// stays stopped: a crash-looping dev server must not burn the node. It
+// returns nil when ctx ends; report runs on Watch's goroutine.
+func (k *Kube) Watch(ctx context.Context, report func(containers.Exit)) error {
+	exits := make(chan containers.Exit, 64)
+	send := func(e *containers.Exit) {
+		select {
+		case exits <- *e:
+		case <-ctx.Done():
+		}
+	}
+	reg, err := k.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(oldObj, newObj any) {
+			old, ok1 := oldObj.(*corev1.Pod)
+			pod, ok2 := newObj.(*corev1.Pod)
+			if !ok1 || !ok2 || pod.DeletionTimestamp != nil || old.ResourceVersion == pod.ResourceVersion {
+				return
+			}
+			now := time.Now()
+			e := k.problem(pod, now)
+			if e == nil || k.sameProblem(old, pod, now) {
+				return
+			}
+			send(e)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = k.informer.RemoveEventHandler(reg) }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e := <-exits:
+			ns, _ := namespaceOf(e.ProjectID)
+			if pod := k.findPod(ns, e.ContainerID); pod != nil {
+				e.LogTail = k.logTail(ctx, pod, &e)
+			}
+			if err := k.scaleToZero(ctx, ns); err != nil {
+				k.opts.Logger.WarnContext(ctx, "stop a project whose dev server died", "project", e.ProjectID, "err", err)
+			}
+			report(e)
+		}
+	}
+}
+
+// sameProblem tells whether the old pod already had the problem the new
+// one has, so it was reported before: the same restart, or the same wait.
+func (k *Kube) sameProblem(old, pod *corev1.Pod, now time.Time) bool {
+	was := k.problem(old, now)
+	if was == nil {
+		return false
+	}
+	o, n := devServerStatus(old), devServerStatus(pod)
+	if o != nil && n != nil && n.RestartCount > o.RestartCount {
+		return false
+	}
+	return was.Message == k.problem(pod, now).Message && (o == nil) == (n == nil) &&
+		(o == nil || (o.State.Terminated == nil) == (n.State.Terminated == nil))
+}
+
+func (k *Kube) findPod(ns, uid string) *corev1.Pod {
+	for _, pod := range k.podsOf(ns) {
+		if string(pod.UID) == uid {
+			return pod
+		}
+	}
+	return nil
+}
+
+// logTail is the last lines of the dev server that stopped: the previous
+// container's when the pod restarted it.
+func (k *Kube) logTail(ctx context.Context, pod *corev1.Pod, e *containers.Exit) []string {
+	if e.Message != "" {
+		return nil // it never ran
+	}
+	opts := &corev1.PodLogOptions{Container: devServer, TailLines: ptr.To(int64(exitLogLines))}
+	if s := devServerStatus(pod); s != nil && s.State.Terminated == nil && s.RestartCount > 0 {
+		opts.Previous = true
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	r, err := k.api.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, opts).Stream(ctx)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	return containers.Lines(r)
+}
