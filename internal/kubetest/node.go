@@ -274,6 +274,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   sandbox_image = %[6]q
   netns_mounts_under_state_dir = true
   disable_apparmor = true
+  # This machine withholds CAP_SYS_RESOURCE, so a pod's oom_score_adj may
+  # not go below containerd's own.
+  restrict_oom_score_adj = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
 

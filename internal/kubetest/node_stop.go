@@ -172,4 +172,7 @@ func (n *node) removeCNICache() {
 	for _, f := range files {
 		_ = os.Remove(f)
 	}
+	// The folders too, if this node was the one that made them (empty).
+	_ = os.Remove("/var/lib/cni/results")
+	_ = os.Remove("/var/lib/cni")
 }
