@@ -15,9 +15,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// nodeName is the kubelet's node name; each cluster has its own API
-// server, so it needs no suffix.
-const nodeName = "kubetest-node"
+// nodeName is the kubelet's node name, and is its address. The kubelet
+// refuses 127.0.0.1 as --node-ip ("nodeIP can't be loopback address"), but
+// takes a hostname override that is an IP address as the node's
+// InternalIP unchecked; so the API server reaches the kubelet on loopback,
+// and the kubelet listens nowhere else (pods cannot reach its API).
+const nodeName = "127.0.0.1"
 
 // node is a test node: a containerd of its own (config, root, state and
 // socket under dir; docker's containerd is not touched), a CNI bridge of
@@ -346,8 +349,7 @@ func (n *node) startKubelet(bin, kubeconfig string) error {
 		"--config="+config,
 		"--kubeconfig="+kubeconfig,
 		"--root-dir="+kubeletDir,
-		"--hostname-override="+nodeName,
-		"--node-ip=127.0.0.1")
+		"--hostname-override="+nodeName)
 	if err != nil {
 		return err
 	}

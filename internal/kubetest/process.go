@@ -93,11 +93,7 @@ func tail(path string, n int) string {
 	if err != nil {
 		return err.Error()
 	}
-	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
+	return lastLines(string(data), n)
 }
 
 // run runs a short helper command and returns its error with its output.
