@@ -78,7 +78,7 @@ func newEnv(t *testing.T, mutate ...func(*Options)) *env {
 	if _, err := api.CoreV1().PersistentVolumeClaims(studioNS).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	testwait.Eventually(t, 30*time.Second, "the projects claim is bound", func() bool {
+	eventually(t, 30*time.Second, "the projects claim is bound", func() bool {
 		c, err := api.CoreV1().PersistentVolumeClaims(studioNS).Get(ctx, claim, metav1.GetOptions{})
 		return err == nil && c.Status.Phase == corev1.ClaimBound
 	})
@@ -139,7 +139,7 @@ func (e *env) state(t *testing.T, id string) containers.State {
 func (e *env) pod(t *testing.T, id string) *corev1.Pod {
 	t.Helper()
 	var pod *corev1.Pod
-	testwait.Eventually(t, 30*time.Second, "the project's pod exists", func() bool {
+	eventually(t, 30*time.Second, "the project's pod exists", func() bool {
 		pods, err := cluster.Client.CoreV1().Pods("studio-"+id).List(context.Background(), metav1.ListOptions{})
 		if err != nil || len(pods.Items) == 0 {
 			return false
@@ -245,7 +245,7 @@ func TestEnsureMakesAHardenedProject(t *testing.T) {
 	if pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain || pv.Spec.HostPath == nil || pv.Spec.HostPath.Path != e.root {
 		t.Errorf("project volume %+v: want Retain on the shared volume's source", pv.Spec)
 	}
-	testwait.Eventually(t, 30*time.Second, "the project's claim is bound", func() bool {
+	eventually(t, 30*time.Second, "the project's claim is bound", func() bool {
 		c, err := api.CoreV1().PersistentVolumeClaims(ns).Get(ctx, filesClaim, metav1.GetOptions{})
 		return err == nil && c.Status.Phase == corev1.ClaimBound
 	})
@@ -315,7 +315,7 @@ func TestStartStopAndUpdate(t *testing.T) {
 	if got := e.state(t, spec.ProjectID); got != containers.StateStopped {
 		t.Fatalf("state after Stop = %s", got)
 	}
-	testwait.Eventually(t, 30*time.Second, "the pod is gone after Stop", func() bool {
+	eventually(t, 30*time.Second, "the pod is gone after Stop", func() bool {
 		pods, err := cluster.Client.CoreV1().Pods("studio-"+spec.ProjectID).List(ctx, metav1.ListOptions{})
 		return err == nil && len(pods.Items) == 0
 	})
@@ -352,21 +352,21 @@ func TestListManagedRemoveAndRecreate(t *testing.T) {
 	if err := cluster.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	testwait.Eventually(t, 60*time.Second, "the namespace is gone", func() bool {
+	eventually(t, 60*time.Second, "the namespace is gone", func() bool {
 		_, err := cluster.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	})
 	if got := e.state(t, spec.ProjectID); got != containers.StateMissing {
 		t.Fatalf("state without a namespace = %s", got)
 	}
-	testwait.Eventually(t, 30*time.Second, "the project's volume is released", func() bool {
+	eventually(t, 30*time.Second, "the project's volume is released", func() bool {
 		pv, err := cluster.Client.CoreV1().PersistentVolumes().Get(ctx, e.k.volumeName(spec.ProjectID), metav1.GetOptions{})
 		return err == nil && pv.Status.Phase == corev1.VolumeReleased
 	})
 	if _, err := e.k.Ensure(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
-	testwait.Eventually(t, 30*time.Second, "the new claim is bound to the project's volume", func() bool {
+	eventually(t, 30*time.Second, "the new claim is bound to the project's volume", func() bool {
 		c, err := cluster.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, filesClaim, metav1.GetOptions{})
 		return err == nil && c.Status.Phase == corev1.ClaimBound
 	})
@@ -383,7 +383,7 @@ func TestListManagedRemoveAndRecreate(t *testing.T) {
 	if _, err := os.Stat(spec.Dir); err != nil {
 		t.Errorf("Remove must keep the files: %v", err)
 	}
-	testwait.Eventually(t, 60*time.Second, "the project is no longer listed", func() bool {
+	eventually(t, 60*time.Second, "the project is no longer listed", func() bool {
 		managed, err := e.k.ListManaged(ctx)
 		return err == nil && len(managed) == 0
 	})
@@ -434,7 +434,7 @@ func TestWatchReportsWhatTheKubeletSees(t *testing.T) {
 	if _, err := cluster.WritePodStatusAsKubelet(ctx, pod.Namespace, pod.Name, running); err != nil {
 		t.Fatal(err)
 	}
-	testwait.Eventually(t, 10*time.Second, "the endpoint is the pod's address", func() bool {
+	eventually(t, 10*time.Second, "the endpoint is the pod's address", func() bool {
 		ep, err := e.k.Endpoint(ctx, spec.ProjectID)
 		return err == nil && ep == "10.88.200.7:5173"
 	})
@@ -513,7 +513,7 @@ func TestWaitReadySaysWhyThePodCannotRun(t *testing.T) {
 		if _, err := cluster.Client.CoreV1().ResourceQuotas(ns).Update(ctx, q, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		testwait.Eventually(t, 30*time.Second, "the quota is in force", func() bool {
+		eventually(t, 30*time.Second, "the quota is in force", func() bool {
 			q, err := cluster.Client.CoreV1().ResourceQuotas(ns).Get(ctx, "studio", metav1.GetOptions{})
 			hard := q.Status.Hard[corev1.ResourcePods]
 			return err == nil && hard.Value() == 0 && q.Status.Hard != nil
@@ -588,4 +588,11 @@ func TestUnreachableAPIServerIsAClearError(t *testing.T) {
 	if _, err := k.ListManaged(ctx); !errors.Is(err, containers.ErrEngineUnavailable) {
 		t.Errorf("ListManaged = %v, want ErrEngineUnavailable", err)
 	}
+}
+
+// eventually names what is waited for before the condition, which reads
+// better where the condition is a long closure.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	testwait.Eventually(t, timeout, cond, what)
 }
