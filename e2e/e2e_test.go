@@ -32,6 +32,13 @@ type studio struct {
 
 func startStudio(t *testing.T, env ...string) *studio {
 	t.Helper()
+	return startStudioIn(t, "", env...)
+}
+
+// startStudioIn is startStudio on a data folder of the caller's (empty:
+// a new one).
+func startStudioIn(t *testing.T, data string, env ...string) *studio {
+	t.Helper()
 	if _, err := exec.LookPath("chromium"); err != nil {
 		t.Skip("chromium is not installed; scripts/setup installs it")
 	}
@@ -47,8 +54,11 @@ func startStudio(t *testing.T, env ...string) *studio {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	ln.Close()
 	instance := "e2e-" + uuid.NewString()[:8]
+	if data == "" {
+		data = filepath.Join(dir, "data")
+	}
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "STUDIO_DATA="+filepath.Join(dir, "data"), "STUDIO_ADDR=127.0.0.1:"+port, "STUDIO_INSTANCE="+instance)
+	cmd.Env = append(os.Environ(), "STUDIO_DATA="+data, "STUDIO_ADDR=127.0.0.1:"+port, "STUDIO_INSTANCE="+instance)
 	cmd.Env = append(cmd.Env, env...)
 	logFile, _ := os.Create(filepath.Join(dir, "studio.log"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -75,7 +85,7 @@ func startStudio(t *testing.T, env ...string) *studio {
 	for i := 0; i < 200; i++ {
 		if res, err := http.Get("http://127.0.0.1:" + port + "/healthz"); err == nil {
 			res.Body.Close()
-			return &studio{base: "http://studio.localhost:" + port, port: port, data: filepath.Join(dir, "data")}
+			return &studio{base: "http://studio.localhost:" + port, port: port, data: data}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

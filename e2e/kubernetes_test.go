@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"studio/containers/image"
+	"studio/internal/kubetest"
+	"studio/internal/testwait"
+)
+
+// kubernetesStudio starts a real cluster with a node on this machine, the
+// runtime image imported into its containerd, and a studio in kubernetes
+// mode whose projects volume is a folder of its data on the node.
+func kubernetesStudio(t *testing.T) (*studio, *kubetest.Cluster) {
+	t.Helper()
+	cluster, err := kubetest.Start(kubetest.Options{Node: true, Images: []string{image.Reference()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Stop)
+
+	// The projects folder must exist before the volume is made on it:
+	// studio's data folder is chosen by startStudio, so make it here.
+	data := filepath.Join(t.TempDir(), "data")
+	projects := filepath.Join(data, "projects")
+	if err := os.MkdirAll(projects, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Dir(data), 0o755)
+	ctx := context.Background()
+	api := cluster.Client
+	if _, err := api.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "studio"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	size := corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "studio-projects"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      size,
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: projects}},
+			ClaimRef:                      &corev1.ObjectReference{Namespace: "studio", Name: "studio-projects"},
+		},
+	}
+	if _, err := api.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "studio-projects", Namespace: "studio"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+			StorageClassName: ptr.To(""),
+			VolumeName:       pv.Name,
+			Resources:        corev1.VolumeResourceRequirements{Requests: size},
+		},
+	}
+	if _, err := api.CoreV1().PersistentVolumeClaims("studio").Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		c, err := api.CoreV1().PersistentVolumeClaims("studio").Get(ctx, pvc.Name, metav1.GetOptions{})
+		return err == nil && c.Status.Phase == corev1.ClaimBound
+	}, "the projects claim is bound")
+
+	s := startStudioIn(t, data,
+		"STUDIO_RUNTIME=kubernetes",
+		"KUBECONFIG="+cluster.Kubeconfig,
+		"STUDIO_KUBE_NAMESPACE=studio",
+		"STUDIO_RUNTIME_IMAGE="+image.Reference(),
+	)
+	return s, cluster
+}
+
+// TestKubernetesCreatePreviewEditHibernateWake: in kubernetes mode a new
+// user creates a project whose pod really runs Vite on the node, sees the
+// preview through studio's proxy, edits a file and sees hot reload, stops
+// it (the Deployment scales to zero, the files stay) and wakes it by
+// opening the preview again.
+func TestKubernetesCreatePreviewEditHibernateWake(t *testing.T) {
+	s, cluster := kubernetesStudio(t)
+	ctx := browser(t)
+	type css = chromedp.CSS
+	step(t, ctx, "sign up and create",
+		chromedp.Navigate(s.base+"/signup"),
+		chromedp.WaitVisible(css(`#f-email`)),
+		chromedp.SendKeys(css(`#f-email`), "kate@example.com"),
+		chromedp.SendKeys(css(`#f-password`), "a long password"),
+		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(css(`[data-testid=empty-state]`)),
+		chromedp.SendKeys(css(`#f-name`), "Kube App"),
+		chromedp.Click(css(`[data-testid=create]`)),
+		chromedp.WaitVisible(css(`[data-testid=project-card]`)),
+	)
+	created := time.Now()
+	step(t, ctx, "card turns active", chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active]`)))
+	t.Logf("kubernetes: card active %v after the click", time.Since(created).Round(time.Millisecond))
+
+	// The project runs as a pod of its own namespace on the node.
+	pods, err := cluster.Client.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{LabelSelector: "studio.managed=true"})
+	if err != nil || len(pods.Items) != 1 || pods.Items[0].Status.Phase != corev1.PodRunning {
+		t.Fatalf("project pods: %v %+v", err, pods)
+	}
+	projectID := pods.Items[0].Labels["studio.project"]
+
+	preview := func(name string) {
+		t.Helper()
+		step(t, ctx, "open the workspace ("+name+")",
+			chromedp.Navigate(s.base+"/projects/"+projectID),
+			chromedp.WaitVisible(css(`[data-testid=workspace][data-ready]`)),
+		)
+	}
+	preview("first")
+	inFrame := previewFrame(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.SetAttributeValue(css(`body`), "data-studio-marker", "kept", inFrame)); err != nil {
+		t.Fatal(err)
+	}
+	writeThroughAPI(t, s, "kate@example.com", "a long password", projectID, "src/App.tsx",
+		`export default function App() { return <h1>Hello from a pod</h1> }`+"\n")
+	waitFrameHeading(t, ctx, inFrame, "Hello from a pod")
+	marker, err := chromedp.Run(ctx, chromedp.AttributeValue(css(`body`), "data-studio-marker", inFrame))
+	if err != nil || marker.Value != "kept" {
+		t.Fatalf("the preview reloaded the page instead of hot-reloading: %v %+v", err, marker)
+	}
+
+	press := func(button string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=` + button + `]').click()`)
+	}
+	step(t, ctx, "stop", press("ws-stop"),
+		chromedp.WaitVisible(css(`#ws-header[data-status=stopped] [data-testid=ws-start]`)))
+	testwait.Eventually(t, 60*time.Second, func() bool {
+		pods, err := cluster.Client.CoreV1().Pods("studio-"+projectID).List(context.Background(), metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 0
+	}, "the pod is gone once the project is stopped")
+
+	// Opening the preview wakes it; the edit is still there.
+	woke := time.Now()
+	href := fmt.Sprintf("http://kube-app.studio.localhost:%s/", s.port)
+	link, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("preview") ? document.getElementById("preview").src : ""`))
+	if err == nil && link != "" {
+		href = link
+	}
+	step(t, ctx, "wake through the preview", chromedp.Navigate(href))
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		h1, _ := chromedp.Run(qctx, chromedp.Text(css(`h1`)))
+		cancel()
+		if h1 == "Hello from a pod" {
+			break
+		}
+		if time.Now().After(deadline) {
+			screenshot(t, ctx, "failed-kubernetes-wake")
+			t.Fatalf("after waking, the preview shows %q", h1)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("kubernetes: preview answered %v after opening a stopped project", time.Since(woke).Round(time.Millisecond))
+	if !strings.Contains(href, "kube-app.studio.localhost") {
+		t.Errorf("preview link %q is not on the project's host", href)
+	}
+}
+
+func waitFrameHeading(t *testing.T, ctx context.Context, inFrame chromedp.QueryOption, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		h1, _ := chromedp.Run(qctx, chromedp.Text(chromedp.CSS(`h1`), inFrame))
+		cancel()
+		if h1 == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			screenshot(t, ctx, "failed-frame-heading")
+			t.Fatalf("the preview frame shows %q, want %q", h1, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
