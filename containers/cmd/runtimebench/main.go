@@ -9,8 +9,12 @@
 //     container start costs on this machine.
 //
 // It prints p50/p99 of each as a Markdown table for docs/benchmarks.md.
+// With -runtime kubernetes it measures the same on a real cluster started
+// on this machine (internal/kubetest: control plane, containerd node, the
+// runtime image imported); the floor stays the Docker one, for comparison.
 //
 //	go run ./containers/cmd/runtimebench -n 20
+//	go run ./containers/cmd/runtimebench -n 10 -runtime kubernetes
 package main
 
 import (
@@ -44,23 +48,40 @@ func run() error {
 	runs := flag.Int("n", 20, "runs per measurement")
 	template := flag.String("template", "react-vite", "project template")
 	entry := flag.String("path", "/src/main.tsx", "path whose first 200 counts as ready")
+	runtime := flag.String("runtime", "docker", "docker | kubernetes")
 	flag.Parse()
 
 	ctx := context.Background()
-	rt, err := containers.NewDockerWith(containers.Options{Instance: "runtimebench"})
+	work, err := os.MkdirTemp("", "runtimebench-")
 	if err != nil {
 		return err
+	}
+	os.Chmod(work, 0o755)
+	defer os.RemoveAll(work)
+
+	var rt containers.Engine
+	var img string
+	switch *runtime {
+	case "docker":
+		d, err := containers.NewDockerWith(containers.Options{Instance: "runtimebench"})
+		if err != nil {
+			return err
+		}
+		rt, img = d, d.Image()
+	case "kubernetes":
+		k, stop, err := kubernetesRuntime(ctx, work)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		rt, img = k, k.Image()
+	default:
+		return fmt.Errorf("-runtime %q is not docker or kubernetes", *runtime)
 	}
 	defer rt.Close()
 	if err := rt.Ping(ctx); err != nil {
 		return err
 	}
-
-	work, err := os.MkdirTemp("", "runtimebench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(work)
 
 	var create, wake, floor samples
 	var ensure, start, ready, deps samples
@@ -75,21 +96,21 @@ func run() error {
 		fmt.Fprintf(os.Stderr, "run %2d: create %v, wake %v\n", i+1, c.Round(time.Millisecond), w.Round(time.Millisecond))
 	}
 	for range *runs {
-		d, err := dockerRunTrue(ctx, rt.Image())
+		d, err := dockerRunTrue(ctx, img)
 		if err != nil {
 			return err
 		}
 		floor = append(floor, d)
 	}
 
-	fmt.Printf("%d runs, template %s, ready = first 200 of %s, image %s\n\n", *runs, *template, *entry, rt.Image())
+	fmt.Printf("%s, %d runs, template %s, ready = first 200 of %s, image %s\n\n", *runtime, *runs, *template, *entry, img)
 	fmt.Println("| measurement | p50 | p99 | p50 / floor |")
 	fmt.Println("|---|---|---|---|")
 	row := func(name string, s samples) {
 		fmt.Printf("| %s | %s | %s | %.1f× |\n", name, ms(s.p(50)), ms(s.p(99)), float64(s.p(50))/float64(floor.p(50)))
 	}
 	row("create → ready", create)
-	row("  Ensure (network + container)", ensure)
+	row("  Ensure (network + container, or namespace + objects)", ensure)
 	row("  Start", start)
 	row("  Start → ready", ready)
 	row("create → ready + its pre-bundled dependencies", deps)
@@ -102,7 +123,7 @@ func run() error {
 // again and removes it. parts splits the create time into Ensure, Start and
 // the wait for the dev server, and adds the time to then fetch the entry's
 // pre-bundled dependencies.
-func measureProject(ctx context.Context, rt *containers.Docker, dir, template, entry string) (create, wake time.Duration, parts [4]time.Duration, err error) {
+func measureProject(ctx context.Context, rt containers.Runtime, dir, template, entry string) (create, wake time.Duration, parts [4]time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	id := uuid.NewString()
