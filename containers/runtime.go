@@ -136,10 +136,14 @@ func (e Exit) Reason() string {
 }
 
 func (e Exit) String() string {
-	if len(e.LogTail) == 0 {
-		return "dev server " + e.Reason()
+	what := "dev server " + e.Reason()
+	if e.Message != "" {
+		what = "The dev server cannot run: " + e.Message
 	}
-	return "dev server " + e.Reason() + ":\n" + strings.Join(e.LogTail, "\n")
+	if len(e.LogTail) == 0 {
+		return what
+	}
+	return what + ":\n" + strings.Join(e.LogTail, "\n")
 }
 
 var (

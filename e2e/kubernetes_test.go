@@ -172,6 +172,35 @@ func TestKubernetesCreatePreviewEditHibernateWake(t *testing.T) {
 	if !strings.Contains(href, "kube-app.studio.localhost") {
 		t.Errorf("preview link %q is not on the project's host", href)
 	}
+
+	// Someone deletes the project's namespace behind studio's back: the
+	// next preview request finds the dev server gone, and studio makes the
+	// namespace and its objects again; the files were never in it.
+	if err := cluster.Client.CoreV1().Namespaces().Delete(context.Background(), "studio-"+projectID, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Eventually(t, 60*time.Second, func() bool {
+		pods, err := cluster.Client.CoreV1().Pods("studio-"+projectID).List(context.Background(), metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 0
+	}, "the deleted namespace's pod is gone")
+	step(t, ctx, "preview after the namespace was deleted", chromedp.Navigate(href))
+	deadline = time.Now().Add(150 * time.Second)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		h1, _ := chromedp.Run(qctx, chromedp.Text(css(`h1`)))
+		cancel()
+		if h1 == "Hello from a pod" {
+			break
+		}
+		if time.Now().After(deadline) {
+			screenshot(t, ctx, "failed-kubernetes-recreate")
+			t.Fatalf("after its namespace was deleted, the preview shows %q", h1)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if h1 == "" {
+			_ = chromedp.Do(ctx, chromedp.Reload())
+		}
+	}
 }
 
 func waitFrameHeading(t *testing.T, ctx context.Context, inFrame chromedp.QueryOption, want string) {

@@ -85,17 +85,33 @@ func (k *Kube) project(spec containers.Spec) (project, error) {
 	return p, nil
 }
 
+// namespaceGone bounds the wait for a namespace that is being deleted (by
+// someone else, behind studio's back) before it is made again.
+const namespaceGone = time.Minute
+
 func (k *Kube) ensureNamespace(ctx context.Context, p project) error {
 	want := k.namespaceObject(p)
-	ns, err := k.api.CoreV1().Namespaces().Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
-	if apierrors.IsAlreadyExists(err) {
-		ns, err = k.api.CoreV1().Namespaces().Get(ctx, p.namespace, metav1.GetOptions{})
-	}
-	if err != nil {
-		return fmt.Errorf("namespace of project %s: %w", p.id, apiErr(err))
-	}
-	if ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
-		return fmt.Errorf("namespace %s of project %s is still being deleted; try again in a moment", p.namespace, p.id)
+	var ns *corev1.Namespace
+	var err error
+	for deadline := time.Now().Add(namespaceGone); ; {
+		ns, err = k.api.CoreV1().Namespaces().Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			ns, err = k.api.CoreV1().Namespaces().Get(ctx, p.namespace, metav1.GetOptions{})
+		}
+		if err != nil && !apierrors.IsNotFound(err) { // not found: deleted just now, create again
+			return fmt.Errorf("namespace of project %s: %w", p.id, apiErr(err))
+		}
+		if err == nil && ns.DeletionTimestamp == nil && ns.Status.Phase != corev1.NamespaceTerminating {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("namespace %s of project %s is still being deleted; try again in a moment", p.namespace, p.id)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	if ns.Labels[labelInstance] != k.opts.Instance || ns.Labels[labelProject] != p.id {
 		return fmt.Errorf("namespace %s exists but does not belong to this studio (instance %q)", p.namespace, k.opts.Instance)
