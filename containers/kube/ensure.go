@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	"studio/containers"
 )
@@ -142,7 +143,13 @@ func (k *Kube) ensureStorage(ctx context.Context, p project) error {
 			return fmt.Errorf("free the volume of project %s: %w", p.id, apiErr(err))
 		}
 	}
-	_, err = k.api.CoreV1().PersistentVolumeClaims(p.namespace).Create(ctx, k.claim(p, shared), metav1.CreateOptions{FieldManager: fieldManager})
+	// Read before creating: the quota's admission check runs before the
+	// "already exists" one, and a second claim is over the quota.
+	claims := k.api.CoreV1().PersistentVolumeClaims(p.namespace)
+	_, err = claims.Get(ctx, filesClaim, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = claims.Create(ctx, k.claim(p, shared), metav1.CreateOptions{FieldManager: fieldManager})
+	}
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("claim of project %s: %w", p.id, apiErr(err))
 	}
@@ -187,14 +194,23 @@ func (k *Kube) ensureDeployment(ctx context.Context, p project, want, have *apps
 		return fmt.Errorf("create the dev server of project %s: %w", p.id, apiErr(err))
 	}
 	k.opts.Logger.InfoContext(ctx, "updating an out-of-date project deployment", "project", p.id, "image", k.opts.Image)
-	update := have.DeepCopy()
-	update.Spec.Template = want.Spec.Template
-	update.Spec.Strategy = want.Spec.Strategy
-	if update.Annotations == nil {
-		update.Annotations = map[string]string{}
-	}
-	update.Annotations[annotationSpec] = want.Annotations[annotationSpec]
-	if _, err := deployments.Update(ctx, update, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil && !apierrors.IsConflict(err) {
+	// The controllers write the Deployment's status all the time: read it
+	// again and retry when the write lost the race.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := deployments.Get(ctx, devServer, metav1.GetOptions{})
+		if err != nil || cur.Annotations[annotationSpec] == want.Annotations[annotationSpec] {
+			return err
+		}
+		cur.Spec.Template = want.Spec.Template
+		cur.Spec.Strategy = want.Spec.Strategy
+		if cur.Annotations == nil {
+			cur.Annotations = map[string]string{}
+		}
+		cur.Annotations[annotationSpec] = want.Annotations[annotationSpec]
+		_, err = deployments.Update(ctx, cur, metav1.UpdateOptions{FieldManager: fieldManager})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("update the dev server of project %s: %w", p.id, apiErr(err))
 	}
 	return nil
