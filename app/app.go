@@ -160,8 +160,7 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 	return nil
 }
 
-// projectsRoot is the folder holding every project's files; on Kubernetes,
-// where the shared projects volume is mounted.
+// projectsRoot is the folder holding every project's files.
 func projectsRoot(cfg *config.Config) string { return filepath.Join(cfg.DataDir(), "projects") }
 
 // newEngine connects to the container engine STUDIO_RUNTIME names.
@@ -170,7 +169,7 @@ func newEngine(cfg *config.Config, instance string, log *slog.Logger) (container
 		return kube.New(kube.Options{
 			Namespace:     cfg.KubeNamespace,
 			ProjectsClaim: cfg.KubeProjectsClaim,
-			ProjectsRoot:  projectsRoot(cfg),
+			VolumeRoot:    cfg.DataDir(),
 			Image:         cfg.RuntimeImage,
 			Instance:      instance,
 			Memory:        cfg.Memory,

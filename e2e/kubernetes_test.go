@@ -23,7 +23,7 @@ import (
 
 // kubernetesStudio starts a real cluster with a node on this machine, the
 // runtime image imported into its containerd, and a studio in kubernetes
-// mode whose projects volume is a folder of its data on the node.
+// mode whose projects volume is its data folder on the node.
 func kubernetesStudio(t *testing.T) (*studio, *kubetest.Cluster) {
 	t.Helper()
 	cluster, err := kubetest.Start(kubetest.Options{Node: true, Images: []string{image.Reference()}})
@@ -52,7 +52,7 @@ func kubernetesStudio(t *testing.T) (*studio, *kubetest.Cluster) {
 			Capacity:                      size,
 			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
 			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: projects}},
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: data}},
 			ClaimRef:                      &corev1.ObjectReference{Namespace: "studio", Name: "studio-projects"},
 		},
 	}
@@ -94,8 +94,12 @@ func TestKubernetesCreatePreviewEditHibernateWake(t *testing.T) {
 	s, cluster := kubernetesStudio(t)
 	ctx := browser(t)
 	type css = chromedp.CSS
+	// The first action starts the browser, which lives as long as the
+	// context it ran on: not one of step's short ones.
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.base+"/signup")); err != nil {
+		t.Fatal(err)
+	}
 	step(t, ctx, "sign up and create",
-		chromedp.Navigate(s.base+"/signup"),
 		chromedp.WaitVisible(css(`#f-email`)),
 		chromedp.SendKeys(css(`#f-email`), "kate@example.com"),
 		chromedp.SendKeys(css(`#f-password`), "a long password"),

@@ -71,13 +71,13 @@ func (k *Kube) project(spec containers.Spec) (project, error) {
 	if err := containers.CheckProjectDir(spec.Dir); err != nil {
 		return project{}, fmt.Errorf("project %s: %w", spec.ProjectID, err)
 	}
-	root := k.opts.ProjectsRoot
+	root := k.opts.VolumeRoot
 	if root == "" {
 		root = filepath.Dir(spec.Dir)
 	}
 	sub, err := filepath.Rel(root, spec.Dir)
 	if err != nil || sub == "." || sub == ".." || strings.HasPrefix(sub, "../") {
-		return project{}, fmt.Errorf("project %s: folder %s is not inside the projects folder %s", spec.ProjectID, spec.Dir, root)
+		return project{}, fmt.Errorf("project %s: folder %s is not inside the projects volume at %s", spec.ProjectID, spec.Dir, root)
 	}
 	uid, gid := containers.FolderOwner(spec.Dir)
 	p := project{id: spec.ProjectID, namespace: ns, subPath: filepath.ToSlash(sub)}

@@ -66,17 +66,19 @@ type Options struct {
 	// Default: the pod's namespace in a cluster, else "studio".
 	Namespace string
 	// ProjectsClaim is the ReadWriteMany claim in Namespace that holds
-	// every project's files; default "studio-projects".
+	// every project's files and checkpoints; default "studio-projects".
 	ProjectsClaim string
-	// ProjectsRoot is where studio mounts that claim: a project's files at
-	// ProjectsRoot/<id> are at <id> on the volume.
-	ProjectsRoot string
-	Image        string        // default image.Reference()
-	Instance     string        // default "default"
-	Memory       int64         // bytes per project; default 1 GiB
-	MilliCPUs    int64         // CPU per project in thousandths; default 1000
-	StopTimeout  time.Duration // grace before a stopping dev server is killed; default 5s
-	Logger       *slog.Logger
+	// VolumeRoot is where studio mounts that claim (its data folder, so
+	// checkpoints are shared by every replica too): a project's files at
+	// VolumeRoot/projects/<id> are at projects/<id> on the volume, the
+	// subPath its pod mounts. Default: the folder above the project's.
+	VolumeRoot  string
+	Image       string        // default image.Reference()
+	Instance    string        // default "default"
+	Memory      int64         // bytes per project; default 1 GiB
+	MilliCPUs   int64         // CPU per project in thousandths; default 1000
+	StopTimeout time.Duration // grace before a stopping dev server is killed; default 5s
+	Logger      *slog.Logger
 }
 
 func (o Options) withDefaults() Options {

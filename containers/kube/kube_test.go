@@ -86,7 +86,7 @@ func newEnv(t *testing.T, mutate ...func(*Options)) *env {
 		Config:        cluster.Config,
 		Namespace:     studioNS,
 		ProjectsClaim: claim,
-		ProjectsRoot:  root,
+		VolumeRoot:    root,
 		Image:         "studio-runtime:test",
 		Instance:      instance,
 		Memory:        512 << 20,
@@ -394,7 +394,7 @@ func TestEnsureRefusesBadSpecs(t *testing.T) {
 		t.Error("Ensure took a project id that is not a UUID")
 	}
 	outside := t.TempDir()
-	if _, err := e.k.Ensure(ctx, containers.Spec{ProjectID: uuid.NewString(), Dir: outside}); err == nil || !strings.Contains(err.Error(), "not inside the projects folder") {
+	if _, err := e.k.Ensure(ctx, containers.Spec{ProjectID: uuid.NewString(), Dir: outside}); err == nil || !strings.Contains(err.Error(), "not inside the projects volume") {
 		t.Errorf("Ensure of a folder outside the projects volume: %v", err)
 	}
 

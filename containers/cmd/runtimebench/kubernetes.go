@@ -62,7 +62,7 @@ func kubernetesRuntime(ctx context.Context, work string) (*kube.Kube, func(), er
 		cluster.Stop()
 		return nil, nil, err
 	}
-	k, err := kube.New(kube.Options{Config: cluster.Config, Namespace: "studio", ProjectsRoot: work, Instance: "runtimebench"})
+	k, err := kube.New(kube.Options{Config: cluster.Config, Namespace: "studio", VolumeRoot: work, Instance: "runtimebench"})
 	if err != nil {
 		cluster.Stop()
 		return nil, nil, err
