@@ -1,0 +1,133 @@
+package deploy
+
+import (
+	"fmt"
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// access is one request studio's ServiceAccount may or may not make.
+type access struct {
+	verb, group, resource, subresource, namespace string
+}
+
+func (a access) String() string {
+	r := a.resource
+	if a.group != "" {
+		r += "." + a.group
+	}
+	if a.subresource != "" {
+		r += "/" + a.subresource
+	}
+	if a.namespace != "" {
+		return fmt.Sprintf("%s %s in %s", a.verb, r, a.namespace)
+	}
+	return a.verb + " " + r
+}
+
+// every expands verbs over one resource.
+func every(group, resource, subresource, namespace string, verbs ...string) []access {
+	out := make([]access, len(verbs))
+	for i, v := range verbs {
+		out[i] = access{v, group, resource, subresource, namespace}
+	}
+	return out
+}
+
+// projectNS is a namespace as the runtime names a project's.
+const projectNS = "studio-3f1c9a52-8d0e-4b7a-9c61-2e5f0a7d4b19"
+
+// runtimeNeeds is every call the Kubernetes runtime makes.
+func runtimeNeeds() []access {
+	var a []access
+	a = append(a, every("", "namespaces", "", "", "get", "list", "watch", "create", "delete")...)
+	a = append(a, every("", "persistentvolumes", "", "", "get", "list", "create", "delete")...)
+	a = append(a, every("apps", "deployments", "", projectNS, "get", "list", "watch", "create", "update", "patch", "delete")...)
+	a = append(a, every("apps", "deployments", "scale", projectNS, "get", "update", "patch")...)
+	for _, r := range []struct{ group, resource string }{
+		{"", "services"}, {"networking.k8s.io", "networkpolicies"}, {"", "resourcequotas"},
+		{"", "limitranges"}, {"", "persistentvolumeclaims"},
+	} {
+		a = append(a, every(r.group, r.resource, "", projectNS, "get", "list", "create", "update", "delete")...)
+	}
+	a = append(a, every("", "pods", "", projectNS, "get", "list", "watch")...)
+	a = append(a, every("", "pods", "log", projectNS, "get")...)
+	a = append(a, every("", "pods", "exec", projectNS, "create", "get")...)
+	a = append(a, every("", "events", "", projectNS, "list", "watch")...)
+	// studio reads its own projects claim to find the volume's source.
+	a = append(a, access{"get", "", "persistentvolumeclaims", "", "studio"})
+	return a
+}
+
+// runtimeMustNot is what would let project code, or anyone who took over
+// studio, out of the projects: secrets, nodes, pods outside a Deployment,
+// weakening a namespace's Pod Security label, granting itself more.
+func runtimeMustNot() []access {
+	var a []access
+	for _, ns := range []string{projectNS, "studio", "kube-system"} {
+		a = append(a, every("", "secrets", "", ns, "get", "list", "watch")...)
+		a = append(a, every("", "pods", "", ns, "create", "update", "delete")...)
+		a = append(a, every("", "configmaps", "", ns, "get")...)
+		a = append(a, every("rbac.authorization.k8s.io", "roles", "", ns, "create", "bind", "escalate")...)
+		a = append(a, every("rbac.authorization.k8s.io", "rolebindings", "", ns, "create")...)
+	}
+	a = append(a, every("", "secrets", "", "", "list")...)
+	a = append(a, every("", "namespaces", "", "", "update", "patch")...)
+	a = append(a, every("", "persistentvolumes", "", "", "update", "patch")...)
+	a = append(a, every("", "nodes", "", "", "get", "list", "patch", "delete")...)
+	a = append(a, every("", "nodes", "proxy", "", "get")...)
+	a = append(a, every("", "pods", "attach", projectNS, "create")...)
+	a = append(a, every("", "pods", "portforward", projectNS, "create")...)
+	a = append(a, every("", "pods", "ephemeralcontainers", projectNS, "update", "patch")...)
+	a = append(a, every("", "serviceaccounts", "", projectNS, "create")...)
+	a = append(a, every("", "serviceaccounts", "token", "studio", "create")...)
+	a = append(a, every("", "events", "", projectNS, "create", "delete")...)
+	a = append(a, every("apps", "daemonsets", "", projectNS, "create")...)
+	a = append(a, every("apps", "statefulsets", "", projectNS, "create")...)
+	a = append(a, every("batch", "jobs", "", projectNS, "create")...)
+	a = append(a, every("rbac.authorization.k8s.io", "clusterroles", "", "", "create", "update", "bind", "escalate")...)
+	a = append(a, every("rbac.authorization.k8s.io", "clusterrolebindings", "", "", "create", "update")...)
+	a = append(a, every("", "users", "", "", "impersonate")...)
+	a = append(a, every("", "serviceaccounts", "", "kube-system", "impersonate")...)
+	a = append(a, every("certificates.k8s.io", "certificatesigningrequests", "", "", "create")...)
+	a = append(a, every("admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "", "create")...)
+	a = append(a, every("apiextensions.k8s.io", "customresourcedefinitions", "", "", "create")...)
+	return a
+}
+
+// TestStudioServiceAccountRBAC stores the rendered RBAC objects and asks the
+// API server's own authorizer (SubjectAccessReview) about studio's
+// ServiceAccount: it may make every call the runtime makes and none of the
+// ones that would reach past the projects.
+func TestStudioServiceAccountRBAC(t *testing.T) {
+	applyForReal(t, render(t, "kubernetes"), "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+	for _, a := range runtimeNeeds() {
+		if !allowed(t, a) {
+			t.Errorf("studio may not %s", a)
+		}
+	}
+	for _, a := range runtimeMustNot() {
+		if allowed(t, a) {
+			t.Errorf("studio may %s", a)
+		}
+	}
+}
+
+// allowed asks the API server whether studio's ServiceAccount may do a.
+func allowed(t *testing.T, a access) bool {
+	t.Helper()
+	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:   studioUser.UserName,
+		Groups: studioUser.Groups,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Verb: a.verb, Group: a.group, Resource: a.resource, Subresource: a.subresource, Namespace: a.namespace,
+		},
+	}}
+	res, err := admin(t).AuthorizationV1().SubjectAccessReviews().Create(t.Context(), review, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("%s: %v", a, err)
+	}
+	return res.Status.Allowed
+}
