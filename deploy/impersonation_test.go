@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -39,7 +40,8 @@ func TestStudioServiceAccountRunsAProject(t *testing.T) {
 		},
 	}}, create)
 	must("create the project namespace", err)
-	t.Cleanup(func() { _ = admin(t).CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}) })
+	// t.Context() ends before cleanups run.
+	t.Cleanup(func() { _ = admin(t).CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 
 	labels := map[string]string{"app": "dev-server"}
 	_, err = studio.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
@@ -97,7 +99,9 @@ func TestStudioServiceAccountRunsAProject(t *testing.T) {
 		},
 	}, create)
 	must("create the project's PersistentVolume", err)
-	t.Cleanup(func() { _ = admin(t).CoreV1().PersistentVolumes().Delete(ctx, pvName, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = admin(t).CoreV1().PersistentVolumes().Delete(context.Background(), pvName, metav1.DeleteOptions{})
+	})
 	_, err = studio.CoreV1().PersistentVolumeClaims(ns).Create(ctx, &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Name: "files"},
 		Spec: corev1.PersistentVolumeClaimSpec{
