@@ -31,7 +31,15 @@ func TestStudioDeploymentMatchesStudio(t *testing.T) {
 			if got := settings["STUDIO_RUNTIME"]; got != "kubernetes" {
 				t.Errorf("STUDIO_RUNTIME = %q, want kubernetes", got)
 			}
-			cfg, err := config.Load("serve", nil, func(k string) string { return settings[k] }, io.Discard)
+			// The two Secrets, as the README makes them.
+			env := map[string]string{
+				"STUDIO_DATABASE_URL": "postgres://studio:secret@db.example.internal:5432/studio?sslmode=require",
+				"STUDIO_SECRET_KEY":   "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH",
+			}
+			for k, v := range settings {
+				env[k] = v
+			}
+			cfg, err := config.Load("serve", nil, func(k string) string { return env[k] }, io.Discard)
 			if err != nil {
 				t.Fatalf("studio refuses the ConfigMap's settings: %v", err)
 			}
