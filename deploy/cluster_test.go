@@ -109,10 +109,17 @@ func (a *applier) apply(ctx context.Context, o *unstructured.Unstructured, dryRu
 	return nil
 }
 
-// admin returns a typed client acting as the cluster's administrator.
+// admin returns a typed client acting as the cluster's administrator,
+// with a generous client-side rate limit: the RBAC test asks many questions.
 func admin(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	return cluster.Client
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.QPS, cfg.Burst = 500, 1000
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // asStudio returns a typed client acting as studio's ServiceAccount.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/google/uuid"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -23,7 +24,10 @@ func TestStudioServiceAccountRunsAProject(t *testing.T) {
 	applyForReal(t, render(t, "kubernetes"), "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding")
 	ctx := t.Context()
 	studio := asStudio(t)
-	const ns, pvName = projectNS + "-rbac", "studio-test-3f1c9a52"
+	// A fresh project id each run: a deleted namespace lingers while its
+	// contents are removed.
+	id := uuid.NewString()
+	ns, pvName := "studio-"+id, "studio-test-"+id
 	create := metav1.CreateOptions{}
 	must := func(what string, err error) {
 		t.Helper()
@@ -35,7 +39,7 @@ func TestStudioServiceAccountRunsAProject(t *testing.T) {
 	_, err := studio.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: ns,
 		Labels: map[string]string{
-			"studio.managed": "true", "studio.instance": "test", "studio.project": "3f1c9a52",
+			"studio.managed": "true", "studio.instance": "test", "studio.project": id,
 			"pod-security.kubernetes.io/enforce": "restricted",
 		},
 	}}, create)
@@ -51,7 +55,7 @@ func TestStudioServiceAccountRunsAProject(t *testing.T) {
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "dev", Image: "studio-runtime:test"}}},
+				Spec:       restrictedPod("studio-runtime:test"),
 			},
 		},
 	}, create)
@@ -142,4 +146,26 @@ func TestStudioServiceAccountRunsAProject(t *testing.T) {
 
 	must("delete the project's PersistentVolume", studio.CoreV1().PersistentVolumes().Delete(ctx, pvName, metav1.DeleteOptions{}))
 	must("delete the project namespace", studio.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}))
+}
+
+// restrictedPod is a pod as the runtime makes a project's: one that the
+// restricted Pod Security level admits.
+func restrictedPod(image string) corev1.PodSpec {
+	return corev1.PodSpec{
+		AutomountServiceAccountToken: ptr.To(false),
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			RunAsUser:      ptr.To[int64](1000),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers: []corev1.Container{{
+			Name:  "dev",
+			Image: image,
+			SecurityContext: &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr.To(false),
+				ReadOnlyRootFilesystem:   ptr.To(true),
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			},
+		}},
+	}
 }
