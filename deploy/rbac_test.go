@@ -2,9 +2,11 @@ package deploy
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -132,4 +134,35 @@ func allowed(t *testing.T, c kubernetes.Interface, a access) bool {
 		t.Fatalf("%s: %v", a, err)
 	}
 	return res.Status.Allowed
+}
+
+// TestClusterRoleGrantsOnlyWhatTheRuntimeNeeds reads the rendered ClusterRole
+// itself: every verb on every resource it grants is one the runtime needs, so
+// a grant added to rbac.yaml must be added to runtimeNeeds, and said why.
+func TestClusterRoleGrantsOnlyWhatTheRuntimeNeeds(t *testing.T) {
+	t.Parallel()
+	needed := map[string]bool{}
+	for _, a := range runtimeNeeds() {
+		needed[grant(a.verb, a.group, a.resource, a.subresource)] = true
+	}
+	role := typed[rbacv1.ClusterRole](t, find(t, render(t, "kubernetes"), "ClusterRole", "studio"))
+	for _, rule := range role.Rules {
+		if len(rule.ResourceNames) > 0 || len(rule.NonResourceURLs) > 0 {
+			t.Errorf("rule %+v: the runtime needs no resourceNames or nonResourceURLs", rule)
+		}
+		for _, group := range rule.APIGroups {
+			for _, res := range rule.Resources {
+				resource, sub, _ := strings.Cut(res, "/")
+				for _, verb := range rule.Verbs {
+					if !needed[grant(verb, group, resource, sub)] {
+						t.Errorf("the ClusterRole grants %s on %s in group %q, which the runtime does not need", verb, res, group)
+					}
+				}
+			}
+		}
+	}
+}
+
+func grant(verb, group, resource, subresource string) string {
+	return verb + " " + group + "/" + resource + "/" + subresource
 }
