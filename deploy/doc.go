@@ -1,0 +1,4 @@
+// Package deploy holds the files that run studio elsewhere: kubernetes/ is a
+// kustomize base (with overlays in kubernetes/examples/). Its tests render
+// every kustomization and apply the result to a real API server.
+package deploy
