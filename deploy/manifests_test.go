@@ -3,7 +3,6 @@ package deploy
 import (
 	"io"
 	"net"
-	"path"
 	"strconv"
 	"testing"
 
@@ -49,10 +48,10 @@ func TestStudioDeploymentMatchesStudio(t *testing.T) {
 				t.Errorf("container ports %v, studio listens on %s", c.Ports, cfg.Addr)
 			}
 			claim := settings["STUDIO_KUBE_PROJECTS_CLAIM"]
-			checkMount(t, d.Spec.Template.Spec.Volumes, c.VolumeMounts, path.Join(cfg.DataDir(), "projects"), claim, "")
-			// app.go keeps checkpoints in DataDir/checkpoints; every replica
-			// must see them, so they are on the projects volume too.
-			checkMount(t, d.Spec.Template.Spec.Volumes, c.VolumeMounts, path.Join(cfg.DataDir(), "checkpoints"), claim, ".checkpoints")
+			// The claim is studio's data folder: the Kubernetes runtime takes
+			// a project's subPath relative to it, and checkpoints
+			// (DataDir/checkpoints) are shared by every replica.
+			checkMount(t, d.Spec.Template.Spec.Volumes, c.VolumeMounts, cfg.DataDir(), claim, "")
 			checkMount(t, d.Spec.Template.Spec.Volumes, c.VolumeMounts, "/tmp", "", "")
 
 			checkSecretEnv(t, c.Env, "STUDIO_DATABASE_URL", "studio-database", "url")
