@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,8 +28,15 @@ import (
 // privilege escalation or capabilities, no service-account token, a
 // size-limited emptyDir, project files through a PVC with subPath) on a
 // real node, and reaches it over HTTP, pods/log and pods/exec.
+//
+// With a docker daemon at hand, the pod's image comes from it through
+// Options.Images, as studio's runtime image does.
 func TestNodeRunsAHardenedPod(t *testing.T) {
-	c, err := Start(Options{Node: true})
+	opts, image := Options{Node: true}, ProbeImage
+	if ref, ok := dockerProbeImage(t); ok {
+		opts.Images, image = []string{ref}, ref
+	}
+	c, err := Start(opts)
 	if err != nil {
 		t.Fatalf("start cluster with a node: %v", err)
 	}
@@ -36,7 +44,7 @@ func TestNodeRunsAHardenedPod(t *testing.T) {
 	ctx := context.Background()
 	ns := newRestrictedNamespace(t, c)
 	files := projectVolume(t, c, ns)
-	pod := runPod(t, c, ns, hardenedPod())
+	pod := runPod(t, c, ns, hardenedPod(image))
 
 	ip := net.ParseIP(pod.Status.PodIP)
 	_, subnet, _ := net.ParseCIDR(c.PodSubnet)
@@ -157,7 +165,7 @@ func projectVolume(t *testing.T, c *Cluster, ns string) string {
 	return files
 }
 
-func hardenedPod() *corev1.Pod {
+func hardenedPod(image string) *corev1.Pod {
 	yes, no := true, false
 	uid := int64(1000)
 	tmpSize := resource.MustParse("64Mi")
@@ -171,7 +179,7 @@ func hardenedPod() *corev1.Pod {
 			},
 			Containers: []corev1.Container{{
 				Name:            "probe",
-				Image:           ProbeImage,
+				Image:           image,
 				ImagePullPolicy: corev1.PullNever,
 				Args:            []string{"serve", ":8080"},
 				Ports:           []corev1.ContainerPort{{ContainerPort: 8080}},
@@ -263,4 +271,39 @@ func execIn(c *Cluster, ns, pod string, argv ...string) (string, error) {
 	defer cancel()
 	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &out})
 	return out.String(), err
+}
+
+// dockerProbeImage puts the probe program into the local docker daemon as
+// an image (removed again when the test ends), if there is a daemon.
+func dockerProbeImage(t *testing.T) (string, bool) {
+	t.Helper()
+	if exec.Command("docker", "info").Run() != nil {
+		t.Log("no docker daemon: the pod runs the image built here, Options.Images is not tried")
+		return "", false
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "probe")
+	build := exec.Command("go", "build", "-o", binary, "./internal/kubetest/probe")
+	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build probe: %v: %s", err, out)
+	}
+	layer := filepath.Join(dir, "layer.tar")
+	data, err := layerTar(binary, "probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(layer, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref := "kubetest-docker-probe:" + randomHex(4)
+	if out, err := exec.Command("docker", "import", "--change", `ENTRYPOINT ["/probe"]`, layer, ref).CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", ref).Run() })
+	return ref, true
 }
