@@ -75,6 +75,18 @@ func TestNodeRunsAHardenedPod(t *testing.T) {
 			}
 		}
 	})
+	t.Run("at most 512 processes", func(t *testing.T) {
+		// The kubelet sets podPidsLimit on the pod's cgroup, under the
+		// node's own cgroup root, in the QoS class's folder.
+		pattern := filepath.Join("/sys/fs/cgroup/pids", c.node.cgroupRoot, "kubepods", "*", "pod"+string(pod.UID), "pids.max")
+		files, _ := filepath.Glob(pattern)
+		if len(files) != 1 {
+			t.Fatalf("no single pod cgroup matches %s: %v", pattern, files)
+		}
+		if data, err := os.ReadFile(files[0]); err != nil || strings.TrimSpace(string(data)) != "512" {
+			t.Fatalf("%s = %q, %v; want 512", files[0], data, err)
+		}
+	})
 	t.Run("root file system is read-only, /tmp is writable", func(t *testing.T) {
 		if out, err := execIn(c, ns, pod.Name, "/probe", "write", "/probe-was-here", "x"); err == nil {
 			t.Fatalf("writing to / succeeded: %q", out)
