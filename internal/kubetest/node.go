@@ -349,6 +349,7 @@ func (n *node) startKubelet(bin, kubeconfig string) error {
 		"--config="+config,
 		"--kubeconfig="+kubeconfig,
 		"--root-dir="+kubeletDir,
+		"--cert-dir="+filepath.Join(kubeletDir, "pki"), // default: /var/lib/kubelet/pki
 		"--hostname-override="+nodeName)
 	if err != nil {
 		return err
@@ -387,6 +388,9 @@ func (n *node) kubeletConfig(port int, resolv string) string {
 		"imageGCLowThresholdPercent: 99",
 		"serializeImagePulls: false",
 		"protectKernelDefaults: false",
+		// The hint and KUBE-FIREWALL chains are for kube-proxy, which a
+		// test node does not run; they would outlive the node.
+		"makeIPTablesUtilChains: false",
 	}
 	return strings.Join(lines, "\n") + "\n"
 }

@@ -44,6 +44,17 @@ func (n *node) stop() {
 	n.removeCgroupRoot()
 	removeLinksInto("/var/log/containers", n.dir)
 	n.removeCNICache()
+	removeKubeletHostFiles()
+}
+
+// removeKubeletHostFiles removes what the kubelet makes outside its root
+// folder whatever it is told: the device-plugin socket has a fixed path.
+// The folders go only if empty, so another node's files stay.
+func removeKubeletHostFiles() {
+	_ = os.Remove("/var/lib/kubelet/device-plugins/kubelet.sock")
+	for _, dir := range []string{"/var/lib/kubelet/device-plugins", "/var/lib/kubelet", "/var/log/containers"} {
+		_ = os.Remove(dir)
+	}
 }
 
 func warn(format string, args ...any) {

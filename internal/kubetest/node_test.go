@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,8 +28,15 @@ import (
 // privilege escalation or capabilities, no service-account token, a
 // size-limited emptyDir, project files through a PVC with subPath) on a
 // real node, and reaches it over HTTP, pods/log and pods/exec.
+//
+// With a docker daemon at hand, the pod's image comes from it through
+// Options.Images, as studio's runtime image does.
 func TestNodeRunsAHardenedPod(t *testing.T) {
-	c, err := Start(Options{Node: true})
+	opts, image := Options{Node: true}, ProbeImage
+	if ref, ok := dockerProbeImage(t); ok {
+		opts.Images, image = []string{ref}, ref
+	}
+	c, err := Start(opts)
 	if err != nil {
 		t.Fatalf("start cluster with a node: %v", err)
 	}
@@ -36,7 +44,7 @@ func TestNodeRunsAHardenedPod(t *testing.T) {
 	ctx := context.Background()
 	ns := newRestrictedNamespace(t, c)
 	files := projectVolume(t, c, ns)
-	pod := runPod(t, c, ns, hardenedPod())
+	pod := runPod(t, c, ns, hardenedPod(image))
 
 	ip := net.ParseIP(pod.Status.PodIP)
 	_, subnet, _ := net.ParseCIDR(c.PodSubnet)
@@ -57,32 +65,44 @@ func TestNodeRunsAHardenedPod(t *testing.T) {
 		}
 	})
 	t.Run("pods/exec runs as uid 1000 under seccomp with no new privileges", func(t *testing.T) {
-		if out := mustExec(t, c, ns, pod.Name, "probe", "id"); out != "uid=1000 gid=1000\n" {
+		if out := mustExec(t, c, ns, pod.Name, "/probe", "id"); out != "uid=1000 gid=1000\n" {
 			t.Fatalf("probe id = %q", out)
 		}
-		status := mustExec(t, c, ns, pod.Name, "probe", "cat", "/proc/self/status")
+		status := mustExec(t, c, ns, pod.Name, "/probe", "cat", "/proc/self/status")
 		for _, want := range []string{"Seccomp:\t2", "NoNewPrivs:\t1", "CapEff:\t0000000000000000"} {
 			if !strings.Contains(status, want) {
 				t.Errorf("/proc/self/status lacks %q:\n%s", want, status)
 			}
 		}
 	})
+	t.Run("at most 512 processes", func(t *testing.T) {
+		// The kubelet sets podPidsLimit on the pod's cgroup, under the
+		// node's own cgroup root, in the QoS class's folder.
+		pattern := filepath.Join("/sys/fs/cgroup/pids", c.node.cgroupRoot, "kubepods", "*", "pod"+string(pod.UID), "pids.max")
+		files, _ := filepath.Glob(pattern)
+		if len(files) != 1 {
+			t.Fatalf("no single pod cgroup matches %s: %v", pattern, files)
+		}
+		if data, err := os.ReadFile(files[0]); err != nil || strings.TrimSpace(string(data)) != "512" {
+			t.Fatalf("%s = %q, %v; want 512", files[0], data, err)
+		}
+	})
 	t.Run("root file system is read-only, /tmp is writable", func(t *testing.T) {
-		if out, err := execIn(c, ns, pod.Name, "probe", "write", "/probe-was-here", "x"); err == nil {
+		if out, err := execIn(c, ns, pod.Name, "/probe", "write", "/probe-was-here", "x"); err == nil {
 			t.Fatalf("writing to / succeeded: %q", out)
 		} else if !strings.Contains(out, "read-only file system") {
 			t.Fatalf("writing to / failed with %q, want a read-only file system", out)
 		}
-		mustExec(t, c, ns, pod.Name, "probe", "write", "/tmp/scratch", "x")
+		mustExec(t, c, ns, pod.Name, "/probe", "write", "/tmp/scratch", "x")
 	})
 	t.Run("no service-account token", func(t *testing.T) {
-		out, err := execIn(c, ns, pod.Name, "probe", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/token")
-		if err == nil {
-			t.Fatalf("the pod has a service-account token: %q", out)
+		out, err := execIn(c, ns, pod.Name, "/probe", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/token")
+		if err == nil || !strings.Contains(out, "no such file or directory") {
+			t.Fatalf("reading a service-account token: %q, %v; want no such file", out, err)
 		}
 	})
 	t.Run("project files through the PVC's subPath", func(t *testing.T) {
-		mustExec(t, c, ns, pod.Name, "probe", "write", "/app/hello.txt", "hello from the pod")
+		mustExec(t, c, ns, pod.Name, "/probe", "write", "/app/hello.txt", "hello from the pod")
 		data, err := os.ReadFile(filepath.Join(files, "hello.txt"))
 		if err != nil || string(data) != "hello from the pod" {
 			t.Fatalf("host side of the volume: %q, %v", data, err)
@@ -157,7 +177,7 @@ func projectVolume(t *testing.T, c *Cluster, ns string) string {
 	return files
 }
 
-func hardenedPod() *corev1.Pod {
+func hardenedPod(image string) *corev1.Pod {
 	yes, no := true, false
 	uid := int64(1000)
 	tmpSize := resource.MustParse("64Mi")
@@ -171,7 +191,7 @@ func hardenedPod() *corev1.Pod {
 			},
 			Containers: []corev1.Container{{
 				Name:            "probe",
-				Image:           ProbeImage,
+				Image:           image,
 				ImagePullPolicy: corev1.PullNever,
 				Args:            []string{"serve", ":8080"},
 				Ports:           []corev1.ContainerPort{{ContainerPort: 8080}},
@@ -240,7 +260,7 @@ func mustExec(t *testing.T, c *Cluster, ns, pod string, argv ...string) string {
 }
 
 // execIn runs argv in the pod's first container through the API server's
-// exec subresource, and returns stdout and stderr together.
+// exec subresource, and returns its stdout followed by its stderr.
 func execIn(c *Cluster, ns, pod string, argv ...string) (string, error) {
 	req := c.Client.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).
 		SubResource("exec").VersionedParams(&corev1.PodExecOptions{
@@ -258,9 +278,46 @@ func execIn(c *Cluster, ns, pod string, argv ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var out bytes.Buffer
+	// Separate buffers: with one writer for both streams, stderr arrived
+	// empty.
+	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &out})
-	return out.String(), err
+	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
+	return stdout.String() + stderr.String(), err
+}
+
+// dockerProbeImage puts the probe program into the local docker daemon as
+// an image (removed again when the test ends), if there is a daemon.
+func dockerProbeImage(t *testing.T) (string, bool) {
+	t.Helper()
+	if exec.Command("docker", "info").Run() != nil {
+		t.Log("no docker daemon: the pod runs the image built here, Options.Images is not tried")
+		return "", false
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "probe")
+	build := exec.Command("go", "build", "-o", binary, "./internal/kubetest/probe")
+	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build probe: %v: %s", err, out)
+	}
+	layer := filepath.Join(dir, "layer.tar")
+	data, err := layerTar(binary, "probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(layer, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref := "kubetest-docker-probe:" + randomHex(4)
+	if out, err := exec.Command("docker", "import", "--change", `ENTRYPOINT ["/probe"]`, layer, ref).CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", ref).Run() })
+	return ref, true
 }
