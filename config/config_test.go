@@ -46,6 +46,8 @@ func TestValidationMessages(t *testing.T) {
 		{map[string]string{"STUDIO_SECRET_KEY": "short"}, "STUDIO_SECRET_KEY: must be at least 32 characters"},
 		{map[string]string{"STUDIO_RUNTIME": "podman"}, `STUDIO_RUNTIME: "podman" is not one of docker, kubernetes`},
 		{map[string]string{"STUDIO_ROUTER": "nginx"}, "STUDIO_ROUTER:"},
+		{map[string]string{"STUDIO_KUBE_NAMESPACE": "Studio_NS"}, `STUDIO_KUBE_NAMESPACE: "Studio_NS" is not a Kubernetes name`},
+		{map[string]string{"STUDIO_KUBE_PROJECTS_CLAIM": "-claim"}, `STUDIO_KUBE_PROJECTS_CLAIM: "-claim" is not a Kubernetes name`},
 		{map[string]string{"STUDIO_SIGNUP": "maybe"}, "STUDIO_SIGNUP:"},
 		{map[string]string{"STUDIO_IDLE_TIMEOUT": "soon"}, `STUDIO_IDLE_TIMEOUT: "soon" is not a duration`},
 		{map[string]string{"STUDIO_IDLE_TIMEOUT": "-1m"}, "STUDIO_IDLE_TIMEOUT: must not be negative"},

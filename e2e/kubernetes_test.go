@@ -9,10 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"studio/containers/image"
 	"studio/internal/kubetest"
@@ -38,41 +35,9 @@ func kubernetesStudio(t *testing.T) (*studio, *kubetest.Cluster) {
 		t.Fatal(err)
 	}
 	os.Chmod(filepath.Dir(data), 0o755)
-	ctx := context.Background()
-	api := cluster.Client
-	if _, err := api.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "studio"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := cluster.HostPathClaim(context.Background(), "studio", "studio-projects", data); err != nil {
 		t.Fatal(err)
 	}
-	size := corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: "studio-projects"},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:                      size,
-			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: data}},
-			ClaimRef:                      &corev1.ObjectReference{Namespace: "studio", Name: "studio-projects"},
-		},
-	}
-	if _, err := api.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: "studio-projects", Namespace: "studio"},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-			StorageClassName: ptr.To(""),
-			VolumeName:       pv.Name,
-			Resources:        corev1.VolumeResourceRequirements{Requests: size},
-		},
-	}
-	if _, err := api.CoreV1().PersistentVolumeClaims("studio").Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	testwait.Eventually(t, 30*time.Second, func() bool {
-		c, err := api.CoreV1().PersistentVolumeClaims("studio").Get(ctx, pvc.Name, metav1.GetOptions{})
-		return err == nil && c.Status.Phase == corev1.ClaimBound
-	}, "the projects claim is bound")
 
 	s := startStudioIn(t, data,
 		"STUDIO_RUNTIME=kubernetes",
@@ -148,12 +113,10 @@ func TestKubernetesCreatePreviewEditHibernateWake(t *testing.T) {
 		return err == nil && len(pods.Items) == 0
 	}, "the pod is gone once the project is stopped")
 
-	// Opening the workspace, whose preview frame is a page on the
-	// project's host, wakes it; the edit is still there.
+	// Opening the preview wakes it (the "Starting…" page, then the app);
+	// the edit is still there.
 	woke := time.Now()
-	preview("wake")
-	inFrame = previewFrame(t, ctx)
-	waitFrameHeading(t, ctx, inFrame, "Hello from a pod")
+	openPreviewUntil(t, ctx, s, projectID, "Hello from a pod")
 	t.Logf("kubernetes: preview answered %v after opening a stopped project", time.Since(woke).Round(time.Millisecond))
 
 	// Someone deletes the project's namespace behind studio's back: the
@@ -166,10 +129,30 @@ func TestKubernetesCreatePreviewEditHibernateWake(t *testing.T) {
 		pods, err := cluster.Client.CoreV1().Pods("studio-"+projectID).List(context.Background(), metav1.ListOptions{})
 		return err == nil && len(pods.Items) == 0
 	}, "the deleted namespace's pod is gone")
-	preview("after the namespace was deleted")
-	inFrame = previewFrame(t, ctx)
-	waitFrameHeading(t, ctx, inFrame, "Hello from a pod")
-	step(t, ctx, "active again", chromedp.WaitVisible(css(`#ws-header[data-status=active]`)))
+	openPreviewUntil(t, ctx, s, projectID, "Hello from a pod")
+	step(t, ctx, "active again", chromedp.Navigate(s.base+"/projects/"+projectID), chromedp.WaitVisible(css(`#ws-header[data-status=active]`)))
+}
+
+// openPreviewUntil opens the project's preview in the whole window and
+// waits, through the "Starting…" page, until it shows the heading.
+func openPreviewUntil(t *testing.T, ctx context.Context, s *studio, projectID, heading string) {
+	t.Helper()
+	step(t, ctx, "open the preview", chromedp.Navigate(s.base+"/projects/"+projectID+"/preview"))
+	deadline := time.Now().Add(150 * time.Second)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		h1, _ := chromedp.Run(qctx, chromedp.Text(chromedp.CSS(`h1`)))
+		cancel()
+		if h1 == heading {
+			return
+		}
+		if time.Now().After(deadline) {
+			where, _ := chromedp.Run(ctx, chromedp.Location())
+			screenshot(t, ctx, "failed-kubernetes-preview")
+			t.Fatalf("the preview at %s shows %q, want %q", where, h1, heading)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 func waitFrameHeading(t *testing.T, ctx context.Context, inFrame chromedp.QueryOption, want string) {

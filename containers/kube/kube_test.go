@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 
 	"studio/containers"
 	"studio/internal/kubetest"
@@ -48,40 +47,9 @@ func newEnv(t *testing.T, mutate ...func(*Options)) *env {
 	root := t.TempDir()
 	instance := "t" + strings.ReplaceAll(uuid.NewString(), "-", "")[:10]
 	claim := "projects-" + instance
-	api := cluster.Client
-	_, err := api.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: studioNS}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := cluster.HostPathClaim(ctx, studioNS, claim, root); err != nil {
 		t.Fatal(err)
 	}
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: "shared-" + instance},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")},
-			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: root}},
-			ClaimRef:                      &corev1.ObjectReference{Namespace: studioNS, Name: claim},
-		},
-	}
-	if _, err := api.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: claim, Namespace: studioNS},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-			StorageClassName: ptr.To(""),
-			VolumeName:       pv.Name,
-			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
-		},
-	}
-	if _, err := api.CoreV1().PersistentVolumeClaims(studioNS).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, "the projects claim is bound", func() bool {
-		c, err := api.CoreV1().PersistentVolumeClaims(studioNS).Get(ctx, claim, metav1.GetOptions{})
-		return err == nil && c.Status.Phase == corev1.ClaimBound
-	})
 	opts := Options{
 		Config:        cluster.Config,
 		Namespace:     studioNS,
@@ -109,8 +77,7 @@ func newEnv(t *testing.T, mutate ...func(*Options)) *env {
 			_ = k.Remove(ctx, st.ProjectID)
 		}
 		k.Close()
-		_ = api.CoreV1().PersistentVolumeClaims(studioNS).Delete(ctx, claim, metav1.DeleteOptions{})
-		_ = api.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+		cluster.DeleteHostPathClaim(ctx, studioNS, claim)
 	})
 	return e
 }
@@ -593,4 +560,13 @@ func TestUnreachableAPIServerIsAClearError(t *testing.T) {
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	testwait.Eventually(t, timeout, cond, what)
+}
+
+func TestNoClusterConfigSaysWhatIsMissing(t *testing.T) {
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing.kubeconfig"))
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	_, err := New(Options{})
+	if err == nil || !strings.Contains(err.Error(), "no in-cluster service account and no usable KUBECONFIG") {
+		t.Errorf("New without a cluster: %v", err)
+	}
 }
