@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"studio/containers/image"
+	"studio/containers/kube"
 	"studio/internal/kubetest"
 	"studio/internal/testwait"
 )
@@ -131,6 +135,78 @@ func TestKubernetesCreatePreviewEditHibernateWake(t *testing.T) {
 	}, "the deleted namespace's pod is gone")
 	openPreviewUntil(t, ctx, s, projectID, "Hello from a pod")
 	step(t, ctx, "active again", chromedp.Navigate(s.base+"/projects/"+projectID), chromedp.WaitVisible(css(`#ws-header[data-status=active]`)))
+
+	// The dev server's output comes from the pod log API, through studio's.
+	token := apiToken(t, s, "kate@example.com", "a long password")
+	if line := firstLogLine(t, s, token, projectID, "ready"); line == "" {
+		t.Error("the project's logs never said the dev server was ready")
+	}
+
+	// Commands run in the pod through the exec subresource, as the
+	// project's user, under their timeout.
+	ns, err := cluster.Client.CoreV1().Namespaces().Get(context.Background(), "studio-"+projectID, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := kube.New(kube.Options{Config: cluster.Config, Namespace: "studio", Instance: ns.Labels["studio.instance"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	testwait.Eventually(t, 10*time.Second, func() bool {
+		_, err := rt.Endpoint(context.Background(), projectID)
+		return err == nil
+	}, "the runtime sees the running pod")
+	res, err := rt.Exec(context.Background(), projectID, []string{"id", "-u"}, 10*time.Second, 0)
+	if err != nil || res.ExitCode != 0 || strings.TrimSpace(res.Output) != "1000" {
+		t.Errorf("exec id -u = %+v, %v; want 1000", res, err)
+	}
+	res, err = rt.Exec(context.Background(), projectID, []string{"sleep", "30"}, time.Second, 0)
+	if err != nil || !res.TimedOut {
+		t.Errorf("exec sleep 30 with a 1s timeout = %+v, %v; want timed out", res, err)
+	}
+
+	// The dev server dies: the card says so, with its exit, and the pod is
+	// not left crash-looping.
+	kill := `for p in /proc/[0-9]*; do case "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" in *dev.mj[s]*) kill -9 ${p#/proc/};; esac; done`
+	if _, err := rt.Exec(context.Background(), projectID, []string{"sh", "-c", kill}, 10*time.Second, 0); err != nil {
+		t.Logf("exec kill: %v (the connection may end with the container)", err)
+	}
+	step(t, ctx, "the header shows the error",
+		chromedp.WaitVisible(css(`#ws-header[data-status=error]`)))
+	reason, _ := chromedp.Run(ctx, chromedp.Text(css(`#ws-header`)))
+	if !strings.Contains(reason, "killed by signal 9") && !strings.Contains(reason, "exited with code") {
+		t.Errorf("the header says %q, want the dev server's exit", reason)
+	}
+	testwait.Eventually(t, 60*time.Second, func() bool {
+		pods, err := cluster.Client.CoreV1().Pods("studio-"+projectID).List(context.Background(), metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 0
+	}, "the crashed project's pod is gone")
+}
+
+// firstLogLine follows the project's logs through the JSON API and
+// returns the first line that contains want ("" after 30 s).
+func firstLogLine(t *testing.T, s *studio, token, projectID, want string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:"+s.port+"/api/projects/"+projectID+"/logs", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("GET logs: %s", res.Status)
+	}
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "data:") && strings.Contains(line, want) {
+			return line
+		}
+	}
+	return ""
 }
 
 // openPreviewUntil opens the project's preview in the whole window and

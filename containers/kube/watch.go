@@ -144,6 +144,9 @@ func (k *Kube) checkRunning(ctx context.Context, projectID, ns string, uid types
 		return &containers.ExitError{Exit: containers.Exit{ProjectID: projectID, Message: "the dev server was stopped", At: time.Now()}}
 	}
 	for _, pod := range k.podsOf(ns) {
+		if pod.DeletionTimestamp != nil {
+			continue // one on its way out, stopped by studio or with its namespace
+		}
 		if e := k.problem(pod, time.Now()); e != nil {
 			e.LogTail = k.logTail(ctx, pod, e)
 			return &containers.ExitError{Exit: *e}
