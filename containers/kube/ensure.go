@@ -35,8 +35,8 @@ func (k *Kube) Ensure(ctx context.Context, spec containers.Spec) (containers.Sta
 	want := k.deployment(p)
 	have, err := k.api.AppsV1().Deployments(p.namespace).Get(ctx, devServer, metav1.GetOptions{})
 	switch {
-	case err == nil && have.Annotations[annotationSpec] == want.Annotations[annotationSpec] && have.DeletionTimestamp == nil:
-		return k.Status(ctx, spec.ProjectID) // the common case: one read
+	case err == nil && have.Annotations[annotationSpec] == want.Annotations[annotationSpec] && have.DeletionTimestamp == nil && k.namespaceLives(ctx, p.namespace):
+		return k.statusOf(spec.ProjectID, have), nil // the common case: two reads
 	case err != nil && !apierrors.IsNotFound(err):
 		return containers.Status{}, fmt.Errorf("read the dev server of project %s: %w", p.id, apiErr(err))
 	}
@@ -56,10 +56,17 @@ func (k *Kube) Ensure(ctx context.Context, spec containers.Spec) (containers.Sta
 			return containers.Status{}, fmt.Errorf("project %s: %w", p.id, err)
 		}
 	}
-	if err := k.ensureDeployment(ctx, p, want, have); err != nil {
+	if err := k.ensureDeployment(ctx, p, want); err != nil {
 		return containers.Status{}, err
 	}
 	return k.Status(ctx, spec.ProjectID)
+}
+
+// namespaceLives tells whether the namespace is there and not being
+// deleted: a Deployment in a namespace someone deleted lingers a moment.
+func (k *Kube) namespaceLives(ctx context.Context, name string) bool {
+	ns, err := k.api.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	return err == nil && ns.DeletionTimestamp == nil && ns.Status.Phase != corev1.NamespaceTerminating
 }
 
 // project checks the spec and works out what the objects are made from.
@@ -184,19 +191,25 @@ func (k *Kube) sharedVolume(ctx context.Context) (*corev1.PersistentVolume, erro
 // ensureDeployment creates the Deployment, or updates an out-of-date one's
 // pod template and keeps its replicas: a running project rolls over to the
 // new template, a stopped one stays stopped.
-func (k *Kube) ensureDeployment(ctx context.Context, p project, want, have *appsv1.Deployment) error {
+func (k *Kube) ensureDeployment(ctx context.Context, p project, want *appsv1.Deployment) error {
 	deployments := k.api.AppsV1().Deployments(p.namespace)
-	if have == nil || have.Name == "" {
+	cur, err := deployments.Get(ctx, devServer, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
 		_, err := deployments.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
 		if err == nil || apierrors.IsAlreadyExists(err) { // another replica made it a moment ago
 			return nil
 		}
 		return fmt.Errorf("create the dev server of project %s: %w", p.id, apiErr(err))
+	case err != nil:
+		return fmt.Errorf("read the dev server of project %s: %w", p.id, apiErr(err))
+	case cur.Annotations[annotationSpec] == want.Annotations[annotationSpec]:
+		return nil
 	}
 	k.opts.Logger.InfoContext(ctx, "updating an out-of-date project deployment", "project", p.id, "image", k.opts.Image)
 	// The controllers write the Deployment's status all the time: read it
 	// again and retry when the write lost the race.
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := deployments.Get(ctx, devServer, metav1.GetOptions{})
 		if err != nil || cur.Annotations[annotationSpec] == want.Annotations[annotationSpec] {
 			return err
