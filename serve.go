@@ -70,6 +70,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxBody:   cfg.MaxBody,
 		Secure:    strings.HasPrefix(cfg.PublicURL(), "https://"),
 		Log:       log,
+		Upstreams: upstreamsOf(studio.Engine),
 	})
 	srv := newHTTPServer(proxy.Router(proxy.Hosts{UI: cfg.UIHost(), PreviewDomain: cfg.PreviewDomain, Log: log}, handlers.New(deps), preview), defaultServerTimeouts)
 	served := make(chan error, 1)
@@ -100,5 +101,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn("requests still running at shutdown were cut off", "err", err)
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// upstreamsOf is the engine's check that a recorded dev-server address is
+// still the project's, when it has one (Kubernetes).
+func upstreamsOf(engine any) proxy.Upstreams {
+	if u, ok := engine.(proxy.Upstreams); ok {
+		return u
+	}
 	return nil
 }

@@ -138,7 +138,7 @@ var settings = []setting{
 		str(func(c *Config) *string { return &c.RuntimeImage })},
 	{"STUDIO_KUBE_NAMESPACE", "kube-namespace", "", "kubernetes mode: studio's own namespace, whose studio pods alone may reach the projects' dev servers (default: the pod's namespace in a cluster, else studio)",
 		str(func(c *Config) *string { return &c.KubeNamespace })},
-	{"STUDIO_KUBE_PROJECTS_CLAIM", "kube-projects-claim", "studio-projects", "kubernetes mode: the ReadWriteMany PersistentVolumeClaim in studio's namespace that holds every project's files, mounted at STUDIO_DATA/projects",
+	{"STUDIO_KUBE_PROJECTS_CLAIM", "kube-projects-claim", "studio-projects", "kubernetes mode: the ReadWriteMany PersistentVolumeClaim in studio's namespace that holds every project's files and checkpoints, mounted at STUDIO_DATA (the pods see projects/<id>)",
 		str(func(c *Config) *string { return &c.KubeProjectsClaim })},
 	{"STUDIO_ROUTER", "router", "builtin", "who routes preview hosts: builtin (studio's own proxy) | traefik",
 		str(func(c *Config) *string { return &c.Router })},

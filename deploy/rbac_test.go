@@ -45,20 +45,20 @@ const projectNS = "studio-3f1c9a52-8d0e-4b7a-9c61-2e5f0a7d4b19"
 // runtimeNeeds is every call the Kubernetes runtime makes.
 func runtimeNeeds() []access {
 	var a []access
-	a = append(a, every("", "namespaces", "", "", "get", "list", "watch", "create", "delete")...)
+	a = append(a, every("", "namespaces", "", "", "get", "list", "create", "delete")...)
 	a = append(a, every("", "persistentvolumes", "", "", "get", "list", "create", "delete")...)
-	a = append(a, every("apps", "deployments", "", projectNS, "get", "list", "watch", "create", "update", "patch", "delete")...)
-	a = append(a, every("apps", "deployments", "scale", projectNS, "get", "update", "patch")...)
+	a = append(a, every("apps", "deployments", "", "", "list")...)
+	a = append(a, every("apps", "deployments", "", projectNS, "get", "create", "update", "patch")...)
 	for _, r := range []struct{ group, resource string }{
-		{"", "services"}, {"networking.k8s.io", "networkpolicies"}, {"", "resourcequotas"},
-		{"", "limitranges"}, {"", "persistentvolumeclaims"},
+		{"", "services"}, {"networking.k8s.io", "networkpolicies"}, {"", "resourcequotas"}, {"", "limitranges"},
 	} {
-		a = append(a, every(r.group, r.resource, "", projectNS, "get", "list", "create", "update", "delete")...)
+		a = append(a, every(r.group, r.resource, "", projectNS, "get", "create", "patch")...)
 	}
+	a = append(a, every("", "persistentvolumeclaims", "", projectNS, "get", "create")...)
+	a = append(a, every("", "pods", "", "", "list", "watch")...)
 	a = append(a, every("", "pods", "", projectNS, "get", "list", "watch")...)
 	a = append(a, every("", "pods", "log", projectNS, "get")...)
 	a = append(a, every("", "pods", "exec", projectNS, "create", "get")...)
-	a = append(a, every("", "events", "", projectNS, "list", "watch")...)
 	// studio reads its own projects claim to find the volume's source.
 	a = append(a, access{"get", "", "persistentvolumeclaims", "", "studio"})
 	return a

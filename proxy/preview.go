@@ -53,6 +53,12 @@ type Preview struct {
 	MaxBody   int64
 	Secure    bool // cookies only over https
 	Log       *slog.Logger
+	// Upstreams, when set, confirms before each request that the address
+	// recorded for a project still is its dev server's. On Kubernetes a
+	// pod's address outlives the pod (a drain, an eviction) and may be
+	// given to another project's pod; nil on Docker, whose loopback port
+	// is unpublished when the container stops.
+	Upstreams Upstreams
 
 	proxy   *httputil.ReverseProxy
 	touchMu sync.Mutex
@@ -319,6 +325,13 @@ func (p *Preview) forward(w http.ResponseWriter, r *http.Request, proj db.Projec
 		p.starting(w, r, "Starting the project…")
 		return
 	}
+	if p.Upstreams != nil && !p.Upstreams.Serves(proj.ID.String(), upstream) {
+		p.forget(SlugOf(r.Host, "."+strings.ToLower(p.Domain)))
+		p.Log.Info("the project's dev server moved or stopped; restarting the project", "project", proj.ID, "upstream", upstream)
+		p.Projects.Revive(context.WithoutCancel(r.Context()), proj.ID)
+		p.starting(w, r, "Starting the dev server again…")
+		return
+	}
 	// Only ever the address the runtime gave for this project's dev
 	// server: its port on loopback (Docker) or its pod (Kubernetes).
 	target := &url.URL{Scheme: "http", Host: upstream}
@@ -331,6 +344,11 @@ func (p *Preview) forward(w http.ResponseWriter, r *http.Request, proj db.Projec
 }
 
 type projectKey struct{}
+
+// Upstreams knows which address serves each project's dev server.
+type Upstreams interface {
+	Serves(projectID, addr string) bool
+}
 
 // upstreamFailed: the row says active but the dev server does not answer
 // (it died, or the container went away): start it again and show the

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"studio/containers"
+	"studio/containers/image"
 )
 
 // fieldManager names studio in the objects' managed fields.
@@ -86,11 +87,9 @@ func (k *Kube) project(spec containers.Spec) (project, error) {
 	if err != nil || sub == "." || sub == ".." || strings.HasPrefix(sub, "../") {
 		return project{}, fmt.Errorf("project %s: folder %s is not inside the projects volume at %s", spec.ProjectID, spec.Dir, root)
 	}
-	uid, gid := containers.FolderOwner(spec.Dir)
-	p := project{id: spec.ProjectID, namespace: ns, subPath: filepath.ToSlash(sub)}
-	p.uid, _ = strconv.ParseInt(uid, 10, 64)
-	p.gid, _ = strconv.ParseInt(gid, 10, 64)
-	return p, nil
+	// Always the image's own unprivileged user: studio's replicas write the
+	// shared volume as that user too (deploy/kubernetes runs them as 1000).
+	return project{id: spec.ProjectID, namespace: ns, subPath: filepath.ToSlash(sub), uid: image.ProjectUID, gid: image.ProjectGID}, nil
 }
 
 // namespaceGone bounds the wait for a namespace that is being deleted (by
@@ -144,9 +143,10 @@ func (k *Kube) ensureStorage(ctx context.Context, p project) error {
 	if err != nil {
 		return fmt.Errorf("volume of project %s: %w", p.id, apiErr(err))
 	}
-	if pv.Status.Phase == corev1.VolumeReleased && pv.Spec.ClaimRef != nil {
-		pv.Spec.ClaimRef.UID, pv.Spec.ClaimRef.ResourceVersion = "", ""
-		if _, err := pvs.Update(ctx, pv, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+	if pv.Status.Phase == corev1.VolumeReleased {
+		// Bound to a claim that is gone: make it anew for the new claim
+		// (Retain: deleting it leaves the files alone).
+		if err := k.renewVolume(ctx, p, shared); err != nil {
 			return fmt.Errorf("free the volume of project %s: %w", p.id, apiErr(err))
 		}
 	}
@@ -161,6 +161,32 @@ func (k *Kube) ensureStorage(ctx context.Context, p project) error {
 		return fmt.Errorf("claim of project %s: %w", p.id, apiErr(err))
 	}
 	return nil
+}
+
+// renewVolume deletes the project's volume, waits for it to be gone and
+// makes it again.
+func (k *Kube) renewVolume(ctx context.Context, p project, shared *corev1.PersistentVolume) error {
+	pvs := k.api.CoreV1().PersistentVolumes()
+	name := k.volumeName(p.id)
+	if err := pvs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, err := pvs.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("volume %s is still being deleted", name)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	_, err := pvs.Create(ctx, k.volume(p, shared), metav1.CreateOptions{FieldManager: fieldManager})
+	return err
 }
 
 // sharedVolume is the volume bound to the projects claim, read once.
@@ -271,7 +297,9 @@ func (k *Kube) Start(ctx context.Context, projectID string) error {
 	if err != nil {
 		return err
 	}
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}},"spec":{"replicas":1}}`, annotationStarted)
+	// The time of the start tells WaitReady which pods are this start's: a
+	// pod that failed before it (evicted, say) lingers and must not count.
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}},"spec":{"replicas":1}}`, annotationStarted, time.Now().UTC().Format(time.RFC3339))
 	_, err = k.api.AppsV1().Deployments(ns).Patch(ctx, devServer, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: fieldManager})
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("project %s: %w", projectID, containers.ErrNotFound)
@@ -294,15 +322,24 @@ func (k *Kube) Stop(ctx context.Context, projectID string) error {
 	if err := k.scaleToZero(ctx, ns); err != nil {
 		return fmt.Errorf("stop project %s: %w", projectID, err)
 	}
+	// Asked of the API server, not the informer's cache, which may not
+	// have caught up (or be connected) yet.
 	deadline := time.Now().Add(k.opts.StopTimeout + 10*time.Second)
-	for time.Now().Before(deadline) && len(k.podsOf(ns)) > 0 {
+	for {
+		pods, err := k.api.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		switch {
+		case err == nil && len(pods.Items) == 0, apierrors.IsNotFound(err):
+			return nil
+		case ctx.Err() != nil:
+			return fmt.Errorf("stop project %s: %w", projectID, ctx.Err())
+		case time.Now().After(deadline):
+			return fmt.Errorf("stop project %s: its pod is still there %s after it was told to stop", projectID, k.opts.StopTimeout+10*time.Second)
+		}
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return nil
 }
 
 func (k *Kube) scaleToZero(ctx context.Context, ns string) error {
@@ -387,6 +424,21 @@ func (k *Kube) Endpoint(ctx context.Context, projectID string) (string, error) {
 		return "", fmt.Errorf("project %s: %w", projectID, containers.ErrNotRunning)
 	}
 	return st.Endpoint, nil
+}
+
+// Serves tells, from the pod informer's cache, whether addr is the running
+// dev server of the project: a pod's address is given to another pod once
+// it is gone, so the proxy asks before each request it forwards.
+func (k *Kube) Serves(projectID, addr string) bool {
+	ns, err := namespaceOf(projectID)
+	if err != nil {
+		return false
+	}
+	if !k.informer.HasSynced() {
+		return true // just started: the row is all there is to go on
+	}
+	pod := k.runningPod(ns)
+	return pod != nil && pod.Labels[labelProject] == projectID && endpointOf(pod) == addr
 }
 
 // ListManaged lists this instance's projects that have a namespace, a

@@ -32,7 +32,7 @@ func (k *Kube) Logs(ctx context.Context, projectID string, tail int, follow bool
 	if tail > 0 {
 		opts.TailLines = ptr.To(int64(tail))
 	}
-	r, err := k.api.CoreV1().Pods(ns).GetLogs(pod.Name, opts).Stream(ctx)
+	r, err := k.streams.CoreV1().Pods(ns).GetLogs(pod.Name, opts).Stream(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("logs of project %s: %w", projectID, apiErr(err))
 	}

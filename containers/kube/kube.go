@@ -119,9 +119,10 @@ func inClusterNamespace() string {
 
 // Kube is the Kubernetes runtime.
 type Kube struct {
-	api  kubernetes.Interface
-	rest *rest.Config // for exec, which needs its own connection
-	opts Options
+	api     kubernetes.Interface // calls that end within a time limit
+	streams kubernetes.Interface // watches and log streams, which do not
+	rest    *rest.Config         // for exec, which needs its own connection
+	opts    Options
 
 	// pods mirrors this instance's project pods, kept by an informer:
 	// readiness polling and exit detection read it instead of the API.
@@ -162,22 +163,34 @@ func New(opts Options) (*Kube, error) {
 		}
 		opts.Config = c
 	}
-	cfg := rest.CopyConfig(opts.Config)
-	cfg.UserAgent = "studio"
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 30 * time.Second // never for watches and log streams, which have none
+	// Two clients: one whose calls end after 30 s, so a hung API server
+	// never holds a request or a reconcile forever, and one without a
+	// limit for what streams (the pod informer's watch, followed logs,
+	// exec), which such a limit would cut off.
+	streaming := rest.CopyConfig(opts.Config)
+	streaming.UserAgent = "studio"
+	streaming.Timeout = 0
+	unary := rest.CopyConfig(streaming)
+	if opts.Config.Timeout > 0 {
+		unary.Timeout = opts.Config.Timeout
+	} else {
+		unary.Timeout = 30 * time.Second
 	}
-	api, err := kubernetes.NewForConfig(cfg)
+	api, err := kubernetes.NewForConfig(unary)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return newWith(api, cfg, opts), nil
+	streams, err := kubernetes.NewForConfig(streaming)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return newWith(api, streams, streaming, opts), nil
 }
 
-func newWith(api kubernetes.Interface, cfg *rest.Config, opts Options) *Kube {
-	k := &Kube{api: api, rest: cfg, opts: opts}
+func newWith(api, streams kubernetes.Interface, cfg *rest.Config, opts Options) *Kube {
+	k := &Kube{api: api, streams: streams, rest: cfg, opts: opts}
 	selector := labels.SelectorFromSet(labels.Set{labelManaged: "true", labelInstance: opts.Instance}).String()
-	factory := informers.NewSharedInformerFactoryWithOptions(api, 10*time.Minute,
+	factory := informers.NewSharedInformerFactoryWithOptions(streams, 10*time.Minute,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
 	k.informer = factory.Core().V1().Pods().Informer()
 	k.pods = factory.Core().V1().Pods().Lister()

@@ -408,6 +408,10 @@ func TestWatchReportsWhatTheKubeletSees(t *testing.T) {
 		t.Fatalf("a running pod reported %+v", x)
 	case <-time.After(200 * time.Millisecond):
 	}
+	// The proxy's check: the address is this project's, and no other's.
+	if !e.k.Serves(spec.ProjectID, "10.88.200.7:5173") || e.k.Serves(uuid.NewString(), "10.88.200.7:5173") || e.k.Serves(spec.ProjectID, "10.88.200.8:5173") {
+		t.Error("Serves does not tell the project's own address from others")
+	}
 
 	// The kernel kills the dev server for memory; the kubelet restarts it.
 	_, err := cluster.WritePodStatusAsKubelet(ctx, pod.Namespace, pod.Name, func(s *corev1.PodStatus) {
@@ -431,6 +435,36 @@ func TestWatchReportsWhatTheKubeletSees(t *testing.T) {
 	// Like a Docker container that died, it stays stopped.
 	if got := e.state(t, spec.ProjectID); got != containers.StateStopped {
 		t.Errorf("state after a crash = %s, want stopped", got)
+	}
+	// A pod that failed before the next start (evicted, say) lingers; it
+	// is not that start's, so it does not fail it.
+	d, err := cluster.Client.AppsV1().Deployments(pod.Namespace).Get(ctx, devServer, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evicted := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "evicted", Labels: d.Spec.Template.Labels}, Spec: d.Spec.Template.Spec}
+	if _, err := cluster.Client.CoreV1().Pods(pod.Namespace).Create(ctx, evicted, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.WritePodStatusAsKubelet(ctx, pod.Namespace, "evicted", func(s *corev1.PodStatus) {
+		s.Phase, s.Reason, s.Message = corev1.PodFailed, "Evicted", "The node was low on resource: ephemeral-storage."
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the informer sees the evicted pod", func() bool {
+		for _, p := range e.k.podsOf(pod.Namespace) {
+			if p.Name == "evicted" && p.Status.Phase == corev1.PodFailed {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(1100 * time.Millisecond) // pod creation times have whole seconds
+	if err := e.k.Start(ctx, spec.ProjectID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.k.checkRunning(ctx, spec.ProjectID, "studio-"+spec.ProjectID, ""); err != nil {
+		t.Errorf("a new start is failed by an older pod: %v", err)
 	}
 }
 

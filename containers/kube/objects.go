@@ -91,8 +91,9 @@ func (k *Kube) requests() corev1.ResourceList {
 // privateRanges are the addresses a dev server may not reach: the
 // cluster's own networks, the node's, metadata services, loopback.
 var (
-	privateV4 = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "0.0.0.0/8"}
-	privateV6 = []string{"fc00::/7", "fe80::/10", "::1/128"}
+	privateV4 = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "0.0.0.0/8",
+		"168.63.129.16/32"} // Azure's host endpoint
+	privateV6 = []string{"fc00::/7", "fe80::/10", "::1/128", "64:ff9b::/96"} // NAT64 reaches IPv4 inside too
 )
 
 // networkPolicy admits only studio's pods to the dev server, and lets the

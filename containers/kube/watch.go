@@ -48,6 +48,11 @@ func (k *Kube) problem(pod *corev1.Pod, now time.Time) *containers.Exit {
 	}
 	if w := s.State.Waiting; w != nil {
 		switch w.Reason {
+		case "CrashLoopBackOff":
+			if t := s.LastTerminationState.Terminated; t != nil {
+				return terminated(pod, t)
+			}
+			return exit("the dev server keeps stopping: " + w.Message)
 		case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull":
 			return exit(fmt.Sprintf("the runtime image %s cannot be pulled: %s", k.opts.Image, w.Message))
 		case "CreateContainerConfigError", "CreateContainerError", "RunContainerError":
@@ -57,10 +62,17 @@ func (k *Kube) problem(pod *corev1.Pod, now time.Time) *containers.Exit {
 	if t := s.State.Terminated; t != nil {
 		return terminated(pod, t)
 	}
-	if t := s.LastTerminationState.Terminated; t != nil && s.RestartCount > 0 {
-		return terminated(pod, t)
-	}
 	return nil
+}
+
+// restarted is the exit of a dev server the kubelet has just restarted,
+// or nil when the restart count did not go up.
+func restarted(old, pod *corev1.Pod) *containers.Exit {
+	o, n := devServerStatus(old), devServerStatus(pod)
+	if n == nil || n.LastTerminationState.Terminated == nil || (o != nil && n.RestartCount <= o.RestartCount) || (o == nil && n.RestartCount == 0) {
+		return nil
+	}
+	return terminated(pod, n.LastTerminationState.Terminated)
 }
 
 func terminated(pod *corev1.Pod, t *corev1.ContainerStateTerminated) *containers.Exit {
@@ -143,9 +155,13 @@ func (k *Kube) checkRunning(ctx context.Context, projectID, ns string, uid types
 	if d.Spec.Replicas != nil && *d.Spec.Replicas == 0 {
 		return &containers.ExitError{Exit: containers.Exit{ProjectID: projectID, Message: "the dev server was stopped", At: time.Now()}}
 	}
+	started, _ := time.Parse(time.RFC3339, d.Annotations[annotationStarted])
 	for _, pod := range k.podsOf(ns) {
 		if pod.DeletionTimestamp != nil {
 			continue // one on its way out, stopped by studio or with its namespace
+		}
+		if pod.CreationTimestamp.Time.Before(started.Truncate(time.Second)) {
+			continue // from before this start: an evicted pod lingers, and is not this start's
 		}
 		if e := k.problem(pod, time.Now()); e != nil {
 			e.LogTail = k.logTail(ctx, pod, e)
@@ -178,12 +194,14 @@ func (k *Kube) Watch(ctx context.Context, report func(containers.Exit)) error {
 			if !ok1 || !ok2 || pod.DeletionTimestamp != nil || old.ResourceVersion == pod.ResourceVersion {
 				return
 			}
-			now := time.Now()
-			e := k.problem(pod, now)
-			if e == nil || k.sameProblem(old, pod, now) {
+			if e := restarted(old, pod); e != nil {
+				send(e)
 				return
 			}
-			send(e)
+			now := time.Now()
+			if e := k.problem(pod, now); e != nil && !sameExit(k.problem(old, now), e) {
+				send(e)
+			}
 		},
 	})
 	if err != nil {
@@ -207,19 +225,10 @@ func (k *Kube) Watch(ctx context.Context, report func(containers.Exit)) error {
 	}
 }
 
-// sameProblem tells whether the old pod already had the problem the new
-// one has, so it was reported before: the same restart, or the same wait.
-func (k *Kube) sameProblem(old, pod *corev1.Pod, now time.Time) bool {
-	was := k.problem(old, now)
-	if was == nil {
-		return false
-	}
-	o, n := devServerStatus(old), devServerStatus(pod)
-	if o != nil && n != nil && n.RestartCount > o.RestartCount {
-		return false
-	}
-	return was.Message == k.problem(pod, now).Message && (o == nil) == (n == nil) &&
-		(o == nil || (o.State.Terminated == nil) == (n.State.Terminated == nil))
+// sameExit tells whether the old pod already had the problem the new one
+// has, so it was reported before.
+func sameExit(was, is *containers.Exit) bool {
+	return was != nil && was.Message == is.Message && was.ExitCode == is.ExitCode && was.OOMKilled == is.OOMKilled
 }
 
 func (k *Kube) findPod(ns, uid string) *corev1.Pod {
