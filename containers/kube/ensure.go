@@ -35,17 +35,21 @@ func (k *Kube) Ensure(ctx context.Context, spec containers.Spec) (containers.Sta
 	}
 	want := k.deployment(p)
 	have, err := k.api.AppsV1().Deployments(p.namespace).Get(ctx, devServer, metav1.GetOptions{})
-	switch {
-	case err == nil && have.Annotations[annotationSpec] == want.Annotations[annotationSpec] && have.DeletionTimestamp == nil && k.namespaceLives(ctx, p.namespace):
-		return k.statusOf(spec.ProjectID, have), nil // the common case: two reads
-	case err != nil && !apierrors.IsNotFound(err):
+	if err != nil && !apierrors.IsNotFound(err) {
 		return containers.Status{}, fmt.Errorf("read the dev server of project %s: %w", p.id, apiErr(err))
 	}
-	if err := k.ensureNamespace(ctx, p); err != nil {
-		return containers.Status{}, err
-	}
-	if err := k.ensureStorage(ctx, p); err != nil {
-		return containers.Status{}, err
+	// The common case, a project started before: its Deployment is current
+	// and its namespace intact, so only the objects that protect it are
+	// applied again (someone may have changed them).
+	current := err == nil && have.Annotations[annotationSpec] == want.Annotations[annotationSpec] &&
+		have.DeletionTimestamp == nil && k.namespaceLives(ctx, p.namespace)
+	if !current {
+		if err := k.ensureNamespace(ctx, p); err != nil {
+			return containers.Status{}, err
+		}
+		if err := k.ensureStorage(ctx, p); err != nil {
+			return containers.Status{}, err
+		}
 	}
 	for _, obj := range []applied{
 		{"ResourceQuota", "v1", "resourcequotas", k.quota(p)},
@@ -57,17 +61,22 @@ func (k *Kube) Ensure(ctx context.Context, spec containers.Spec) (containers.Sta
 			return containers.Status{}, fmt.Errorf("project %s: %w", p.id, err)
 		}
 	}
+	if current {
+		return k.statusOf(spec.ProjectID, have), nil
+	}
 	if err := k.ensureDeployment(ctx, p, want); err != nil {
 		return containers.Status{}, err
 	}
 	return k.Status(ctx, spec.ProjectID)
 }
 
-// namespaceLives tells whether the namespace is there and not being
-// deleted: a Deployment in a namespace someone deleted lingers a moment.
+// namespaceLives tells whether the namespace is there, not being deleted
+// (a Deployment in a namespace someone deleted lingers a moment) and still
+// enforcing the restricted level.
 func (k *Kube) namespaceLives(ctx context.Context, name string) bool {
 	ns, err := k.api.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-	return err == nil && ns.DeletionTimestamp == nil && ns.Status.Phase != corev1.NamespaceTerminating
+	return err == nil && ns.DeletionTimestamp == nil && ns.Status.Phase != corev1.NamespaceTerminating &&
+		ns.Labels[podSecurityLabel] == "restricted"
 }
 
 // project checks the spec and works out what the objects are made from.
@@ -122,6 +131,11 @@ func (k *Kube) ensureNamespace(ctx context.Context, p project) error {
 	}
 	if ns.Labels[labelInstance] != k.opts.Instance || ns.Labels[labelProject] != p.id {
 		return fmt.Errorf("namespace %s exists but does not belong to this studio (instance %q)", p.namespace, k.opts.Instance)
+	}
+	// Studio may not change a namespace (its ServiceAccount has no such
+	// right), so one whose Pod Security level was lowered is refused.
+	if ns.Labels[podSecurityLabel] != "restricted" {
+		return fmt.Errorf("namespace %s no longer enforces the restricted Pod Security level (%s=%q); studio will not run the project there", p.namespace, podSecurityLabel, ns.Labels[podSecurityLabel])
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
 	"studio/containers"
@@ -271,6 +272,27 @@ func TestStartStopAndUpdate(t *testing.T) {
 	}
 	if *d.Spec.Replicas != 1 || d.Spec.Template.Spec.Containers[0].Image != "studio-runtime:newer" {
 		t.Errorf("after Ensure with a new image: replicas %d image %s", *d.Spec.Replicas, d.Spec.Template.Spec.Containers[0].Image)
+	}
+
+	// A protective object deleted behind studio's back is back after the
+	// next Ensure; a namespace whose Pod Security level was lowered is
+	// refused, as studio may not change namespaces.
+	ns := "studio-" + spec.ProjectID
+	if err := cluster.Client.NetworkingV1().NetworkPolicies(ns).Delete(ctx, devServer, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.k.Ensure(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Client.NetworkingV1().NetworkPolicies(ns).Get(ctx, devServer, metav1.GetOptions{}); err != nil {
+		t.Errorf("the network policy after Ensure: %v", err)
+	}
+	lowered := []byte(`{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"privileged"}}}`)
+	if _, err := cluster.Client.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, lowered, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.k.Ensure(ctx, spec); err == nil || !strings.Contains(err.Error(), "no longer enforces the restricted") {
+		t.Errorf("Ensure in a namespace that no longer enforces restricted: %v", err)
 	}
 
 	if err := e.k.Stop(ctx, spec.ProjectID); err != nil {

@@ -18,6 +18,9 @@ import (
 // the counterpart of the Docker runtime's containerConfig: what each object
 // says, with no API calls.
 
+// podSecurityLabel sets the Pod Security level a namespace enforces.
+const podSecurityLabel = "pod-security.kubernetes.io/enforce"
+
 // project is what the objects of one project are made from.
 type project struct {
 	id        string
@@ -30,7 +33,7 @@ func (k *Kube) namespaceObject(p project) *corev1.Namespace {
 	l := k.labels(p.id)
 	// The API server itself refuses any pod here that breaks the
 	// restricted Pod Security profile, whoever creates it.
-	l["pod-security.kubernetes.io/enforce"] = "restricted"
+	l[podSecurityLabel] = "restricted"
 	l["pod-security.kubernetes.io/enforce-version"] = "latest"
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.namespace, Labels: l}}
 }

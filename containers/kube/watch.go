@@ -2,11 +2,13 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
@@ -114,13 +116,14 @@ func (k *Kube) WaitReady(ctx context.Context, projectID, path string, progress f
 	progress("waiting for the pod")
 	var pod *corev1.Pod
 	lastCheck := time.Time{}
+	down := &apiOutage{}
 	for pod == nil {
 		if pod = k.runningPod(ns); pod != nil {
 			break
 		}
 		if time.Since(lastCheck) > 250*time.Millisecond {
 			lastCheck = time.Now()
-			if err := k.checkRunning(ctx, projectID, ns, ""); err != nil {
+			if err := down.judge(k.checkRunning(ctx, projectID, ns, "")); err != nil {
 				return "", err
 			}
 		}
@@ -132,9 +135,32 @@ func (k *Kube) WaitReady(ctx context.Context, projectID, path string, progress f
 	}
 	endpoint := endpointOf(pod)
 	err = containers.PollReady(ctx, projectID, endpoint, path, progress, func() error {
-		return k.checkRunning(ctx, projectID, ns, pod.UID)
+		return down.judge(k.checkRunning(ctx, projectID, ns, pod.UID))
 	})
 	return endpoint, err
+}
+
+// apiOutageGrace is how long WaitReady bears an API server that does not
+// answer before it says so, rather than wait out its whole deadline and
+// blame the dev server.
+const apiOutageGrace = 10 * time.Second
+
+// apiOutage turns an unreachable API server, once it has lasted
+// apiOutageGrace, into WaitReady's answer; shorter blips pass.
+type apiOutage struct{ since time.Time }
+
+func (o *apiOutage) judge(err error) error {
+	if !errors.Is(err, containers.ErrEngineUnavailable) {
+		o.since = time.Time{}
+		return err
+	}
+	if o.since.IsZero() {
+		o.since = time.Now()
+	}
+	if time.Since(o.since) < apiOutageGrace {
+		return nil
+	}
+	return fmt.Errorf("the Kubernetes API server has not answered for %s: %w", apiOutageGrace, err)
 }
 
 // checkRunning returns an *ExitError when the project's dev server cannot
@@ -143,11 +169,13 @@ func (k *Kube) WaitReady(ctx context.Context, projectID, path string, progress f
 // uid, a pod other than that one counts as the dev server having stopped.
 func (k *Kube) checkRunning(ctx context.Context, projectID, ns string, uid types.UID) error {
 	d, err := k.api.AppsV1().Deployments(ns).Get(ctx, devServer, metav1.GetOptions{})
-	if err != nil {
-		if st, serr := k.Status(ctx, projectID); serr == nil && st.State == containers.StateMissing {
-			return fmt.Errorf("project %s: %w", projectID, containers.ErrNotFound)
-		}
-		return nil
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("project %s: %w", projectID, containers.ErrNotFound)
+	case err != nil && errors.Is(apiErr(err), containers.ErrEngineUnavailable) && ctx.Err() == nil:
+		return fmt.Errorf("project %s: %w", projectID, apiErr(err))
+	case err != nil:
+		return nil // the API server cannot tell right now
 	}
 	if msg := deploymentProblem(d); msg != "" {
 		return &containers.ExitError{Exit: containers.Exit{ProjectID: projectID, Message: msg, At: time.Now()}}
