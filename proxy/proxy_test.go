@@ -54,7 +54,7 @@ func (e *env) share(id uuid.UUID, on bool) (db.Project, error) {
 	return h.SetShareToken(context.Background(), on)
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB, mutate ...func(*proxy.Preview)) *env {
 	t.Helper()
 	pool := dbtest.New(t)
 	quiet := slog.New(slog.DiscardHandler)
@@ -79,7 +79,11 @@ func newEnv(t testing.TB) *env {
 	ring, _ := auth.LoadKeyring(strings.Repeat("p", 32), "", "")
 	signer := &proxy.Signer{Ring: ring}
 	accounts := auth.NewService(pool, ring, "open", quiet)
-	preview := proxy.New(&proxy.Preview{Projects: svc, SignIns: accounts, Signer: signer, Domain: "studio.localhost", PublicURL: "http://studio.localhost", MaxBody: 1 << 20, Log: quiet})
+	config := &proxy.Preview{Projects: svc, SignIns: accounts, Signer: signer, Domain: "studio.localhost", PublicURL: "http://studio.localhost", MaxBody: 1 << 20, Log: quiet}
+	for _, m := range mutate {
+		m(config)
+	}
+	preview := proxy.New(config)
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "the studio app") })
 	srv := httptest.NewUnstartedServer(nil)
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
@@ -376,6 +380,46 @@ func TestForwardedRequest(t *testing.T) {
 	}
 	if r.URL.RequestURI() != "/page?q=1" {
 		t.Fatalf("path: %q", r.URL.RequestURI())
+	}
+}
+
+// movedUpstreams says no recorded address is its project's any more, as
+// the Kubernetes runtime does once a project's pod is gone.
+type movedUpstreams struct{ asked chan string }
+
+func (m movedUpstreams) Serves(projectID, addr string) bool {
+	m.asked <- projectID + " " + addr
+	return false
+}
+
+// TestAnUpstreamThatMovedIsNotDialled: when the runtime says the recorded
+// address is no longer the project's dev server (on Kubernetes a pod's
+// address may go to another project's pod), the proxy does not dial it:
+// it starts the project again and shows the starting page.
+func TestAnUpstreamThatMovedIsNotDialled(t *testing.T) {
+	t.Parallel()
+	moved := movedUpstreams{asked: make(chan string, 8)}
+	e := newEnv(t, func(p *proxy.Preview) { p.Upstreams = moved })
+	dialled := make(chan struct{}, 8)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dialled <- struct{}{}
+		io.WriteString(w, "another project's dev server")
+	}))
+	defer upstream.Close()
+	p := e.projectServedBy(upstream)
+	owner := e.browser()
+	e.signIn(owner, p, "/")
+	code, body, _ := get(t, owner, e.host(p.Slug)+"/")
+	if code != http.StatusServiceUnavailable || strings.Contains(body, "another project") {
+		t.Fatalf("a moved upstream: %d %q, want the starting page", code, body)
+	}
+	select {
+	case <-dialled:
+		t.Fatal("the proxy dialled an address the runtime disowned")
+	default:
+	}
+	if asked := <-moved.asked; !strings.HasPrefix(asked, p.ID.String()+" 127.0.0.1:") {
+		t.Errorf("asked about %q", asked)
 	}
 }
 
