@@ -167,16 +167,19 @@ func TestKubernetesCreatePreviewEditHibernateWake(t *testing.T) {
 	}
 
 	// The dev server dies: the card says so, with its exit, and the pod is
-	// not left crash-looping.
+	// not left crash-looping. (The dashboard, with no preview open whose
+	// reconnecting page would start the project again at once.)
+	step(t, ctx, "the dashboard", chromedp.Navigate(s.base+"/"),
+		chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active]`)))
 	kill := `for p in /proc/[0-9]*; do case "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" in *dev.mj[s]*) kill -9 ${p#/proc/};; esac; done`
 	if _, err := rt.Exec(context.Background(), projectID, []string{"sh", "-c", kill}, 10*time.Second, 0); err != nil {
 		t.Logf("exec kill: %v (the connection may end with the container)", err)
 	}
-	step(t, ctx, "the header shows the error",
-		chromedp.WaitVisible(css(`#ws-header[data-status=error]`)))
-	reason, _ := chromedp.Run(ctx, chromedp.Text(css(`#ws-header`)))
+	step(t, ctx, "the card shows the error",
+		chromedp.WaitVisible(css(`[data-testid=project-card][data-status=error] [data-testid=reason]`)))
+	reason, _ := chromedp.Run(ctx, chromedp.Text(css(`[data-testid=project-card] [data-testid=reason]`)))
 	if !strings.Contains(reason, "killed by signal 9") && !strings.Contains(reason, "exited with code") {
-		t.Errorf("the header says %q, want the dev server's exit", reason)
+		t.Errorf("the card says %q, want the dev server's exit", reason)
 	}
 	testwait.Eventually(t, 60*time.Second, func() bool {
 		pods, err := cluster.Client.CoreV1().Pods("studio-"+projectID).List(context.Background(), metav1.ListOptions{})
