@@ -163,7 +163,9 @@ func TestAdmissionPolicyConfinesStudio(t *testing.T) {
 	if _, err := admin(t).CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bystander}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = admin(t).CoreV1().Namespaces().Delete(context.Background(), bystander, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = admin(t).CoreV1().Namespaces().Delete(context.Background(), bystander, metav1.DeleteOptions{})
+	})
 	err = studio.CoreV1().Namespaces().Delete(ctx, bystander, metav1.DeleteOptions{})
 	refusedByPolicy("deleting a namespace studio did not label", err)
 	// Admission runs before the API server looks for the pod, so a name
