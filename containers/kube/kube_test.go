@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,20 @@ func (e *env) state(t *testing.T, id string) containers.State {
 	return st.State
 }
 
+// started makes a project and starts it: its pod exists, Pending on a
+// cluster without a node.
+func (e *env) started(t *testing.T) containers.Spec {
+	t.Helper()
+	spec := e.project(t)
+	if _, err := e.k.Ensure(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.k.Start(context.Background(), spec.ProjectID); err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
 // pod waits for the project's one pod, made by its ReplicaSet.
 func (e *env) pod(t *testing.T, id string) *corev1.Pod {
 	t.Helper()
@@ -189,7 +204,7 @@ func TestEnsureMakesAHardenedProject(t *testing.T) {
 		t.Errorf("network policy admits %+v, want studio's pods only", from)
 	}
 	public := np.Spec.Egress[1].To[0].IPBlock
-	if public.CIDR != "0.0.0.0/0" || !contains(public.Except, "10.0.0.0/8") || !contains(public.Except, "169.254.0.0/16") {
+	if public.CIDR != "0.0.0.0/0" || !slices.Contains(public.Except, "10.0.0.0/8") || !slices.Contains(public.Except, "169.254.0.0/16") {
 		t.Errorf("egress %+v must exclude cluster-internal and metadata ranges", public)
 	}
 	q, err := api.CoreV1().ResourceQuotas(ns).Get(ctx, "studio", metav1.GetOptions{})
@@ -229,25 +244,10 @@ func TestEnsureMakesAHardenedProject(t *testing.T) {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 func TestStartStopAndUpdate(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	spec := e.project(t)
-	if _, err := e.k.Ensure(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.k.Start(ctx, spec.ProjectID); err != nil {
-		t.Fatal(err)
-	}
+	spec := e.started(t)
 	if got := e.state(t, spec.ProjectID); got != containers.StateRunning {
 		t.Fatalf("state after Start = %s", got)
 	}
@@ -402,13 +402,7 @@ func TestWatchReportsWhatTheKubeletSees(t *testing.T) {
 	exits := make(chan containers.Exit, 8)
 	go func() { _ = e.k.Watch(ctx, func(x containers.Exit) { exits <- x }) }()
 
-	spec := e.project(t)
-	if _, err := e.k.Ensure(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.k.Start(ctx, spec.ProjectID); err != nil {
-		t.Fatal(err)
-	}
+	spec := e.started(t)
 	pod := e.pod(t, spec.ProjectID)
 	running := func(s *corev1.PodStatus) {
 		s.Phase = corev1.PodRunning
@@ -495,13 +489,7 @@ func TestWaitReadySaysWhyThePodCannotRun(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("image cannot be pulled", func(t *testing.T) {
-		spec := e.project(t)
-		if _, err := e.k.Ensure(ctx, spec); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.k.Start(ctx, spec.ProjectID); err != nil {
-			t.Fatal(err)
-		}
+		spec := e.started(t)
 		pod := e.pod(t, spec.ProjectID)
 		_, err := cluster.WritePodStatusAsKubelet(ctx, pod.Namespace, pod.Name, func(s *corev1.PodStatus) {
 			s.ContainerStatuses = []corev1.ContainerStatus{{Name: devServer, Image: "studio-runtime:test", State: corev1.ContainerState{
