@@ -295,6 +295,12 @@ func TestHMRThroughTheProxy(t *testing.T) {
 	if _, msg, err := conn.ReadMessage(); err != nil || !strings.Contains(string(msg), "connected") {
 		t.Fatalf("first message: %q %v", msg, err)
 	}
+	// Vite sends updates only for modules in its graph: load App.tsx as a
+	// browser would before changing it (a warm-up still running on a busy
+	// machine may not have yet).
+	if code, _, _ := get(t, owner, e.host(p.Slug)+"/src/App.tsx"); code != 200 {
+		t.Fatalf("GET /src/App.tsx: %d", code)
+	}
 	h, err := e.svc.Open(context.Background(), e.owner, p.ID)
 	if err != nil {
 		t.Fatal(err)
