@@ -460,20 +460,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		if err != nil || len(frames) != 1 {
 			t.Fatalf("preview frame: %v", err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			h1, _ := chromedp.Run(qctx, chromedp.Text(css(`h1`), chromedp.FromNode(frames[0])))
-			cancel()
-			if h1 == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				screenshot(t, ctx, "failed-heading")
-				t.Fatalf("the preview shows %q, want %q", h1, want)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		waitFrameHeading(t, ctx, chromedp.FromNode(frames[0]), want)
 	}
 	waitHeading("Hello from the agent")
 	screenshot(t, ctx, "chat")
@@ -487,13 +474,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	waitHeading("Hello from disk")
 
 	// Every header button works, and the header offers only what the
-	// project's state allows.
-	// The header redraws itself on every status event: each button is
-	// clicked inside the page, once the header drawn for the expected state
-	// is there, so a redraw cannot swallow the click.
-	press := func(button string) chromedp.Action[chromedp.Void] {
-		return chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=` + button + `]').click()`)
-	}
+	// project's state allows (see press for why clicks go through the page).
 	step(t, ctx, "active offers no start",
 		chromedp.WaitVisible(css(`#ws-header[data-status=active] [data-testid=ws-stop]`)),
 		chromedp.WaitVisible(css(`#ws-header[data-status=active] [data-testid=ws-restart]`)),
@@ -557,6 +538,32 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	res, err := chromedp.Run(other, chromedp.NavigateResponse(loc))
 	if err != nil || res.Status != 404 {
 		t.Fatalf("another user opening the preview: %v %v", err, res)
+	}
+}
+
+// press clicks a button inside the page. A header redraws itself on every
+// status event: clicked this way, once the header drawn for the expected
+// state is there, a redraw cannot swallow the click.
+func press(button string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=` + button + `]').click()`)
+}
+
+// waitFrameHeading waits until the preview frame's heading reads want.
+func waitFrameHeading(t *testing.T, ctx context.Context, inFrame chromedp.QueryOption, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		h1, _ := chromedp.Run(qctx, chromedp.Text(chromedp.CSS(`h1`), inFrame))
+		cancel()
+		if h1 == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			screenshot(t, ctx, "failed-frame-heading")
+			t.Fatalf("the preview frame shows %q, want %q", h1, want)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -107,9 +107,6 @@ func TestKubernetesCreatePreviewEditHibernateWake(t *testing.T) {
 		t.Fatalf("the preview reloaded the page instead of hot-reloading: %v %+v", err, marker)
 	}
 
-	press := func(button string) chromedp.Action[chromedp.Void] {
-		return chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=` + button + `]').click()`)
-	}
 	step(t, ctx, "stop", press("ws-stop"),
 		chromedp.WaitVisible(css(`#ws-header[data-status=stopped] [data-testid=ws-start]`)))
 	testwait.Eventually(t, 60*time.Second, func() bool {
@@ -231,23 +228,5 @@ func openPreviewUntil(t *testing.T, ctx context.Context, s *studio, projectID, h
 			t.Fatalf("the preview at %s shows %q, want %q", where, h1, heading)
 		}
 		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-func waitFrameHeading(t *testing.T, ctx context.Context, inFrame chromedp.QueryOption, want string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		h1, _ := chromedp.Run(qctx, chromedp.Text(chromedp.CSS(`h1`), inFrame))
-		cancel()
-		if h1 == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			screenshot(t, ctx, "failed-frame-heading")
-			t.Fatalf("the preview frame shows %q, want %q", h1, want)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -12,10 +12,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 
 	"studio/containers"
@@ -52,10 +55,10 @@ func (k *Kube) Ensure(ctx context.Context, spec containers.Spec) (containers.Sta
 		}
 	}
 	for _, obj := range []applied{
-		{"ResourceQuota", "v1", "resourcequotas", k.quota(p)},
-		{"LimitRange", "v1", "limitranges", k.limitRange(p)},
-		{"NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", k.networkPolicy(p)},
-		{"Service", "v1", "services", k.service(p)},
+		{"resourcequotas", k.quota(p)},
+		{"limitranges", k.limitRange(p)},
+		{"networkpolicies", k.networkPolicy(p)},
+		{"services", k.service(p)},
 	} {
 		if err := k.apply(ctx, p.namespace, obj); err != nil {
 			return containers.Status{}, fmt.Errorf("project %s: %w", p.id, err)
@@ -108,26 +111,24 @@ const namespaceGone = time.Minute
 func (k *Kube) ensureNamespace(ctx context.Context, p project) error {
 	want := k.namespaceObject(p)
 	var ns *corev1.Namespace
-	var err error
-	for deadline := time.Now().Add(namespaceGone); ; {
+	err := poll(ctx, 250*time.Millisecond, namespaceGone, func(ctx context.Context) (bool, error) {
+		var err error
 		ns, err = k.api.CoreV1().Namespaces().Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
 		if apierrors.IsAlreadyExists(err) {
 			ns, err = k.api.CoreV1().Namespaces().Get(ctx, p.namespace, metav1.GetOptions{})
 		}
-		if err != nil && !apierrors.IsNotFound(err) { // not found: deleted just now, create again
-			return fmt.Errorf("namespace of project %s: %w", p.id, apiErr(err))
+		switch {
+		case apierrors.IsNotFound(err): // deleted just now: create it again
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("namespace of project %s: %w", p.id, apiErr(err))
 		}
-		if err == nil && ns.DeletionTimestamp == nil && ns.Status.Phase != corev1.NamespaceTerminating {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("namespace %s of project %s is still being deleted; try again in a moment", p.namespace, p.id)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
+		return ns.DeletionTimestamp == nil && ns.Status.Phase != corev1.NamespaceTerminating, nil
+	}, func() error {
+		return fmt.Errorf("namespace %s of project %s is still being deleted; try again in a moment", p.namespace, p.id)
+	})
+	if err != nil {
+		return err
 	}
 	if ns.Labels[labelInstance] != k.opts.Instance || ns.Labels[labelProject] != p.id {
 		return fmt.Errorf("namespace %s exists but does not belong to this studio (instance %q)", p.namespace, k.opts.Instance)
@@ -185,21 +186,14 @@ func (k *Kube) renewVolume(ctx context.Context, p project, shared *corev1.Persis
 	if err := pvs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	err := poll(ctx, 100*time.Millisecond, 30*time.Second, func(ctx context.Context) (bool, error) {
 		_, err := pvs.Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("volume %s is still being deleted", name)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return apierrors.IsNotFound(err), nil
+	}, func() error { return fmt.Errorf("volume %s is still being deleted", name) })
+	if err != nil {
+		return err
 	}
-	_, err := pvs.Create(ctx, k.volume(p, shared), metav1.CreateOptions{FieldManager: fieldManager})
+	_, err = pvs.Create(ctx, k.volume(p, shared), metav1.CreateOptions{FieldManager: fieldManager})
 	return err
 }
 
@@ -269,10 +263,14 @@ func (k *Kube) ensureDeployment(ctx context.Context, p project, want *appsv1.Dep
 	return nil
 }
 
-// applied is one namespaced object Ensure keeps as studio wants it.
+// applied is one namespaced object Ensure keeps as studio wants it; the
+// object carries its kind (TypeMeta), which the apply body needs.
 type applied struct {
-	kind, apiVersion, resource string
-	object                     metav1.Object
+	resource string
+	object   interface {
+		metav1.Object
+		runtime.Object
+	}
 }
 
 // apply creates or updates an object with server-side apply: one call
@@ -282,25 +280,17 @@ func (k *Kube) apply(ctx context.Context, namespace string, a applied) error {
 	if err != nil {
 		return err
 	}
-	// The apply body needs its kind, which typed objects leave empty.
-	var doc map[string]any
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return err
+	gvk := a.object.GetObjectKind().GroupVersionKind()
+	client := k.api.CoreV1().RESTClient()
+	if gvk.Group == networkingv1.GroupName {
+		client = k.api.NetworkingV1().RESTClient()
 	}
-	doc["apiVersion"], doc["kind"] = a.apiVersion, a.kind
-	if body, err = json.Marshal(doc); err != nil {
-		return err
-	}
-	group := k.api.CoreV1().RESTClient()
-	if a.apiVersion != "v1" {
-		group = k.api.NetworkingV1().RESTClient()
-	}
-	err = group.Patch(types.ApplyPatchType).
+	err = client.Patch(types.ApplyPatchType).
 		Namespace(namespace).Resource(a.resource).Name(a.object.GetName()).
 		Param("fieldManager", fieldManager).Param("force", "true").
 		Body(body).Do(ctx).Error()
 	if err != nil {
-		return fmt.Errorf("apply %s %s: %w", a.kind, a.object.GetName(), apiErr(err))
+		return fmt.Errorf("apply %s %s: %w", gvk.Kind, a.object.GetName(), apiErr(err))
 	}
 	return nil
 }
@@ -338,22 +328,28 @@ func (k *Kube) Stop(ctx context.Context, projectID string) error {
 	}
 	// Asked of the API server, not the informer's cache, which may not
 	// have caught up (or be connected) yet.
-	deadline := time.Now().Add(k.opts.StopTimeout + 10*time.Second)
-	for {
+	limit := k.opts.StopTimeout + 10*time.Second
+	err = poll(ctx, 100*time.Millisecond, limit, func(ctx context.Context) (bool, error) {
 		pods, err := k.api.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		switch {
-		case err == nil && len(pods.Items) == 0, apierrors.IsNotFound(err):
-			return nil
-		case ctx.Err() != nil:
-			return fmt.Errorf("stop project %s: %w", projectID, ctx.Err())
-		case time.Now().After(deadline):
-			return fmt.Errorf("stop project %s: its pod is still there %s after it was told to stop", projectID, k.opts.StopTimeout+10*time.Second)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
+		return (err == nil && len(pods.Items) == 0) || apierrors.IsNotFound(err), nil
+	}, func() error { return fmt.Errorf("its pod is still there %s after it was told to stop", limit) })
+	if err != nil {
+		return fmt.Errorf("stop project %s: %w", projectID, err)
 	}
+	return nil
+}
+
+// poll asks done every interval, at once first, until it says so or fails.
+// When limit passes first it returns late's error; when ctx ends, ctx's.
+func poll(ctx context.Context, interval, limit time.Duration, done wait.ConditionWithContextFunc, late func() error) error {
+	err := wait.PollUntilContextTimeout(ctx, interval, limit, true, done)
+	if err != nil && ctx.Err() == nil && wait.Interrupted(err) {
+		return late()
+	}
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 func (k *Kube) scaleToZero(ctx context.Context, ns string) error {

@@ -45,6 +45,8 @@ func (k *Kube) quota(p project) *corev1.ResourceQuota {
 	memory := *resource.NewQuantity(2*k.opts.Memory, resource.BinarySI)
 	cpu := *resource.NewMilliQuantity(2*k.opts.MilliCPUs, resource.DecimalSI)
 	return &corev1.ResourceQuota{
+		// Server-side apply needs the kind in the body.
+		TypeMeta:   metav1.TypeMeta{Kind: "ResourceQuota", APIVersion: "v1"},
 		ObjectMeta: k.meta(p, "studio"),
 		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
 			corev1.ResourcePods:                   resource.MustParse("2"),
@@ -65,6 +67,7 @@ func (k *Kube) quota(p project) *corev1.ResourceQuota {
 func (k *Kube) limitRange(p project) *corev1.LimitRange {
 	limits := k.limits()
 	return &corev1.LimitRange{
+		TypeMeta:   metav1.TypeMeta{Kind: "LimitRange", APIVersion: "v1"},
 		ObjectMeta: k.meta(p, "studio"),
 		Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
 			Type:           corev1.LimitTypeContainer,
@@ -106,6 +109,7 @@ func (k *Kube) networkPolicy(p project) *networkingv1.NetworkPolicy {
 	port := intstr.FromInt32(devServerPort)
 	dns := intstr.FromInt32(53)
 	return &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{Kind: "NetworkPolicy", APIVersion: "networking.k8s.io/v1"},
 		ObjectMeta: k.meta(p, devServer),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{}, // every pod in the namespace
@@ -136,6 +140,7 @@ func (k *Kube) networkPolicy(p project) *networkingv1.NetworkPolicy {
 
 func (k *Kube) service(p project) *corev1.Service {
 	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{Kind: "Service", APIVersion: "v1"},
 		ObjectMeta: k.meta(p, devServer),
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,

@@ -169,11 +169,11 @@ func (o *apiOutage) judge(err error) error {
 // uid, a pod other than that one counts as the dev server having stopped.
 func (k *Kube) checkRunning(ctx context.Context, projectID, ns string, uid types.UID) error {
 	d, err := k.api.AppsV1().Deployments(ns).Get(ctx, devServer, metav1.GetOptions{})
-	switch {
+	switch err := apiErr(err); {
 	case apierrors.IsNotFound(err):
 		return fmt.Errorf("project %s: %w", projectID, containers.ErrNotFound)
-	case err != nil && errors.Is(apiErr(err), containers.ErrEngineUnavailable) && ctx.Err() == nil:
-		return fmt.Errorf("project %s: %w", projectID, apiErr(err))
+	case errors.Is(err, containers.ErrEngineUnavailable) && ctx.Err() == nil:
+		return fmt.Errorf("project %s: %w", projectID, err)
 	case err != nil:
 		return nil // the API server cannot tell right now
 	}
