@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"time"
@@ -71,8 +72,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Secure:    strings.HasPrefix(cfg.PublicURL(), "https://"),
 		Log:       log,
 		Upstreams: upstreamsOf(studio.Engine),
+		Routed:    cfg.Router == "traefik",
+		Trusted:   cfg.TrustedProxies,
 	})
-	srv := newHTTPServer(proxy.Router(proxy.Hosts{UI: cfg.UIHost(), PreviewDomain: cfg.PreviewDomain, Log: log}, handlers.New(deps), preview), defaultServerTimeouts)
+	hosts := proxy.Hosts{UI: cfg.UIHost(), PreviewDomain: cfg.PreviewDomain, Log: log}
+	if cfg.Router == "traefik" {
+		hosts.ForwardAuth = http.HandlerFunc(preview.ForwardAuth)
+		if len(cfg.TrustedProxies) == 0 {
+			log.Warn("STUDIO_ROUTER=traefik without STUDIO_TRUSTED_PROXIES: only a Traefik on this machine's loopback may ask " + config.ForwardAuthPath)
+		}
+	}
+	srv := newHTTPServer(proxy.Router(hosts, handlers.New(deps), preview), defaultServerTimeouts)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("studio is serving", "addr", ln.Addr().String(), "url", cfg.PublicURL(), "previews", cfg.PreviewURL("{project}"), "version", buildVersion(), "embedded_database", cfg.EmbeddedDatabase())

@@ -177,14 +177,24 @@ func newEngine(cfg *config.Config, instance string, log *slog.Logger) (container
 			Logger:        log,
 		})
 	}
-	return containers.NewDockerWith(containers.Options{
+	opts := containers.Options{
 		Image:     cfg.RuntimeImage,
 		Instance:  instance,
 		Memory:    cfg.Memory,
 		NanoCPUs:  int64(cfg.CPUs * 1e9),
 		PidsLimit: cfg.Pids,
 		Logger:    log,
-	})
+	}
+	if cfg.Router == "traefik" {
+		opts.Traefik = &containers.Traefik{
+			Domain:      cfg.PreviewDomain,
+			AuthURL:     cfg.TraefikAuthURL,
+			EntryPoints: cfg.TraefikEntryPointList(),
+			Service:     cfg.TraefikService,
+			Container:   cfg.TraefikContainer,
+		}
+	}
+	return containers.NewDockerWith(opts)
 }
 
 // Start begins the background work of a serving studio: the event bus's

@@ -23,35 +23,39 @@ import (
 
 // Config is every setting studio reads at start.
 type Config struct {
-	Addr              string        // STUDIO_ADDR: where the web server listens
-	Data              string        // STUDIO_DATA: project files, embedded database, key file
-	DatabaseURL       string        // STUDIO_DATABASE_URL: external PostgreSQL; empty = embedded
-	Domain            string        // STUDIO_DOMAIN: the UI's host name by default
-	PreviewDomain     string        // STUDIO_PREVIEW_DOMAIN: previews are served on {slug}.{PreviewDomain}
-	BaseURL           string        // STUDIO_BASE_URL: the public address of the UI
-	SecretKey         string        // STUDIO_SECRET_KEY: signs tokens, encrypts credentials
-	PreviousKeys      string        // STUDIO_PREVIOUS_SECRET_KEYS: old keys during a rotation
-	Runtime           string        // STUDIO_RUNTIME: docker | kubernetes
-	RuntimeImage      string        // STUDIO_RUNTIME_IMAGE: the image project containers run; empty = the one this studio builds
-	KubeNamespace     string        // STUDIO_KUBE_NAMESPACE: studio's own namespace in kubernetes mode
-	KubeProjectsClaim string        // STUDIO_KUBE_PROJECTS_CLAIM: the ReadWriteMany claim holding every project's files
-	Router            string        // STUDIO_ROUTER: builtin | traefik
-	Signup            string        // STUDIO_SIGNUP: open | invite | closed
-	IdleTimeout       time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
-	Instance          string        // STUDIO_INSTANCE: labels the containers this installation owns; empty = generated
-	MaxProjects       int           // STUDIO_MAX_PROJECTS: projects per user
-	MaxRunning        int           // STUDIO_MAX_RUNNING: running projects per user
-	MaxFileSize       int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
-	ProjectDisk       int64         // STUDIO_PROJECT_DISK: most a project's folder may take; 0 = no limit
-	Memory            int64         // STUDIO_CONTAINER_MEMORY: memory per project container
-	CPUs              float64       // STUDIO_CONTAINER_CPUS: CPUs per project container
-	Pids              int64         // STUDIO_CONTAINER_PIDS: processes per project container
-	MaxBody           int64         // STUDIO_MAX_BODY: largest request body in bytes
-	MaxStreamsPerUser int           // STUDIO_MAX_STREAMS_PER_USER: open event streams per user on one replica
-	PGBin             string        // STUDIO_PG_BIN: PostgreSQL server binaries for the embedded database
-	PGUser            string        // STUDIO_PG_USER: system user that runs the embedded database when studio runs as root
-	LogLevel          string        // STUDIO_LOG_LEVEL: debug | info | warn | error
-	LogFormat         string        // STUDIO_LOG_FORMAT: text | json
+	Addr               string        // STUDIO_ADDR: where the web server listens
+	Data               string        // STUDIO_DATA: project files, embedded database, key file
+	DatabaseURL        string        // STUDIO_DATABASE_URL: external PostgreSQL; empty = embedded
+	Domain             string        // STUDIO_DOMAIN: the UI's host name by default
+	PreviewDomain      string        // STUDIO_PREVIEW_DOMAIN: previews are served on {slug}.{PreviewDomain}
+	BaseURL            string        // STUDIO_BASE_URL: the public address of the UI
+	SecretKey          string        // STUDIO_SECRET_KEY: signs tokens, encrypts credentials
+	PreviousKeys       string        // STUDIO_PREVIOUS_SECRET_KEYS: old keys during a rotation
+	Runtime            string        // STUDIO_RUNTIME: docker | kubernetes
+	RuntimeImage       string        // STUDIO_RUNTIME_IMAGE: the image project containers run; empty = the one this studio builds
+	KubeNamespace      string        // STUDIO_KUBE_NAMESPACE: studio's own namespace in kubernetes mode
+	KubeProjectsClaim  string        // STUDIO_KUBE_PROJECTS_CLAIM: the ReadWriteMany claim holding every project's files
+	Router             string        // STUDIO_ROUTER: builtin | traefik
+	TraefikAuthURL     string        // STUDIO_TRAEFIK_AUTH_URL: where Traefik asks studio whether a preview request may pass
+	TraefikEntryPoints string        // STUDIO_TRAEFIK_ENTRYPOINTS: Traefik entry points of the project routers, comma-separated
+	TraefikService     string        // STUDIO_TRAEFIK_SERVICE: Traefik's name for studio's own service (error pages)
+	TraefikContainer   string        // STUDIO_TRAEFIK_CONTAINER: the Traefik container studio attaches to each project's network
+	Signup             string        // STUDIO_SIGNUP: open | invite | closed
+	IdleTimeout        time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
+	Instance           string        // STUDIO_INSTANCE: labels the containers this installation owns; empty = generated
+	MaxProjects        int           // STUDIO_MAX_PROJECTS: projects per user
+	MaxRunning         int           // STUDIO_MAX_RUNNING: running projects per user
+	MaxFileSize        int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
+	ProjectDisk        int64         // STUDIO_PROJECT_DISK: most a project's folder may take; 0 = no limit
+	Memory             int64         // STUDIO_CONTAINER_MEMORY: memory per project container
+	CPUs               float64       // STUDIO_CONTAINER_CPUS: CPUs per project container
+	Pids               int64         // STUDIO_CONTAINER_PIDS: processes per project container
+	MaxBody            int64         // STUDIO_MAX_BODY: largest request body in bytes
+	MaxStreamsPerUser  int           // STUDIO_MAX_STREAMS_PER_USER: open event streams per user on one replica
+	PGBin              string        // STUDIO_PG_BIN: PostgreSQL server binaries for the embedded database
+	PGUser             string        // STUDIO_PG_USER: system user that runs the embedded database when studio runs as root
+	LogLevel           string        // STUDIO_LOG_LEVEL: debug | info | warn | error
+	LogFormat          string        // STUDIO_LOG_FORMAT: text | json
 
 	// STUDIO_TRUSTED_PROXIES: only a peer inside one of these ranges is
 	// believed about the client's address in X-Forwarded-For.
@@ -142,6 +146,14 @@ var settings = []setting{
 		str(func(c *Config) *string { return &c.KubeProjectsClaim })},
 	{"STUDIO_ROUTER", "router", "builtin", "who routes preview hosts: builtin (studio's own proxy) | traefik",
 		str(func(c *Config) *string { return &c.Router })},
+	{"STUDIO_TRAEFIK_AUTH_URL", "traefik-auth-url", "", "router traefik: the address Traefik's ForwardAuth middleware calls to ask studio whether a preview request may pass, e.g. http://studio:8080/__studio/forward-auth",
+		str(func(c *Config) *string { return &c.TraefikAuthURL })},
+	{"STUDIO_TRAEFIK_ENTRYPOINTS", "traefik-entrypoints", "web", "router traefik: the Traefik entry points (comma-separated) that serve previews",
+		str(func(c *Config) *string { return &c.TraefikEntryPoints })},
+	{"STUDIO_TRAEFIK_SERVICE", "traefik-service", "studio@docker", "router traefik: Traefik's name for studio's own service, which answers for a project whose dev server is down",
+		str(func(c *Config) *string { return &c.TraefikService })},
+	{"STUDIO_TRAEFIK_CONTAINER", "traefik-container", "", "router traefik: name of the Traefik container, which studio connects to each project's own network (empty: Traefik reaches the networks from the host)",
+		str(func(c *Config) *string { return &c.TraefikContainer })},
 	{"STUDIO_TRUSTED_PROXIES", "trusted-proxies", "", "reverse proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For names the client; empty = trust none and use the peer address",
 		func(c *Config, v string) error {
 			nets, err := parseRanges(v)
@@ -362,6 +374,9 @@ func (c *Config) Validate() error {
 	}
 	oneOf("STUDIO_RUNTIME", c.Runtime, "docker", "kubernetes")
 	oneOf("STUDIO_ROUTER", c.Router, "builtin", "traefik")
+	if c.Router == "traefik" {
+		c.checkTraefik(bad)
+	}
 	for env, v := range map[string]string{"STUDIO_KUBE_NAMESPACE": c.KubeNamespace, "STUDIO_KUBE_PROJECTS_CLAIM": c.KubeProjectsClaim} {
 		if v != "" && !kubeName(v) {
 			bad(env, "%q is not a Kubernetes name (lower-case letters, digits and hyphens, at most 63)", v)
@@ -397,6 +412,74 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkTraefik validates the settings of STUDIO_ROUTER=traefik.
+func (c *Config) checkTraefik(bad func(env, format string, args ...any)) {
+	if c.Runtime == "kubernetes" {
+		bad("STUDIO_ROUTER", "traefik routes previews in docker mode; in kubernetes mode Traefik routes the UI and preview hosts to studio's Service and studio routes previews itself, so leave STUDIO_ROUTER at builtin (see deploy/kubernetes/examples/traefik)")
+	}
+	if u, err := url.Parse(c.TraefikAuthURL); c.TraefikAuthURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("STUDIO_TRAEFIK_AUTH_URL", "must be the http:// address at which Traefik reaches studio's %s, e.g. http://studio:8080%s", ForwardAuthPath, ForwardAuthPath)
+	}
+	if len(c.TraefikEntryPointList()) == 0 {
+		bad("STUDIO_TRAEFIK_ENTRYPOINTS", "name at least one Traefik entry point, such as web or websecure")
+	}
+	for _, ep := range c.TraefikEntryPointList() {
+		if !traefikName(ep, false) {
+			bad("STUDIO_TRAEFIK_ENTRYPOINTS", "%q is not a Traefik entry point name (letters, digits, - and _)", ep)
+		}
+	}
+	if !traefikName(c.TraefikService, true) {
+		bad("STUDIO_TRAEFIK_SERVICE", "%q is not a Traefik service name such as studio@docker", c.TraefikService)
+	}
+	if c.TraefikContainer != "" && !containerName(c.TraefikContainer) {
+		bad("STUDIO_TRAEFIK_CONTAINER", "%q is not a container name", c.TraefikContainer)
+	}
+}
+
+// ForwardAuthPath is where studio answers Traefik's ForwardAuth requests.
+const ForwardAuthPath = "/__studio/forward-auth"
+
+// TraefikEntryPointList is STUDIO_TRAEFIK_ENTRYPOINTS as a list.
+func (c *Config) TraefikEntryPointList() []string {
+	var out []string
+	for _, ep := range strings.Split(c.TraefikEntryPoints, ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// traefikName: letters, digits, - and _ (and one @provider when qualified).
+func traefikName(s string, qualified bool) bool {
+	name, provider, hasProvider := strings.Cut(s, "@")
+	if hasProvider && (!qualified || !traefikName(provider, false)) {
+		return false
+	}
+	if name == "" || len(name) > 128 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// containerName: what Docker accepts as a container name.
+func containerName(s string) bool {
+	if s == "" || len(s) > 128 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z' || s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // EmbeddedDatabase reports whether studio runs its own PostgreSQL.

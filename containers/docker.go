@@ -39,6 +39,7 @@ type Options struct {
 	NanoCPUs    int64         // CPU per project in 1e-9 CPUs; default 1 CPU
 	PidsLimit   int64         // processes per project; default 512
 	StopTimeout time.Duration // grace period before a stopped dev server is killed; default 5s
+	Traefik     *Traefik      // routes previews by labels (STUDIO_ROUTER=traefik); nil = studio's own proxy
 	Logger      *slog.Logger  // default slog.Default()
 }
 
@@ -170,6 +171,9 @@ func (d *Docker) Remove(ctx context.Context, projectID string) error {
 	err = d.cli(ctx).ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container of project %s: %w", projectID, engineErr(err))
+	}
+	if err := d.detachRouter(ctx, projectID); err != nil {
+		return err
 	}
 	if err := d.cli(ctx).NetworkRemove(ctx, networkName(projectID)); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove network of project %s: %w", projectID, engineErr(err))

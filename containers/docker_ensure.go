@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,6 +41,9 @@ func (d *Docker) Ensure(ctx context.Context, spec Spec) (Status, error) {
 	networkID, err := d.ensureNetwork(ctx, spec.ProjectID)
 	if err != nil {
 		return Status{}, err
+	}
+	if err := d.attachRouter(ctx, networkID); err != nil {
+		return Status{}, fmt.Errorf("project %s: %w", spec.ProjectID, err)
 	}
 	config, host, net := d.containerConfig(spec, networkID)
 
@@ -164,6 +168,9 @@ func (d *Docker) containerConfig(spec Spec, networkID string) (*container.Config
 		ExposedPorts: nat.PortSet{devServerPort: {}},
 		StopTimeout:  &stopTimeout,
 		Labels:       d.labels(spec.ProjectID),
+	}
+	if t := d.opts.Traefik; t != nil {
+		maps.Copy(config.Labels, t.Labels(spec.ProjectID, spec.Slug))
 	}
 	host := &container.HostConfig{
 		NetworkMode:    container.NetworkMode(netName),

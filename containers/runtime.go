@@ -71,6 +71,7 @@ var ErrUsageUnavailable = errors.New("usage is not available from this engine")
 type Spec struct {
 	ProjectID string // a UUID
 	Dir       string // absolute path of the project's files, mounted at /app
+	Slug      string // the project's preview host label, for a router that routes by it
 }
 
 // State is a container's life-cycle state.

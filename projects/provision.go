@@ -77,7 +77,7 @@ func (s *Service) provision(ctx context.Context, p db.Project) error {
 		}
 	}
 	s.progress(ctx, p, "container", "Starting the container")
-	st, err := s.startContainer(ctx, id, dir)
+	st, err := s.startContainer(ctx, containers.Spec{ProjectID: id.String(), Dir: dir, Slug: p.Slug})
 	if err != nil {
 		return fail(err)
 	}
@@ -110,13 +110,13 @@ func (s *Service) provision(ctx context.Context, p db.Project) error {
 
 // startContainer makes and starts the project's container, after any stop
 // of it this replica has under way.
-func (s *Service) startContainer(ctx context.Context, id uuid.UUID, dir string) (containers.Status, error) {
-	defer s.lockContainer(id)()
-	st, err := s.rt.Ensure(ctx, containers.Spec{ProjectID: id.String(), Dir: dir})
+func (s *Service) startContainer(ctx context.Context, spec containers.Spec) (containers.Status, error) {
+	defer s.lockContainer(uuid.MustParse(spec.ProjectID))()
+	st, err := s.rt.Ensure(ctx, spec)
 	if err != nil {
 		return containers.Status{}, err
 	}
-	return st, s.rt.Start(ctx, id.String())
+	return st, s.rt.Start(ctx, spec.ProjectID)
 }
 
 func (s *Service) progress(ctx context.Context, p db.Project, step, message string) {

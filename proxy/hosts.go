@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"studio/config"
 )
 
 // Hosts are the names studio answers to. Any other Host header is refused,
@@ -14,6 +16,10 @@ type Hosts struct {
 	UI            string       // host[:port] of the UI's public address (config.UIHost)
 	PreviewDomain string       // previews are {slug}.{PreviewDomain}, on any port
 	Log           *slog.Logger // where refusals are noted, for the operator who mistyped STUDIO_BASE_URL
+	// ForwardAuth answers config.ForwardAuthPath on any host but a
+	// preview's (Traefik names studio by the address it dials); nil = not
+	// served.
+	ForwardAuth http.Handler
 }
 
 // Router sends preview hosts to preview and the UI's hosts to app, and
@@ -27,6 +33,8 @@ func Router(hosts Hosts, app, preview http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
+		case hosts.ForwardAuth != nil && r.URL.Path == config.ForwardAuthPath && SlugOf(r.Host, suffix) == "":
+			hosts.ForwardAuth.ServeHTTP(w, r)
 		case isUIHost(r.Host, ui):
 			app.ServeHTTP(w, r)
 		case SlugOf(r.Host, suffix) != "":

@@ -59,6 +59,13 @@ type Preview struct {
 	// given to another project's pod; nil on Docker, whose loopback port
 	// is unpublished when the container stops.
 	Upstreams Upstreams
+	// Routed: Traefik routes the requests of active projects straight to
+	// their dev servers (STUDIO_ROUTER=traefik); studio sees one only when
+	// Traefik could not reach that dev server, and never forwards it.
+	Routed bool
+	// Trusted are the peers allowed to ask ForwardAuth (Traefik, from
+	// STUDIO_TRUSTED_PROXIES); none = loopback only.
+	Trusted []*net.IPNet
 
 	proxy   *httputil.ReverseProxy
 	touchMu sync.Mutex
@@ -143,6 +150,17 @@ func SlugOf(host, suffix string) string {
 }
 
 func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if proj, ok := p.admit(w, r, false); ok {
+		p.forward(w, r, proj)
+	}
+}
+
+// admit decides a request for a preview host: it either answers it itself
+// (a sign-in link, a refusal, the "Starting…" page of a sleeping or
+// starting project) and returns false, or returns the active project whose
+// dev server may have the request. viaAuth: r is the request Traefik asked
+// about (ForwardAuth), which cannot be cut off unanswered.
+func (p *Preview) admit(w http.ResponseWriter, r *http.Request, viaAuth bool) (db.Project, bool) {
 	slug := SlugOf(r.Host, "."+strings.ToLower(p.Domain))
 	ctx := r.Context()
 	proj, cached, err := p.lookup(ctx, slug)
@@ -155,37 +173,37 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if errors.Is(err, projects.ErrNotFound) {
 		notFound(w)
-		return
+		return proj, false
 	} else if err != nil {
 		p.Log.Error("preview lookup", "slug", slug, "err", err)
 		http.Error(w, "Studio could not look this preview up; try again.", http.StatusServiceUnavailable)
-		return
+		return proj, false
 	}
 	if r.URL.Path == authPath {
 		p.signIn(w, r, proj)
-		return
+		return proj, false
 	}
 	if share := r.URL.Query().Get("share"); share != "" {
 		p.shareSignIn(w, r, proj, share)
-		return
+		return proj, false
 	}
 	kind, err := p.access(ctx, r, proj, g, granted)
 	switch {
 	case err != nil:
 		p.Log.Error("preview access", "project", proj.ID, "err", err)
 		http.Error(w, "Studio could not check your access to this preview; try again.", http.StatusServiceUnavailable)
-		return
+		return proj, false
 	case kind == signedOut:
 		p.signedOut(w, r, proj)
-		return
+		return proj, false
 	case kind == denied:
 		notFound(w)
-		return
+		return proj, false
 	}
 	switch proj.Status {
 	case db.ProjectStatusActive:
 		p.touch(ctx, proj.ID)
-		p.forward(w, r, proj)
+		return proj, true
 	case db.ProjectStatusHibernated, db.ProjectStatusStopped:
 		// A wake counts against the owner's running limit, never starts a
 		// disabled owner's project and never lifts an administrator's stop.
@@ -196,16 +214,16 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// a project its owner just stopped. A fetch finds no server at
 			// all, as when the dev server is down, so a dev-server client
 			// keeps waiting instead of reloading its page.
-			if r.Header.Get("Upgrade") == "" {
+			if r.Header.Get("Upgrade") == "" && !viaAuth {
 				panic(http.ErrAbortHandler)
 			}
 			http.Error(w, "This project is not running.", http.StatusServiceUnavailable)
-			return
+			return proj, false
 		}
 		if err := p.Projects.Wake(ctx, proj.ID); projects.Refused(err) {
 			proj.StatusReason = projects.Sentence(err.Error())
 			p.failed(w, proj, kind, http.StatusServiceUnavailable)
-			return
+			return proj, false
 		} else if err != nil {
 			p.Log.Warn("wake project for preview", "project", proj.ID, "err", err)
 		}
@@ -221,6 +239,7 @@ func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		notFound(w)
 	}
+	return proj, false
 }
 
 // lookup finds the project of a preview host, from the cache when an
@@ -316,6 +335,10 @@ func (p *Preview) signInHolds(ctx context.Context, h Holder) (bool, error) {
 }
 
 func (p *Preview) forward(w http.ResponseWriter, r *http.Request, proj db.Project) {
+	if p.Routed {
+		p.unrouted(w, r, proj)
+		return
+	}
 	upstream := proj.Upstream
 	if upstream == "" && proj.HostPort > 0 { // set by a studio before upstreams were recorded
 		upstream = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(proj.HostPort)))
@@ -344,6 +367,119 @@ func (p *Preview) forward(w http.ResponseWriter, r *http.Request, proj db.Projec
 }
 
 type projectKey struct{}
+
+// unrouted answers a request Traefik sent to studio for an active project:
+// its router did not exist (the container is gone) or the dev server did
+// not answer (the errors middleware). Someone opening the page gets the
+// project started again; what a page loads in the background gets a 503,
+// as a dev server answers 504 for its own reasons (a dependency it is
+// optimizing again) and must not restart the project by that.
+func (p *Preview) unrouted(w http.ResponseWriter, r *http.Request, proj db.Project) {
+	p.forget(SlugOf(r.Host, "."+strings.ToLower(p.Domain)))
+	if opensAPage(r) {
+		p.Log.Info("Traefik could not reach the project's dev server; restarting the project", "project", proj.ID, "path", r.URL.Path)
+		p.Projects.Revive(context.WithoutCancel(r.Context()), proj.ID)
+	}
+	p.starting(w, r, "Starting the dev server again…")
+}
+
+// ForwardAuth answers Traefik's ForwardAuth middleware for a request to a
+// preview host, with exactly what the built-in proxy would do: a 200 lets
+// Traefik pass the request on (with the Cookie header studio returns, which
+// holds none of studio's cookies); anything else is the answer the browser
+// gets (a sign-in link's redirect and cookie, a refusal, the "Starting…"
+// page of a sleeping project, which it wakes). Only a trusted peer may ask.
+func (p *Preview) ForwardAuth(w http.ResponseWriter, r *http.Request) {
+	if !p.trustedPeer(r.RemoteAddr) {
+		p.Log.Warn("refused a ForwardAuth request from a peer outside STUDIO_TRUSTED_PROXIES", "remote", r.RemoteAddr)
+		http.Error(w, "Only studio's router may ask this.", http.StatusForbidden)
+		return
+	}
+	orig, err := forwardedRequest(r)
+	if err != nil || SlugOf(orig.Host, "."+strings.ToLower(p.Domain)) == "" {
+		http.Error(w, "This is not a request for a preview.", http.StatusBadRequest)
+		return
+	}
+	base := "http://" + orig.Host
+	if r.Header.Get("X-Forwarded-Proto") == "https" {
+		base = "https://" + orig.Host
+	}
+	if _, ok := p.admit(absoluteRedirects{w, base}, orig, true); !ok {
+		return
+	}
+	stripStudioCookies(orig)
+	h := w.Header()
+	if c := orig.Header.Values("Cookie"); len(c) > 0 {
+		h["Cookie"] = c
+	}
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// forwardedRequest is the request Traefik asks about, rebuilt from the
+// X-Forwarded-* headers it sends (it sets them itself: its ForwardAuth does
+// not trust a client's own unless told to).
+func forwardedRequest(r *http.Request) (*http.Request, error) {
+	uri := r.Header.Get("X-Forwarded-Uri")
+	if uri == "" {
+		uri = "/"
+	}
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		return nil, err
+	}
+	orig := r.Clone(r.Context())
+	orig.Method = r.Header.Get("X-Forwarded-Method")
+	if orig.Method == "" {
+		orig.Method = http.MethodGet
+	}
+	orig.Host = r.Header.Get("X-Forwarded-Host")
+	orig.URL = u
+	orig.RequestURI = uri
+	orig.Body = http.NoBody
+	// Traefik drops hop-by-hop headers, Upgrade among them.
+	if orig.Header.Get("Sec-WebSocket-Key") != "" {
+		orig.Header.Set("Upgrade", "websocket")
+	}
+	return orig, nil
+}
+
+// trustedPeer: a peer inside Trusted, or on loopback when none is set.
+func (p *Preview) trustedPeer(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	if len(p.Trusted) == 0 {
+		return ip.IsLoopback()
+	}
+	for _, n := range p.Trusted {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// absoluteRedirects spells a redirect to a path on the preview host as a
+// whole address: Traefik hands the auth answer's Location to the browser,
+// which must not resolve it against studio's own address.
+type absoluteRedirects struct {
+	http.ResponseWriter
+	base string
+}
+
+func (a absoluteRedirects) WriteHeader(code int) {
+	h := a.Header()
+	if loc := h.Get("Location"); strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, "//") {
+		h.Set("Location", a.base+loc)
+	}
+	a.ResponseWriter.WriteHeader(code)
+}
 
 // Upstreams knows which address serves each project's dev server.
 type Upstreams interface {

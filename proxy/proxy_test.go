@@ -87,7 +87,8 @@ func newEnv(t testing.TB, mutate ...func(*proxy.Preview)) *env {
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "the studio app") })
 	srv := httptest.NewUnstartedServer(nil)
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	srv.Config.Handler = proxy.Router(proxy.Hosts{UI: "studio.localhost:" + port, PreviewDomain: "studio.localhost", Log: quiet}, app, preview)
+	hosts := proxy.Hosts{UI: "studio.localhost:" + port, PreviewDomain: "studio.localhost", Log: quiet, ForwardAuth: http.HandlerFunc(preview.ForwardAuth)}
+	srv.Config.Handler = proxy.Router(hosts, app, preview)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	u, err := db.New(pool).CreateUser(context.Background(), db.CreateUserParams{Email: uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "user"})
