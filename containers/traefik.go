@@ -49,10 +49,13 @@ func (t *Traefik) Labels(projectID, slug string) map[string]string {
 		router + ".middlewares": auth + "," + down,
 		"traefik.http.middlewares." + auth + ".forwardauth.address":             t.AuthURL,
 		"traefik.http.middlewares." + auth + ".forwardauth.authResponseHeaders": "Cookie",
-		"traefik.http.middlewares." + down + ".errors.status":                   "502-504",
-		"traefik.http.middlewares." + down + ".errors.service":                  t.Service,
-		"traefik.http.middlewares." + down + ".errors.query":                    UnavailablePath + "?status={status}",
-		"traefik.http.services." + name + ".loadbalancer.server.port":           devServerPort.Port(),
+		// Said explicitly, Traefik drops every X-Forwarded-* a client sent
+		// before it sets its own (unsaid, some pass on to studio).
+		"traefik.http.middlewares." + auth + ".forwardauth.trustForwardHeader": "false",
+		"traefik.http.middlewares." + down + ".errors.status":                  "502-504",
+		"traefik.http.middlewares." + down + ".errors.service":                 t.Service,
+		"traefik.http.middlewares." + down + ".errors.query":                   UnavailablePath + "?status={status}",
+		"traefik.http.services." + name + ".loadbalancer.server.port":          devServerPort.Port(),
 	}
 }
 

@@ -31,14 +31,15 @@ func TestTraefikLabels(t *testing.T) {
 	id := "0b5c7a2e-3f41-4d7e-9c1a-5e2f8d6b4a10"
 	got := testTraefik("").Labels(id, "my-app")
 	want := map[string]string{
-		"traefik.enable":         "true",
-		"traefik.docker.network": "studio-" + id,
+		"traefik.enable":                                                                  "true",
+		"traefik.docker.network":                                                          "studio-" + id,
 		"traefik.http.routers.studio-" + id + ".rule":                                     "Host(`my-app.preview.example.com`)",
 		"traefik.http.routers.studio-" + id + ".entrypoints":                              "web,websecure",
 		"traefik.http.routers.studio-" + id + ".service":                                  "studio-" + id,
 		"traefik.http.routers.studio-" + id + ".middlewares":                              "studio-" + id + "-auth,studio-" + id + "-down",
 		"traefik.http.middlewares.studio-" + id + "-auth.forwardauth.address":             "http://studio:8080/__studio/forward-auth",
 		"traefik.http.middlewares.studio-" + id + "-auth.forwardauth.authResponseHeaders": "Cookie",
+		"traefik.http.middlewares.studio-" + id + "-auth.forwardauth.trustForwardHeader":  "false",
 		"traefik.http.middlewares.studio-" + id + "-down.errors.status":                   "502-504",
 		"traefik.http.middlewares.studio-" + id + "-down.errors.service":                  "studio@docker",
 		"traefik.http.middlewares.studio-" + id + "-down.errors.query":                    "/__studio/unavailable?status={status}",
