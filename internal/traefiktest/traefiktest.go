@@ -132,6 +132,10 @@ func containerConfig(ref string, opts Options, dynamicDir string) (*container.Co
 		dial = 2 * time.Second
 	}
 	args := []string{
+		// Traefik calls home for new versions unless told not to; tests
+		// talk to nothing outside this machine.
+		"--global.checkNewVersion=false",
+		"--global.sendAnonymousUsage=false",
 		"--log.level=" + level,
 		"--accessLog=true",
 		"--entryPoints.web.address=:80",

@@ -153,6 +153,20 @@ func TestRoutesProjectThroughForwardAuth(t *testing.T) {
 		"traefik.http.routers." + name + "-dead.service":                   name + "-dead",
 		"traefik.http.routers." + name + "-dead.middlewares":               name + "-auth," + name + "-errors",
 		"traefik.http.services." + name + "-dead.loadbalancer.server.port": "5174",
+
+		// The same auth with preserveLocationHeader.
+		"traefik.http.routers." + name + "-preserve.rule":                                   "Host(`preserve.studio-test.localhost`)",
+		"traefik.http.routers." + name + "-preserve.entrypoints":                            "web",
+		"traefik.http.routers." + name + "-preserve.service":                                name,
+		"traefik.http.routers." + name + "-preserve.middlewares":                            name + "-preserve",
+		"traefik.http.middlewares." + name + "-preserve.forwardauth.address":                authSrv.URL + "/__studio/forward-auth",
+		"traefik.http.middlewares." + name + "-preserve.forwardauth.preserveLocationHeader": "true",
+
+		// errors before forwardAuth: errors then sees the auth answers too.
+		"traefik.http.routers." + name + "-reversed.rule":        "Host(`reversed.studio-test.localhost`)",
+		"traefik.http.routers." + name + "-reversed.entrypoints": "web",
+		"traefik.http.routers." + name + "-reversed.service":     name,
+		"traefik.http.routers." + name + "-reversed.middlewares": name + "-errors," + name + "-auth",
 	}
 	started := runContainer(t, ctx, runtimeImage, projectNet, labels)
 	tr.WaitHost(t, "x.studio-test.localhost", 30*time.Second)
@@ -218,6 +232,21 @@ func TestRoutesProjectThroughForwardAuth(t *testing.T) {
 		}
 		if got, want := resp.Header.Get("Location"), authSrv.URL+"/login?next=x"; got != want {
 			t.Errorf("Location %q, want %q", got, want)
+		}
+	})
+
+	t.Run("preserveLocationHeader keeps a relative Location", func(t *testing.T) {
+		resp, _ := get(t, tr, "preserve.studio-test.localhost", "/relative-redirect", "")
+		if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != "/login?next=x" {
+			t.Errorf("got %d, Location %q; want 303, /login?next=x", resp.StatusCode, got)
+		}
+	})
+
+	t.Run("an errors middleware listed before forwardAuth replaces the auth's 503", func(t *testing.T) {
+		resp, body := get(t, tr, "reversed.studio-test.localhost", "/starting", "")
+		want := "<h1>error page /error/503 for reversed.studio-test.localhost</h1>"
+		if resp.StatusCode != http.StatusServiceUnavailable || body != want {
+			t.Errorf("got %d %q, want 503 %q", resp.StatusCode, body, want)
 		}
 	})
 
