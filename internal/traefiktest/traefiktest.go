@@ -231,6 +231,19 @@ func (tr *Traefik) Disconnect(ctx context.Context, networkName string) error {
 	return nil
 }
 
+// IP returns Traefik's address on a network it is on: the peer address a
+// server on that network's gateway sees (for STUDIO_TRUSTED_PROXIES).
+func (tr *Traefik) IP(ctx context.Context, networkName string) (string, error) {
+	info, err := tr.cli.ContainerInspect(ctx, tr.ID)
+	if err != nil {
+		return "", fmt.Errorf("inspect Traefik container: %w", err)
+	}
+	if ep, ok := info.NetworkSettings.Networks[networkName]; ok && ep.IPAddress != "" {
+		return ep.IPAddress, nil
+	}
+	return "", fmt.Errorf("Traefik is not on network %s", networkName)
+}
+
 // Logs returns what Traefik wrote so far (its log and access log).
 func (tr *Traefik) Logs() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

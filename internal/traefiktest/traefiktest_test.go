@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -40,13 +41,15 @@ server.listen(5173);
 // authServer plays studio's forward-auth endpoint: what it answers depends
 // on the original request's path (X-Forwarded-Uri).
 type authServer struct {
-	mu   sync.Mutex
-	seen []http.Header // the headers of each auth request
+	mu     sync.Mutex
+	seen   []http.Header // the headers of each auth request
+	remote string        // the peer address of the last one
 }
 
 func (a *authServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.seen = append(a.seen, r.Header.Clone())
+	a.remote = r.RemoteAddr
 	a.mu.Unlock()
 	switch uri := r.Header.Get("X-Forwarded-Uri"); {
 	case uri == "/login-redirect":
@@ -209,7 +212,17 @@ func TestRoutesProjectThroughForwardAuth(t *testing.T) {
 		if h.Get("X-Forwarded-For") == "" {
 			t.Errorf("auth request has no X-Forwarded-For")
 		}
-		t.Logf("auth request headers: %v", h)
+		ip, err := tr.IP(ctx, traefikNet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth.mu.Lock()
+		remote := auth.remote
+		auth.mu.Unlock()
+		if host, _, _ := net.SplitHostPort(remote); host != ip {
+			t.Errorf("auth request came from %s, want Traefik's address %s", remote, ip)
+		}
+		t.Logf("auth request from %s, headers: %v", remote, h)
 	})
 
 	t.Run("auth 303 reaches the client with its Location and Set-Cookie", func(t *testing.T) {
