@@ -20,7 +20,7 @@ import (
 // the answer into out (when not nil).
 func apiCall(t *testing.T, s *studio, token, method, path, body string, out any) int {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://127.0.0.1:"+s.port+path, strings.NewReader(body))
+	req, _ := http.NewRequest(method, "http://"+s.addr+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -43,7 +43,7 @@ func uiSignIn(t *testing.T, s *studio, email, password string) map[string]string
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := client.Get("http://127.0.0.1:" + s.port + "/login")
+	res, err := client.Get("http://" + s.addr + "/login")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,13 +53,13 @@ func uiSignIn(t *testing.T, s *studio, email, password string) map[string]string
 	if m == nil {
 		t.Fatalf("no CSRF token on the sign-in page")
 	}
-	res, err = client.PostForm("http://127.0.0.1:"+s.port+"/login", url.Values{"csrf_token": {string(m[1])}, "email": {email}, "password": {password}})
+	res, err = client.PostForm("http://"+s.addr+"/login", url.Values{"csrf_token": {string(m[1])}, "email": {email}, "password": {password}})
 	if err != nil || res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("attacker sign-in: %v %v", err, res)
 	}
 	res.Body.Close()
 	out := map[string]string{}
-	for _, c := range jar.Cookies(&url.URL{Scheme: "http", Host: "127.0.0.1:" + s.port}) {
+	for _, c := range jar.Cookies(&url.URL{Scheme: "http", Host: s.addr}) {
 		out[c.Name] = c.Value
 	}
 	return out

@@ -27,7 +27,10 @@ import (
 type studio struct {
 	base string // http://studio.localhost:<port>
 	port string
+	addr string // STUDIO_ADDR
 	data string // STUDIO_DATA
+
+	instance string // STUDIO_INSTANCE, which labels its containers
 }
 
 func startStudio(t *testing.T, env ...string) *studio {
@@ -57,8 +60,18 @@ func startStudioIn(t *testing.T, data string, env ...string) *studio {
 	if data == "" {
 		data = filepath.Join(dir, "data")
 	}
+	addr, base := "127.0.0.1:"+port, "http://studio.localhost:"+port
+	for _, kv := range env { // the caller's address and public URL, if it chose them
+		if v, ok := strings.CutPrefix(kv, "STUDIO_ADDR="); ok {
+			addr = v
+			_, port, _ = net.SplitHostPort(v)
+		}
+		if v, ok := strings.CutPrefix(kv, "STUDIO_BASE_URL="); ok {
+			base = v
+		}
+	}
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "STUDIO_DATA="+data, "STUDIO_ADDR=127.0.0.1:"+port, "STUDIO_INSTANCE="+instance)
+	cmd.Env = append(os.Environ(), "STUDIO_DATA="+data, "STUDIO_ADDR="+addr, "STUDIO_INSTANCE="+instance)
 	cmd.Env = append(cmd.Env, env...)
 	logFile, _ := os.Create(filepath.Join(dir, "studio.log"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -83,9 +96,9 @@ func startStudioIn(t *testing.T, data string, env ...string) *studio {
 		}
 	})
 	for i := 0; i < 200; i++ {
-		if res, err := http.Get("http://127.0.0.1:" + port + "/healthz"); err == nil {
+		if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
 			res.Body.Close()
-			return &studio{base: "http://studio.localhost:" + port, port: port, data: data}
+			return &studio{base: base, port: port, data: data, addr: addr, instance: instance}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -127,7 +140,7 @@ func workspaceURLOf(t *testing.T, ctx context.Context) string {
 // apiToken signs in to the JSON API.
 func apiToken(t *testing.T, s *studio, email, password string) string {
 	t.Helper()
-	res, err := http.Post("http://127.0.0.1:"+s.port+"/api/auth/login", "application/json", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
+	res, err := http.Post("http://"+s.addr+"/api/auth/login", "application/json", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +162,7 @@ func writeThroughAPI(t *testing.T, s *studio, email, password, projectID, path, 
 // apiPut signs in to the JSON API and sends a PUT.
 func apiPut(t *testing.T, s *studio, email, password, path, contentType, body string) {
 	t.Helper()
-	req, _ := http.NewRequest("PUT", "http://127.0.0.1:"+s.port+path, strings.NewReader(body))
+	req, _ := http.NewRequest("PUT", "http://"+s.addr+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+apiToken(t, s, email, password))
 	req.Header.Set("Content-Type", contentType)
 	res, err := http.DefaultClient.Do(req)

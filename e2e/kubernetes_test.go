@@ -190,7 +190,7 @@ func firstLogLine(t *testing.T, s *studio, token, projectID, want string) string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:"+s.port+"/api/projects/"+projectID+"/logs", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr+"/api/projects/"+projectID+"/logs", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

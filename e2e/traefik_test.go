@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"studio/internal/testwait"
+	"studio/internal/traefiktest"
+)
+
+// traefikStudio runs a real Traefik v3 and a studio with STUDIO_ROUTER=
+// traefik behind it, as deploy/docker-compose.yml does: Traefik on an edge
+// network of its own, studio on that network's host address (where Traefik
+// reaches it), routed to by a file-provider router for the UI host and a
+// catch-all router for preview hosts. The browser talks only to Traefik's
+// port on loopback.
+func traefikStudio(t *testing.T) (*studio, *traefiktest.Traefik) {
+	t.Helper()
+	edge := traefiktest.Network(t, "e2e-edge-")
+	ln := traefiktest.Listen(t, edge)
+	studioAddr := ln.Addr().String()
+	ln.Close()
+	tr := traefiktest.Start(t, traefiktest.Options{Network: edge, Dynamic: `
+http:
+  routers:
+    studio:
+      rule: 'Host(` + "`studio.localhost`" + `) || Host(` + "`127.0.0.1`" + `)'
+      entryPoints: [web]
+      service: studio
+    studio-previews:
+      rule: 'HostRegexp(` + "`^[a-z0-9-]+\\.studio\\.localhost$`" + `)'
+      priority: 1
+      entryPoints: [web]
+      service: studio
+  services:
+    studio:
+      loadBalancer:
+        servers:
+          - url: "http://` + studioAddr + `"
+        healthCheck:
+          path: /readyz
+          interval: 2s
+          timeout: 1s
+`})
+	traefikIP, err := tr.IP(context.Background(), edge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(tr.Addr)
+	s := startStudioIn(t, "",
+		"STUDIO_ADDR="+studioAddr,
+		"STUDIO_BASE_URL=http://studio.localhost:"+port,
+		"STUDIO_ROUTER=traefik",
+		"STUDIO_TRAEFIK_AUTH_URL=http://"+studioAddr+"/__studio/forward-auth",
+		"STUDIO_TRAEFIK_SERVICE=studio@file",
+		"STUDIO_TRAEFIK_CONTAINER="+tr.Name,
+		"STUDIO_TRUSTED_PROXIES="+traefikIP,
+	)
+	s.addr = tr.Addr // API calls go through Traefik too
+	tr.WaitHost(t, "studio.localhost", 30*time.Second)
+	return s, tr
+}
+
+// TestTraefikRoutesUIAndPrivatePreviews: behind a real Traefik, a new user
+// signs up, creates a project, sees its preview through the project's own
+// router (ForwardAuth signs the frame in), edits with hot reload over
+// Traefik's websocket; strangers and other projects are refused; a
+// stopped project and a container removed behind studio's back get
+// studio's pages through the catch-all router and come back, never a bare
+// 502/504.
+func TestTraefikRoutesUIAndPrivatePreviews(t *testing.T) {
+	s, tr := traefikStudio(t)
+	ctx := browser(t)
+	type css = chromedp.CSS
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.base+"/signup")); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "sign up and create through Traefik",
+		chromedp.WaitVisible(css(`#f-email`)),
+		chromedp.SendKeys(css(`#f-email`), "tess@example.com"),
+		chromedp.SendKeys(css(`#f-password`), "a long password"),
+		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(css(`[data-testid=empty-state]`)),
+		chromedp.SendKeys(css(`#f-name`), "Routed App"),
+		chromedp.Click(css(`[data-testid=create]`)),
+		chromedp.WaitVisible(css(`[data-testid=project-card]`)),
+	)
+	step(t, ctx, "card turns active", chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active]`)))
+	out, err := exec.Command("docker", "ps", "--filter", "label=traefik.enable=true", "--filter", "label=studio.instance="+s.instance,
+		"--format", `{{.Label "studio.project"}}`).Output()
+	ids := strings.Fields(string(out))
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("routed project containers: %v %q", err, out)
+	}
+	projectID := ids[0]
+	tr.WaitRouter(t, "studio-"+projectID+"@docker", 30*time.Second)
+	if _, err := tr.IP(context.Background(), "studio-"+projectID); err != nil {
+		t.Fatalf("studio did not attach Traefik to the project's network: %v", err)
+	}
+
+	step(t, ctx, "open the workspace",
+		chromedp.Navigate(s.base+"/projects/"+projectID),
+		chromedp.WaitVisible(css(`[data-testid=workspace][data-ready]`)),
+	)
+	inFrame := previewFrame(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.SetAttributeValue(css(`body`), "data-studio-marker", "kept", inFrame)); err != nil {
+		t.Fatal(err)
+	}
+	writeThroughAPI(t, s, "tess@example.com", "a long password", projectID, "src/App.tsx",
+		`export default function App() { return <h1>Hello through Traefik</h1> }`+"\n")
+	waitFrameHeading(t, ctx, inFrame, "Hello through Traefik")
+	marker, err := chromedp.Run(ctx, chromedp.AttributeValue(css(`body`), "data-studio-marker", inFrame))
+	if err != nil || marker.Value != "kept" {
+		t.Fatalf("the preview reloaded the page instead of hot-reloading: %v %+v", err, marker)
+	}
+	src, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("preview").src`))
+	_, port, _ := net.SplitHostPort(tr.Addr)
+	previewHost := strings.SplitN(strings.TrimPrefix(src, "http://"), "/", 2)[0]
+	if !strings.HasSuffix(previewHost, ".studio.localhost:"+port) {
+		t.Fatalf("the preview is not served through Traefik's port: %s", src)
+	}
+	slugHost := strings.TrimSuffix(previewHost, ":"+port)
+
+	// A stranger through Traefik: refused by ForwardAuth, nothing reaches
+	// the dev server.
+	stranger := func(host string) int {
+		req, _ := http.NewRequest("GET", "http://"+tr.Addr+"/", nil)
+		req.Host = host
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := stranger(slugHost); code != 404 {
+		t.Fatalf("a stranger through Traefik: %d", code)
+	}
+
+	// Another project cannot reach this one, neither directly nor through
+	// Traefik's address on its own network (ForwardAuth refuses it as a
+	// stranger).
+	token := apiToken(t, s, "tess@example.com", "a long password")
+	type projectOut struct{ Project struct{ ID, Status string } }
+	var created projectOut
+	if code := apiCall(t, s, token, "POST", "/api/projects", `{"name":"Other App","template":"static"}`, &created); code != 202 {
+		t.Fatalf("create another project: %d", code)
+	}
+	other := created.Project
+	testwait.Eventually(t, 90*time.Second, func() bool {
+		var p projectOut
+		apiCall(t, s, token, "GET", "/api/projects/"+other.ID, "", &p)
+		return p.Project.Status == "active"
+	}, "the other project is active")
+	// viaOther runs a request from inside the other project's container;
+	// it gives up after 3 s (a connection nobody answers never ends).
+	viaOther := func(request string) string {
+		js := `setTimeout(() => { console.log("timeout"); process.exit(0) }, 3000); ` + request +
+			`.on("response", r => { console.log(r.statusCode); process.exit(0) }).on("error", e => { console.log("error", e.code); process.exit(0) })`
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		out, _ := exec.CommandContext(ctx, "docker", "exec", "studio-"+other.ID, "node", "-e", js).CombinedOutput()
+		return strings.TrimSpace(string(out))
+	}
+	routerOnOther, err := tr.IP(context.Background(), "studio-"+other.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := viaOther(`require("http").get({host: "` + routerOnOther + `", port: 80, path: "/", headers: {Host: "` + slugHost + `"}})`); got != "404" {
+		t.Fatalf("another project asking Traefik for this one's preview got %q, want 404", got)
+	}
+	projectIP := containerIP(t, "studio-"+projectID, "studio-"+projectID)
+	if got := viaOther(`require("http").get({host: "` + projectIP + `", port: 5173, path: "/"})`); got != "timeout" && !strings.HasPrefix(got, "error") {
+		t.Fatalf("another project reached this one's dev server directly: %q", got)
+	}
+
+	// Stopped: its router is gone; opening the preview reaches studio by
+	// the catch-all router, which wakes it.
+	step(t, ctx, "stop", press("ws-stop"),
+		chromedp.WaitVisible(css(`#ws-header[data-status=stopped] [data-testid=ws-start]`)))
+	openPreviewUntil(t, ctx, s, projectID, "Hello through Traefik")
+
+	// The container removed behind studio's back: studio's page, then the
+	// project again; never Traefik's own 502 or 504.
+	if out, err := exec.Command("docker", "rm", "-f", "studio-"+projectID).CombinedOutput(); err != nil {
+		t.Fatalf("docker rm: %v %s", err, out)
+	}
+	step(t, ctx, "reload after the container went", chromedp.Reload())
+	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	if strings.Contains(body, "Bad Gateway") || strings.Contains(body, "Gateway Timeout") {
+		t.Fatalf("Traefik's own error page: %q", body)
+	}
+	openPreviewUntil(t, ctx, s, projectID, "Hello through Traefik")
+}
+
+// containerIP is a container's address on a network.
+func containerIP(t *testing.T, name, network string) string {
+	t.Helper()
+	out, err := exec.Command("docker", "inspect", "-f", `{{(index .NetworkSettings.Networks "`+network+`").IPAddress}}`, name).Output()
+	if err != nil {
+		t.Fatalf("docker inspect %s: %v", name, err)
+	}
+	return strings.TrimSpace(string(out))
+}
