@@ -110,6 +110,7 @@ func Start(t testing.TB, opts Options) *Traefik {
 		}
 		tr.Stop()
 	})
+	started := time.Now()
 	if err := cli.ContainerStart(ctx, tr.ID, container.StartOptions{}); err != nil {
 		t.Fatalf("start Traefik container: %v", err)
 	}
@@ -119,6 +120,7 @@ func Start(t testing.TB, opts Options) *Traefik {
 	if err := tr.waitPing(ctx); err != nil {
 		t.Fatalf("%v\nTraefik log:\n%s", err, tr.Logs())
 	}
+	t.Logf("Traefik %s answered /ping %s after docker start", tr.Name, time.Since(started).Round(time.Millisecond))
 	return tr
 }
 

@@ -291,6 +291,9 @@ func TestRoutesProjectThroughForwardAuth(t *testing.T) {
 		if want := "<h1>error page /error/502 for dead.studio-test.localhost</h1>"; body != want {
 			t.Errorf("body %q, want %q", body, want)
 		}
+		if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+			t.Errorf("Content-Type %q", ct)
+		}
 		t.Logf("dead upstream answered in %s", time.Since(start).Round(time.Millisecond))
 	})
 
