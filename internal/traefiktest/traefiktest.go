@@ -110,6 +110,7 @@ func Start(t testing.TB, opts Options) *Traefik {
 		}
 		tr.Stop()
 	})
+	started := time.Now()
 	if err := cli.ContainerStart(ctx, tr.ID, container.StartOptions{}); err != nil {
 		t.Fatalf("start Traefik container: %v", err)
 	}
@@ -119,6 +120,7 @@ func Start(t testing.TB, opts Options) *Traefik {
 	if err := tr.waitPing(ctx); err != nil {
 		t.Fatalf("%v\nTraefik log:\n%s", err, tr.Logs())
 	}
+	t.Logf("Traefik %s answered /ping %s after docker start", tr.Name, time.Since(started).Round(time.Millisecond))
 	return tr
 }
 
@@ -137,12 +139,14 @@ func containerConfig(ref string, opts Options, dynamicDir string) (*container.Co
 		"--global.checkNewVersion=false",
 		"--global.sendAnonymousUsage=false",
 		"--log.level=" + level,
+		"--log.noColor=true",
 		"--accessLog=true",
 		"--entryPoints.web.address=:80",
 		"--entryPoints.traefik.address=:8080",
 		"--ping=true",
 		"--api=true",
 		"--api.insecure=true",
+		"--api.dashboard=false", // the module has no built web UI
 		"--providers.docker=true",
 		"--providers.docker.endpoint=unix:///var/run/docker.sock",
 		"--providers.docker.exposedByDefault=false",

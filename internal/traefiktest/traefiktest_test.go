@@ -173,7 +173,7 @@ func TestRoutesProjectThroughForwardAuth(t *testing.T) {
 	}
 	started := runContainer(t, ctx, runtimeImage, projectNet, labels)
 	tr.WaitHost(t, "x.studio-test.localhost", 30*time.Second)
-	t.Logf("routed %s after docker start", time.Since(started).Round(time.Millisecond))
+	t.Logf("routed %s after docker start returned", time.Since(started).Round(time.Millisecond))
 	tr.WaitRouter(t, name+"@docker", 10*time.Second)
 
 	t.Run("auth 200 passes the request with the cookies it returns", func(t *testing.T) {
@@ -291,6 +291,9 @@ func TestRoutesProjectThroughForwardAuth(t *testing.T) {
 		if want := "<h1>error page /error/502 for dead.studio-test.localhost</h1>"; body != want {
 			t.Errorf("body %q, want %q", body, want)
 		}
+		if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+			t.Errorf("Content-Type %q", ct)
+		}
 		t.Logf("dead upstream answered in %s", time.Since(start).Round(time.Millisecond))
 	})
 
@@ -357,8 +360,8 @@ func runtimeImage(t *testing.T) string {
 }
 
 // runContainer starts the echo server from the runtime image, as its
-// unprivileged user, on network with labels, and returns when it was
-// asked to start.
+// unprivileged user, on network with labels, and returns when the engine
+// reported it started.
 func runContainer(t *testing.T, ctx context.Context, ref, network string, labels map[string]string) time.Time {
 	t.Helper()
 	cli := engine(t)
@@ -386,5 +389,6 @@ func runContainer(t *testing.T, ctx context.Context, ref, network string, labels
 	if err := cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return start
+	t.Logf("docker start took %s", time.Since(start).Round(time.Millisecond))
+	return time.Now()
 }
