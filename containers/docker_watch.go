@@ -18,7 +18,9 @@ const exitLogLines = 30
 // the engine restarts, resuming where it left off, and returns nil when ctx
 // ends. report runs on Watch's goroutine.
 func (d *Docker) Watch(ctx context.Context, report func(Exit)) error {
-	go d.keepRouterAttached(ctx)
+	routerCtx, stopRouter := context.WithCancel(ctx)
+	defer stopRouter()
+	go d.keepRouterAttached(routerCtx)
 	f := d.managedFilter()
 	f.Add("type", string(events.ContainerEventType))
 	f.Add("event", string(events.ActionKill))
