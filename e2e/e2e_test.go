@@ -30,7 +30,8 @@ type studio struct {
 	addr string // STUDIO_ADDR
 	data string // STUDIO_DATA
 
-	instance string // STUDIO_INSTANCE, which labels its containers
+	instance string    // STUDIO_INSTANCE, which labels its containers
+	cmd      *exec.Cmd // the process
 }
 
 func startStudio(t *testing.T, env ...string) *studio {
@@ -98,7 +99,7 @@ func startStudioIn(t *testing.T, data string, env ...string) *studio {
 	for i := 0; i < 200; i++ {
 		if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
 			res.Body.Close()
-			return &studio{base: base, port: port, data: data, addr: addr, instance: instance}
+			return &studio{base: base, port: port, data: data, addr: addr, instance: instance, cmd: cmd}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

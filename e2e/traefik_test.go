@@ -2,18 +2,26 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
 
+	"studio/db/dbtest"
 	"studio/internal/testwait"
 	"studio/internal/traefiktest"
 )
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // traefikStudio runs a real Traefik v3 and a studio with STUDIO_ROUTER=
 // traefik behind it, as deploy/docker-compose.yml does: Traefik on an edge
@@ -208,4 +216,95 @@ func containerIP(t *testing.T, name, network string) string {
 		t.Fatalf("docker inspect %s: %v", name, err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TestTraefikFailsOverBetweenReplicas: two studio replicas on one
+// database behind a real Traefik that health-checks /readyz; one is killed
+// with SIGKILL and Traefik sends everything to the other, where the
+// signed-in user's token still holds.
+func TestTraefikFailsOverBetweenReplicas(t *testing.T) {
+	_, dbURL := dbtest.NewWithURL(t)
+	edge := traefiktest.Network(t, "e2e-edge-")
+	addrs := make([]string, 2)
+	for i := range addrs {
+		ln := traefiktest.Listen(t, edge)
+		addrs[i] = ln.Addr().String()
+		ln.Close()
+	}
+	tr := traefiktest.Start(t, traefiktest.Options{Network: edge, Dynamic: `
+http:
+  routers:
+    studio:
+      rule: 'Host(` + "`127.0.0.1`" + `)'
+      entryPoints: [web]
+      service: studio
+  services:
+    studio:
+      loadBalancer:
+        servers:
+          - url: "http://` + addrs[0] + `"
+          - url: "http://` + addrs[1] + `"
+        healthCheck:
+          path: /readyz
+          interval: 1s
+          timeout: 1s
+`})
+	traefikIP, err := tr.IP(context.Background(), edge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "data") // one folder of project files, as on a shared volume
+	os.MkdirAll(data, 0o755)
+	os.Chmod(filepath.Dir(data), 0o755)
+	common := []string{
+		"STUDIO_DATABASE_URL=" + dbURL,
+		"STUDIO_SECRET_KEY=" + strings.Repeat("k", 40),
+		"STUDIO_INSTANCE=e2e-ha-" + uuid.NewString()[:8],
+		"STUDIO_TRUSTED_PROXIES=" + traefikIP,
+	}
+	replicas := make([]*studio, 2)
+	for i, addr := range addrs {
+		replicas[i] = startStudioIn(t, data, append([]string{"STUDIO_ADDR=" + addr}, common...)...)
+		replicas[i].addr = tr.Addr
+	}
+	s := replicas[0]
+	tr.WaitHost(t, "127.0.0.1", 30*time.Second)
+	if code := apiCall(t, s, "", "POST", "/api/auth/register", `{"email":"hana@example.com","password":"a long password"}`, nil); code != 201 {
+		t.Fatalf("register through Traefik: %d", code)
+	}
+	token := apiToken(t, s, "hana@example.com", "a long password")
+	// Traefik's health check sees both replicas up.
+	servers := func() map[string]string {
+		res, err := http.Get("http://" + tr.APIAddr + "/api/http/services/studio@file")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var svc struct{ ServerStatus map[string]string }
+		json.NewDecoder(res.Body).Decode(&svc)
+		return svc.ServerStatus
+	}
+	up := func(addr string) bool { return servers()["http://"+addr] == "UP" }
+	testwait.Eventually(t, 30*time.Second, func() bool { return up(addrs[0]) && up(addrs[1]) }, "both replicas are up in Traefik")
+	var me struct{ User struct{ Email string } }
+	if code := apiCall(t, s, token, "GET", "/api/auth/me", "", &me); code != 200 || me.User.Email != "hana@example.com" {
+		t.Fatalf("GET /api/auth/me through Traefik: %d %+v", code, me)
+	}
+
+	if err := replicas[0].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	replicas[0].cmd.Wait()
+	testwait.Eventually(t, 30*time.Second, func() bool { return !up(addrs[0]) }, "Traefik's health check takes the killed replica out")
+	// Once Traefik's health check has seen it go, every request is served,
+	// by the survivor, with the same token.
+	ok := 0
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		if code := apiCall(t, s, token, "GET", "/api/projects", "", nil); code == 200 {
+			ok++
+		} else {
+			ok = 0
+		}
+		return ok == 20
+	}, "twenty requests in a row succeed after a replica was killed")
 }
