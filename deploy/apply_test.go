@@ -8,7 +8,11 @@ import (
 // API server with a server-side dry run: each one passes validation,
 // defaulting and admission as it would in a cluster. The Namespace is stored
 // first, because objects in a namespace that does not exist are refused.
+// The Traefik overlays' kinds (IngressRoute, Middleware, ServersTransport,
+// cert-manager's Certificate and ClusterIssuer) are checked against the
+// projects' own CRDs, stored first.
 func TestManifestsApply(t *testing.T) {
+	installCRDs(t)
 	for _, dir := range kustomizations {
 		t.Run(dir, func(t *testing.T) {
 			objects := render(t, dir)

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"studio/config"
 )
@@ -22,25 +23,13 @@ func TestStudioDeploymentMatchesStudio(t *testing.T) {
 			t.Parallel()
 			objects := render(t, dir)
 			d, c := studioDeployment(t, objects)
-			settings := typed[corev1.ConfigMap](t, findPrefix(t, objects, "ConfigMap", "studio-")).Data
+			cfg, settings := studioConfig(t, objects)
 
 			if c.Image == "studio" {
 				t.Errorf("image %q: the kustomization's images: entry did not apply", c.Image)
 			}
 			if got := settings["STUDIO_RUNTIME"]; got != "kubernetes" {
 				t.Errorf("STUDIO_RUNTIME = %q, want kubernetes", got)
-			}
-			// The two Secrets, as the README makes them.
-			env := map[string]string{
-				"STUDIO_DATABASE_URL": "postgres://studio:secret@db.example.internal:5432/studio?sslmode=require",
-				"STUDIO_SECRET_KEY":   "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH",
-			}
-			for k, v := range settings {
-				env[k] = v
-			}
-			cfg, err := config.Load("serve", nil, func(k string) string { return env[k] }, io.Discard)
-			if err != nil {
-				t.Fatalf("studio refuses the ConfigMap's settings: %v", err)
 			}
 
 			_, port, _ := net.SplitHostPort(cfg.Addr)
@@ -90,6 +79,26 @@ func TestStudioDeploymentMatchesStudio(t *testing.T) {
 			}
 		})
 	}
+}
+
+// studioConfig is what studio makes of the rendered ConfigMap's settings,
+// with the two Secrets as the README makes them, and the settings
+// themselves.
+func studioConfig(t *testing.T, objects []*unstructured.Unstructured) (*config.Config, map[string]string) {
+	t.Helper()
+	settings := typed[corev1.ConfigMap](t, findPrefix(t, objects, "ConfigMap", "studio-")).Data
+	env := map[string]string{
+		"STUDIO_DATABASE_URL": "postgres://studio:secret@db.example.internal:5432/studio?sslmode=require",
+		"STUDIO_SECRET_KEY":   "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH",
+	}
+	for k, v := range settings {
+		env[k] = v
+	}
+	cfg, err := config.Load("serve", nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatalf("studio refuses the ConfigMap's settings: %v", err)
+	}
+	return cfg, settings
 }
 
 // checkMount fails unless mountPath is mounted from the claim (or, with no

@@ -17,6 +17,8 @@ import (
 var kustomizations = []string{
 	"kubernetes",
 	"kubernetes/examples/nfs",
+	"kubernetes/examples/traefik",
+	"kubernetes/examples/traefik-acme",
 }
 
 // render builds the kustomization in dir exactly as `kubectl apply -k` would.
