@@ -18,7 +18,7 @@ import (
 
 // apiCall sends a JSON request to studio with a bearer token and decodes
 // the answer into out (when not nil).
-func apiCall(t *testing.T, s *studio, token, method, path, body string, out any) int {
+func apiCall(t testing.TB, s *studio, token, method, path, body string, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, "http://"+s.addr+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

@@ -41,7 +41,7 @@ func startStudio(t *testing.T, env ...string) *studio {
 
 // startStudioIn is startStudio on a data folder of the caller's (empty:
 // a new one).
-func startStudioIn(t *testing.T, data string, env ...string) *studio {
+func startStudioIn(t testing.TB, data string, env ...string) *studio {
 	t.Helper()
 	if _, err := exec.LookPath("chromium"); err != nil {
 		t.Skip("chromium is not installed; scripts/setup installs it")
@@ -139,7 +139,7 @@ func workspaceURLOf(t *testing.T, ctx context.Context) string {
 }
 
 // apiToken signs in to the JSON API.
-func apiToken(t *testing.T, s *studio, email, password string) string {
+func apiToken(t testing.TB, s *studio, email, password string) string {
 	t.Helper()
 	res, err := http.Post("http://"+s.addr+"/api/auth/login", "application/json", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
 	if err != nil {

@@ -3,11 +3,15 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,7 +33,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // reaches it), routed to by a file-provider router for the UI host and a
 // catch-all router for preview hosts. The browser talks only to Traefik's
 // port on loopback.
-func traefikStudio(t *testing.T) (*studio, *traefiktest.Traefik) {
+func traefikStudio(t testing.TB) (*studio, *traefiktest.Traefik) {
 	t.Helper()
 	edge := traefiktest.Network(t, "e2e-edge-")
 	ln := traefiktest.Listen(t, edge)
@@ -72,7 +76,15 @@ http:
 		"STUDIO_TRUSTED_PROXIES="+traefikIP,
 	)
 	s.addr = tr.Addr // API calls go through Traefik too
-	tr.WaitHost(t, "studio.localhost", 30*time.Second)
+	// Traefik routes to studio once its health check has passed.
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		res, err := http.Get("http://" + tr.Addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	}, "Traefik routes to studio")
 	return s, tr
 }
 
@@ -307,4 +319,78 @@ http:
 		}
 		return ok == 20
 	}, "twenty requests in a row succeed after a replica was killed")
+}
+
+// BenchmarkTraefikPreviewLatency compares fetching a dev server's entry
+// module through Traefik (a ForwardAuth round trip to studio, then the
+// project's own router) with fetching it from the container's port.
+func BenchmarkTraefikPreviewLatency(b *testing.B) {
+	s, tr := traefikStudio(b)
+	if code := apiCall(b, s, "", "POST", "/api/auth/register", `{"email":"ben@example.com","password":"a long password"}`, nil); code != 201 {
+		b.Fatalf("register: %d", code)
+	}
+	token := apiToken(b, s, "ben@example.com", "a long password")
+	var created struct{ Project struct{ ID, Status string } }
+	if code := apiCall(b, s, token, "POST", "/api/projects", `{"name":"Bench App","template":"react-vite"}`, &created); code != 202 {
+		b.Fatalf("create: %d", code)
+	}
+	id := created.Project.ID
+	testwait.Eventually(b, 90*time.Second, func() bool {
+		var p struct{ Project struct{ Status string } }
+		apiCall(b, s, token, "GET", "/api/projects/"+id, "", &p)
+		return p.Project.Status == "active"
+	}, "the project is active")
+	var link struct{ URL string }
+	if code := apiCall(b, s, token, "POST", "/api/projects/"+id+"/preview-link", "", &link); code != 200 {
+		b.Fatalf("preview link: %d", code)
+	}
+	// A browser: every name goes to Traefik's port, cookies kept.
+	jar, _ := cookiejar.New(nil)
+	viaTraefik := &http.Client{Jar: jar, Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, tr.Addr)
+	}}}
+	if res, err := viaTraefik.Get(link.URL); err != nil || res.StatusCode != 200 {
+		b.Fatalf("sign in to the preview: %v %v", err, res)
+	}
+	port, err := exec.Command("docker", "port", "studio-"+id, "5173/tcp").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	direct := "http://" + strings.TrimSpace(strings.Split(string(port), "\n")[0]) + "/src/App.tsx"
+	u, _ := url.Parse(link.URL)
+	routed := "http://" + u.Host + "/src/App.tsx"
+	fetch := func(c *http.Client, u string) time.Duration {
+		start := time.Now()
+		res, err := c.Get(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			b.Fatalf("%s: %d", u, res.StatusCode)
+		}
+		return time.Since(start)
+	}
+	for range 50 { // warm both paths
+		fetch(http.DefaultClient, direct)
+		fetch(viaTraefik, routed)
+	}
+	var d, r []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		d = append(d, fetch(http.DefaultClient, direct))
+		r = append(r, fetch(viaTraefik, routed))
+	}
+	b.StopTimer()
+	pct := func(ds []time.Duration, p int) float64 {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return float64(s[(len(s)-1)*p/100].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(d, 50), "direct-p50-ms")
+	b.ReportMetric(pct(d, 99), "direct-p99-ms")
+	b.ReportMetric(pct(r, 50), "traefik-p50-ms")
+	b.ReportMetric(pct(r, 99), "traefik-p99-ms")
+	b.ReportMetric(pct(r, 50)/pct(d, 50), "p50-ratio")
 }
