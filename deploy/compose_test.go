@@ -683,6 +683,9 @@ func checkTraefik(t *testing.T, p *types.Project, env map[string]string, variant
 			t.Errorf("traefik enables its API/dashboard (--%s)", k)
 		}
 	}
+	if !slices.Contains(s.CapAdd, "NET_BIND_SERVICE") || !slices.Contains(s.CapDrop, "ALL") {
+		t.Errorf("traefik: cap_drop %v, cap_add %v; want none but NET_BIND_SERVICE (ports 80 and 443)", s.CapDrop, s.CapAdd)
+	}
 	if d := flags["serverstransport.forwardingtimeouts.dialtimeout"]; d == "" || d == "0" {
 		t.Error("traefik has no dial timeout: a stopped project's address would hang ~30 s")
 	}
