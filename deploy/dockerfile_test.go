@@ -75,36 +75,8 @@ func TestDockerfile(t *testing.T) {
 		_, _ = cli.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
 	})
 
-	// A cold build (no BuildKit cache yet) compiles all of studio; stop it
-	// before the test binary's own deadline, with a message rather than a
-	// panic. What it compiled stays in the cache mounts for the next run.
-	buildCtx := ctx
-	if deadline, ok := t.Deadline(); ok {
-		var cancel context.CancelFunc
-		buildCtx, cancel = context.WithDeadline(ctx, deadline.Add(-time.Minute))
-		defer cancel()
-	}
-	started := time.Now()
-	cmd := exec.CommandContext(buildCtx, docker, "build", "--progress=plain",
-		"--file", filepath.Join(root, "deploy", "Dockerfile"),
-		"--build-arg", "GO_IMAGE="+goImage,
-		"--build-arg", "NODE_IMAGE="+nodeImage,
-		"--build-arg", "RUNTIME_BASE_IMAGE="+base,
-		"--build-arg", "VERSION="+version,
-		"--tag", ref, root)
-	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=1")
-	// SIGTERM, not SIGKILL: the client then cancels the build in the engine.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	out, err := cmd.CombinedOutput()
-	if buildCtx.Err() != nil {
-		t.Fatalf("docker build was stopped after %s, before the test deadline; run with a longer -timeout (the Taskfile uses 25m): the next build continues from BuildKit's cache\n%s",
-			time.Since(started).Round(time.Second), lastLines(out, 30))
-	}
-	if err != nil {
-		t.Fatalf("docker build: %v\n%s", err, lastLines(out, 60))
-	}
-	t.Logf("built %s in %s (BuildKit via %s)", ref, time.Since(started).Round(100*time.Millisecond), docker)
+	buildKit(t, docker, ref, root, filepath.Join(root, "deploy", "Dockerfile"),
+		"GO_IMAGE="+goImage, "NODE_IMAGE="+nodeImage, "RUNTIME_BASE_IMAGE="+base, "VERSION="+version)
 
 	t.Run("config", func(t *testing.T) {
 		inspect, err := cli.ImageInspect(ctx, ref)
@@ -141,6 +113,87 @@ func TestDockerfile(t *testing.T) {
 	t.Run("serve", func(t *testing.T) {
 		serveAgainstPostgres(t, cli, ref)
 	})
+}
+
+// buildKit runs `docker build` with BuildKit and fails the test with the
+// build's last lines if it fails. A cold build (no BuildKit cache yet)
+// compiles all of studio, so it is stopped a minute before the test
+// binary's deadline, with a message rather than a panic; what it compiled
+// stays in the cache mounts for the next run.
+func buildKit(t *testing.T, docker, ref, contextDir, dockerfile string, buildArgs ...string) {
+	t.Helper()
+	ctx := context.Background()
+	if deadline, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-time.Minute))
+		defer cancel()
+	}
+	args := []string{"build", "--progress=plain", "--file", dockerfile, "--tag", ref}
+	for _, a := range buildArgs {
+		args = append(args, "--build-arg", a)
+	}
+	started := time.Now()
+	cmd := exec.CommandContext(ctx, docker, append(args, contextDir)...)
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=1")
+	// SIGTERM, not SIGKILL: the client then cancels the build in the engine.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("docker build of %s was stopped after %s, before the test deadline; run with a longer -timeout (the Taskfile uses 25m): the next build continues from BuildKit's cache\n%s",
+			ref, time.Since(started).Round(time.Second), lastLines(out, 30))
+	}
+	if err != nil {
+		t.Fatalf("docker build of %s: %v\n%s", ref, err, lastLines(out, 60))
+	}
+	t.Logf("built %s in %s (BuildKit via %s)", ref, time.Since(started).Round(100*time.Millisecond), docker)
+}
+
+// TestRuntimeDockerfile builds deploy/runtime.Dockerfile, the project
+// runtime image as docker compose builds it, on the Node.js stand-in: each
+// template's dependencies are installed from the npm registry and each
+// Vite template's are pre-bundled, as scripts/build-image does.
+func TestRuntimeDockerfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: building the runtime image installs every template's dependencies")
+	}
+	t.Parallel()
+	cli := dockerEngine(t)
+	docker := buildkitCLI(t)
+	base := studioBase(t, cli)
+	nodeImage := standIn(t, cli, "node", base, nodeStandIn(t))
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := testImagePrefix + "runtime:" + randomSuffix(t)
+	t.Cleanup(func() {
+		_, _ = cli.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
+	})
+	buildKit(t, docker, ref, filepath.Join(root, "containers", "image"), filepath.Join(root, "deploy", "runtime.Dockerfile"),
+		"BASE_IMAGE="+nodeImage)
+
+	inspect, err := cli.ImageInspect(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := inspect.Config; c.User != "1000:1000" || c.WorkingDir != "/app" || !slices.Equal(c.Cmd, []string{"node", "/opt/studio/bin/dev.mjs"}) {
+		t.Errorf("user %q, workdir %q, cmd %v; want what containers/image/Dockerfile sets", c.User, c.WorkingDir, c.Cmd)
+	}
+	templates, err := os.ReadDir(filepath.Join(root, "containers", "image", "templates"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checks []string
+	for _, tmpl := range templates {
+		dir := "/opt/studio/templates/" + tmpl.Name()
+		if _, err := os.Stat(filepath.Join(root, "containers", "image", "templates", tmpl.Name(), "vite.config.ts")); err == nil {
+			checks = append(checks, "test -f "+dir+"/node_modules/vite/bin/vite.js", "test -d "+dir+"/vite-cache/deps")
+		} else {
+			checks = append(checks, "test -d "+dir+"/node_modules")
+		}
+	}
+	runOnceEntry(t, cli, ref, []string{"sh", "-c", strings.Join(checks, " && ")})
 }
 
 // serveAgainstPostgres starts an embedded PostgreSQL on a unix socket,
@@ -505,8 +558,20 @@ func buildError(r io.Reader) error {
 // it printed.
 func runOnce(t *testing.T, cli *client.Client, ref string, args ...string) string {
 	t.Helper()
+	return run(t, cli, &container.Config{Image: ref, Cmd: args})
+}
+
+// runOnceEntry runs command in the image in place of its own.
+func runOnceEntry(t *testing.T, cli *client.Client, ref string, command []string) string {
+	t.Helper()
+	return run(t, cli, &container.Config{Image: ref, Entrypoint: command[:1], Cmd: command[1:]})
+}
+
+func run(t *testing.T, cli *client.Client, config *container.Config) string {
+	t.Helper()
 	ctx := context.Background()
-	created, err := cli.ContainerCreate(ctx, &container.Config{Image: ref, Cmd: args},
+	args := append(slices.Clone(config.Entrypoint), config.Cmd...)
+	created, err := cli.ContainerCreate(ctx, config,
 		&container.HostConfig{NetworkMode: "none"}, nil, nil, testImagePrefix+"run-"+randomSuffix(t))
 	if err != nil {
 		t.Fatal(err)
@@ -523,7 +588,7 @@ func runOnce(t *testing.T, cli *client.Client, ref string, args ...string) strin
 		t.Fatal(err)
 	case st := <-statusCh:
 		if st.StatusCode != 0 {
-			t.Fatalf("studio %s exited with %d:\n%s", strings.Join(args, " "), st.StatusCode, containerLogs(cli, created.ID))
+			t.Fatalf("%s exited with %d:\n%s", strings.Join(args, " "), st.StatusCode, containerLogs(cli, created.ID))
 		}
 	}
 	return containerLogs(cli, created.ID)
