@@ -294,6 +294,50 @@ func serveAgainstPostgres(t *testing.T, cli *client.Client, ref string) {
 	if ready.Checks["database"] != "ok" {
 		t.Errorf("/readyz checks %v, want the database ok:\n%s", ready.Checks, logs())
 	}
+
+	// The image's health check, run by hand: it fails while /readyz says
+	// 503 (no container engine here), and the same request to /healthz,
+	// which answers 200, passes.
+	inspect, err := cli.ImageInspect(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := inspect.Config.Healthcheck
+	if hc == nil || len(hc.Test) < 2 || hc.Test[0] != "CMD" {
+		t.Fatalf("health check %+v, want an exec-form CMD", hc)
+	}
+	check := hc.Test[1:]
+	if code := execExitCode(t, cli, created.ID, check); res.StatusCode != http.StatusOK && code == 0 {
+		t.Errorf("the health check passes while /readyz answers %d", res.StatusCode)
+	}
+	healthz := make([]string, len(check))
+	for i, a := range check {
+		healthz[i] = strings.ReplaceAll(a, "/readyz", "/healthz")
+	}
+	if code := execExitCode(t, cli, created.ID, healthz); code != 0 {
+		t.Errorf("the health check's request fails (exit %d) against /healthz, which answers 200", code)
+	}
+}
+
+// execExitCode runs cmd in a running container and returns its exit code.
+func execExitCode(t *testing.T, cli *client.Client, id string, cmd []string) int {
+	t.Helper()
+	ctx := context.Background()
+	created, err := cli.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attached, err := cli.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = stdcopy.StdCopy(io.Discard, io.Discard, attached.Reader)
+	attached.Close()
+	st, err := cli.ContainerExecInspect(ctx, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.ExitCode
 }
 
 // dockerEngine is a client of the local Docker engine, or a skip.
