@@ -648,6 +648,9 @@ func checkRuntime(t *testing.T, p *types.Project) {
 	if studioImage == nil || r.Image != *studioImage {
 		t.Errorf("runtime builds %q, studio runs projects on %v", r.Image, studioImage)
 	}
+	if r.PullPolicy != types.PullPolicyBuild || p.Services["studio"].PullPolicy != types.PullPolicyBuild {
+		t.Errorf("pull_policy runtime %q, studio %q; want build: their images are built here and never pulled", r.PullPolicy, p.Services["studio"].PullPolicy)
+	}
 	if r.Build == nil || filepath.Clean(r.Build.Context) != filepath.Clean(mustAbs(t, "../containers/image")) {
 		t.Errorf("runtime build %+v, want the context containers/image", r.Build)
 	}
