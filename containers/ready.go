@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -28,7 +30,39 @@ func (d *Docker) WaitReady(ctx context.Context, projectID, path string, progress
 	if err != nil {
 		return "", err
 	}
-	return endpoint, PollReady(ctx, projectID, endpoint, path, progress, func() error { return d.checkRunning(ctx, projectID) })
+	gone := func() error { return d.checkRunning(ctx, projectID) }
+	if d.opts.Traefik != nil {
+		// Traefik reaches the dev server, and studio may itself run in a
+		// container, where the port published on the host's loopback is
+		// out of reach: ask from inside the project's container.
+		probe := func(ctx context.Context) (int, error) { return d.probeInside(ctx, projectID, path) }
+		return endpoint, pollReady(ctx, projectID, "port 5173 inside its container", probe, insideInterval, progress, gone)
+	}
+	return endpoint, PollReady(ctx, projectID, endpoint, path, progress, gone)
+}
+
+// insideInterval: each probe from inside a container is an exec, which
+// costs the engine far more than a loopback connection.
+const insideInterval = 150 * time.Millisecond
+
+// probeInside asks the dev server for path over the container's own
+// loopback, with bash's /dev/tcp (the runtime image has no HTTP client
+// but Node.js, which takes longer to start than the answer takes), and
+// returns the status code (0 when nothing listens yet).
+func (d *Docker) probeInside(ctx context.Context, projectID, path string) (int, error) {
+	const script = `exec 3<>/dev/tcp/127.0.0.1/5173 || exit 7
+printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$1" >&3
+read -r _ status _ <&3
+echo "$status"`
+	res, err := d.Exec(ctx, projectID, []string{"bash", "-c", script, "probe", path}, readyProbe.Timeout, 64)
+	if err != nil || res.ExitCode != 0 {
+		return 0, err
+	}
+	status, err := strconv.Atoi(strings.TrimSpace(res.Output))
+	if err != nil {
+		return 0, fmt.Errorf("the dev server answered %q", res.Output)
+	}
+	return status, nil
 }
 
 // PollReady polls http://<endpoint><path> until it answers 200, reporting
@@ -37,16 +71,22 @@ func (d *Docker) WaitReady(ctx context.Context, projectID, path string, progress
 // stopped for good, and returns gone's error at once: a dev server that
 // crashed will never answer, so say why now rather than at the deadline.
 func PollReady(ctx context.Context, projectID, endpoint, path string, progress func(string), gone func() error) error {
+	url := "http://" + endpoint + path
+	return pollReady(ctx, projectID, url, func(ctx context.Context) (int, error) { return probe(ctx, url) }, 0, progress, gone)
+}
+
+// pollReady is PollReady with its own probe of the dev server (at target),
+// at least minInterval apart.
+func pollReady(ctx context.Context, projectID, target string, probe func(context.Context) (int, error), minInterval time.Duration, progress func(string), gone func() error) error {
 	if progress == nil {
 		progress = func(string) {}
 	}
-	url := "http://" + endpoint + path
 	progress("waiting for the dev server")
 
 	started, lastCheck := time.Now(), time.Now()
 	lastStatus := 0
 	for {
-		status, err := probe(ctx, url)
+		status, err := probe(ctx)
 		switch {
 		case status == http.StatusOK:
 			return nil
@@ -55,7 +95,7 @@ func PollReady(ctx context.Context, projectID, endpoint, path string, progress f
 			progress(fmt.Sprintf("dev server answered %d %s", status, http.StatusText(status)))
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("dev server of project %s not ready at %s (last: %s): %w", projectID, url, describe(status, err), ctx.Err())
+			return fmt.Errorf("dev server of project %s not ready at %s (last: %s): %w", projectID, target, describe(status, err), ctx.Err())
 		}
 		if status == 0 && time.Since(lastCheck) > 250*time.Millisecond {
 			lastCheck = time.Now()
@@ -65,7 +105,7 @@ func PollReady(ctx context.Context, projectID, endpoint, path string, progress f
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(pollInterval(time.Since(started))):
+		case <-time.After(max(minInterval, pollInterval(time.Since(started)))):
 		}
 	}
 }
