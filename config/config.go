@@ -419,8 +419,11 @@ func (c *Config) checkTraefik(bad func(env, format string, args ...any)) {
 	if c.Runtime == "kubernetes" {
 		bad("STUDIO_ROUTER", "traefik routes previews in docker mode; in kubernetes mode Traefik routes the UI and preview hosts to studio's Service and studio routes previews itself, so leave STUDIO_ROUTER at builtin (see deploy/kubernetes/examples/traefik)")
 	}
-	if u, err := url.Parse(c.TraefikAuthURL); c.TraefikAuthURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(c.TraefikAuthURL); c.TraefikAuthURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != ForwardAuthPath || u.User != nil {
 		bad("STUDIO_TRAEFIK_AUTH_URL", "must be the http:// address at which Traefik reaches studio's %s, e.g. http://studio:8080%s", ForwardAuthPath, ForwardAuthPath)
+	}
+	if c.TraefikContainer != "" && len(c.TrustedProxies) == 0 {
+		bad("STUDIO_TRUSTED_PROXIES", "name the Traefik container's address: studio answers ForwardAuth only to trusted proxies, and a Traefik in a container is not on loopback")
 	}
 	if len(c.TraefikEntryPointList()) == 0 {
 		bad("STUDIO_TRAEFIK_ENTRYPOINTS", "name at least one Traefik entry point, such as web or websecure")

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,7 +176,16 @@ func (d *Docker) Remove(ctx context.Context, projectID string) error {
 	if err := d.detachRouter(ctx, projectID); err != nil {
 		return err
 	}
-	if err := d.cli(ctx).NetworkRemove(ctx, networkName(projectID)); err != nil && !cerrdefs.IsNotFound(err) {
+	err = d.cli(ctx).NetworkRemove(ctx, networkName(projectID))
+	if err != nil && strings.Contains(err.Error(), "active endpoints") {
+		// Another replica's attachment loop connected Traefik again
+		// between the two calls: once more.
+		if err := d.detachRouter(ctx, projectID); err != nil {
+			return err
+		}
+		err = d.cli(ctx).NetworkRemove(ctx, networkName(projectID))
+	}
+	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove network of project %s: %w", projectID, engineErr(err))
 	}
 	return nil

@@ -44,6 +44,10 @@ func (t *Traefik) Labels(projectID, slug string) map[string]string {
 		router + ".rule":         fmt.Sprintf("Host(`%s.%s`)", slug, strings.ToLower(t.Domain)),
 		router + ".entrypoints":  strings.Join(t.EntryPoints, ","),
 		router + ".service":      name,
+		// Above the catch-all for preview hosts (1), below every router
+		// with a default priority (its rule's length): a project named
+		// like the UI's host never takes the UI's route.
+		router + ".priority": "2",
 		// Listed first, ForwardAuth is the outer one: its refusals and
 		// "Starting…" pages reach the browser as studio wrote them.
 		router + ".middlewares": auth + "," + down,
@@ -52,10 +56,13 @@ func (t *Traefik) Labels(projectID, slug string) map[string]string {
 		// Said explicitly, Traefik drops every X-Forwarded-* a client sent
 		// before it sets its own (unsaid, some pass on to studio).
 		"traefik.http.middlewares." + auth + ".forwardauth.trustForwardHeader": "false",
-		"traefik.http.middlewares." + down + ".errors.status":                  "502-504",
-		"traefik.http.middlewares." + down + ".errors.service":                 t.Service,
-		"traefik.http.middlewares." + down + ".errors.query":                   UnavailablePath + "?status={status}",
-		"traefik.http.services." + name + ".loadbalancer.server.port":          devServerPort.Port(),
+		// Studio's answers are short pages; Traefik reads them whole.
+		"traefik.http.middlewares." + auth + ".forwardauth.maxResponseBodySize": "1048576",
+		// Not 503: an app answers it for its own reasons (maintenance).
+		"traefik.http.middlewares." + down + ".errors.status":         "502,504",
+		"traefik.http.middlewares." + down + ".errors.service":        t.Service,
+		"traefik.http.middlewares." + down + ".errors.query":          UnavailablePath + "?status={status}",
+		"traefik.http.services." + name + ".loadbalancer.server.port": devServerPort.Port(),
 	}
 }
 

@@ -36,11 +36,13 @@ func TestTraefikLabels(t *testing.T) {
 		"traefik.http.routers.studio-" + id + ".rule":                                     "Host(`my-app.preview.example.com`)",
 		"traefik.http.routers.studio-" + id + ".entrypoints":                              "web,websecure",
 		"traefik.http.routers.studio-" + id + ".service":                                  "studio-" + id,
+		"traefik.http.routers.studio-" + id + ".priority":                                 "2",
 		"traefik.http.routers.studio-" + id + ".middlewares":                              "studio-" + id + "-auth,studio-" + id + "-down",
 		"traefik.http.middlewares.studio-" + id + "-auth.forwardauth.address":             "http://studio:8080/__studio/forward-auth",
 		"traefik.http.middlewares.studio-" + id + "-auth.forwardauth.authResponseHeaders": "Cookie",
 		"traefik.http.middlewares.studio-" + id + "-auth.forwardauth.trustForwardHeader":  "false",
-		"traefik.http.middlewares.studio-" + id + "-down.errors.status":                   "502-504",
+		"traefik.http.middlewares.studio-" + id + "-auth.forwardauth.maxResponseBodySize": "1048576",
+		"traefik.http.middlewares.studio-" + id + "-down.errors.status":                   "502,504",
 		"traefik.http.middlewares.studio-" + id + "-down.errors.service":                  "studio@docker",
 		"traefik.http.middlewares.studio-" + id + "-down.errors.query":                    "/__studio/unavailable?status={status}",
 		"traefik.http.services.studio-" + id + ".loadbalancer.server.port":                "5173",
@@ -166,7 +168,7 @@ func TestTraefikReachesEachProjectAndNoProjectAnother(t *testing.T) {
 
 	d := testDocker(t, Options{Traefik: testTraefik(router)})
 	a, _, _ := startProject(t, d, "static", "/")
-	b, _, _ := startProject(t, d, "static", "/")
+	b, dirB, _ := startProject(t, d, "static", "/")
 	ipOf := func(name, netName string) string {
 		t.Helper()
 		c, err := d.api.ContainerInspect(ctx, name)
@@ -216,6 +218,10 @@ func TestTraefikReachesEachProjectAndNoProjectAnother(t *testing.T) {
 	ipOf(router, "studio-"+b)
 	if err := d.AttachRouter(ctx); err != nil {
 		t.Fatalf("attaching twice: %v", err)
+	}
+	// Ensure connects it again: the engine's "already exists" is no error.
+	if _, err := d.Ensure(ctx, Spec{ProjectID: b, Dir: dirB, Slug: "b"}); err != nil {
+		t.Fatalf("Ensure with Traefik already on the network: %v", err)
 	}
 
 	// Deleting a project takes Traefik off its network, and the network goes.

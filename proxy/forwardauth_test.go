@@ -219,3 +219,55 @@ func TestRoutedPreviewNeverForwards(t *testing.T) {
 	}
 	e.waitStatus(p.ID, db.ProjectStatusActive)
 }
+
+// TestForwardAuthEdges: a cookie tossed by another preview host for a
+// parent domain does not hide the owner's own; the path is not answered
+// on the UI's host name (a proxy in front of the UI is trusted for every
+// client); a background request to a sleeping routed project gets a 503,
+// not a cut connection (Traefik would show its bare 502).
+func TestForwardAuthEdges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, func(p *proxy.Preview) { p.Routed = true })
+	p := e.activeProject("static")
+	names := auth.Cookies(false)
+	link, _, _ := e.signer.Link(e.host(p.Slug)+"/", e.holder(), p.ID, "/")
+	_, _, h := e.ask(link)
+	grant := cookieOf(h, names.Preview)
+	if grant == "" {
+		t.Fatal("no grant")
+	}
+	if code, _, _ := e.ask(e.host(p.Slug)+"/", "Cookie", names.Preview+"=tossed-by-another-preview; "+names.Preview+"="+grant); code != 200 {
+		t.Fatalf("the owner's grant behind a tossed cookie: %d", code)
+	}
+
+	_, port, _ := net.SplitHostPort(e.srv.Listener.Addr().String())
+	req, _ := http.NewRequest("GET", e.srv.URL+config.ForwardAuthPath, nil)
+	req.Host = "studio.localhost:" + port
+	req.Header.Set("X-Forwarded-Host", strings.TrimPrefix(e.host(p.Slug), "http://"))
+	req.Header.Set("X-Forwarded-Uri", "/")
+	req.Header.Set("Cookie", names.Preview+"="+grant)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != "the studio app" || res.Header.Get("Cookie") != "" {
+		t.Fatalf("ForwardAuth answered on the UI's host: %d %q", res.StatusCode, body)
+	}
+
+	if err := e.svc.Hibernate(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	owner := e.browser()
+	e.signIn(owner, p, "/") // wakes it: wait, then put it to sleep again
+	e.waitStatus(p.ID, db.ProjectStatusActive)
+	if err := e.svc.Hibernate(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Eventually(t, 5*time.Second, func() bool {
+		code, _, _ := get(t, owner, e.host(p.Slug)+"/data.json", "Sec-Fetch-Mode", "cors", "Accept", "*/*")
+		return code == 503
+	}, "a background request to a sleeping routed project gets a 503")
+}

@@ -17,8 +17,8 @@ type Hosts struct {
 	PreviewDomain string       // previews are {slug}.{PreviewDomain}, on any port
 	Log           *slog.Logger // where refusals are noted, for the operator who mistyped STUDIO_BASE_URL
 	// ForwardAuth answers config.ForwardAuthPath on any host but a
-	// preview's (Traefik names studio by the address it dials); nil = not
-	// served.
+	// preview's or the UI's name (Traefik names studio by the address it
+	// dials); nil = not served.
 	ForwardAuth http.Handler
 }
 
@@ -33,7 +33,7 @@ func Router(hosts Hosts, app, preview http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case hosts.ForwardAuth != nil && r.URL.Path == config.ForwardAuthPath && SlugOf(r.Host, suffix) == "":
+		case hosts.ForwardAuth != nil && r.URL.Path == config.ForwardAuthPath && SlugOf(r.Host, suffix) == "" && !isUIName(r.Host, ui):
 			hosts.ForwardAuth.ServeHTTP(w, r)
 		case isUIHost(r.Host, ui):
 			app.ServeHTTP(w, r)
@@ -64,6 +64,15 @@ func isUIHost(host, ui string) bool {
 		return false
 	}
 	return port == uiPort || uiPort == "" && (port == "80" || port == "443")
+}
+
+// isUIName: the UI's own host name, on any port (not a loopback literal).
+// ForwardAuth is never answered there: a reverse proxy in front of the UI
+// is a trusted peer for every client's request.
+func isUIName(host, ui string) bool {
+	name, _ := splitHost(host)
+	uiName, _ := splitHost(ui)
+	return name == uiName
 }
 
 // splitHost lower-cases a Host header and parts it into name and port,

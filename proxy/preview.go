@@ -70,6 +70,7 @@ type Preview struct {
 	proxy   *httputil.ReverseProxy
 	touchMu sync.Mutex
 	touched map[uuid.UUID]time.Time
+	revived map[uuid.UUID]time.Time // Routed: the last restart unrouted asked for
 	cacheMu sync.Mutex
 	cache   map[string]cachedProject
 	checkMu sync.Mutex
@@ -107,6 +108,7 @@ func New(p *Preview) *Preview {
 		p.Log = slog.Default()
 	}
 	p.touched = map[uuid.UUID]time.Time{}
+	p.revived = map[uuid.UUID]time.Time{}
 	p.cache = map[string]cachedProject{}
 	p.checks = map[Holder]signInCheck{}
 	p.cookies = auth.Cookies(p.Secure)
@@ -214,7 +216,8 @@ func (p *Preview) admit(w http.ResponseWriter, r *http.Request, viaAuth bool) (d
 			// a project its owner just stopped. A fetch finds no server at
 			// all, as when the dev server is down, so a dev-server client
 			// keeps waiting instead of reloading its page.
-			if r.Header.Get("Upgrade") == "" && !viaAuth {
+			// Behind Traefik the cut connection would be its bare 502.
+			if r.Header.Get("Upgrade") == "" && !viaAuth && !p.Routed {
 				panic(http.ErrAbortHandler)
 			}
 			http.Error(w, "This project is not running.", http.StatusServiceUnavailable)
@@ -290,7 +293,7 @@ func (p *Preview) access(ctx context.Context, r *http.Request, proj db.Project, 
 			return byOwner, err
 		}
 	}
-	if c, err := r.Cookie(p.cookies.Share); err == nil && proj.ShareToken != "" && constantEqual(c.Value, proj.ShareToken) {
+	if p.hasShareCookie(r, proj) {
 		holds, err := p.signInHolds(ctx, Holder{User: proj.OwnerID})
 		if err != nil || holds {
 			return byShare, err
@@ -305,12 +308,26 @@ func (p *Preview) access(ctx context.Context, r *http.Request, proj db.Project, 
 // grant is the owner's signed preview cookie for this project, if the
 // request carries one; whether its session still holds is not checked.
 func (p *Preview) grant(r *http.Request, proj db.Project) (claims, bool) {
-	c, err := r.Cookie(p.cookies.Preview)
-	if err != nil {
-		return claims{}, false
+	// Every cookie of that name counts: another preview host may have set
+	// one for a parent domain, which the browser sends first (studio's own
+	// proxy drops such cookies; behind Traefik they reach the browser).
+	for _, c := range r.CookiesNamed(p.cookies.Preview) {
+		if g, err := p.Signer.verifyGrant(c.Value); err == nil && g.Project == proj.ID && g.User == proj.OwnerID {
+			return g, true
+		}
 	}
-	g, err := p.Signer.verifyGrant(c.Value)
-	return g, err == nil && g.Project == proj.ID && g.User == proj.OwnerID
+	return claims{}, false
+}
+
+// hasShareCookie: one of the request's share cookies is the project's
+// standing share link.
+func (p *Preview) hasShareCookie(r *http.Request, proj db.Project) bool {
+	for _, c := range r.CookiesNamed(p.cookies.Share) {
+		if proj.ShareToken != "" && constantEqual(c.Value, proj.ShareToken) {
+			return true
+		}
+	}
+	return false
 }
 
 // signInHolds asks SignIns, or its answer of the last signInRecheck.
@@ -377,10 +394,40 @@ type projectKey struct{}
 func (p *Preview) unrouted(w http.ResponseWriter, r *http.Request, proj db.Project) {
 	p.forget(SlugOf(r.Host, "."+strings.ToLower(p.Domain)))
 	if opensAPage(r) {
-		p.Log.Info("Traefik could not reach the project's dev server; restarting the project", "project", proj.ID, "path", r.URL.Path)
-		p.Projects.Revive(context.WithoutCancel(r.Context()), proj.ID)
+		if p.mayRevive(proj.ID) {
+			p.Log.Info("Traefik could not reach the project's dev server; restarting the project", "project", proj.ID, "path", r.URL.Path)
+			p.Projects.Revive(context.WithoutCancel(r.Context()), proj.ID)
+		} else {
+			// Restarted a moment ago and Traefik still sends it here: the
+			// dev server runs, but Traefik has no working route to it.
+			p.Log.Warn("Traefik still sends this project's requests to studio after a restart: check that its entry point (STUDIO_TRAEFIK_ENTRYPOINTS) serves TLS itself when it is https (entryPoints.<name>.http.tls), that STUDIO_TRAEFIK_CONTAINER names the Traefik container, and Traefik's Docker provider",
+				"project", proj.ID, "host", r.Host)
+		}
 	}
 	p.starting(w, r, "Starting the dev server again…")
+}
+
+// reviveEvery is how often a routed project is restarted at most because
+// Traefik sent studio a page request for it.
+const reviveEvery = 30 * time.Second
+
+// mayRevive: no restart for this project within reviveEvery; it records one.
+func (p *Preview) mayRevive(id uuid.UUID) bool {
+	p.touchMu.Lock()
+	defer p.touchMu.Unlock()
+	now := time.Now()
+	if now.Sub(p.revived[id]) < reviveEvery {
+		return false
+	}
+	if len(p.revived) > maxTouched {
+		for k, at := range p.revived {
+			if now.Sub(at) >= reviveEvery {
+				delete(p.revived, k)
+			}
+		}
+	}
+	p.revived[id] = now
+	return true
 }
 
 // ForwardAuth answers Traefik's ForwardAuth middleware for a request to a
@@ -401,7 +448,7 @@ func (p *Preview) ForwardAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := "http://" + orig.Host
-	if r.Header.Get("X-Forwarded-Proto") == "https" {
+	if p.Secure || r.Header.Get("X-Forwarded-Proto") == "https" {
 		base = "https://" + orig.Host
 	}
 	if _, ok := p.admit(absoluteRedirects{w, base}, orig, true); !ok {
