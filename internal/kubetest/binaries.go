@@ -2,32 +2,11 @@ package kubetest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 )
-
-// moduleRoot walks up from the working directory to the folder holding
-// go.mod, so tests of any package find the repository's scripts.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
 
 // kubeBinaries runs scripts/kube-binaries, which builds the Kubernetes
 // binaries once and afterwards only prints the folder that holds them.

@@ -15,6 +15,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"studio/internal/repo"
 )
 
 // Options say what to start besides the control plane.
@@ -64,7 +66,7 @@ const ProbeImage = "kubetest.local/probe:1"
 // default service account exists in "default", and with a node the node
 // is Ready. On error, everything started so far is stopped again.
 func Start(opts Options) (*Cluster, error) {
-	root, err := moduleRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 
+	"studio/internal/repo"
 	"studio/internal/testwait"
 )
 
@@ -295,7 +296,7 @@ func dockerProbeImage(t *testing.T) (string, bool) {
 		t.Log("no docker daemon: the pod runs the image built here, Options.Images is not tried")
 		return "", false
 	}
-	root, err := moduleRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,13 @@ package traefiktest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"studio/internal/repo"
 )
 
 // Version is the Traefik release the image is built from; the script's
@@ -26,7 +27,7 @@ func Image() string {
 // ensureImage runs scripts/traefik-binary, which builds the binary and the
 // image once and afterwards returns at once.
 func ensureImage() (string, error) {
-	root, err := moduleRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return "", err
 	}
@@ -38,25 +39,6 @@ func ensureImage() (string, error) {
 		return "", fmt.Errorf("scripts/traefik-binary: %w: %s", err, lastLines(stderr.String(), 20))
 	}
 	return Image(), nil
-}
-
-// moduleRoot walks up from the working directory to the folder holding
-// go.mod, so tests of any package find the repository's scripts.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func lastLines(s string, n int) string {
