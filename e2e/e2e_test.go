@@ -89,6 +89,11 @@ func startStudioIn(t testing.TB, data string, env ...string) *studio {
 		}
 		nets, _ := exec.Command("docker", "network", "ls", "-q", "--filter", "label=studio.instance="+instance).Output()
 		for _, id := range strings.Fields(string(nets)) {
+			// A router still attached (Traefik) would keep it.
+			attached, _ := exec.Command("docker", "network", "inspect", "-f", `{{range $id, $c := .Containers}}{{$id}} {{end}}`, id).Output()
+			for _, c := range strings.Fields(string(attached)) {
+				exec.Command("docker", "network", "disconnect", "-f", id, c).Run()
+			}
 			exec.Command("docker", "network", "rm", id).Run()
 		}
 		if t.Failed() {
