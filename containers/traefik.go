@@ -7,6 +7,8 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 )
 
@@ -106,13 +108,14 @@ func (d *Docker) detachRouter(ctx context.Context, projectID string) error {
 }
 
 // routerRecheck is how often studio makes sure Traefik is still on every
-// project's network: a Traefik container that was recreated (an upgrade,
-// `docker compose up`) comes back on none of them.
+// project's network, besides each time the Traefik container starts: a
+// Traefik container that was recreated (an upgrade, `docker compose up`)
+// comes back on none of them.
 const routerRecheck = 10 * time.Second
 
 // keepRouterAttached connects the Traefik container to every project
-// network of this instance it is not on, now and every routerRecheck,
-// until ctx ends.
+// network of this instance it is not on, now, whenever that container
+// starts, and every routerRecheck, until ctx ends.
 func (d *Docker) keepRouterAttached(ctx context.Context) {
 	t := d.opts.Traefik
 	if t == nil || t.Container == "" {
@@ -120,7 +123,18 @@ func (d *Docker) keepRouterAttached(ctx context.Context) {
 	}
 	tick := time.NewTicker(routerRecheck)
 	defer tick.Stop()
+	var starts <-chan events.Message
+	var failed <-chan error
+	subscribe := true
 	for {
+		if subscribe {
+			starts, failed = d.cli(ctx).Events(ctx, events.ListOptions{Filters: filters.NewArgs(
+				filters.Arg("type", string(events.ContainerEventType)),
+				filters.Arg("container", t.Container),
+				filters.Arg("event", string(events.ActionStart)),
+			)})
+			subscribe = false
+		}
 		if err := d.AttachRouter(ctx); err != nil && ctx.Err() == nil {
 			d.opts.Logger.WarnContext(ctx, "attach Traefik to the project networks", "err", err)
 		}
@@ -128,6 +142,10 @@ func (d *Docker) keepRouterAttached(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			subscribe = starts == nil // a stream that failed is tried again
+		case <-starts:
+		case <-failed:
+			starts, failed = nil, nil
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 	"github.com/google/uuid"
+
+	"studio/internal/testwait"
 )
 
 func testTraefik(routerContainer string) *Traefik {
@@ -248,4 +250,45 @@ func TestTraefikContainerMissing(t *testing.T) {
 	if err := d.AttachRouter(testContext(t)); err == nil || !strings.Contains(err.Error(), "STUDIO_TRAEFIK_CONTAINER") {
 		t.Fatalf("AttachRouter with a missing Traefik container: %v", err)
 	}
+}
+
+// TestTraefikRecreatedIsAttachedAgain: a Traefik container recreated
+// under the same name (an upgrade, `docker compose up`) is connected to
+// every project network again as soon as it starts.
+func TestTraefikRecreatedIsAttachedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	probe := testDocker(t, Options{})
+	router := "studio-test-router-" + uuid.NewString()[:8]
+	run := func() {
+		t.Helper()
+		if _, err := probe.api.ContainerCreate(ctx, &container.Config{
+			Image: probe.Image(), User: "1000:1000",
+			Cmd: []string{"node", "-e", "setInterval(() => {}, 1 << 30)"},
+		}, &container.HostConfig{CapDrop: []string{"ALL"}}, nil, nil, router); err != nil {
+			t.Fatal(err)
+		}
+		if err := probe.api.ContainerStart(ctx, router, container.StartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	t.Cleanup(func() {
+		probe.api.ContainerRemove(context.Background(), router, container.RemoveOptions{Force: true})
+	})
+	d := testDocker(t, Options{Traefik: testTraefik(router)})
+	watch, stop := context.WithCancel(ctx)
+	defer stop()
+	go d.Watch(watch, func(Exit) {})
+	id, _ := newProject(t, d, "static")
+
+	if err := probe.api.ContainerRemove(ctx, router, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	run()
+	// Sooner than the periodic recheck: the start event triggers it.
+	testwait.Eventually(t, routerRecheck/2, func() bool {
+		c, err := d.api.ContainerInspect(ctx, router)
+		return err == nil && c.NetworkSettings.Networks["studio-"+id] != nil
+	}, "the recreated Traefik container is on the project's network")
 }
