@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -22,6 +23,9 @@ import (
 	"studio/containers/image"
 )
 
+// ensureTimeout bounds one Ensure: a few engine calls.
+const ensureTimeout = 60 * time.Second
+
 const (
 	devServerPort nat.Port = "5173/tcp"
 	loopback               = "127.0.0.1"
@@ -30,7 +34,12 @@ const (
 )
 
 // Ensure creates the project's network and container if they are missing.
+// Once begun it is not cut short by ctx (only bounded in time): the engine
+// finishes a create whose caller went away, and a caller that was told
+// "cancelled" would not know what it left behind.
 func (d *Docker) Ensure(ctx context.Context, spec Spec) (Status, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ensureTimeout)
+	defer cancel()
 	name, err := containerName(spec.ProjectID)
 	if err != nil {
 		return Status{}, err

@@ -190,6 +190,9 @@ func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps
 	rt := studio.Engine
 	t.Cleanup(func() {
 		cancel()
+		if studio.Projects != nil {
+			studio.Projects.Close() // its background starts end before the listing below
+		}
 		if o.replicaOf == nil {
 			managed, _ := rt.ListManaged(context.Background())
 			for _, m := range managed {
