@@ -238,7 +238,7 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(s.base+href.Value)); err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second) // Vite transforms React on first load; slow while the whole suite runs
 	err = chromedp.Do(wctx, chromedp.WaitVisible(css(`h1`)))
 	cancel()
 	if err != nil {
