@@ -154,19 +154,8 @@ func TestTraefikReachesEachProjectAndNoProjectAnother(t *testing.T) {
 	if _, err := probe.api.NetworkCreate(ctx, router, network.CreateOptions{Driver: "bridge"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := probe.api.ContainerCreate(ctx, &container.Config{
-		Image: probe.Image(), User: "1000:1000",
-		Cmd: []string{"node", "-e", "setInterval(() => {}, 1 << 30)"},
-	}, &container.HostConfig{NetworkMode: container.NetworkMode(router), CapDrop: []string{"ALL"}}, nil, nil, router); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		probe.api.ContainerRemove(context.Background(), router, container.RemoveOptions{Force: true})
-		probe.api.NetworkRemove(context.Background(), router)
-	})
-	if err := probe.api.ContainerStart(ctx, router, container.StartOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { probe.api.NetworkRemove(context.Background(), router) })
+	startRouter(t, probe, router, router)
 
 	d := testDocker(t, Options{Traefik: testTraefik(router)})
 	a, _, _ := startProject(t, d, "static", "/")
@@ -260,22 +249,7 @@ func TestTraefikRecreatedIsAttachedAgain(t *testing.T) {
 	ctx := testContext(t)
 	probe := testDocker(t, Options{})
 	router := "studio-test-router-" + uuid.NewString()[:8]
-	run := func() {
-		t.Helper()
-		if _, err := probe.api.ContainerCreate(ctx, &container.Config{
-			Image: probe.Image(), User: "1000:1000",
-			Cmd: []string{"node", "-e", "setInterval(() => {}, 1 << 30)"},
-		}, &container.HostConfig{CapDrop: []string{"ALL"}}, nil, nil, router); err != nil {
-			t.Fatal(err)
-		}
-		if err := probe.api.ContainerStart(ctx, router, container.StartOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run()
-	t.Cleanup(func() {
-		probe.api.ContainerRemove(context.Background(), router, container.RemoveOptions{Force: true})
-	})
+	startRouter(t, probe, router, "")
 	d := testDocker(t, Options{Traefik: testTraefik(router)})
 	watch, stop := context.WithCancel(ctx)
 	defer stop()
@@ -285,10 +259,30 @@ func TestTraefikRecreatedIsAttachedAgain(t *testing.T) {
 	if err := probe.api.ContainerRemove(ctx, router, container.RemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	run()
+	startRouter(t, probe, router, "")
 	// Sooner than the periodic recheck: the start event triggers it.
 	testwait.Eventually(t, routerRecheck/2, func() bool {
 		c, err := d.api.ContainerInspect(ctx, router)
 		return err == nil && c.NetworkSettings.Networks["studio-"+id] != nil
 	}, "the recreated Traefik container is on the project's network")
+}
+
+// startRouter runs a container named name that only waits, standing in for
+// Traefik (what matters is the networks it is on), on network (empty: the
+// engine's default), and removes it when the test ends.
+func startRouter(t *testing.T, d *Docker, name, network string) {
+	t.Helper()
+	ctx := testContext(t)
+	if _, err := d.api.ContainerCreate(ctx, &container.Config{
+		Image: d.Image(), User: "1000:1000",
+		Cmd: []string{"node", "-e", "setInterval(() => {}, 1 << 30)"},
+	}, &container.HostConfig{NetworkMode: container.NetworkMode(network), CapDrop: []string{"ALL"}}, nil, nil, name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.api.ContainerRemove(context.Background(), name, container.RemoveOptions{Force: true})
+	})
+	if err := d.api.ContainerStart(ctx, name, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
