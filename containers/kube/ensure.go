@@ -138,7 +138,27 @@ func (k *Kube) ensureNamespace(ctx context.Context, p project) error {
 	if ns.Labels[podSecurityLabel] != "restricted" {
 		return fmt.Errorf("namespace %s no longer enforces the restricted Pod Security level (%s=%q); studio will not run the project there", p.namespace, podSecurityLabel, ns.Labels[podSecurityLabel])
 	}
-	return nil
+	return k.waitServiceAccount(ctx, p)
+}
+
+// waitServiceAccount waits for the "default" ServiceAccount the controller
+// manager gives a new namespace a moment after it is made. A pod asked for
+// before it exists is refused ("error looking up service account"), and
+// the ReplicaSet controller only tries again after a growing back-off, so
+// the Deployment is not created until it is there.
+func (k *Kube) waitServiceAccount(ctx context.Context, p project) error {
+	return poll(ctx, 100*time.Millisecond, namespaceGone, func(ctx context.Context) (bool, error) {
+		_, err := k.api.CoreV1().ServiceAccounts(p.namespace).Get(ctx, "default", metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("service account of project %s: %w", p.id, apiErr(err))
+		}
+		return true, nil
+	}, func() error {
+		return fmt.Errorf("namespace %s of project %s has no default service account yet; try again in a moment", p.namespace, p.id)
+	})
 }
 
 // ensureStorage gives the project its own volume and claim on the shared
