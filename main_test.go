@@ -102,7 +102,7 @@ func startStudio(t testing.TB, data string, extraEnv ...string) *studioProc {
 	t.Helper()
 	p := &studioProc{addr: freeAddr(t), output: &syncBuffer{}}
 	p.cmd = exec.Command(studioBinary(t), "serve")
-	p.cmd.Env = append(os.Environ(), "STUDIO_DATA="+data, "STUDIO_ADDR="+p.addr)
+	p.cmd.Env = append(os.Environ(), "STUDIO_DATA="+data, "STUDIO_ADDR="+p.addr, "STUDIO_POOL_SIZE=0")
 	p.cmd.Env = append(p.cmd.Env, extraEnv...)
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	if err := p.cmd.Start(); err != nil {
@@ -412,7 +412,7 @@ func BenchmarkServeToReady(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		addr := freeAddr(b)
 		cmd := exec.Command(studioBinary(b), "serve")
-		cmd.Env = append(os.Environ(), "STUDIO_DATA="+data, "STUDIO_ADDR="+addr)
+		cmd.Env = append(os.Environ(), "STUDIO_DATA="+data, "STUDIO_ADDR="+addr, "STUDIO_POOL_SIZE=0")
 		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

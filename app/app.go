@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"studio/auth"
 	"studio/config"
 	"studio/containers"
+	"studio/containers/image"
 	"studio/containers/kube"
 	"studio/db"
 	"studio/events"
@@ -133,6 +135,10 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 		return err
 	}
 	a.Bus = events.New(a.Pool, a.Log)
+	poolSizes, err := cfg.PoolSizes()
+	if err != nil {
+		return err
+	}
 	projectOpts := projects.Options{
 		Root:         projectsRoot(cfg),
 		Checkpoints:  filepath.Join(cfg.DataDir(), "checkpoints"),
@@ -143,6 +149,7 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 		ProjectDisk:  cfg.ProjectDisk,
 		IdleTimeout:  cfg.IdleTimeout,
 		SoleInstance: cfg.EmbeddedDatabase(),
+		Pool:         projects.PoolOptions{Sizes: poolSizes, Version: poolVersion(cfg)},
 		Logger:       a.Log,
 	}
 	if opts.Projects != nil {
@@ -158,6 +165,13 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 	}
 	a.Agents = agents.New(a.Pool, a.Auth, a.Projects, a.Engine, a.Bus, a.Log, agentOpts)
 	return nil
+}
+
+// poolVersion names what a warm pool slot is made of: the runtime image,
+// the templates, and the limits its container is made with. A slot of
+// another version is replaced, never claimed.
+func poolVersion(cfg *config.Config) string {
+	return fmt.Sprintf("%s %s mem=%d cpus=%g pids=%d", cmp.Or(cfg.RuntimeImage, image.Reference()), image.Tag(), cfg.Memory, cfg.CPUs, cfg.Pids)
 }
 
 // projectsRoot is the folder holding every project's files.

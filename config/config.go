@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/net/publicsuffix"
 
+	"studio/containers/image"
 	"studio/netguard"
 )
 
@@ -42,6 +43,7 @@ type Config struct {
 	TraefikContainer   string        // STUDIO_TRAEFIK_CONTAINER: the Traefik container studio attaches to each project's network
 	Signup             string        // STUDIO_SIGNUP: open | invite | closed
 	IdleTimeout        time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
+	PoolSize           string        // STUDIO_POOL_SIZE: warm pool slots per template; see PoolSizes
 	Instance           string        // STUDIO_INSTANCE: labels the containers this installation owns; empty = generated
 	MaxProjects        int           // STUDIO_MAX_PROJECTS: projects per user
 	MaxRunning         int           // STUDIO_MAX_RUNNING: running projects per user
@@ -171,6 +173,8 @@ var settings = []setting{
 			c.IdleTimeout = d
 			return nil
 		}},
+	{"STUDIO_POOL_SIZE", "pool-size", "", "started dev servers kept ready per template, so creating a project is instant: template=count, comma-separated (e.g. react-vite=2,static=1); 0 = none; empty = react-vite=1 in docker mode with the built-in router, none otherwise",
+		str(func(c *Config) *string { return &c.PoolSize })},
 	{"STUDIO_INSTANCE", "instance", "", "name of this installation, carried by every container it creates so installations sharing one Docker engine leave each other's containers alone; empty = a name generated at the first start and kept in the database",
 		func(c *Config, v string) error {
 			if v == "" {
@@ -388,6 +392,9 @@ func (c *Config) Validate() error {
 	if c.IdleTimeout < 0 {
 		bad("STUDIO_IDLE_TIMEOUT", "must not be negative")
 	}
+	if _, err := c.PoolSizes(); err != nil {
+		bad("STUDIO_POOL_SIZE", "%s", err)
+	}
 	if c.MaxBody < 1024 {
 		bad("STUDIO_MAX_BODY", "must be at least 1KiB")
 	}
@@ -439,6 +446,60 @@ func (c *Config) checkTraefik(bad func(env, format string, args ...any)) {
 	if c.TraefikContainer != "" && !containerName(c.TraefikContainer) {
 		bad("STUDIO_TRAEFIK_CONTAINER", "%q is not a container name", c.TraefikContainer)
 	}
+}
+
+// MaxPoolSlots bounds the warm pool of the whole installation: its
+// containers run for nobody yet, so they count against no user's limit.
+const MaxPoolSlots = 32
+
+// PoolSizes is STUDIO_POOL_SIZE: the warm pool's size per template, empty
+// when there is none. Left empty, it is one React slot where the pool
+// works (docker mode, built-in router: a Traefik route names the project's
+// host, which a slot does not know yet; a Kubernetes namespace is made per
+// project).
+func (c *Config) PoolSizes() (map[string]int, error) {
+	v := strings.TrimSpace(c.PoolSize)
+	supported := c.Runtime == "docker" && c.Router == "builtin"
+	switch {
+	case v == "0":
+		return nil, nil
+	case v == "" && supported:
+		return map[string]int{"react-vite": 1}, nil
+	case v == "":
+		return nil, nil
+	case !supported:
+		return nil, errors.New("the warm pool works in docker mode with the built-in router only; set it to 0")
+	}
+	sizes := map[string]int{}
+	total := 0
+	for _, part := range strings.Split(v, ",") {
+		name, count, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(strings.TrimSpace(count))
+		name = strings.TrimSpace(name)
+		if !ok || err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not template=count, such as react-vite=2", part)
+		}
+		if _, known := image.Lookup(name); !known {
+			return nil, fmt.Errorf("%q is not a template (%s)", name, strings.Join(templateIDs(), ", "))
+		}
+		if _, twice := sizes[name]; twice {
+			return nil, fmt.Errorf("%s is named twice", name)
+		}
+		sizes[name] = n
+		total += n
+	}
+	if total > MaxPoolSlots {
+		return nil, fmt.Errorf("%d slots in all is more than the %d an installation may keep", total, MaxPoolSlots)
+	}
+	return sizes, nil
+}
+
+func templateIDs() []string {
+	var ids []string
+	for _, t := range image.Templates() {
+		ids = append(ids, t.ID)
+	}
+	return ids
 }
 
 // ForwardAuthPath is where studio answers Traefik's ForwardAuth requests.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"io"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,12 @@ func TestValidationMessages(t *testing.T) {
 		{map[string]string{"STUDIO_SIGNUP": "maybe"}, "STUDIO_SIGNUP:"},
 		{map[string]string{"STUDIO_IDLE_TIMEOUT": "soon"}, `STUDIO_IDLE_TIMEOUT: "soon" is not a duration`},
 		{map[string]string{"STUDIO_IDLE_TIMEOUT": "-1m"}, "STUDIO_IDLE_TIMEOUT: must not be negative"},
+		{map[string]string{"STUDIO_POOL_SIZE": "react-vite"}, `STUDIO_POOL_SIZE: "react-vite" is not template=count`},
+		{map[string]string{"STUDIO_POOL_SIZE": "react-vite=-1"}, `STUDIO_POOL_SIZE: "react-vite=-1" is not template=count`},
+		{map[string]string{"STUDIO_POOL_SIZE": "svelte=1"}, `STUDIO_POOL_SIZE: "svelte" is not a template (react-vite, vanilla-vite, static)`},
+		{map[string]string{"STUDIO_POOL_SIZE": "static=1,static=2"}, "STUDIO_POOL_SIZE: static is named twice"},
+		{map[string]string{"STUDIO_POOL_SIZE": "static=40"}, "STUDIO_POOL_SIZE: 40 slots in all is more than the 32"},
+		{map[string]string{"STUDIO_POOL_SIZE": "static=1", "STUDIO_RUNTIME": "kubernetes"}, "STUDIO_POOL_SIZE: the warm pool works in docker mode with the built-in router only"},
 		{map[string]string{"STUDIO_MAX_BODY": "lots"}, `STUDIO_MAX_BODY: "lots" is not a size`},
 		{map[string]string{"STUDIO_MAX_BODY": "10B"}, "STUDIO_MAX_BODY: must be at least 1KiB"},
 		{map[string]string{"STUDIO_LOG_LEVEL": "loud"}, "STUDIO_LOG_LEVEL:"},
@@ -196,6 +203,28 @@ func TestProjectDisk(t *testing.T) {
 	}
 	if _, err := Load("serve", nil, env(map[string]string{"STUDIO_PROJECT_DISK": "a lot"}), io.Discard); err == nil || !strings.Contains(err.Error(), "STUDIO_PROJECT_DISK") {
 		t.Errorf("a bad size: %v", err)
+	}
+}
+
+func TestPoolSizes(t *testing.T) {
+	for _, c := range []struct {
+		vars map[string]string
+		want map[string]int
+	}{
+		{map[string]string{}, map[string]int{"react-vite": 1}},
+		{map[string]string{"STUDIO_POOL_SIZE": "0"}, nil},
+		{map[string]string{"STUDIO_POOL_SIZE": " react-vite=2, static = 1 ,vanilla-vite=0"}, map[string]int{"react-vite": 2, "static": 1, "vanilla-vite": 0}},
+		{map[string]string{"STUDIO_RUNTIME": "kubernetes"}, nil},
+		{map[string]string{"STUDIO_ROUTER": "traefik", "STUDIO_TRAEFIK_AUTH_URL": "http://s/__studio/forward-auth"}, nil},
+	} {
+		cfg, err := Load("serve", nil, env(c.vars), io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", c.vars, err)
+		}
+		got, err := cfg.PoolSizes()
+		if err != nil || !maps.Equal(got, c.want) {
+			t.Errorf("%v: %v %v, want %v", c.vars, got, err, c.want)
+		}
 	}
 }
 

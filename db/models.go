@@ -105,6 +105,24 @@ type LoginFailure struct {
 	FailedAt time.Time
 }
 
+type PoolSlot struct {
+	ID          uuid.UUID
+	Template    string
+	Version     string
+	State       string
+	ContainerID string
+	HostPort    int32
+	Upstream    string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+type PoolStat struct {
+	Template string
+	Hits     int64
+	Misses   int64
+}
+
 type PreviewLinkUse struct {
 	Nonce  string
 	UsedAt time.Time

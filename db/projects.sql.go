@@ -129,19 +129,20 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 }
 
 const createProjectWithinLimits = `-- name: CreateProjectWithinLimits :one
-INSERT INTO projects (owner_id, name, slug, template)
-SELECT $1, $2, $3, $4
-WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = $1 AND u.disabled_at IS NOT NULL)
-  AND ($5::int <= 0
-       OR (SELECT count(*) FROM projects r
-           WHERE r.owner_id = $1 AND r.status <> 'deleting') < $5::int)
+INSERT INTO projects (id, owner_id, name, slug, template)
+SELECT coalesce($1::uuid, gen_random_uuid()), $2, $3, $4, $5
+WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.disabled_at IS NOT NULL)
   AND ($6::int <= 0
        OR (SELECT count(*) FROM projects r
-           WHERE r.owner_id = $1 AND r.status IN ('initializing', 'active')) < $6::int)
+           WHERE r.owner_id = $2 AND r.status <> 'deleting') < $6::int)
+  AND ($7::int <= 0
+       OR (SELECT count(*) FROM projects r
+           WHERE r.owner_id = $2 AND r.status IN ('initializing', 'active')) < $7::int)
 RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
 `
 
 type CreateProjectWithinLimitsParams struct {
+	ID          *uuid.UUID
 	OwnerID     uuid.UUID
 	Name        string
 	Slug        string
@@ -151,9 +152,11 @@ type CreateProjectWithinLimitsParams struct {
 }
 
 // Inserts a project when its owner may keep and run one more (0 = no
-// limit). Run after LockProjectOwner.
+// limit), under the id given (a claimed pool slot's) or a new one. Run
+// after LockProjectOwner.
 func (q *Queries) CreateProjectWithinLimits(ctx context.Context, arg CreateProjectWithinLimitsParams) (Project, error) {
 	row := q.db.QueryRow(ctx, createProjectWithinLimits,
+		arg.ID,
 		arg.OwnerID,
 		arg.Name,
 		arg.Slug,

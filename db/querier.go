@@ -17,11 +17,16 @@ type Querier interface {
 	AddAudit(ctx context.Context, arg AddAuditParams) error
 	AddLoginFailure(ctx context.Context, key string) error
 	AddProjectEvent(ctx context.Context, arg AddProjectEventParams) (int64, error)
+	// The oldest ready slot of the template, taken by one create only: a slot
+	// another transaction is claiming is skipped, not waited for.
+	ClaimPoolSlot(ctx context.Context, arg ClaimPoolSlotParams) (PoolSlot, error)
 	// Takes over a creation whose replica vanished; only one claimant wins.
 	ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectParams) (Project, error)
 	ClearLoginFailures(ctx context.Context, key string) error
 	ClearSignInDelay(ctx context.Context, account string) error
 	CountAdmins(ctx context.Context) (int64, error)
+	CountPoolHit(ctx context.Context, template string) error
+	CountPoolMiss(ctx context.Context, template string) error
 	CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (CountProjectsByOwnerRow, error)
 	CountRunCommands(ctx context.Context, arg CountRunCommandsParams) (int64, error)
 	CountSignInAttempt(ctx context.Context, arg CountSignInAttemptParams) error
@@ -33,17 +38,23 @@ type Querier interface {
 	CreateInvite(ctx context.Context, arg CreateInviteParams) (Invite, error)
 	CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error)
 	// Inserts a project when its owner may keep and run one more (0 = no
-	// limit). Run after LockProjectOwner.
+	// limit), under the id given (a claimed pool slot's) or a new one. Run
+	// after LockProjectOwner.
 	CreateProjectWithinLimits(ctx context.Context, arg CreateProjectWithinLimitsParams) (Project, error)
 	CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) (RefreshToken, error)
 	CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun, error)
 	CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
 	DeleteCheckpoint(ctx context.Context, arg DeleteCheckpointParams) error
+	DeletePoolSlot(ctx context.Context, id uuid.UUID) error
 	DeleteProjectRow(ctx context.Context, id uuid.UUID) error
 	DeleteProviderCredential(ctx context.Context, arg DeleteProviderCredentialParams) (int64, error)
 	DeleteSession(ctx context.Context, id uuid.UUID) error
 	DisableUser(ctx context.Context, id uuid.UUID) (User, error)
+	// Takes a slot out of the pool before its container and folder are
+	// removed: from warming or ready only, never from claimed (it is a
+	// project's now).
+	DiscardPoolSlot(ctx context.Context, id uuid.UUID) (PoolSlot, error)
 	EnableUser(ctx context.Context, id uuid.UUID) (User, error)
 	// The installation's name: the stored one, or the candidate when none is
 	// stored yet (the first start; concurrent first starts agree on one).
@@ -55,6 +66,7 @@ type Querier interface {
 	GetActiveSession(ctx context.Context, arg GetActiveSessionParams) (GetActiveSessionRow, error)
 	GetAgentForUser(ctx context.Context, arg GetAgentForUserParams) (Agent, error)
 	GetCheckpoint(ctx context.Context, arg GetCheckpointParams) (ProjectCheckpoint, error)
+	GetPoolSlot(ctx context.Context, id uuid.UUID) (PoolSlot, error)
 	GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 	GetProjectBySlug(ctx context.Context, slug string) (Project, error)
 	GetProjectForOwner(ctx context.Context, arg GetProjectForOwnerParams) (Project, error)
@@ -88,6 +100,8 @@ type Querier interface {
 	ListIdleProjects(ctx context.Context, idleBefore time.Time) ([]Project, error)
 	ListInvites(ctx context.Context) ([]Invite, error)
 	ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Project, error)
+	ListPoolSlots(ctx context.Context) ([]PoolSlot, error)
+	ListPoolStats(ctx context.Context) ([]PoolStat, error)
 	// A project's checkpoints, oldest first, with their manifests.
 	ListProjectCheckpointManifests(ctx context.Context, projectID uuid.UUID) ([]ListProjectCheckpointManifestsRow, error)
 	ListProjectEventsAfter(ctx context.Context, arg ListProjectEventsAfterParams) ([]ProjectEvent, error)
@@ -107,6 +121,9 @@ type Querier interface {
 	// Held for a whole rotation on one connection: two rotations at once
 	// would each write their own next key over the other's.
 	LockKeyRotation(ctx context.Context) error
+	// Serialises the replicas' refills of one template until the transaction
+	// ends, so together they never go above its size.
+	LockPoolTemplate(ctx context.Context, template string) error
 	// Serialises every move of one owner's projects into a running state, and
 	// every creation: a second request waits here until the first commits, so
 	// the count in the statement that follows cannot be passed twice.
@@ -118,6 +135,7 @@ type Querier interface {
 	// It must be its own statement: a statement's snapshot is taken before
 	// any lock it waits for.
 	LockSignups(ctx context.Context) error
+	MarkPoolSlotReady(ctx context.Context, arg MarkPoolSlotReadyParams) (PoolSlot, error)
 	// Guarded by the updated_at the start began from: a start that was
 	// superseded by a newer transition does not get the last word.
 	MarkProjectActive(ctx context.Context, arg MarkProjectActiveParams) (Project, error)
@@ -136,6 +154,9 @@ type Querier interface {
 	RememberSignInClient(ctx context.Context, arg RememberSignInClientParams) error
 	RenameProject(ctx context.Context, arg RenameProjectParams) (Project, error)
 	RequestCancel(ctx context.Context, id uuid.UUID) (AgentRun, error)
+	// A new warming slot, when the template has fewer than size live slots.
+	// Run after LockPoolTemplate.
+	ReservePoolSlot(ctx context.Context, arg ReservePoolSlotParams) (PoolSlot, error)
 	RevokeOtherSessions(ctx context.Context, arg RevokeOtherSessionsParams) error
 	RevokeRefreshFamily(ctx context.Context, familyID uuid.UUID) (int64, error)
 	RevokeSession(ctx context.Context, id uuid.UUID) error
@@ -143,6 +164,8 @@ type Querier interface {
 	RevokeUserSessions(ctx context.Context, userID uuid.UUID) error
 	SearchUsers(ctx context.Context, arg SearchUsersParams) ([]User, error)
 	SetInviteUser(ctx context.Context, arg SetInviteUserParams) error
+	// A slot a claim found dead, in the claim's transaction.
+	SetPoolSlotDiscarding(ctx context.Context, id uuid.UUID) error
 	SetProjectProgress(ctx context.Context, arg SetProjectProgressParams) error
 	SetProjectShareToken(ctx context.Context, arg SetProjectShareTokenParams) (Project, error)
 	SetRefreshTokenReplacement(ctx context.Context, arg SetRefreshTokenReplacementParams) error

@@ -55,6 +55,8 @@ func runtimeNeeds() []access {
 		a = append(a, every(r.group, r.resource, "", projectNS, "get", "create", "patch")...)
 	}
 	a = append(a, every("", "persistentvolumeclaims", "", projectNS, "get", "create")...)
+	// A new namespace's default ServiceAccount is waited for.
+	a = append(a, every("", "serviceaccounts", "", projectNS, "get")...)
 	a = append(a, every("", "pods", "", "", "list", "watch")...)
 	a = append(a, every("", "pods", "", projectNS, "get", "list", "watch")...)
 	a = append(a, every("", "pods", "log", projectNS, "get")...)

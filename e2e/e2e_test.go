@@ -72,7 +72,9 @@ func startStudioIn(t testing.TB, data string, env ...string) *studio {
 		}
 	}
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "STUDIO_DATA="+data, "STUDIO_ADDR="+addr, "STUDIO_INSTANCE="+instance)
+	// No warm pool unless the test asks for one: its containers would
+	// compete with the test's for the machine's two cores.
+	cmd.Env = append(os.Environ(), "STUDIO_DATA="+data, "STUDIO_ADDR="+addr, "STUDIO_INSTANCE="+instance, "STUDIO_POOL_SIZE=0")
 	cmd.Env = append(cmd.Env, env...)
 	logFile, _ := os.Create(filepath.Join(dir, "studio.log"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile

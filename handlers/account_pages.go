@@ -179,7 +179,11 @@ func (s *Server) renderAdmin(c echo.Context, status int, inviteURL, message stri
 	if err != nil {
 		return err
 	}
-	d := views.AdminData{Query: query, Users: views.NewUserViews(users), Projects: s.withUsage(ctx, projectRows), Audit: audit, InviteURL: inviteURL, Message: message}
+	pool, err := s.Projects.PoolStatus(ctx)
+	if err != nil {
+		return err
+	}
+	d := views.AdminData{Query: query, Users: views.NewUserViews(users), Projects: s.withUsage(ctx, projectRows), Audit: audit, InviteURL: inviteURL, Message: message, Pool: poolRows(pool)}
 	return render(c, status, views.AdminPage(s.page(c, "Administration"), d))
 }
 
@@ -236,6 +240,18 @@ func (s *Server) withUsage(ctx context.Context, rows []db.ListAllProjectsRow) []
 	}
 	wg.Wait()
 	return out
+}
+
+// poolRows is the warm pool as the admin page shows it.
+func poolRows(pool []projects.PoolTemplate) []views.PoolRow {
+	rows := make([]views.PoolRow, len(pool))
+	for i, pt := range pool {
+		rows[i] = views.PoolRow{Template: pt.Template, Size: pt.Size, Ready: pt.Ready, Warming: pt.Warming, Hits: pt.Hits, Misses: pt.Misses}
+		if pt.IdleMemory > 0 {
+			rows[i].IdleMemory = fmt.Sprintf("%d MiB", pt.IdleMemory>>20)
+		}
+	}
+	return rows
 }
 
 // adminProjectAction stops or deletes anyone's project.

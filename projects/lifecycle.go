@@ -3,6 +3,7 @@ package projects
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,6 +35,7 @@ func (s *Service) Run(ctx context.Context) {
 	if s.opts.SoleInstance {
 		s.resumeAbandoned(ctx)
 	}
+	s.wg.Go(func() { s.runPool(ctx) })
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
@@ -57,10 +59,16 @@ func (s *Service) Run(ctx context.Context) {
 	}
 }
 
-// exited marks a project whose container died by itself.
+// exited marks a project whose container died by itself; a pool slot's is
+// discarded, and made again.
 func (s *Service) exited(ctx context.Context, e containers.Exit) {
 	id, err := uuid.Parse(e.ProjectID)
 	if err != nil {
+		return
+	}
+	if slot, err := s.q.GetPoolSlot(ctx, id); err == nil && slot.State != slotClaimed {
+		s.log.Warn("a pool slot's dev server stopped", "slot", id, "reason", e.Reason())
+		s.discardSlot(ctx, id)
 		return
 	}
 	if _, err := s.transition(ctx, id, db.ProjectStatusError, e.String(), db.ProjectStatusActive, db.ProjectStatusInitializing); err == nil {
@@ -69,11 +77,15 @@ func (s *Service) exited(ctx context.Context, e containers.Exit) {
 }
 
 // Reconcile repairs what a crash, a kill or another replica left behind:
-// containers without a project are removed; active projects without a
-// running container are started again; abandoned creations and
-// half-finished deletions are finished. Every step is a guarded
-// transition, so replicas reconciling together do each thing once.
+// containers with neither a project nor a pool slot are removed; active
+// projects without a running container are started again; abandoned
+// creations, half-finished deletions and the pool's half-done claims are
+// finished. Every step is a guarded transition, so replicas reconciling
+// together do each thing once.
 func (s *Service) Reconcile(ctx context.Context) error {
+	if err := s.reconcilePool(ctx); err != nil {
+		return fmt.Errorf("reconcile the pool: %w", err)
+	}
 	managed, err := s.rt.ListManaged(ctx)
 	if err != nil {
 		return err
@@ -82,6 +94,15 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	for _, st := range managed {
 		id, err := uuid.Parse(st.ProjectID)
 		if err == nil {
+			// The slot first: a claim turns a slot into a project in one
+			// transaction, and keeps the slot's row until it is finished,
+			// so a container being claimed is always found as one or the
+			// other.
+			if _, err := s.q.GetPoolSlot(ctx, id); err == nil {
+				continue
+			} else if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
 			_, err = s.q.GetProject(ctx, id)
 		}
 		if errors.Is(err, pgx.ErrNoRows) || (err != nil && id == uuid.Nil) {

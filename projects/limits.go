@@ -106,15 +106,31 @@ func (s *Service) whyNotStarted(ctx context.Context, q *db.Queries, id uuid.UUID
 
 // createWithinLimits inserts a project under its owner's lock, so neither
 // the project count nor the running count can be passed by two requests.
-func (s *Service) createWithinLimits(ctx context.Context, arg db.CreateProjectWithinLimitsParams) (db.Project, error) {
+func (s *Service) createWithinLimits(ctx context.Context, arg db.CreateProjectWithinLimitsParams) (p db.Project, claimed bool, err error) {
 	arg.MaxProjects, arg.MaxRunning = int32(s.opts.MaxProjects), int32(s.opts.MaxRunning)
-	var p db.Project
-	err := db.InTx(ctx, s.pool, func(q *db.Queries) error {
+	var dead []uuid.UUID
+	err = db.InTx(ctx, s.pool, func(q *db.Queries) error {
+		claimed, dead = false, nil
 		disabled, err := q.LockProjectOwner(ctx, arg.OwnerID)
 		if err != nil {
 			return fmt.Errorf("lock the owner: %w", err)
 		}
+		// A ready pool slot's id becomes the project's; the slot goes back
+		// to the pool if the project is refused and the transaction undone.
+		slot, gone, err := s.claimSlot(ctx, q, arg.Template)
+		dead = gone
+		if err != nil {
+			return err
+		}
+		arg.ID = nil
+		if slot != nil {
+			arg.ID = &slot.ID
+		}
 		p, err = q.CreateProjectWithinLimits(ctx, arg)
+		if err == nil && slot != nil {
+			p, err = s.activateClaimed(ctx, q, p, *slot)
+			claimed = err == nil
+		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
@@ -130,7 +146,12 @@ func (s *Service) createWithinLimits(ctx context.Context, arg db.CreateProjectWi
 		}
 		return &RunningLimitError{Max: s.opts.MaxRunning}
 	})
-	return p, err
+	if err == nil {
+		for _, id := range dead {
+			s.wg.Go(func() { s.discardSlot(s.bg, id) })
+		}
+	}
+	return p, claimed, err
 }
 
 // stopHeld is an administrator's stop: the project stays stopped, whatever

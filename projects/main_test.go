@@ -33,6 +33,7 @@ type stack struct {
 	user        uuid.UUID
 	root        string // project folders live in root/<id>
 	checkpoints string // checkpoint folders live in checkpoints/<id>
+	opts        projects.Options
 }
 
 func newStack(t *testing.T, mutate ...func(*projects.Options)) *stack {
@@ -62,7 +63,7 @@ func newStack(t *testing.T, mutate ...func(*projects.Options)) *stack {
 	}
 	bus := events.New(pool, slog.New(slog.DiscardHandler))
 	svc := projects.New(pool, rt, bus, opts)
-	s := &stack{t: t, pool: pool, rt: rt, svc: svc, root: opts.Root, checkpoints: opts.Checkpoints}
+	s := &stack{t: t, pool: pool, rt: rt, svc: svc, root: opts.Root, checkpoints: opts.Checkpoints, opts: opts}
 	u, err := db.New(pool).CreateUser(context.Background(), db.CreateUserParams{Email: uuid.NewString()[:8] + "@example.com", PasswordHash: "x", Role: "user"})
 	if err != nil {
 		t.Fatal(err)

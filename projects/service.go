@@ -54,7 +54,9 @@ type Options struct {
 	// one), so at start every project left initializing was abandoned by
 	// a studio that was killed and is resumed at once.
 	SoleInstance bool
-	Logger       *slog.Logger
+	// Pool keeps started containers ready for creates; see PoolOptions.
+	Pool   PoolOptions
+	Logger *slog.Logger
 	// Now is the clock idle time is measured by; nil is time.Now.
 	Now func() time.Time
 }
@@ -76,6 +78,9 @@ type Service struct {
 	disk   diskUsage
 
 	containerLocks sync.Map // project id → *sync.Mutex, see lockContainer
+
+	poolWake chan struct{} // wakes the pool's refill loop
+	warming  sync.Map      // pool slot id → true while this replica makes it
 }
 
 // lockContainer makes this replica's stops and starts of one project's
@@ -109,7 +114,7 @@ func New(pool *pgxpool.Pool, rt containers.Runtime, bus *events.Bus, opts Option
 	bg, stop := context.WithCancel(context.Background())
 	return &Service{
 		pool: pool, q: db.New(pool), rt: rt, bus: bus, opts: opts, log: opts.Logger,
-		bg: bg, stop: stop, active: map[uuid.UUID]bool{},
+		bg: bg, stop: stop, active: map[uuid.UUID]bool{}, poolWake: make(chan struct{}, 1),
 		disk: diskUsage{sizes: map[uuid.UUID]measuredSize{}},
 	}
 }
@@ -123,8 +128,10 @@ func (s *Service) Close() {
 // dir is the folder holding a project's files.
 func (s *Service) dir(id uuid.UUID) string { return filepath.Join(s.opts.Root, id.String()) }
 
-// Create validates and records a new project, answers at once, and sets it
-// up in the background: files, container, dev server.
+// Create validates and records a new project. A template with a warm pool
+// gives it a ready slot's running container and it is active at once;
+// otherwise it answers at once and sets the project up in the background:
+// files, container, dev server.
 func (s *Service) Create(ctx context.Context, owner uuid.UUID, name, template string) (db.Project, error) {
 	name, err := cleanName(name)
 	if err != nil {
@@ -134,9 +141,10 @@ func (s *Service) Create(ctx context.Context, owner uuid.UUID, name, template st
 		return db.Project{}, ErrUnknownTemplate
 	}
 	var p db.Project
+	var claimed bool
 	for attempt := 0; ; attempt++ {
 		slug := slugFor(name, attempt)
-		p, err = s.createWithinLimits(ctx, db.CreateProjectWithinLimitsParams{OwnerID: owner, Name: name, Slug: slug, Template: template})
+		p, claimed, err = s.createWithinLimits(ctx, db.CreateProjectWithinLimitsParams{OwnerID: owner, Name: name, Slug: slug, Template: template})
 		if err == nil {
 			break
 		}
@@ -146,6 +154,14 @@ func (s *Service) Create(ctx context.Context, owner uuid.UUID, name, template st
 			}
 			return db.Project{}, fmt.Errorf("create project: %w", err)
 		}
+	}
+	s.countCreate(ctx, template, claimed)
+	if claimed {
+		s.record(ctx, p, "status", map[string]any{"status": p.Status, "url": p.URL})
+		if err := s.finishClaim(ctx, p.ID); err != nil {
+			s.log.Warn("finish a pool claim", "project", p.ID, "err", err)
+		}
+		return p, nil
 	}
 	s.record(ctx, p, "status", map[string]any{"status": p.Status})
 	s.provisionLater(p.ID)

@@ -126,9 +126,10 @@ RETURNING *;
 
 -- name: CreateProjectWithinLimits :one
 -- Inserts a project when its owner may keep and run one more (0 = no
--- limit). Run after LockProjectOwner.
-INSERT INTO projects (owner_id, name, slug, template)
-SELECT sqlc.arg(owner_id), sqlc.arg(name), sqlc.arg(slug), sqlc.arg(template)
+-- limit), under the id given (a claimed pool slot's) or a new one. Run
+-- after LockProjectOwner.
+INSERT INTO projects (id, owner_id, name, slug, template)
+SELECT coalesce(sqlc.narg(id)::uuid, gen_random_uuid()), sqlc.arg(owner_id), sqlc.arg(name), sqlc.arg(slug), sqlc.arg(template)
 WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = sqlc.arg(owner_id) AND u.disabled_at IS NOT NULL)
   AND (sqlc.arg(max_projects)::int <= 0
        OR (SELECT count(*) FROM projects r
