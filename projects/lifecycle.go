@@ -34,6 +34,7 @@ func (s *Service) Run(ctx context.Context) {
 	}()
 	if s.opts.SoleInstance {
 		s.resumeAbandoned(ctx)
+		s.discardAbandonedSlots(ctx)
 	}
 	s.wg.Go(func() { s.runPool(ctx) })
 	tick := time.NewTicker(time.Minute)

@@ -132,6 +132,10 @@ func (s *Service) runPool(ctx context.Context) {
 	if len(s.opts.Pool.Sizes) == 0 {
 		return
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.bg, cancel) // Close ends it too
+	defer stop()
 	templates := slices.Sorted(maps.Keys(s.opts.Pool.Sizes))
 	failedAt := map[string]time.Time{}
 	tick := time.NewTicker(poolRetry)
@@ -257,6 +261,21 @@ func (s *Service) discardSlot(ctx context.Context, id uuid.UUID) {
 		s.log.Warn("forget a pool slot", "slot", id, "err", err)
 	}
 	s.refillPool()
+}
+
+// discardAbandonedSlots discards, at the start of the only studio on its
+// database, every slot a studio that was killed left warming.
+func (s *Service) discardAbandonedSlots(ctx context.Context) {
+	slots, err := s.q.ListPoolSlots(ctx)
+	if err != nil {
+		s.log.Warn("discard abandoned pool slots", "err", err)
+		return
+	}
+	for _, slot := range slots {
+		if slot.State == slotWarming || slot.State == slotDiscarding {
+			s.discardSlot(ctx, slot.ID)
+		}
+	}
 }
 
 // reconcilePool repairs the pool after a crash, a kill or a change of

@@ -330,3 +330,23 @@ func TestPoolReconcileFinishesClaimsAndDiscardsWhatItCannotUse(t *testing.T) {
 	s.waitStatus(cold.ID, db.ProjectStatusActive)
 	s.waitPool("static", 1)
 }
+
+func TestARefusedCreateLeavesTheSlotInThePool(t *testing.T) {
+	t.Parallel()
+	s := pooled(t, map[string]int{"static": 1}, func(o *projects.Options) { o.MaxProjects = 1 })
+	s.waitPool("static", 1)
+	ctx := context.Background()
+	first := s.create("first", "static")
+	if first.Status != db.ProjectStatusActive {
+		t.Fatalf("the first create missed the pool: %s", first.Status)
+	}
+	s.waitPool("static", 1)
+	before, _ := db.New(s.pool).ListPoolSlots(ctx)
+	if _, err := s.svc.Create(ctx, s.user, "second", "static"); !errors.Is(err, projects.ErrProjectLimit) {
+		t.Fatalf("a create past the limit: %v", err)
+	}
+	after, _ := db.New(s.pool).ListPoolSlots(ctx)
+	if len(before) != 1 || len(after) != 1 || after[0].ID != before[0].ID || after[0].State != "ready" {
+		t.Fatalf("the refused create took the slot: before %+v, after %+v", before, after)
+	}
+}
