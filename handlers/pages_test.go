@@ -255,7 +255,12 @@ func TestAdminPages(t *testing.T) {
 	if res, doc := stranger.post("/signup", url.Values{"csrf_token": {tok}, "email": {"u@example.com"}, "password": {"a long password"}}); res.StatusCode != 403 || !strings.Contains(doc.Text(), "invite") {
 		t.Fatalf("uninvited signup: %d", res.StatusCode)
 	}
-	_, _, token := admin.page("/admin")
+	_, doc, token := admin.page("/admin")
+	// The default warm pool: one react-vite slot (none made here, where
+	// the project service's background work does not run).
+	if row := doc.Find("[data-testid=pool-row][data-template=react-vite]"); row.Length() != 1 || row.Find("td").Eq(1).Text() != "1" {
+		t.Errorf("the admin page does not show the warm pool: %q", doc.Find("[data-testid=pool]").Text())
+	}
 	res, doc := admin.post("/admin/invites", url.Values{"csrf_token": {token}})
 	link := doc.Find("[data-testid=invite-url]").Text()
 	if res.StatusCode != 200 || !strings.Contains(link, "/signup?invite=") {
