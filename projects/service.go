@@ -158,7 +158,7 @@ func (s *Service) Create(ctx context.Context, owner uuid.UUID, name, template st
 	s.countCreate(ctx, template, claimed)
 	if claimed {
 		s.record(ctx, p, "status", map[string]any{"status": p.Status, "url": p.URL})
-		if err := s.finishClaim(ctx, p.ID); err != nil {
+		if err := s.finishClaim(context.WithoutCancel(ctx), p.ID); err != nil {
 			s.log.Warn("finish a pool claim", "project", p.ID, "err", err)
 		}
 		return p, nil
