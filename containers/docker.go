@@ -149,10 +149,14 @@ func (d *Docker) Start(ctx context.Context, projectID string) error {
 }
 
 // Stop stops the project's container, giving the dev server StopTimeout to
-// exit on SIGTERM.
+// exit on SIGTERM. A paused container is thawed first, so the dev server
+// hears the signal and exits in its own time.
 func (d *Docker) Stop(ctx context.Context, projectID string) error {
 	name, err := containerName(projectID)
 	if err != nil {
+		return err
+	}
+	if err := d.Unpause(ctx, projectID); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	timeout := int(d.opts.StopTimeout.Round(time.Second) / time.Second)
@@ -238,7 +242,7 @@ func (d *Docker) ListManaged(ctx context.Context) ([]Status, error) {
 	for _, c := range cs {
 		id := c.Labels[labelProject]
 		seen[id] = true
-		st := Status{ProjectID: id, ContainerID: c.ID, State: stateOf(string(c.State))}
+		st := Status{ProjectID: id, ContainerID: c.ID, State: stateOf(string(c.State)), Paused: c.State == container.StatePaused}
 		if st.State == StateRunning {
 			st.Endpoint = endpointOfSummary(c)
 		}
@@ -282,6 +286,7 @@ func statusOf(projectID string, c container.InspectResponse) Status {
 		return st
 	}
 	st.State = stateOf(string(c.State.Status))
+	st.Paused = c.State.Paused
 	st.ExitCode = c.State.ExitCode
 	st.OOMKilled = c.State.OOMKilled
 	st.StartedAt, _ = time.Parse(time.RFC3339Nano, c.State.StartedAt)
@@ -309,9 +314,9 @@ func stateOf(s string) State {
 	switch s {
 	case "created":
 		return StateCreated
-	case "running", "restarting":
+	case "running", "restarting", "paused": // a paused one runs on when thawed
 		return StateRunning
-	default: // exited, dead, paused, removing
+	default: // exited, dead, removing
 		return StateStopped
 	}
 }

@@ -89,11 +89,14 @@ type Status struct {
 	ProjectID   string
 	ContainerID string
 	State       State
-	Endpoint    string // host:port while running
-	ExitCode    int    // of the last run, once stopped
-	OOMKilled   bool
-	StartedAt   time.Time
-	FinishedAt  time.Time
+	// Paused: the container is frozen (Pauser); State stays StateRunning,
+	// since its processes and memory are all there.
+	Paused     bool
+	Endpoint   string // host:port while running
+	ExitCode   int    // of the last run, once stopped
+	OOMKilled  bool
+	StartedAt  time.Time
+	FinishedAt time.Time
 }
 
 // DefaultOutputCap bounds Exec output when the caller gives no cap.

@@ -146,6 +146,7 @@ type Project struct {
 	Progress     string
 	HeldByAdmin  bool
 	Upstream     string
+	PausedAt     *time.Time
 }
 
 type ProjectCheckpoint struct {

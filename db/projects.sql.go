@@ -33,7 +33,7 @@ func (q *Queries) AddProjectEvent(ctx context.Context, arg AddProjectEventParams
 const claimStaleProject = `-- name: ClaimStaleProject :one
 UPDATE projects SET updated_at = now(), progress = ''
 WHERE id = $1 AND status = 'initializing' AND updated_at < now() - $2::interval
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
 `
 
 type ClaimStaleProjectParams struct {
@@ -63,8 +63,18 @@ func (q *Queries) ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectPa
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
+}
+
+const clearProjectPause = `-- name: ClearProjectPause :exec
+UPDATE projects SET paused_at = NULL WHERE id = $1
+`
+
+func (q *Queries) ClearProjectPause(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, clearProjectPause, id)
+	return err
 }
 
 const countProjectsByOwner = `-- name: CountProjectsByOwner :one
@@ -88,7 +98,7 @@ func (q *Queries) CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (
 const createProject = `-- name: CreateProject :one
 INSERT INTO projects (owner_id, name, slug, template)
 VALUES ($1, $2, $3, $4)
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
 `
 
 type CreateProjectParams struct {
@@ -124,6 +134,7 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
 }
@@ -138,7 +149,7 @@ WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.disabled_at IS NOT
   AND ($7::int <= 0
        OR (SELECT count(*) FROM projects r
            WHERE r.owner_id = $2 AND r.status IN ('initializing', 'active')) < $7::int)
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
 `
 
 type CreateProjectWithinLimitsParams struct {
@@ -183,6 +194,7 @@ func (q *Queries) CreateProjectWithinLimits(ctx context.Context, arg CreateProje
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
 }
@@ -200,7 +212,7 @@ const failProject = `-- name: FailProject :one
 UPDATE projects
 SET status = 'error', status_reason = $1, progress = '', updated_at = now()
 WHERE id = $2 AND status = 'initializing' AND updated_at = $3
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
 `
 
 type FailProjectParams struct {
@@ -230,12 +242,13 @@ func (q *Queries) FailProject(ctx context.Context, arg FailProjectParams) (Proje
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream FROM projects WHERE id = $1
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -259,12 +272,13 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
 }
 
 const getProjectBySlug = `-- name: GetProjectBySlug :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream FROM projects WHERE slug = $1
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects WHERE slug = $1
 `
 
 func (q *Queries) GetProjectBySlug(ctx context.Context, slug string) (Project, error) {
@@ -288,12 +302,13 @@ func (q *Queries) GetProjectBySlug(ctx context.Context, slug string) (Project, e
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
 }
 
 const getProjectForOwner = `-- name: GetProjectForOwner :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream FROM projects WHERE id = $1 AND owner_id = $2
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects WHERE id = $1 AND owner_id = $2
 `
 
 type GetProjectForOwnerParams struct {
@@ -322,12 +337,13 @@ func (q *Queries) GetProjectForOwner(ctx context.Context, arg GetProjectForOwner
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT projects.id, projects.owner_id, projects.name, projects.slug, projects.template, projects.status, projects.status_reason, projects.container_id, projects.host_port, projects.url, projects.created_at, projects.updated_at, projects.last_active_at, projects.share_token, projects.progress, projects.held_by_admin, projects.upstream, users.email AS owner_email
+SELECT projects.id, projects.owner_id, projects.name, projects.slug, projects.template, projects.status, projects.status_reason, projects.container_id, projects.host_port, projects.url, projects.created_at, projects.updated_at, projects.last_active_at, projects.share_token, projects.progress, projects.held_by_admin, projects.upstream, projects.paused_at, users.email AS owner_email
 FROM projects JOIN users ON users.id = projects.owner_id
 ORDER BY projects.created_at DESC
 LIMIT $1
@@ -351,6 +367,7 @@ type ListAllProjectsRow struct {
 	Progress     string
 	HeldByAdmin  bool
 	Upstream     string
+	PausedAt     *time.Time
 	OwnerEmail   string
 }
 
@@ -381,6 +398,7 @@ func (q *Queries) ListAllProjects(ctx context.Context, maxRows int32) ([]ListAll
 			&i.Progress,
 			&i.HeldByAdmin,
 			&i.Upstream,
+			&i.PausedAt,
 			&i.OwnerEmail,
 		); err != nil {
 			return nil, err
@@ -394,7 +412,7 @@ func (q *Queries) ListAllProjects(ctx context.Context, maxRows int32) ([]ListAll
 }
 
 const listIdleProjects = `-- name: ListIdleProjects :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream FROM projects
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects
 WHERE status = 'active' AND last_active_at < $1::timestamptz
 ORDER BY last_active_at
 `
@@ -426,6 +444,7 @@ func (q *Queries) ListIdleProjects(ctx context.Context, idleBefore time.Time) ([
 			&i.Progress,
 			&i.HeldByAdmin,
 			&i.Upstream,
+			&i.PausedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -438,7 +457,7 @@ func (q *Queries) ListIdleProjects(ctx context.Context, idleBefore time.Time) ([
 }
 
 const listLiveProjectsOfDisabledOwners = `-- name: ListLiveProjectsOfDisabledOwners :many
-SELECT p.id, p.owner_id, p.name, p.slug, p.template, p.status, p.status_reason, p.container_id, p.host_port, p.url, p.created_at, p.updated_at, p.last_active_at, p.share_token, p.progress, p.held_by_admin, p.upstream FROM projects p JOIN users u ON u.id = p.owner_id
+SELECT p.id, p.owner_id, p.name, p.slug, p.template, p.status, p.status_reason, p.container_id, p.host_port, p.url, p.created_at, p.updated_at, p.last_active_at, p.share_token, p.progress, p.held_by_admin, p.upstream, p.paused_at FROM projects p JOIN users u ON u.id = p.owner_id
 WHERE u.disabled_at IS NOT NULL AND p.status IN ('initializing', 'active')
 ORDER BY p.id
 `
@@ -470,6 +489,7 @@ func (q *Queries) ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Proje
 			&i.Progress,
 			&i.HeldByAdmin,
 			&i.Upstream,
+			&i.PausedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -517,7 +537,7 @@ func (q *Queries) ListProjectEventsAfter(ctx context.Context, arg ListProjectEve
 }
 
 const listProjectsByOwner = `-- name: ListProjectsByOwner :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream FROM projects
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects
 WHERE owner_id = $1
   AND ($2::timestamptz IS NULL
        OR (created_at, id) < ($2::timestamptz, $3::uuid))
@@ -565,6 +585,7 @@ func (q *Queries) ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwn
 			&i.Progress,
 			&i.HeldByAdmin,
 			&i.Upstream,
+			&i.PausedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -577,7 +598,7 @@ func (q *Queries) ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwn
 }
 
 const listProjectsByStatus = `-- name: ListProjectsByStatus :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream FROM projects WHERE status = ANY($1::text[]) ORDER BY id
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects WHERE status = ANY($1::text[]) ORDER BY id
 `
 
 func (q *Queries) ListProjectsByStatus(ctx context.Context, statuses []string) ([]Project, error) {
@@ -607,6 +628,52 @@ func (q *Queries) ListProjectsByStatus(ctx context.Context, statuses []string) (
 			&i.Progress,
 			&i.HeldByAdmin,
 			&i.Upstream,
+			&i.PausedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listProjectsToPause = `-- name: ListProjectsToPause :many
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects
+WHERE status = 'active' AND paused_at IS NULL AND last_active_at < $1::timestamptz
+ORDER BY last_active_at
+`
+
+func (q *Queries) ListProjectsToPause(ctx context.Context, idleBefore time.Time) ([]Project, error) {
+	rows, err := q.db.Query(ctx, listProjectsToPause, idleBefore)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Project{}
+	for rows.Next() {
+		var i Project
+		if err := rows.Scan(
+			&i.ID,
+			&i.OwnerID,
+			&i.Name,
+			&i.Slug,
+			&i.Template,
+			&i.Status,
+			&i.StatusReason,
+			&i.ContainerID,
+			&i.HostPort,
+			&i.URL,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LastActiveAt,
+			&i.ShareToken,
+			&i.Progress,
+			&i.HeldByAdmin,
+			&i.Upstream,
+			&i.PausedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -637,7 +704,7 @@ UPDATE projects
 SET status = 'active', status_reason = '', progress = '', container_id = $2, host_port = $3, url = $4, upstream = $5,
     last_active_at = now(), updated_at = now()
 WHERE id = $1 AND status = 'initializing' AND updated_at = $6
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
 `
 
 type MarkProjectActiveParams struct {
@@ -679,6 +746,47 @@ func (q *Queries) MarkProjectActive(ctx context.Context, arg MarkProjectActivePa
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
+	)
+	return i, err
+}
+
+const pauseProject = `-- name: PauseProject :one
+UPDATE projects SET paused_at = now()
+WHERE id = $1 AND status = 'active' AND paused_at IS NULL
+  AND last_active_at < $2::timestamptz
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
+`
+
+type PauseProjectParams struct {
+	ID         uuid.UUID
+	IdleBefore time.Time
+}
+
+// Marks an active project unused since idle_before as paused; guarded by
+// its status and its last use, so a request that came meanwhile wins.
+func (q *Queries) PauseProject(ctx context.Context, arg PauseProjectParams) (Project, error) {
+	row := q.db.QueryRow(ctx, pauseProject, arg.ID, arg.IdleBefore)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.Name,
+		&i.Slug,
+		&i.Template,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContainerID,
+		&i.HostPort,
+		&i.URL,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LastActiveAt,
+		&i.ShareToken,
+		&i.Progress,
+		&i.HeldByAdmin,
+		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
 }
@@ -695,7 +803,7 @@ func (q *Queries) PruneProjectEvents(ctx context.Context) error {
 const renameProject = `-- name: RenameProject :one
 UPDATE projects SET name = $3, updated_at = now()
 WHERE id = $1 AND owner_id = $2 AND status <> 'deleting'
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
 `
 
 type RenameProjectParams struct {
@@ -725,6 +833,7 @@ func (q *Queries) RenameProject(ctx context.Context, arg RenameProjectParams) (P
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
 }
@@ -746,7 +855,7 @@ func (q *Queries) SetProjectProgress(ctx context.Context, arg SetProjectProgress
 const setProjectShareToken = `-- name: SetProjectShareToken :one
 UPDATE projects SET share_token = $3, updated_at = now()
 WHERE id = $1 AND owner_id = $2
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
 `
 
 type SetProjectShareTokenParams struct {
@@ -776,6 +885,7 @@ func (q *Queries) SetProjectShareToken(ctx context.Context, arg SetProjectShareT
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
 }
@@ -802,7 +912,7 @@ WHERE p.id = $2 AND p.status = ANY($3::text[])
        OR p.status IN ('initializing', 'active')
        OR (SELECT count(*) FROM projects r
            WHERE r.owner_id = p.owner_id AND r.status IN ('initializing', 'active')) < $4::int)
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
 `
 
 type StartProjectWithinLimitsParams struct {
@@ -842,6 +952,7 @@ func (q *Queries) StartProjectWithinLimits(ctx context.Context, arg StartProject
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
 }
@@ -850,7 +961,7 @@ const stopProjectByAdmin = `-- name: StopProjectByAdmin :one
 UPDATE projects
 SET status = 'stopped', status_reason = $1, progress = '', held_by_admin = true, updated_at = now()
 WHERE id = $2 AND status IN ('initializing', 'active', 'hibernated', 'stopped', 'error')
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
 `
 
 type StopProjectByAdminParams struct {
@@ -881,25 +992,33 @@ func (q *Queries) StopProjectByAdmin(ctx context.Context, arg StopProjectByAdmin
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
 }
 
-const touchProject = `-- name: TouchProject :exec
-UPDATE projects SET last_active_at = now()
-WHERE id = $1 AND last_active_at < now() - interval '10 seconds'
+const touchProject = `-- name: TouchProject :one
+UPDATE projects p SET last_active_at = now(), paused_at = NULL
+FROM (SELECT o.id, o.paused_at FROM projects o WHERE o.id = $1 FOR UPDATE) old
+WHERE p.id = old.id AND (p.paused_at IS NOT NULL OR p.last_active_at < now() - interval '10 seconds')
+RETURNING (old.paused_at IS NOT NULL)::boolean AS was_paused
 `
 
-func (q *Queries) TouchProject(ctx context.Context, id uuid.UUID) error {
-	_, err := q.db.Exec(ctx, touchProject, id)
-	return err
+// Records use and ends a pause in one statement; was_paused says the
+// caller must thaw the container. No row: nothing changed (used within
+// the last 10 s and not paused).
+func (q *Queries) TouchProject(ctx context.Context, id uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, touchProject, id)
+	var was_paused bool
+	err := row.Scan(&was_paused)
+	return was_paused, err
 }
 
 const transitionProject = `-- name: TransitionProject :one
 UPDATE projects
 SET status = $1, status_reason = $2, progress = '', updated_at = now()
 WHERE id = $3 AND status = ANY($4::text[])
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
 `
 
 type TransitionProjectParams struct {
@@ -937,6 +1056,7 @@ func (q *Queries) TransitionProject(ctx context.Context, arg TransitionProjectPa
 		&i.Progress,
 		&i.HeldByAdmin,
 		&i.Upstream,
+		&i.PausedAt,
 	)
 	return i, err
 }

@@ -23,6 +23,7 @@ type Querier interface {
 	// Takes over a creation whose replica vanished; only one claimant wins.
 	ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectParams) (Project, error)
 	ClearLoginFailures(ctx context.Context, key string) error
+	ClearProjectPause(ctx context.Context, id uuid.UUID) error
 	ClearSignInDelay(ctx context.Context, account string) error
 	CountAdmins(ctx context.Context) (int64, error)
 	CountPoolHit(ctx context.Context, template string) error
@@ -108,6 +109,7 @@ type Querier interface {
 	// Newest first; the cursor is the created_at/id of the last row seen.
 	ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwnerParams) ([]Project, error)
 	ListProjectsByStatus(ctx context.Context, statuses []string) ([]Project, error)
+	ListProjectsToPause(ctx context.Context, idleBefore time.Time) ([]Project, error)
 	ListProviderCredentials(ctx context.Context, userID uuid.UUID) ([]ProviderCredential, error)
 	// The newest messages, oldest first: the history a new run sends.
 	ListRecentChatMessages(ctx context.Context, arg ListRecentChatMessagesParams) ([]ChatMessage, error)
@@ -139,6 +141,9 @@ type Querier interface {
 	// Guarded by the updated_at the start began from: a start that was
 	// superseded by a newer transition does not get the last word.
 	MarkProjectActive(ctx context.Context, arg MarkProjectActiveParams) (Project, error)
+	// Marks an active project unused since idle_before as paused; guarded by
+	// its status and its last use, so a request that came meanwhile wins.
+	PauseProject(ctx context.Context, arg PauseProjectParams) (Project, error)
 	// The browser session behind a preview grant is live and its user enabled.
 	PreviewSessionHolds(ctx context.Context, arg PreviewSessionHoldsParams) (bool, error)
 	PruneLoginFailures(ctx context.Context, windowLength pgtype.Interval) error
@@ -182,7 +187,10 @@ type Querier interface {
 	// An administrator's stop, which holds: wake from a preview or the editor
 	// leaves the project stopped until someone starts it explicitly.
 	StopProjectByAdmin(ctx context.Context, arg StopProjectByAdminParams) (Project, error)
-	TouchProject(ctx context.Context, id uuid.UUID) error
+	// Records use and ends a pause in one statement; was_paused says the
+	// caller must thaw the container. No row: nothing changed (used within
+	// the last 10 s and not paused).
+	TouchProject(ctx context.Context, id uuid.UUID) (bool, error)
 	TouchSession(ctx context.Context, id uuid.UUID) error
 	// Every status change is one statement guarded by the status it leaves,
 	// so two replicas cannot both act on one transition.

@@ -74,9 +74,27 @@ RETURNING *;
 -- name: SetProjectProgress :exec
 UPDATE projects SET progress = $2 WHERE id = $1 AND status = 'initializing';
 
--- name: TouchProject :exec
-UPDATE projects SET last_active_at = now()
-WHERE id = $1 AND last_active_at < now() - interval '10 seconds';
+-- name: TouchProject :one
+-- Records use and ends a pause in one statement; was_paused says the
+-- caller must thaw the container. No row: nothing changed (used within
+-- the last 10 s and not paused).
+UPDATE projects p SET last_active_at = now(), paused_at = NULL
+FROM (SELECT o.id, o.paused_at FROM projects o WHERE o.id = $1 FOR UPDATE) old
+WHERE p.id = old.id AND (p.paused_at IS NOT NULL OR p.last_active_at < now() - interval '10 seconds')
+RETURNING (old.paused_at IS NOT NULL)::boolean AS was_paused;
+
+-- name: PauseProject :one
+-- Marks an active project unused since idle_before as paused; guarded by
+-- its status and its last use, so a request that came meanwhile wins.
+UPDATE projects SET paused_at = now()
+WHERE id = sqlc.arg(id) AND status = 'active' AND paused_at IS NULL
+  AND last_active_at < sqlc.arg(idle_before)::timestamptz
+RETURNING *;
+
+-- name: ListProjectsToPause :many
+SELECT * FROM projects
+WHERE status = 'active' AND paused_at IS NULL AND last_active_at < sqlc.arg(idle_before)::timestamptz
+ORDER BY last_active_at;
 
 -- name: SetProjectShareToken :one
 UPDATE projects SET share_token = $3, updated_at = now()
@@ -151,3 +169,6 @@ RETURNING *;
 SELECT p.* FROM projects p JOIN users u ON u.id = p.owner_id
 WHERE u.disabled_at IS NOT NULL AND p.status IN ('initializing', 'active')
 ORDER BY p.id;
+
+-- name: ClearProjectPause :exec
+UPDATE projects SET paused_at = NULL WHERE id = $1;
