@@ -46,6 +46,9 @@ func (s *Service) Run(ctx context.Context) {
 		if err := s.HibernateIdle(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("hibernate idle projects", "err", err)
 		}
+		if err := s.PauseIdle(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("pause idle projects", "err", err)
+		}
 		if err := s.EnforceDiskQuota(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("enforce the disk quota", "err", err)
 		}
@@ -100,6 +103,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			// so a container being claimed is always found as one or the
 			// other.
 			if _, err := s.q.GetPoolSlot(ctx, id); err == nil {
+				if st.Paused {
+					s.thawStray(ctx, id) // a slot is never paused
+				}
 				continue
 			} else if !errors.Is(err, pgx.ErrNoRows) {
 				return err
@@ -113,7 +119,11 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			}
 			continue
 		}
+		// A paused container runs: it is thawed, not restarted.
 		running[st.ProjectID] = st.State == containers.StateRunning
+		if st.Paused {
+			s.thawStray(ctx, id)
+		}
 	}
 	rows, err := s.q.ListProjectsByStatus(ctx, statusNames(db.ProjectStatusActive, db.ProjectStatusInitializing, db.ProjectStatusDeleting))
 	if err != nil {

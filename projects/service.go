@@ -48,6 +48,7 @@ type Options struct {
 	MaxFileSize  int64         // largest file written; default 5 MiB
 	ProjectDisk  int64         // most bytes a project's folder may take; 0 = no limit
 	IdleTimeout  time.Duration // hibernate after this long idle; 0 = never
+	PauseAfter   time.Duration // freeze the container after this long idle (runtimes that can); 0 = never
 	ReadyTimeout time.Duration // how long a dev server may take to answer
 	StaleAfter   time.Duration // an initializing project untouched this long was abandoned
 	// SoleInstance says no other studio shares the database (the embedded
@@ -347,13 +348,6 @@ func (s *Service) finishDelete(ctx context.Context, p db.Project) error {
 	s.containerLocks.Delete(p.ID)
 	s.bus.Publish(ctx, userTopic(p.OwnerID))
 	return nil
-}
-
-// Touch records activity, postponing hibernation.
-func (s *Service) Touch(ctx context.Context, id uuid.UUID) {
-	if err := s.q.TouchProject(ctx, id); err != nil {
-		s.log.Warn("touch project", "project", id, "err", err)
-	}
 }
 
 // transition moves a project from one of from to `to` in one guarded
