@@ -139,6 +139,10 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	pauseAfter, err := cfg.PauseDelay()
+	if err != nil {
+		return err
+	}
 	projectOpts := projects.Options{
 		Root:         projectsRoot(cfg),
 		Checkpoints:  filepath.Join(cfg.DataDir(), "checkpoints"),
@@ -148,6 +152,7 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 		MaxFileSize:  cfg.MaxFileSize,
 		ProjectDisk:  cfg.ProjectDisk,
 		IdleTimeout:  cfg.IdleTimeout,
+		PauseAfter:   pauseAfter,
 		SoleInstance: cfg.EmbeddedDatabase(),
 		Pool:         projects.PoolOptions{Sizes: poolSizes, Version: poolVersion(cfg)},
 		Logger:       a.Log,

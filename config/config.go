@@ -43,6 +43,7 @@ type Config struct {
 	TraefikContainer   string        // STUDIO_TRAEFIK_CONTAINER: the Traefik container studio attaches to each project's network
 	Signup             string        // STUDIO_SIGNUP: open | invite | closed
 	IdleTimeout        time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
+	PauseAfter         string        // STUDIO_PAUSE_AFTER: freeze the containers of projects idle this long; see PauseDelay
 	PoolSize           string        // STUDIO_POOL_SIZE: warm pool slots per template; see PoolSizes
 	Instance           string        // STUDIO_INSTANCE: labels the containers this installation owns; empty = generated
 	MaxProjects        int           // STUDIO_MAX_PROJECTS: projects per user
@@ -173,6 +174,8 @@ var settings = []setting{
 			c.IdleTimeout = d
 			return nil
 		}},
+	{"STUDIO_PAUSE_AFTER", "pause-after", "", "pause (freeze) a project's container after this long without activity, before STUDIO_IDLE_TIMEOUT hibernates it; any request thaws it at once (Go duration, at least 30s and less than STUDIO_IDLE_TIMEOUT; 0 = never); empty = 5m in docker mode with the built-in router and an idle timeout above 5m, never otherwise",
+		str(func(c *Config) *string { return &c.PauseAfter })},
 	{"STUDIO_POOL_SIZE", "pool-size", "", "started dev servers kept ready per template, so creating a project is instant: template=count, comma-separated (e.g. react-vite=2,static=1); 0 = none; empty = react-vite=1 in docker mode with the built-in router, none otherwise",
 		str(func(c *Config) *string { return &c.PoolSize })},
 	{"STUDIO_INSTANCE", "instance", "", "name of this installation, carried by every container it creates so installations sharing one Docker engine leave each other's containers alone; empty = a name generated at the first start and kept in the database",
@@ -395,6 +398,9 @@ func (c *Config) Validate() error {
 	if _, err := c.PoolSizes(); err != nil {
 		bad("STUDIO_POOL_SIZE", "%s", err)
 	}
+	if _, err := c.PauseDelay(); err != nil {
+		bad("STUDIO_PAUSE_AFTER", "%s", err)
+	}
 	if c.MaxBody < 1024 {
 		bad("STUDIO_MAX_BODY", "must be at least 1KiB")
 	}
@@ -500,6 +506,44 @@ func templateIDs() []string {
 		ids = append(ids, t.ID)
 	}
 	return ids
+}
+
+// DefaultPauseAfter is how long a project is idle before it is paused,
+// when STUDIO_PAUSE_AFTER is not set and pausing works.
+const DefaultPauseAfter = 5 * time.Minute
+
+// MinPauseAfter is the shortest STUDIO_PAUSE_AFTER: a project paused
+// sooner would be thawed by every pause in someone's typing.
+const MinPauseAfter = 30 * time.Second
+
+// PauseDelay is STUDIO_PAUSE_AFTER: how long a project is idle before its
+// container is paused, 0 for never. Pausing needs Docker's freezer and
+// studio's own proxy (Traefik would send requests to a frozen dev server
+// without asking studio first), and is left off by default when the idle
+// timeout leaves no room before hibernation.
+func (c *Config) PauseDelay() (time.Duration, error) {
+	v := strings.TrimSpace(c.PauseAfter)
+	supported := c.Runtime == "docker" && c.Router == "builtin"
+	if v == "" {
+		if !supported || c.IdleTimeout <= DefaultPauseAfter {
+			return 0, nil
+		}
+		return DefaultPauseAfter, nil
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("%q is not a duration such as 5m or 90s", v)
+	case d == 0:
+		return 0, nil
+	case !supported:
+		return 0, errors.New("pausing works in docker mode with the built-in router only (Kubernetes has no freezer; Traefik would reach a paused dev server without studio); set it to 0")
+	case d < MinPauseAfter:
+		return 0, fmt.Errorf("must be 0 (never) or at least %s", MinPauseAfter)
+	case c.IdleTimeout > 0 && d >= c.IdleTimeout:
+		return 0, fmt.Errorf("must be less than STUDIO_IDLE_TIMEOUT (%s), which hibernates the project", c.IdleTimeout)
+	}
+	return d, nil
 }
 
 // ForwardAuthPath is where studio answers Traefik's ForwardAuth requests.

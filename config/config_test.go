@@ -69,6 +69,14 @@ func TestValidationMessages(t *testing.T) {
 		{map[string]string{"STUDIO_POOL_SIZE": "static=1,static=2"}, "STUDIO_POOL_SIZE: static is named twice"},
 		{map[string]string{"STUDIO_POOL_SIZE": "static=40"}, "STUDIO_POOL_SIZE: 40 slots in all is more than the 32"},
 		{map[string]string{"STUDIO_POOL_SIZE": "static=1", "STUDIO_RUNTIME": "kubernetes"}, "STUDIO_POOL_SIZE: the warm pool works in docker mode with the built-in router only"},
+		{map[string]string{"STUDIO_PAUSE_AFTER": "soon"}, `STUDIO_PAUSE_AFTER: "soon" is not a duration`},
+		{map[string]string{"STUDIO_PAUSE_AFTER": "-1m"}, "STUDIO_PAUSE_AFTER: must be 0 (never) or at least 30s"},
+		{map[string]string{"STUDIO_PAUSE_AFTER": "10s"}, "STUDIO_PAUSE_AFTER: must be 0 (never) or at least 30s"},
+		{map[string]string{"STUDIO_PAUSE_AFTER": "30m"}, "STUDIO_PAUSE_AFTER: must be less than STUDIO_IDLE_TIMEOUT (30m0s)"},
+		{map[string]string{"STUDIO_PAUSE_AFTER": "10m", "STUDIO_IDLE_TIMEOUT": "5m"}, "STUDIO_PAUSE_AFTER: must be less than STUDIO_IDLE_TIMEOUT"},
+		{map[string]string{"STUDIO_PAUSE_AFTER": "1m", "STUDIO_RUNTIME": "kubernetes"}, "STUDIO_PAUSE_AFTER: pausing works in docker mode with the built-in router only"},
+		{map[string]string{"STUDIO_PAUSE_AFTER": "1m", "STUDIO_ROUTER": "traefik", "STUDIO_TRAEFIK_AUTH_URL": "http://s/__studio/forward-auth"}, "STUDIO_PAUSE_AFTER: pausing works in docker mode with the built-in router only"},
+		{map[string]string{"STUDIO_PAUSE_AFTER": "0", "STUDIO_RUNTIME": "kubernetes"}, ""},
 		{map[string]string{"STUDIO_MAX_BODY": "lots"}, `STUDIO_MAX_BODY: "lots" is not a size`},
 		{map[string]string{"STUDIO_MAX_BODY": "10B"}, "STUDIO_MAX_BODY: must be at least 1KiB"},
 		{map[string]string{"STUDIO_LOG_LEVEL": "loud"}, "STUDIO_LOG_LEVEL:"},
@@ -223,6 +231,33 @@ func TestPoolSizes(t *testing.T) {
 		}
 		got, err := cfg.PoolSizes()
 		if err != nil || !maps.Equal(got, c.want) {
+			t.Errorf("%v: %v %v, want %v", c.vars, got, err, c.want)
+		}
+	}
+}
+
+func TestPauseDelay(t *testing.T) {
+	traefik := map[string]string{"STUDIO_ROUTER": "traefik", "STUDIO_TRAEFIK_AUTH_URL": "http://s/__studio/forward-auth"}
+	for _, c := range []struct {
+		vars map[string]string
+		want time.Duration
+	}{
+		{map[string]string{}, 5 * time.Minute},
+		{map[string]string{"STUDIO_PAUSE_AFTER": "0"}, 0},
+		{map[string]string{"STUDIO_PAUSE_AFTER": " 90s "}, 90 * time.Second},
+		{map[string]string{"STUDIO_PAUSE_AFTER": "30s", "STUDIO_IDLE_TIMEOUT": "1m"}, 30 * time.Second},
+		{map[string]string{"STUDIO_PAUSE_AFTER": "2h", "STUDIO_IDLE_TIMEOUT": "0"}, 2 * time.Hour}, // never hibernates
+		{map[string]string{"STUDIO_IDLE_TIMEOUT": "6m"}, 5 * time.Minute},
+		{map[string]string{"STUDIO_IDLE_TIMEOUT": "5m"}, 0},
+		{map[string]string{"STUDIO_IDLE_TIMEOUT": "0"}, 0},
+		{map[string]string{"STUDIO_RUNTIME": "kubernetes"}, 0},
+		{traefik, 0},
+	} {
+		cfg, err := Load("serve", nil, env(c.vars), io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", c.vars, err)
+		}
+		if got, err := cfg.PauseDelay(); err != nil || got != c.want {
 			t.Errorf("%v: %v %v, want %v", c.vars, got, err, c.want)
 		}
 	}
