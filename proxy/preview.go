@@ -32,6 +32,7 @@ type Projects interface {
 	Wake(ctx context.Context, id uuid.UUID) error
 	Revive(ctx context.Context, id uuid.UUID)
 	Touch(ctx context.Context, id uuid.UUID)
+	Resume(ctx context.Context, id uuid.UUID) error
 	UsePreviewLink(ctx context.Context, nonce string) (bool, error)
 }
 
@@ -67,19 +68,20 @@ type Preview struct {
 	// STUDIO_TRUSTED_PROXIES); none = loopback only.
 	Trusted []*net.IPNet
 
-	proxy   *httputil.ReverseProxy
-	touchMu sync.Mutex
-	touched map[uuid.UUID]time.Time
-	revived map[uuid.UUID]time.Time // Routed: the last restart unrouted asked for
-	cacheMu sync.Mutex
-	cache   map[string]cachedProject
-	checkMu sync.Mutex
-	checks  map[Holder]signInCheck
-	cookies auth.CookieNames
+	proxy     *httputil.ReverseProxy
+	touchMu   sync.Mutex
+	lastTouch map[uuid.UUID]time.Time
+	revived   map[uuid.UUID]time.Time // Routed: the last restart unrouted asked for
+	cacheMu   sync.Mutex
+	cache     map[string]cachedProject
+	checkMu   sync.Mutex
+	checks    map[Holder]signInCheck
+	cookies   auth.CookieNames
 }
 
 // cachedProject spares the database a query for every module a page loads.
-// It only holds active projects, for lookupTTL, and only serves their
+// It only holds active projects that are not paused (a paused one must be
+// thawed before its request goes on), for lookupTTL, and only serves their
 // owner: a project stopped meanwhile refuses the connection and the next
 // lookup sees its new state; share links and refusals are always checked
 // against the database, so revoking a share link works at once.
@@ -107,7 +109,7 @@ func New(p *Preview) *Preview {
 	if p.Log == nil {
 		p.Log = slog.Default()
 	}
-	p.touched = map[uuid.UUID]time.Time{}
+	p.lastTouch = map[uuid.UUID]time.Time{}
 	p.revived = map[uuid.UUID]time.Time{}
 	p.cache = map[string]cachedProject{}
 	p.checks = map[Holder]signInCheck{}
@@ -204,7 +206,17 @@ func (p *Preview) admit(w http.ResponseWriter, r *http.Request, viaAuth bool) (d
 	}
 	switch proj.Status {
 	case db.ProjectStatusActive:
-		p.touch(ctx, proj.ID)
+		if proj.PausedAt == nil {
+			p.touch(ctx, proj.ID)
+			return proj, true
+		}
+		// Paused: thawed before the request goes on, whatever asks.
+		if err := p.Projects.Resume(ctx, proj.ID); err != nil {
+			p.Log.Warn("resume paused project for preview", "project", proj.ID, "err", err)
+			p.starting(w, r, "Resuming the project…")
+			return proj, false
+		}
+		p.touchDue(proj.ID)
 		return proj, true
 	case db.ProjectStatusHibernated, db.ProjectStatusStopped:
 		// A wake counts against the owner's running limit, never starts a
@@ -257,7 +269,7 @@ func (p *Preview) lookup(ctx context.Context, slug string) (proj db.Project, cac
 	proj, err = p.Projects.GetBySlug(ctx, slug)
 	p.cacheMu.Lock()
 	defer p.cacheMu.Unlock()
-	if err == nil && proj.Status == db.ProjectStatusActive {
+	if err == nil && proj.Status == db.ProjectStatusActive && proj.PausedAt == nil {
 		if len(p.cache) > 10000 {
 			clear(p.cache)
 		}
@@ -553,26 +565,36 @@ func (p *Preview) upstreamFailed(w http.ResponseWriter, r *http.Request, err err
 	p.starting(w, r, "Starting the dev server again…")
 }
 
-// touch records activity at most every 10 s per project.
+// touch records activity at most every 10 s per project. A project this
+// throttle skips cannot have been paused meanwhile: a pause needs far
+// longer without use (config.MinPauseAfter), and paused rows are never
+// cached, so admit sees them and resumes them itself.
 func (p *Preview) touch(ctx context.Context, id uuid.UUID) {
-	p.touchMu.Lock()
-	last := p.touched[id]
-	now := time.Now()
-	if now.Sub(last) < 10*time.Second {
-		p.touchMu.Unlock()
+	if !p.touchDue(id) {
 		return
 	}
-	p.touched[id] = now
-	if len(p.touched) > maxTouched {
+	p.Projects.Touch(ctx, id)
+}
+
+// touchDue records a touch of the project now and reports whether the
+// last one was 10 s ago or more.
+func (p *Preview) touchDue(id uuid.UUID) bool {
+	p.touchMu.Lock()
+	defer p.touchMu.Unlock()
+	now := time.Now()
+	if now.Sub(p.lastTouch[id]) < 10*time.Second {
+		return false
+	}
+	p.lastTouch[id] = now
+	if len(p.lastTouch) > maxTouched {
 		// Forget what is past its 10 s: deleted projects leave no trace.
-		for k, at := range p.touched {
+		for k, at := range p.lastTouch {
 			if now.Sub(at) >= 10*time.Second {
-				delete(p.touched, k)
+				delete(p.lastTouch, k)
 			}
 		}
 	}
-	p.touchMu.Unlock()
-	p.Projects.Touch(ctx, id)
+	return true
 }
 
 // maxTouched is how many projects touch remembers before it sweeps.

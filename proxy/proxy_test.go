@@ -38,6 +38,7 @@ type env struct {
 	t       testing.TB
 	pool    *pgxpool.Pool
 	svc     *projects.Service
+	rt      *containers.Docker
 	auth    *auth.Service
 	signer  *proxy.Signer
 	srv     *httptest.Server
@@ -56,6 +57,13 @@ func (e *env) share(id uuid.UUID, on bool) (db.Project, error) {
 
 func newEnv(t testing.TB, mutate ...func(*proxy.Preview)) *env {
 	t.Helper()
+	return newEnvWith(t, nil, mutate...)
+}
+
+// newEnvWith is newEnv with the project service's options changed by
+// projectOpts (nil: none).
+func newEnvWith(t testing.TB, projectOpts func(*projects.Options), mutate ...func(*proxy.Preview)) *env {
+	t.Helper()
 	pool := dbtest.New(t)
 	quiet := slog.New(slog.DiscardHandler)
 	rt, err := containers.NewDockerWith(containers.Options{Instance: "test-" + uuid.NewString()[:8], Logger: quiet})
@@ -66,9 +74,11 @@ func newEnv(t testing.TB, mutate ...func(*proxy.Preview)) *env {
 	for _, d := range []string{filepath.Dir(dir), dir} {
 		os.Chmod(d, 0o755)
 	}
-	svc := projects.New(pool, rt, events.New(pool, quiet), projects.Options{
-		Root: filepath.Join(dir, "projects"), Checkpoints: filepath.Join(dir, "cp"), Logger: quiet,
-	})
+	opts := projects.Options{Root: filepath.Join(dir, "projects"), Checkpoints: filepath.Join(dir, "cp"), Logger: quiet}
+	if projectOpts != nil {
+		projectOpts(&opts)
+	}
+	svc := projects.New(pool, rt, events.New(pool, quiet), opts)
 	t.Cleanup(func() {
 		svc.Close()
 		managed, _ := rt.ListManaged(context.Background())
@@ -99,7 +109,7 @@ func newEnv(t testing.TB, mutate ...func(*proxy.Preview)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, pool: pool, svc: svc, auth: accounts, signer: signer, srv: srv, owner: u.ID, session: sess.ID}
+	return &env{t: t, pool: pool, svc: svc, rt: rt, auth: accounts, signer: signer, srv: srv, owner: u.ID, session: sess.ID}
 }
 
 // holder is the owner signed in through the env's browser session.
