@@ -76,6 +76,8 @@ func (r *run) execute() {
 		}
 	}()
 
+	go r.keepProjectAwake(ctx)
+
 	err := r.safeLoop(ctx)
 	status, msg := r.outcome(ctx, err)
 
@@ -109,6 +111,25 @@ func (r *run) execute() {
 	r.s.bus.Publish(store, RunTopic(r.row.ID), projects.ProjectTopic(r.proj.ID))
 	r.s.log.Info("agent run ended", "run", r.row.ID, "project", r.proj.ID, "status", status, "steps", r.steps,
 		"input_tokens", r.usage.InputTokens, "output_tokens", r.usage.OutputTokens)
+}
+
+// touchEvery is how often a run records use of its project.
+const touchEvery = 10 * time.Second
+
+// keepProjectAwake records use of the project now and every touchEvery
+// until the run ends: an agent at work is someone using it, so it is
+// neither paused nor hibernated mid-run (and a paused one is thawed).
+func (r *run) keepProjectAwake(ctx context.Context) {
+	t := time.NewTicker(touchEvery)
+	defer t.Stop()
+	for {
+		r.s.projects.Touch(ctx, r.proj.ID)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // safeLoop runs the loop; a panic ends the run as failed instead of the

@@ -302,6 +302,10 @@ func (r *run) runCommand(ctx context.Context, argv []string, timeoutS int) toolR
 	if timeoutS > 0 {
 		timeout = min(time.Duration(timeoutS)*time.Second, maxCmdTime)
 	}
+	// A paused container refuses exec: thaw it first.
+	if err := r.s.projects.Resume(ctx, r.proj.ID); err != nil {
+		return failed("the project could not be resumed to run the command: %v", err)
+	}
 	res, err := r.s.rt.Exec(ctx, r.proj.ID.String(), argv, timeout, maxCommandOut)
 	if err != nil {
 		return failed("the command could not run: %v (is the project running? the user can start it)", err)
