@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -146,7 +147,7 @@ func (s *Server) dashboardEvents(c echo.Context) error {
 			return nil
 		}
 		for _, p := range list {
-			key := string(p.Status) + "|" + p.Progress + "|" + p.UpdatedAt.String() + "|" + p.Name
+			key := fmt.Sprint(p.Status, "|", p.Progress, "|", p.UpdatedAt, "|", p.Name, "|", p.PausedAt != nil)
 			if sent[p.ID.String()] == key {
 				continue
 			}

@@ -33,13 +33,16 @@ type projectJSON struct {
 	// HeldByAdmin: an administrator stopped the project; previews and the
 	// editor do not wake it, the owner's start does.
 	HeldByAdmin bool `json:"held_by_admin"`
+	// Paused: active, with its container frozen while idle; the next
+	// preview, editor or agent request resumes it at once.
+	Paused bool `json:"paused"`
 }
 
 func (s *Server) toProjectJSON(p db.Project) projectJSON {
 	j := projectJSON{
 		ID: p.ID.String(), Name: p.Name, Slug: p.Slug, Template: p.Template, Status: p.Status,
 		URL: s.Config.PreviewURL(p.Slug), CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, Progress: p.Progress,
-		HeldByAdmin: p.HeldByAdmin,
+		HeldByAdmin: p.HeldByAdmin, Paused: p.Status == db.ProjectStatusActive && p.PausedAt != nil,
 	}
 	if p.Status == db.ProjectStatusError {
 		j.Error = p.StatusReason

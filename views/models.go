@@ -22,6 +22,7 @@ type ProjectView struct {
 
 	Starting    bool // initializing: shows a spinner and asks for itself again
 	Running     bool // active: the preview can be opened
+	Paused      bool // active, its container frozen while idle; any use thaws it
 	Failed      bool // error: StatusReason says why
 	HeldByAdmin bool // stopped by an administrator, so previews do not wake it
 	CanStart    bool
@@ -36,6 +37,7 @@ func NewProjectView(p db.Project) ProjectView {
 		Status: p.Status, StatusReason: p.StatusReason, Progress: p.Progress, LastActiveAt: p.LastActiveAt,
 		Starting:    p.Status == db.ProjectStatusInitializing,
 		Running:     p.Status == db.ProjectStatusActive,
+		Paused:      p.Status == db.ProjectStatusActive && p.PausedAt != nil,
 		Failed:      p.Status == db.ProjectStatusError,
 		HeldByAdmin: p.Status == db.ProjectStatusStopped && p.HeldByAdmin,
 		CanStart:    p.Status.CanStart(),

@@ -350,6 +350,9 @@
       if (note) note.remove();
     }
   });
+  // Paused while idle, or resumed: the header shows it.
+  events.addEventListener("paused", function () { announce("studio:status"); });
+  events.addEventListener("resumed", function () { announce("studio:status"); });
   events.addEventListener("file_changed", function (e) { changedOnDisk(JSON.parse(e.data).path); announce("studio:files-changed"); });
   events.addEventListener("files_restored", function () { Object.keys(open).forEach(changedOnDisk); announce("studio:files-changed"); });
   window.addEventListener("beforeunload", function (e) {
