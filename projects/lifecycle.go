@@ -15,9 +15,10 @@ import (
 )
 
 // Run keeps containers and rows in step until ctx ends: it reconciles at
-// once and then every minute, hibernates idle projects, stops projects
-// whose files grew past the disk quota and those of disabled owners, and
-// turns a container that dies into an error the user can read.
+// once and then every minute, pauses and later hibernates idle projects,
+// stops projects whose files grew past the disk quota and those of
+// disabled owners, and turns a container that dies into an error the user
+// can read.
 func (s *Service) Run(ctx context.Context) {
 	go func() {
 		for ctx.Err() == nil {
