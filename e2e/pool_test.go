@@ -139,7 +139,7 @@ func TestPoolKillDuringClaim(t *testing.T) {
 		t.Fatalf("before any create, containers %v; want the one slot", got)
 	}
 
-	for _, delay := range []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond} {
+	for _, delay := range []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond} {
 		t.Logf("kill %v after a create was sent", delay)
 		waitReadySlot(t, pg, uuid.Nil)
 		pg.Close()
@@ -168,6 +168,7 @@ func TestPoolKillDuringClaim(t *testing.T) {
 		pg = studioDB(t, s)
 		token = apiToken(t, s, email, password)
 		projects := waitPoolSettled(t, s, pg, token, instance)
+		t.Logf("after the restart: %d project(s), the pool full", len(projects))
 		for _, p := range projects {
 			waitPreviewServes(t, s, token, p)
 		}

@@ -56,6 +56,13 @@ func (e *env) share(id uuid.UUID, on bool) (db.Project, error) {
 
 func newEnv(t testing.TB, mutate ...func(*proxy.Preview)) *env {
 	t.Helper()
+	return newEnvWith(t, nil, mutate...)
+}
+
+// newEnvWith is newEnv with the project service's options changed by
+// service (a warm pool, for one) before it is made.
+func newEnvWith(t testing.TB, service func(*projects.Options), mutate ...func(*proxy.Preview)) *env {
+	t.Helper()
 	pool := dbtest.New(t)
 	quiet := slog.New(slog.DiscardHandler)
 	rt, err := containers.NewDockerWith(containers.Options{Instance: "test-" + uuid.NewString()[:8], Logger: quiet})
@@ -66,9 +73,13 @@ func newEnv(t testing.TB, mutate ...func(*proxy.Preview)) *env {
 	for _, d := range []string{filepath.Dir(dir), dir} {
 		os.Chmod(d, 0o755)
 	}
-	svc := projects.New(pool, rt, events.New(pool, quiet), projects.Options{
+	opts := projects.Options{
 		Root: filepath.Join(dir, "projects"), Checkpoints: filepath.Join(dir, "cp"), Logger: quiet,
-	})
+	}
+	if service != nil {
+		service(&opts)
+	}
+	svc := projects.New(pool, rt, events.New(pool, quiet), opts)
 	t.Cleanup(func() {
 		svc.Close()
 		managed, _ := rt.ListManaged(context.Background())
