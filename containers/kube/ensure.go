@@ -456,9 +456,12 @@ func (k *Kube) Endpoint(ctx context.Context, projectID string) (string, error) {
 	return st.Endpoint, nil
 }
 
-// Serves tells, from the pod informer's cache, whether addr is the running
-// dev server of the project: a pod's address is given to another pod once
-// it is gone, so the proxy asks before each request it forwards.
+// Serves tells whether addr is the running dev server of the project: a
+// pod's address is given to another pod once it is gone, so the proxy asks
+// before each request it forwards. The pod informer's cache answers; a
+// "no" from it is asked again of the API server, since the cache may lag
+// behind a pod that just started or changed, and a "no" makes the proxy
+// restart the project.
 func (k *Kube) Serves(projectID, addr string) bool {
 	ns, err := namespaceOf(projectID)
 	if err != nil {
@@ -467,7 +470,29 @@ func (k *Kube) Serves(projectID, addr string) bool {
 	if !k.informer.HasSynced() {
 		return true // just started: the row is all there is to go on
 	}
-	pod := k.runningPod(ns)
+	if servesFrom(k.podsOf(ns), projectID, addr) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), servesCheckTimeout)
+	defer cancel()
+	list, err := k.api.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false
+	}
+	pods := make([]*corev1.Pod, len(list.Items))
+	for i := range list.Items {
+		pods[i] = &list.Items[i]
+	}
+	return servesFrom(pods, projectID, addr)
+}
+
+// servesCheckTimeout bounds the API server's answer to Serves.
+const servesCheckTimeout = 2 * time.Second
+
+// servesFrom tells whether one of pods is the project's running dev
+// server at addr.
+func servesFrom(pods []*corev1.Pod, projectID, addr string) bool {
+	pod := runningPodOf(pods)
 	return pod != nil && pod.Labels[labelProject] == projectID && endpointOf(pod) == addr
 }
 
@@ -521,8 +546,11 @@ func (k *Kube) podsOf(ns string) []*corev1.Pod {
 }
 
 // runningPod is the project's pod whose dev server runs, if there is one.
-func (k *Kube) runningPod(ns string) *corev1.Pod {
-	for _, pod := range k.podsOf(ns) {
+func (k *Kube) runningPod(ns string) *corev1.Pod { return runningPodOf(k.podsOf(ns)) }
+
+// runningPodOf is the pod among pods whose dev server runs, if there is one.
+func runningPodOf(pods []*corev1.Pod) *corev1.Pod {
+	for _, pod := range pods {
 		if pod.DeletionTimestamp == nil && pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != "" {
 			if s := devServerStatus(pod); s != nil && s.State.Running != nil {
 				return pod

@@ -415,6 +415,12 @@ func TestWatchReportsWhatTheKubeletSees(t *testing.T) {
 	if _, err := cluster.WritePodStatusAsKubelet(ctx, pod.Namespace, pod.Name, running); err != nil {
 		t.Fatal(err)
 	}
+	// At once, before the informer need have seen it: the proxy asks
+	// this of a project that just turned active, and a wrong "no"
+	// restarts it.
+	if !e.k.Serves(spec.ProjectID, "10.88.200.7:5173") {
+		t.Error("Serves says no to a pod the API server reports running")
+	}
 	eventually(t, 10*time.Second, "the endpoint is the pod's address", func() bool {
 		ep, err := e.k.Endpoint(ctx, spec.ProjectID)
 		return err == nil && ep == "10.88.200.7:5173"
