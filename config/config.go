@@ -174,7 +174,7 @@ var settings = []setting{
 			c.IdleTimeout = d
 			return nil
 		}},
-	{"STUDIO_PAUSE_AFTER", "pause-after", "", "pause (freeze) a project's container after this long without activity, before STUDIO_IDLE_TIMEOUT hibernates it; any request thaws it at once (Go duration, at least 30s and less than STUDIO_IDLE_TIMEOUT; 0 = never); empty = 5m in docker mode with the built-in router and an idle timeout above 5m, never otherwise",
+	{"STUDIO_PAUSE_AFTER", "pause-after", "", "pause (freeze) a project's container after this long without activity, before STUDIO_IDLE_TIMEOUT hibernates it; any request thaws it at once (Go duration, at least 30s and less than STUDIO_IDLE_TIMEOUT; 0 = never); empty = 5m in docker mode with the built-in router unless STUDIO_IDLE_TIMEOUT is 5m or less (0, never hibernating, still pauses), never otherwise",
 		str(func(c *Config) *string { return &c.PauseAfter })},
 	{"STUDIO_POOL_SIZE", "pool-size", "", "started dev servers kept ready per template, so creating a project is instant: template=count, comma-separated (e.g. react-vite=2,static=1); 0 = none; empty = react-vite=1 in docker mode with the built-in router, none otherwise",
 		str(func(c *Config) *string { return &c.PoolSize })},
@@ -520,12 +520,13 @@ const MinPauseAfter = 30 * time.Second
 // container is paused, 0 for never. Pausing needs Docker's freezer and
 // studio's own proxy (Traefik would send requests to a frozen dev server
 // without asking studio first), and is left off by default when the idle
-// timeout leaves no room before hibernation.
+// timeout leaves no room before hibernation; a studio that never
+// hibernates pauses after DefaultPauseAfter.
 func (c *Config) PauseDelay() (time.Duration, error) {
 	v := strings.TrimSpace(c.PauseAfter)
 	supported := c.Runtime == "docker" && c.Router == "builtin"
 	if v == "" {
-		if !supported || c.IdleTimeout <= DefaultPauseAfter {
+		if !supported || (c.IdleTimeout > 0 && c.IdleTimeout <= DefaultPauseAfter) {
 			return 0, nil
 		}
 		return DefaultPauseAfter, nil

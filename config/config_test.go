@@ -249,7 +249,7 @@ func TestPauseDelay(t *testing.T) {
 		{map[string]string{"STUDIO_PAUSE_AFTER": "2h", "STUDIO_IDLE_TIMEOUT": "0"}, 2 * time.Hour}, // never hibernates
 		{map[string]string{"STUDIO_IDLE_TIMEOUT": "6m"}, 5 * time.Minute},
 		{map[string]string{"STUDIO_IDLE_TIMEOUT": "5m"}, 0},
-		{map[string]string{"STUDIO_IDLE_TIMEOUT": "0"}, 0},
+		{map[string]string{"STUDIO_IDLE_TIMEOUT": "0"}, 5 * time.Minute}, // never hibernates, still pauses
 		{map[string]string{"STUDIO_RUNTIME": "kubernetes"}, 0},
 		{traefik, 0},
 	} {
