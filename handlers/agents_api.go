@@ -91,7 +91,7 @@ func (s *Server) apiAgents(c echo.Context) error {
 	}
 	out := make([]agentJSON, 0, len(list))
 	for _, a := range list {
-		out = append(out, agentJSON{a.ID, a.Name, a.Description, a.Mode, a.Model})
+		out = append(out, agentJSON{a.AgentID, a.Name, a.Description, a.Mode, a.Model})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"agents": out})
 }
