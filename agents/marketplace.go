@@ -28,15 +28,15 @@ const (
 
 // Errors of the marketplace; each message says what to do.
 var (
-	ErrItemNotFound   = errors.New("there is no such item")
-	ErrPublishingOff  = errors.New("publishing is turned off on this instance (STUDIO_MARKETPLACE=off)")
-	ErrInstanceOff    = errors.New("this instance allows only private items (STUDIO_MARKETPLACE=private)")
-	ErrNotOwner       = errors.New("only its owner can change this agent; fork it to make your own copy")
-	ErrAlreadyYours   = errors.New("this agent is already in your library: built-in and your own agents need no install")
-	ErrNotInstalled   = errors.New("this item is not installed")
-	ErrRateOwn        = errors.New("you cannot rate your own agent")
-	ErrUnknownTool    = errors.New("unknown tool")
-	errItemNotAnAgent = errors.New("this item is not an agent")
+	ErrItemNotFound  = errors.New("there is no such item")
+	ErrPublishingOff = errors.New("publishing is turned off on this instance (STUDIO_MARKETPLACE=off)")
+	ErrInstanceOff   = errors.New("this instance allows only private items (STUDIO_MARKETPLACE=private)")
+	ErrNotOwner      = errors.New("only its owner can change this agent; fork it to make your own copy")
+	ErrAlreadyYours  = errors.New("this agent is already in your library: built-in and your own agents need no install")
+	ErrNotInstalled  = errors.New("this item is not installed")
+	ErrRateOwn       = errors.New("you cannot rate your own agent")
+	ErrUnknownTool   = errors.New("unknown tool")
+	ErrNotAnAgent    = errors.New("this item is not an agent")
 )
 
 // Limits on what an agent holds.
@@ -341,7 +341,7 @@ func (s *Service) ownAgent(ctx context.Context, user uuid.UUID, id string) (Item
 		return Item{}, err
 	}
 	if it.Kind != "agent" {
-		return Item{}, errItemNotAnAgent
+		return Item{}, ErrNotAnAgent
 	}
 	if !it.Mine(user) {
 		return Item{}, ErrNotOwner
@@ -357,7 +357,7 @@ func (s *Service) ForkAgent(ctx context.Context, user uuid.UUID, id string) (Ite
 		return Item{}, err
 	}
 	if src.Kind != "agent" {
-		return Item{}, errItemNotAnAgent
+		return Item{}, ErrNotAnAgent
 	}
 	if s.mode() == MarketplaceOff {
 		return Item{}, ErrPublishingOff
