@@ -93,6 +93,13 @@ func TestMarketplacePublishFindInstallRun(t *testing.T) {
 	if ids := env.pickerIDs(bob); ids[len(ids)-1] != id || ids[0] != "builder" {
 		t.Fatalf("after the install the picker has %v", ids)
 	}
+	b := env.browser()
+	if res := b.login("bob@example.com", "a long password"); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", res.StatusCode)
+	}
+	if _, doc, _ := b.page("/projects/" + project); doc.Find("[data-testid=chat-agent] option[value='"+id+"']").Text() != "Haiku reviewer" {
+		t.Fatalf("the chat's picker: %s", doc.Find("[data-testid=chat-agent]").Text())
+	}
 
 	// Bob's run sends the custom prompt and only the allowed tools.
 	fake.Push(pt.Say("Fins in the shallows"))
