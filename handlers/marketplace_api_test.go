@@ -68,6 +68,7 @@ func TestMarketplacePublishFindInstallRun(t *testing.T) {
 	id := env.createAgent(alice, map[string]any{
 		"name": "Haiku reviewer", "description": "Reviews code in verse.", "tags": []string{"Poetry", "review"},
 		"system_prompt": "You answer only in haiku about zebrafish.", "tools": []string{"read_file", "list_files"}, "visibility": "instance",
+		"temperature": 0.2,
 	})
 
 	fake := pt.New("openai")
@@ -109,8 +110,8 @@ func TestMarketplacePublishFindInstallRun(t *testing.T) {
 		t.Fatalf("run: %v", r)
 	}
 	system, tools := systemAndTools(fake.Requests()[0])
-	if !strings.Contains(system, "haiku about zebrafish") || strings.Join(tools, ",") != "list_files,read_file" {
-		t.Fatalf("the provider got system %q and tools %v", system, tools)
+	if !strings.Contains(system, "haiku about zebrafish") || strings.Join(tools, ",") != "list_files,read_file" || fake.Requests()[0].Body["temperature"] != 0.2 {
+		t.Fatalf("the provider got system %q, tools %v, temperature %v", system, tools, fake.Requests()[0].Body["temperature"])
 	}
 
 	// Alice publishes version 2: Bob keeps version 1 until he updates.
