@@ -204,6 +204,9 @@ type ItemQuery struct {
 	Offset int
 }
 
+// maxOffset bounds paging through search results.
+const maxOffset = 10_000
+
 // Sorts are the orders the catalogue knows.
 var Sorts = []string{"relevance", "installs", "rating", "newest"}
 
@@ -227,6 +230,9 @@ func (s *Service) SearchItems(ctx context.Context, user uuid.UUID, q ItemQuery) 
 	}
 	if q.Limit <= 0 || q.Limit > 100 {
 		q.Limit = 50
+	}
+	if q.Offset > maxOffset {
+		return nil, &FieldError{Field: "offset", Message: fmt.Sprintf("must be at most %d; narrow the search instead", maxOffset)}
 	}
 	return s.q.SearchItems(ctx, db.SearchItemsParams{
 		UserID: &user, Shared: s.shared(), Query: q.Query, Kind: q.Kind, Tag: strings.ToLower(strings.TrimSpace(q.Tag)),

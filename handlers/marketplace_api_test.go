@@ -328,8 +328,10 @@ func TestRatingsAreOnePerUser(t *testing.T) {
 	if first := list["items"].([]any)[0].(map[string]any); first["id"] != id {
 		t.Fatalf("by rating: %v", list)
 	}
-	if res, out := env.json("GET", "/api/marketplace/items?sort=stars", nil, bearer(bob)...); res.StatusCode != http.StatusBadRequest || out["error"].(map[string]any)["field"] != "sort" {
-		t.Fatalf("bad sort: %d %v", res.StatusCode, out)
+	for query, field := range map[string]string{"sort=stars": "sort", "offset=99999999999": "offset", "limit=x": "limit", "kind=plugin": "kind"} {
+		if res, out := env.json("GET", "/api/marketplace/items?"+query, nil, bearer(bob)...); res.StatusCode != http.StatusBadRequest || out["error"].(map[string]any)["field"] != field {
+			t.Errorf("%s: %d %v", query, res.StatusCode, out)
+		}
 	}
 }
 
