@@ -59,3 +59,35 @@ func TestMarketplaceTables(t *testing.T) {
 		t.Fatalf("search: %v %v", rows, err)
 	}
 }
+
+// Going down from 0014 with a user's agent that has run keeps the runs and
+// leaves the built-ins; going up again restores the marketplace.
+func TestMarketplaceMigrationDownWithCustomAgents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	_, err := pool.Exec(ctx, `
+		WITH u AS (INSERT INTO users (email, password_hash) VALUES ('a@example.com', 'x') RETURNING id),
+		     i AS (INSERT INTO marketplace_items (id, kind, owner_id, name) SELECT 'mine-1', 'agent', id, 'Mine' FROM u RETURNING owner_id),
+		     a AS (INSERT INTO agents (id, owner_id, name, mode, system_prompt) SELECT 'mine-1', owner_id, 'Mine', 'tools', 'p' FROM i RETURNING owner_id),
+		     p AS (INSERT INTO projects (owner_id, name, slug, template) SELECT owner_id, 'P', 'p-mine', 'static' FROM a RETURNING id, owner_id)
+		INSERT INTO agent_runs (project_id, user_id, agent_id, agent_version, model) SELECT id, owner_id, 'mine-1', 1, 'openai/m' FROM p`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := db.NewMigrator(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Down(ctx); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	var agentRows, runs int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM agents), (SELECT count(*) FROM agent_runs)`).Scan(&agentRows, &runs); err != nil || agentRows != 3 || runs != 1 {
+		t.Fatalf("after down: %d agents, %d runs, %v", agentRows, runs, err)
+	}
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+}

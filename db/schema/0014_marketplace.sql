@@ -145,6 +145,9 @@ ALTER TABLE agent_runs ADD COLUMN agent_version integer NOT NULL DEFAULT 1;
 ALTER TABLE agent_runs DROP CONSTRAINT agent_runs_agent_id_fkey;
 
 -- +goose Down
+-- Users' own agents go (0005 had none); runs that used them keep a
+-- dangling agent_id, which NOT VALID tolerates.
+DELETE FROM agents WHERE owner_id IS NOT NULL;
 ALTER TABLE agent_runs ADD CONSTRAINT agent_runs_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES agents (id) NOT VALID;
 ALTER TABLE agent_runs DROP COLUMN agent_version;
 DROP TABLE marketplace_ratings;
@@ -159,6 +162,5 @@ ALTER TABLE agents DROP COLUMN version;
 ALTER TABLE agents DROP COLUMN icon;
 ALTER TABLE agents DROP COLUMN temperature;
 ALTER TABLE agents DROP COLUMN read_only;
-DELETE FROM agents WHERE owner_id IS NOT NULL;
 DROP TABLE marketplace_items;
 DROP FUNCTION marketplace_search_doc(text, text, text[], text);
