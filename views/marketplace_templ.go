@@ -201,7 +201,7 @@ func MarketplacePage(p Page, d MarketData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "<form class=\"card mt-4 flex flex-wrap items-end gap-3\" method=\"get\" action=\"/marketplace\" hx-get=\"/marketplace\" hx-target=\"#market-results\" hx-swap=\"outerHTML\" hx-push-url=\"true\" hx-trigger=\"submit, change from:select, input changed delay:300ms from:#market-q\" role=\"search\" data-testid=\"market-search\"><div class=\"grow\"><label class=\"label\" for=\"market-q\">Search</label> <input class=\"input\" id=\"market-q\" name=\"q\" type=\"search\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "<form class=\"card mt-4 flex flex-wrap items-end gap-3\" method=\"get\" action=\"/marketplace\" hx-get=\"/marketplace\" hx-target=\"#market-results\" hx-swap=\"outerHTML\" hx-push-url=\"true\" hx-trigger=\"submit, change, input changed delay:300ms from:#market-q\" role=\"search\" data-testid=\"market-search\"><div class=\"grow\"><label class=\"label\" for=\"market-q\">Search</label> <input class=\"input\" id=\"market-q\" name=\"q\" type=\"search\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
