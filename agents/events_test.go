@@ -93,7 +93,7 @@ func newRunRow(t *testing.T, q *db.Queries) db.AgentRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := q.CreateRun(ctx, db.CreateRunParams{ProjectID: proj.ID, UserID: user.ID, AgentID: "builder", Model: "openai/gpt-4o-mini", Instance: "test"})
+	run, err := q.CreateRun(ctx, db.CreateRunParams{ProjectID: proj.ID, UserID: user.ID, AgentID: "builder", AgentVersion: 1, Model: "openai/gpt-4o-mini", Instance: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,7 +142,10 @@ func (r *run) saveBlock(ctx context.Context, b block) string {
 	args := fmt.Sprintf(`{"path":%q,"content_bytes":%d}`, b.path, len(b.content))
 	r.log.emit(KindToolCall, ToolCallEvent{Name: "write_file", Args: rawArgs(args)})
 	start := time.Now()
-	res := r.writeFile(ctx, b.path, b.content)
+	res := failed("%s was not saved: this agent is read-only and may not change files", b.path)
+	if !r.agent.ReadOnly {
+		res = r.writeFile(ctx, b.path, b.content)
+	}
 	r.log.emit(KindToolResult, ToolResultEvent{Name: "write_file", OK: res.ok, Summary: res.summary(), Args: rawArgs(args)})
 	for _, p := range res.changed {
 		r.log.emit(KindFileChanged, FileChangedEvent{Path: p})

@@ -22,7 +22,7 @@ import (
 type run struct {
 	s       *Service
 	row     db.AgentRun
-	agent   db.Agent
+	agent   db.AgentVersion // the version the run uses
 	proj    db.Project
 	files   *projects.Handle // the project as its owner opened it
 	client  *providers.Provider
@@ -185,6 +185,9 @@ func (r *run) loop(ctx context.Context) error {
 		}
 		r.steps++
 		req := providers.Request{Model: model, System: r.agent.SystemPrompt, Messages: msgs}
+		if r.agent.Temperature.Valid {
+			req.Temperature = &r.agent.Temperature.Float64
+		}
 		if !codeBlocks {
 			req.Tools = tools
 		}

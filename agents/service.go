@@ -89,6 +89,9 @@ type Options struct {
 	SoleInstance bool
 	// MaxCommands bounds run_command calls per run.
 	MaxCommands int
+	// Marketplace is STUDIO_MARKETPLACE: off, private or instance ("" is
+	// instance).
+	Marketplace string
 }
 
 // ProviderDefault is an instance-wide provider key or address.
@@ -164,7 +167,8 @@ func (s *Service) Close() {
 	s.wg.Wait()
 }
 
-// Agents lists the agents a user may run.
-func (s *Service) Agents(ctx context.Context, user uuid.UUID) ([]db.Agent, error) {
-	return s.q.ListAgentsForUser(ctx, &user)
+// Agents lists the agents a user may run: the built-ins, their own and
+// the ones they installed, each at the version a run uses.
+func (s *Service) Agents(ctx context.Context, user uuid.UUID) ([]db.AgentVersion, error) {
+	return s.q.ListPickerAgents(ctx, db.ListPickerAgentsParams{UserID: user, Shared: s.shared()})
 }

@@ -45,7 +45,7 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 	if proj.Status == db.ProjectStatusDeleting {
 		return db.AgentRun{}, projects.ErrNotFound
 	}
-	agent, err := s.q.GetAgentForUser(ctx, db.GetAgentForUserParams{ID: cmpOr(req.AgentID, "builder"), UserID: &user})
+	agent, err := s.q.GetRunnableAgentVersion(ctx, db.GetRunnableAgentVersionParams{ID: cmpOr(req.AgentID, "builder"), UserID: user, Shared: s.shared()})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return db.AgentRun{}, ErrUnknownAgent
 	} else if err != nil {
@@ -64,7 +64,7 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 	var history []db.ChatMessage
 	err = db.InTx(ctx, s.pool, func(q *db.Queries) error {
 		var err error
-		row, err = q.CreateRun(ctx, db.CreateRunParams{ProjectID: proj.ID, UserID: user, AgentID: agent.ID, Model: model, Instance: s.process})
+		row, err = q.CreateRun(ctx, db.CreateRunParams{ProjectID: proj.ID, UserID: user, AgentID: agent.AgentID, AgentVersion: agent.Version, Model: model, Instance: s.process})
 		if err != nil {
 			return err
 		}

@@ -76,11 +76,25 @@ var toolSpecs = map[string]toolSpec{
 		`{"type":"object","properties":{"tail":{"type":"integer","minimum":1,"maximum":1000}}}`},
 }
 
+// BuiltinTools are every tool studio has, in a stable order: a custom
+// agent may use any subset of them and nothing else.
+var BuiltinTools = []string{"list_files", "read_file", "search_files", "get_logs", "write_file", "edit_file", "delete_file", "run_command"}
+
+// ReadOnlyTool says whether a tool only reads: the only tools a read-only
+// agent is offered or may call.
+func ReadOnlyTool(name string) bool { return readOnlyTools[name] }
+
+// allowed says whether the run's agent may call the tool: it is in the
+// agent's list, and a read-only agent calls only tools that read.
+func (r *run) allowed(name string) bool {
+	return slices.Contains(r.agent.Tools, name) && (!r.agent.ReadOnly || readOnlyTools[name])
+}
+
 // tools are the agent's tools, as the model sees them.
 func (r *run) tools() []providers.Tool {
 	var out []providers.Tool
 	for _, name := range r.agent.Tools {
-		if spec, ok := toolSpecs[name]; ok {
+		if spec, ok := toolSpecs[name]; ok && r.allowed(name) {
 			out = append(out, providers.Tool{Name: name, Description: spec.desc, Schema: json.RawMessage(spec.schema)})
 		}
 	}
@@ -89,8 +103,11 @@ func (r *run) tools() []providers.Tool {
 
 // runTool carries out one call whose arguments are a JSON object.
 func (r *run) runTool(ctx context.Context, name, args string) toolResult {
-	if !slices.Contains(r.agent.Tools, name) {
-		return failed("there is no tool %q; use one of: %s", name, strings.Join(r.agent.Tools, ", "))
+	if r.agent.ReadOnly && !readOnlyTools[name] && toolSpecs[name] != (toolSpec{}) {
+		return failed("%s is refused: this agent is read-only and may not change files or run commands; suggest the change in your answer instead", name)
+	}
+	if !r.allowed(name) {
+		return failed("there is no tool %q; use one of: %s", name, strings.Join(r.allowedNames(), ", "))
 	}
 	var a struct {
 		Path     string   `json:"path"`
@@ -137,6 +154,16 @@ func (r *run) runTool(ctx context.Context, name, args string) toolResult {
 		return r.getLogs(ctx, a.Tail)
 	}
 	return failed("there is no tool %q", name)
+}
+
+func (r *run) allowedNames() []string {
+	var out []string
+	for _, name := range r.agent.Tools {
+		if r.allowed(name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func fileFailure(path string, err error) toolResult {

@@ -58,6 +58,7 @@ func agentOptions(cfg *config.Config, log *slog.Logger) (agents.Options, error) 
 		BaseURLFor:      func(provider string) string { return baseURLs[provider] },
 		ProviderOptions: []providers.Option{providers.WithHTTPClient(providerClient), providers.WithLogger(log)},
 		SoleInstance:    cfg.EmbeddedDatabase(),
+		Marketplace:     cfg.Marketplace,
 	}, nil
 }
 

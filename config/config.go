@@ -42,6 +42,7 @@ type Config struct {
 	TraefikService     string        // STUDIO_TRAEFIK_SERVICE: Traefik's name for studio's own service (error pages)
 	TraefikContainer   string        // STUDIO_TRAEFIK_CONTAINER: the Traefik container studio attaches to each project's network
 	Signup             string        // STUDIO_SIGNUP: open | invite | closed
+	Marketplace        string        // STUDIO_MARKETPLACE: off | private | instance
 	IdleTimeout        time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
 	PauseAfter         string        // STUDIO_PAUSE_AFTER: freeze the containers of projects idle this long; see PauseDelay
 	PoolSize           string        // STUDIO_POOL_SIZE: warm pool slots per template; see PoolSizes
@@ -165,6 +166,8 @@ var settings = []setting{
 		}},
 	{"STUDIO_SIGNUP", "signup", "open", "who may create an account: open | invite | closed",
 		str(func(c *Config) *string { return &c.Signup })},
+	{"STUDIO_MARKETPLACE", "marketplace", "instance", "what users may publish: instance (agents visible to every user of this instance) | private (only their own private agents) | off (no publishing, only built-in agents)",
+		str(func(c *Config) *string { return &c.Marketplace })},
 	{"STUDIO_IDLE_TIMEOUT", "idle-timeout", "30m", "hibernate a project after this long without activity (Go duration; 0 = never)",
 		func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -390,6 +393,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	oneOf("STUDIO_SIGNUP", c.Signup, "open", "invite", "closed")
+	oneOf("STUDIO_MARKETPLACE", c.Marketplace, "off", "private", "instance")
 	oneOf("STUDIO_LOG_LEVEL", c.LogLevel, "debug", "info", "warn", "error")
 	oneOf("STUDIO_LOG_FORMAT", c.LogFormat, "text", "json")
 	if c.IdleTimeout < 0 {

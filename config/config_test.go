@@ -15,7 +15,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "127.0.0.1:8080" || c.Domain != "studio.localhost" || c.IdleTimeout != 30*time.Minute || c.MaxBody != 8<<20 || !c.EmbeddedDatabase() {
+	if c.Addr != "127.0.0.1:8080" || c.Domain != "studio.localhost" || c.IdleTimeout != 30*time.Minute || c.MaxBody != 8<<20 || !c.EmbeddedDatabase() || c.Marketplace != "instance" {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 	if got := c.PublicURL(); got != "http://studio.localhost:8080" {
@@ -61,6 +61,7 @@ func TestValidationMessages(t *testing.T) {
 		{map[string]string{"STUDIO_KUBE_NAMESPACE": "Studio_NS"}, `STUDIO_KUBE_NAMESPACE: "Studio_NS" is not a Kubernetes name`},
 		{map[string]string{"STUDIO_KUBE_PROJECTS_CLAIM": "-claim"}, `STUDIO_KUBE_PROJECTS_CLAIM: "-claim" is not a Kubernetes name`},
 		{map[string]string{"STUDIO_SIGNUP": "maybe"}, "STUDIO_SIGNUP:"},
+		{map[string]string{"STUDIO_MARKETPLACE": "public"}, "STUDIO_MARKETPLACE:"},
 		{map[string]string{"STUDIO_IDLE_TIMEOUT": "soon"}, `STUDIO_IDLE_TIMEOUT: "soon" is not a duration`},
 		{map[string]string{"STUDIO_IDLE_TIMEOUT": "-1m"}, "STUDIO_IDLE_TIMEOUT: must not be negative"},
 		{map[string]string{"STUDIO_POOL_SIZE": "react-vite"}, `STUDIO_POOL_SIZE: "react-vite" is not template=count`},

@@ -9,56 +9,190 @@ import (
 	"context"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const getAgentForUser = `-- name: GetAgentForUser :one
-SELECT id, owner_id, name, description, mode, system_prompt, tools, model, created_at FROM agents WHERE id = $1 AND (owner_id IS NULL OR owner_id = $2)
+const createAgent = `-- name: CreateAgent :exec
+INSERT INTO agents (id, owner_id, name, description, mode, read_only, system_prompt, tools, model, temperature, icon, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)
 `
 
-type GetAgentForUserParams struct {
-	ID     string
-	UserID *uuid.UUID
+type CreateAgentParams struct {
+	ID           string
+	OwnerID      *uuid.UUID
+	Name         string
+	Description  string
+	Mode         string
+	ReadOnly     bool
+	SystemPrompt string
+	Tools        []string
+	Model        string
+	Temperature  pgtype.Float8
+	Icon         string
 }
 
-func (q *Queries) GetAgentForUser(ctx context.Context, arg GetAgentForUserParams) (Agent, error) {
-	row := q.db.QueryRow(ctx, getAgentForUser, arg.ID, arg.UserID)
-	var i Agent
+func (q *Queries) CreateAgent(ctx context.Context, arg CreateAgentParams) error {
+	_, err := q.db.Exec(ctx, createAgent,
+		arg.ID,
+		arg.OwnerID,
+		arg.Name,
+		arg.Description,
+		arg.Mode,
+		arg.ReadOnly,
+		arg.SystemPrompt,
+		arg.Tools,
+		arg.Model,
+		arg.Temperature,
+		arg.Icon,
+	)
+	return err
+}
+
+const createAgentVersion = `-- name: CreateAgentVersion :one
+INSERT INTO agent_versions (agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon, created_at
+`
+
+type CreateAgentVersionParams struct {
+	AgentID      string
+	Version      int32
+	Name         string
+	Description  string
+	Mode         string
+	ReadOnly     bool
+	SystemPrompt string
+	Tools        []string
+	Model        string
+	Temperature  pgtype.Float8
+	Icon         string
+}
+
+func (q *Queries) CreateAgentVersion(ctx context.Context, arg CreateAgentVersionParams) (AgentVersion, error) {
+	row := q.db.QueryRow(ctx, createAgentVersion,
+		arg.AgentID,
+		arg.Version,
+		arg.Name,
+		arg.Description,
+		arg.Mode,
+		arg.ReadOnly,
+		arg.SystemPrompt,
+		arg.Tools,
+		arg.Model,
+		arg.Temperature,
+		arg.Icon,
+	)
+	var i AgentVersion
 	err := row.Scan(
-		&i.ID,
-		&i.OwnerID,
+		&i.AgentID,
+		&i.Version,
 		&i.Name,
 		&i.Description,
 		&i.Mode,
+		&i.ReadOnly,
 		&i.SystemPrompt,
 		&i.Tools,
 		&i.Model,
+		&i.Temperature,
+		&i.Icon,
 		&i.CreatedAt,
 	)
 	return i, err
 }
 
-const listAgentsForUser = `-- name: ListAgentsForUser :many
-SELECT id, owner_id, name, description, mode, system_prompt, tools, model, created_at FROM agents WHERE owner_id IS NULL OR owner_id = $1 ORDER BY owner_id NULLS FIRST, created_at, id
+const getAgentVersion = `-- name: GetAgentVersion :one
+SELECT agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon, created_at FROM agent_versions WHERE agent_id = $1 AND version = $2
 `
 
-func (q *Queries) ListAgentsForUser(ctx context.Context, ownerID *uuid.UUID) ([]Agent, error) {
-	rows, err := q.db.Query(ctx, listAgentsForUser, ownerID)
+type GetAgentVersionParams struct {
+	AgentID string
+	Version int32
+}
+
+func (q *Queries) GetAgentVersion(ctx context.Context, arg GetAgentVersionParams) (AgentVersion, error) {
+	row := q.db.QueryRow(ctx, getAgentVersion, arg.AgentID, arg.Version)
+	var i AgentVersion
+	err := row.Scan(
+		&i.AgentID,
+		&i.Version,
+		&i.Name,
+		&i.Description,
+		&i.Mode,
+		&i.ReadOnly,
+		&i.SystemPrompt,
+		&i.Tools,
+		&i.Model,
+		&i.Temperature,
+		&i.Icon,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const getRunnableAgentVersion = `-- name: GetRunnableAgentVersion :one
+SELECT v.agent_id, v.version, v.name, v.description, v.mode, v.read_only, v.system_prompt, v.tools, v.model, v.temperature, v.icon, v.created_at FROM agent_versions v
+JOIN marketplace_items i ON i.id = v.agent_id
+LEFT JOIN marketplace_installs mi ON mi.item_id = i.id AND mi.user_id = $1
+WHERE v.agent_id = $2
+  AND (
+    ((i.owner_id IS NULL OR i.owner_id = $1) AND v.version = i.latest_version)
+    OR (i.owner_id <> $1 AND i.visibility = 'instance' AND $3::bool AND v.version = mi.version)
+  )
+`
+
+type GetRunnableAgentVersionParams struct {
+	UserID uuid.UUID
+	ID     string
+	Shared bool
+}
+
+// The version a user's run uses: the latest of a built-in or their own
+// agent, the installed version of someone else's.
+func (q *Queries) GetRunnableAgentVersion(ctx context.Context, arg GetRunnableAgentVersionParams) (AgentVersion, error) {
+	row := q.db.QueryRow(ctx, getRunnableAgentVersion, arg.UserID, arg.ID, arg.Shared)
+	var i AgentVersion
+	err := row.Scan(
+		&i.AgentID,
+		&i.Version,
+		&i.Name,
+		&i.Description,
+		&i.Mode,
+		&i.ReadOnly,
+		&i.SystemPrompt,
+		&i.Tools,
+		&i.Model,
+		&i.Temperature,
+		&i.Icon,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const listAgentVersions = `-- name: ListAgentVersions :many
+SELECT agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon, created_at FROM agent_versions WHERE agent_id = $1 ORDER BY version DESC
+`
+
+func (q *Queries) ListAgentVersions(ctx context.Context, agentID string) ([]AgentVersion, error) {
+	rows, err := q.db.Query(ctx, listAgentVersions, agentID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Agent{}
+	items := []AgentVersion{}
 	for rows.Next() {
-		var i Agent
+		var i AgentVersion
 		if err := rows.Scan(
-			&i.ID,
-			&i.OwnerID,
+			&i.AgentID,
+			&i.Version,
 			&i.Name,
 			&i.Description,
 			&i.Mode,
+			&i.ReadOnly,
 			&i.SystemPrompt,
 			&i.Tools,
 			&i.Model,
+			&i.Temperature,
+			&i.Icon,
 			&i.CreatedAt,
 		); err != nil {
 			return nil, err
@@ -69,4 +203,90 @@ func (q *Queries) ListAgentsForUser(ctx context.Context, ownerID *uuid.UUID) ([]
 		return nil, err
 	}
 	return items, nil
+}
+
+const listPickerAgents = `-- name: ListPickerAgents :many
+SELECT v.agent_id, v.version, v.name, v.description, v.mode, v.read_only, v.system_prompt, v.tools, v.model, v.temperature, v.icon, v.created_at FROM agent_versions v
+JOIN marketplace_items i ON i.id = v.agent_id
+LEFT JOIN marketplace_installs mi ON mi.item_id = i.id AND mi.user_id = $1
+WHERE ((i.owner_id IS NULL OR i.owner_id = $1) AND v.version = i.latest_version)
+   OR (i.owner_id <> $1 AND i.visibility = 'instance' AND $2::bool AND v.version = mi.version)
+ORDER BY (i.owner_id IS NULL) DESC, (i.owner_id = $1) DESC, i.created_at, i.id
+`
+
+type ListPickerAgentsParams struct {
+	UserID uuid.UUID
+	Shared bool
+}
+
+// The chat's agent picker and GET /api/agents: built-ins, then the user's
+// own agents, then the ones they installed, each at the version a run uses.
+func (q *Queries) ListPickerAgents(ctx context.Context, arg ListPickerAgentsParams) ([]AgentVersion, error) {
+	rows, err := q.db.Query(ctx, listPickerAgents, arg.UserID, arg.Shared)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AgentVersion{}
+	for rows.Next() {
+		var i AgentVersion
+		if err := rows.Scan(
+			&i.AgentID,
+			&i.Version,
+			&i.Name,
+			&i.Description,
+			&i.Mode,
+			&i.ReadOnly,
+			&i.SystemPrompt,
+			&i.Tools,
+			&i.Model,
+			&i.Temperature,
+			&i.Icon,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const updateAgentHead = `-- name: UpdateAgentHead :exec
+UPDATE agents SET name = $2, description = $3, mode = $4, read_only = $5, system_prompt = $6, tools = $7,
+    model = $8, temperature = $9, icon = $10, version = $11
+WHERE id = $1
+`
+
+type UpdateAgentHeadParams struct {
+	ID           string
+	Name         string
+	Description  string
+	Mode         string
+	ReadOnly     bool
+	SystemPrompt string
+	Tools        []string
+	Model        string
+	Temperature  pgtype.Float8
+	Icon         string
+	Version      int32
+}
+
+func (q *Queries) UpdateAgentHead(ctx context.Context, arg UpdateAgentHeadParams) error {
+	_, err := q.db.Exec(ctx, updateAgentHead,
+		arg.ID,
+		arg.Name,
+		arg.Description,
+		arg.Mode,
+		arg.ReadOnly,
+		arg.SystemPrompt,
+		arg.Tools,
+		arg.Model,
+		arg.Temperature,
+		arg.Icon,
+		arg.Version,
+	)
+	return err
 }

@@ -21,6 +21,10 @@ type Agent struct {
 	Tools        []string
 	Model        string
 	CreatedAt    time.Time
+	ReadOnly     bool
+	Temperature  pgtype.Float8
+	Icon         string
+	Version      int32
 }
 
 type AgentCommandLog struct {
@@ -54,6 +58,7 @@ type AgentRun struct {
 	HeartbeatAt     time.Time
 	CreatedAt       time.Time
 	FinishedAt      *time.Time
+	AgentVersion    int32
 }
 
 type AgentRunEvent struct {
@@ -62,6 +67,21 @@ type AgentRunEvent struct {
 	Kind      string
 	Data      []byte
 	CreatedAt time.Time
+}
+
+type AgentVersion struct {
+	AgentID      string
+	Version      int32
+	Name         string
+	Description  string
+	Mode         string
+	ReadOnly     bool
+	SystemPrompt string
+	Tools        []string
+	Model        string
+	Temperature  pgtype.Float8
+	Icon         string
+	CreatedAt    time.Time
 }
 
 type AuditLog struct {
@@ -103,6 +123,40 @@ type LoginFailure struct {
 	ID       int64
 	Key      string
 	FailedAt time.Time
+}
+
+type MarketplaceInstall struct {
+	UserID      uuid.UUID
+	ItemID      string
+	Version     int32
+	InstalledAt time.Time
+}
+
+type MarketplaceItem struct {
+	ID            string
+	Kind          string
+	OwnerID       *uuid.UUID
+	Visibility    string
+	Name          string
+	Description   string
+	Tags          []string
+	Readme        string
+	Icon          string
+	ForkedFrom    pgtype.Text
+	LatestVersion int32
+	InstallCount  int32
+	RatingCount   int32
+	RatingSum     int32
+	Search        interface{}
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+type MarketplaceRating struct {
+	UserID  uuid.UUID
+	ItemID  string
+	Stars   int16
+	RatedAt time.Time
 }
 
 type PoolSlot struct {

@@ -32,11 +32,14 @@ type Querier interface {
 	CountRunCommands(ctx context.Context, arg CountRunCommandsParams) (int64, error)
 	CountSignInAttempt(ctx context.Context, arg CountSignInAttemptParams) error
 	CountUsers(ctx context.Context) (int64, error)
+	CreateAgent(ctx context.Context, arg CreateAgentParams) error
+	CreateAgentVersion(ctx context.Context, arg CreateAgentVersionParams) (AgentVersion, error)
 	CreateChatMessage(ctx context.Context, arg CreateChatMessageParams) (ChatMessage, error)
 	CreateCheckpoint(ctx context.Context, arg CreateCheckpointParams) (ProjectCheckpoint, error)
 	// The first account becomes admin (run after LockSignups).
 	CreateFirstUserAsAdmin(ctx context.Context, arg CreateFirstUserAsAdminParams) (User, error)
 	CreateInvite(ctx context.Context, arg CreateInviteParams) (Invite, error)
+	CreateItem(ctx context.Context, arg CreateItemParams) error
 	CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error)
 	// Inserts a project when its owner may keep and run one more (0 = no
 	// limit), under the id given (a claimed pool slot's) or a new one. Run
@@ -47,6 +50,7 @@ type Querier interface {
 	CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
 	DeleteCheckpoint(ctx context.Context, arg DeleteCheckpointParams) error
+	DeleteItem(ctx context.Context, arg DeleteItemParams) (int64, error)
 	DeletePoolSlot(ctx context.Context, id uuid.UUID) error
 	DeleteProjectRow(ctx context.Context, id uuid.UUID) error
 	DeleteProviderCredential(ctx context.Context, arg DeleteProviderCredentialParams) (int64, error)
@@ -65,7 +69,7 @@ type Querier interface {
 	GetActiveRunForProject(ctx context.Context, projectID uuid.UUID) (AgentRun, error)
 	// One indexed lookup loads the session and its user for every page request.
 	GetActiveSession(ctx context.Context, arg GetActiveSessionParams) (GetActiveSessionRow, error)
-	GetAgentForUser(ctx context.Context, arg GetAgentForUserParams) (Agent, error)
+	GetAgentVersion(ctx context.Context, arg GetAgentVersionParams) (AgentVersion, error)
 	GetCheckpoint(ctx context.Context, arg GetCheckpointParams) (ProjectCheckpoint, error)
 	GetPoolSlot(ctx context.Context, id uuid.UUID) (PoolSlot, error)
 	GetProject(ctx context.Context, id uuid.UUID) (Project, error)
@@ -77,19 +81,25 @@ type Querier interface {
 	GetRunAnswer(ctx context.Context, runID *uuid.UUID) (string, error)
 	GetRunDoneSeq(ctx context.Context, runID uuid.UUID) (int64, error)
 	GetRunForUser(ctx context.Context, arg GetRunForUserParams) (AgentRun, error)
+	// The version a user's run uses: the latest of a built-in or their own
+	// agent, the installed version of someone else's.
+	GetRunnableAgentVersion(ctx context.Context, arg GetRunnableAgentVersionParams) (AgentVersion, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	GetUserByID(ctx context.Context, id uuid.UUID) (User, error)
+	GetVisibleItem(ctx context.Context, arg GetVisibleItemParams) (GetVisibleItemRow, error)
 	// Beats the runs that are still running and says which of them were asked
 	// to stop; a run missing from the answer was ended elsewhere.
 	HeartbeatRuns(ctx context.Context, ids []uuid.UUID) ([]HeartbeatRunsRow, error)
 	InsertCommandLog(ctx context.Context, arg InsertCommandLogParams) error
 	// The events of several runs in one statement.
 	InsertRunEvents(ctx context.Context, arg InsertRunEventsParams) error
+	// Installing again moves the install to the given version (an update).
+	InstallItem(ctx context.Context, arg InstallItemParams) error
 	InviteUsable(ctx context.Context, tokenHash []byte) (bool, error)
 	// Whether the account signed in from the client since the given time.
 	KnownSignInClient(ctx context.Context, arg KnownSignInClientParams) (bool, error)
 	LastRunEventSeq(ctx context.Context, runID uuid.UUID) (int64, error)
-	ListAgentsForUser(ctx context.Context, ownerID *uuid.UUID) ([]Agent, error)
+	ListAgentVersions(ctx context.Context, agentID string) ([]AgentVersion, error)
 	ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error)
 	ListAllSealedCredentials(ctx context.Context) ([]ListAllSealedCredentialsRow, error)
 	ListAudit(ctx context.Context, arg ListAuditParams) ([]ListAuditRow, error)
@@ -100,7 +110,12 @@ type Querier interface {
 	ListCommandLogsForRuns(ctx context.Context, runIds []uuid.UUID) ([]AgentCommandLog, error)
 	ListIdleProjects(ctx context.Context, idleBefore time.Time) ([]Project, error)
 	ListInvites(ctx context.Context) ([]Invite, error)
+	// A user's own items and the ones they installed that they may still see.
+	ListLibrary(ctx context.Context, arg ListLibraryParams) ([]ListLibraryRow, error)
 	ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Project, error)
+	// The chat's agent picker and GET /api/agents: built-ins, then the user's
+	// own agents, then the ones they installed, each at the version a run uses.
+	ListPickerAgents(ctx context.Context, arg ListPickerAgentsParams) ([]AgentVersion, error)
 	ListPoolSlots(ctx context.Context) ([]PoolSlot, error)
 	ListPoolStats(ctx context.Context) ([]PoolStat, error)
 	// A project's checkpoints, oldest first, with their manifests.
@@ -153,6 +168,7 @@ type Querier interface {
 	// Forgets accounts whose attempts are out of the window and whose delay
 	// has passed: they would start again at zero anyway.
 	PruneSignInDelays(ctx context.Context, arg PruneSignInDelaysParams) error
+	RateItem(ctx context.Context, arg RateItemParams) error
 	// How many failures a key has in the window, and when the oldest of them
 	// leaves it.
 	RecentLoginFailures(ctx context.Context, arg RecentLoginFailuresParams) (RecentLoginFailuresRow, error)
@@ -167,6 +183,10 @@ type Querier interface {
 	RevokeSession(ctx context.Context, id uuid.UUID) error
 	RevokeUserRefreshTokens(ctx context.Context, userID uuid.UUID) error
 	RevokeUserSessions(ctx context.Context, userID uuid.UUID) error
+	// Every query here sees an item only when the user may: a built-in, their
+	// own, or another user's item published to the instance while the
+	// instance shares items (STUDIO_MARKETPLACE=instance).
+	SearchItems(ctx context.Context, arg SearchItemsParams) ([]SearchItemsRow, error)
 	SearchUsers(ctx context.Context, arg SearchUsersParams) ([]User, error)
 	SetInviteUser(ctx context.Context, arg SetInviteUserParams) error
 	// A slot a claim found dead, in the claim's transaction.
@@ -195,7 +215,11 @@ type Querier interface {
 	// Every status change is one statement guarded by the status it leaves,
 	// so two replicas cannot both act on one transition.
 	TransitionProject(ctx context.Context, arg TransitionProjectParams) (Project, error)
+	UninstallItem(ctx context.Context, arg UninstallItemParams) (int64, error)
 	UnlockKeyRotation(ctx context.Context) error
+	UpdateAgentHead(ctx context.Context, arg UpdateAgentHeadParams) error
+	// A new version of the owner's item: the catalogue shows it from now on.
+	UpdateItem(ctx context.Context, arg UpdateItemParams) (int32, error)
 	UpdateRunUsage(ctx context.Context, arg UpdateRunUsageParams) error
 	UpdateSealedCredential(ctx context.Context, arg UpdateSealedCredentialParams) error
 	UpdateUserName(ctx context.Context, arg UpdateUserNameParams) (User, error)

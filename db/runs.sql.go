@@ -16,7 +16,7 @@ import (
 const abandonRun = `-- name: AbandonRun :one
 UPDATE agent_runs SET status = 'failed', error = $1, finished_at = now()
 WHERE id = $2 AND status = 'running'
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version
 `
 
 type AbandonRunParams struct {
@@ -45,6 +45,7 @@ func (q *Queries) AbandonRun(ctx context.Context, arg AbandonRunParams) (AgentRu
 		&i.HeartbeatAt,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.AgentVersion,
 	)
 	return i, err
 }
@@ -66,17 +67,18 @@ func (q *Queries) CountRunCommands(ctx context.Context, arg CountRunCommandsPara
 }
 
 const createRun = `-- name: CreateRun :one
-INSERT INTO agent_runs (project_id, user_id, agent_id, model, instance)
-VALUES ($1, $2, $3, $4, $5)
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at
+INSERT INTO agent_runs (project_id, user_id, agent_id, agent_version, model, instance)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version
 `
 
 type CreateRunParams struct {
-	ProjectID uuid.UUID
-	UserID    uuid.UUID
-	AgentID   string
-	Model     string
-	Instance  string
+	ProjectID    uuid.UUID
+	UserID       uuid.UUID
+	AgentID      string
+	AgentVersion int32
+	Model        string
+	Instance     string
 }
 
 func (q *Queries) CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun, error) {
@@ -84,6 +86,7 @@ func (q *Queries) CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun,
 		arg.ProjectID,
 		arg.UserID,
 		arg.AgentID,
+		arg.AgentVersion,
 		arg.Model,
 		arg.Instance,
 	)
@@ -106,6 +109,7 @@ func (q *Queries) CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun,
 		&i.HeartbeatAt,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.AgentVersion,
 	)
 	return i, err
 }
@@ -116,7 +120,7 @@ SET status = $1, error = $2, finished_at = now(),
     steps = $3, input_tokens = $4,
     output_tokens = $5, cost_usd = $6
 WHERE id = $7 AND status = 'running'
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version
 `
 
 type FinishRunParams struct {
@@ -158,12 +162,13 @@ func (q *Queries) FinishRun(ctx context.Context, arg FinishRunParams) (AgentRun,
 		&i.HeartbeatAt,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.AgentVersion,
 	)
 	return i, err
 }
 
 const getActiveRunForProject = `-- name: GetActiveRunForProject :one
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE project_id = $1 AND status = 'running'
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version FROM agent_runs WHERE project_id = $1 AND status = 'running'
 `
 
 func (q *Queries) GetActiveRunForProject(ctx context.Context, projectID uuid.UUID) (AgentRun, error) {
@@ -187,12 +192,13 @@ func (q *Queries) GetActiveRunForProject(ctx context.Context, projectID uuid.UUI
 		&i.HeartbeatAt,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.AgentVersion,
 	)
 	return i, err
 }
 
 const getRun = `-- name: GetRun :one
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE id = $1
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version FROM agent_runs WHERE id = $1
 `
 
 func (q *Queries) GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error) {
@@ -216,6 +222,7 @@ func (q *Queries) GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error) {
 		&i.HeartbeatAt,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.AgentVersion,
 	)
 	return i, err
 }
@@ -243,7 +250,7 @@ func (q *Queries) GetRunDoneSeq(ctx context.Context, runID uuid.UUID) (int64, er
 }
 
 const getRunForUser = `-- name: GetRunForUser :one
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE id = $1 AND user_id = $2
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version FROM agent_runs WHERE id = $1 AND user_id = $2
 `
 
 type GetRunForUserParams struct {
@@ -272,6 +279,7 @@ func (q *Queries) GetRunForUser(ctx context.Context, arg GetRunForUserParams) (A
 		&i.HeartbeatAt,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.AgentVersion,
 	)
 	return i, err
 }
@@ -480,7 +488,7 @@ func (q *Queries) ListRunEventsAfter(ctx context.Context, arg ListRunEventsAfter
 }
 
 const listRunsForProject = `-- name: ListRunsForProject :many
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at FROM agent_runs WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version FROM agent_runs WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListRunsForProjectParams struct {
@@ -515,6 +523,7 @@ func (q *Queries) ListRunsForProject(ctx context.Context, arg ListRunsForProject
 			&i.HeartbeatAt,
 			&i.CreatedAt,
 			&i.FinishedAt,
+			&i.AgentVersion,
 		); err != nil {
 			return nil, err
 		}
@@ -527,7 +536,7 @@ func (q *Queries) ListRunsForProject(ctx context.Context, arg ListRunsForProject
 }
 
 const listStaleRuns = `-- name: ListStaleRuns :many
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at FROM agent_runs
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version FROM agent_runs
 WHERE status = 'running'
   AND (heartbeat_at < $1::timestamptz
        OR ($2::boolean AND heartbeat_at < $3::timestamptz
@@ -575,6 +584,7 @@ func (q *Queries) ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([
 			&i.HeartbeatAt,
 			&i.CreatedAt,
 			&i.FinishedAt,
+			&i.AgentVersion,
 		); err != nil {
 			return nil, err
 		}
@@ -588,7 +598,7 @@ func (q *Queries) ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([
 
 const requestCancel = `-- name: RequestCancel :one
 UPDATE agent_runs SET cancel_requested = true WHERE id = $1 AND status = 'running'
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version
 `
 
 func (q *Queries) RequestCancel(ctx context.Context, id uuid.UUID) (AgentRun, error) {
@@ -612,6 +622,7 @@ func (q *Queries) RequestCancel(ctx context.Context, id uuid.UUID) (AgentRun, er
 		&i.HeartbeatAt,
 		&i.CreatedAt,
 		&i.FinishedAt,
+		&i.AgentVersion,
 	)
 	return i, err
 }

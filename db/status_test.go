@@ -31,7 +31,7 @@ func TestVocabularyMatchesSchema(t *testing.T) {
 		err := pool.QueryRow(context.Background(), `
 			SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k
 			JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY(k.conkey)
-			WHERE k.contype = 'c' AND k.conrelid = $1::regclass AND a.attname = $2`, c.table, c.column).Scan(&def)
+			WHERE k.contype = 'c' AND k.conrelid = $1::regclass AND a.attname = $2 AND cardinality(k.conkey) = 1`, c.table, c.column).Scan(&def)
 		if err != nil {
 			t.Fatalf("%s.%s: %v", c.table, c.column, err)
 		}

@@ -17,6 +17,7 @@ type runJSON struct {
 	ID           string       `json:"id"`
 	ProjectID    string       `json:"project_id"`
 	AgentID      string       `json:"agent_id"`
+	AgentVersion int32        `json:"agent_version"`
 	Status       db.RunStatus `json:"status"`
 	Model        string       `json:"model"`
 	Steps        int32        `json:"steps"`
@@ -30,7 +31,7 @@ type runJSON struct {
 
 func toRunJSON(r db.AgentRun) runJSON {
 	return runJSON{
-		ID: r.ID.String(), ProjectID: r.ProjectID.String(), AgentID: r.AgentID, Status: r.Status, Model: r.Model,
+		ID: r.ID.String(), ProjectID: r.ProjectID.String(), AgentID: r.AgentID, AgentVersion: r.AgentVersion, Status: r.Status, Model: r.Model,
 		Steps: r.Steps, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, CostUSD: r.CostUsd, Error: r.Error,
 		CanUndo: r.CanUndo(), CreatedAt: r.CreatedAt,
 	}
@@ -91,7 +92,7 @@ func (s *Server) apiAgents(c echo.Context) error {
 	}
 	out := make([]agentJSON, 0, len(list))
 	for _, a := range list {
-		out = append(out, agentJSON{a.ID, a.Name, a.Description, a.Mode, a.Model})
+		out = append(out, agentJSON{a.AgentID, a.Name, a.Description, a.Mode, a.Model})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"agents": out})
 }
