@@ -646,7 +646,7 @@ func ItemPage(p Page, d ItemData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 54, "\"><p class=\"text-sm\"><a href=\"/marketplace\">← Marketplace</a></p><div class=\"mt-2 flex flex-wrap items-start justify-between gap-3\"><h1>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 54, "\"><p class=\"text-sm\"><a href=\"/marketplace\" data-testid=\"back-to-marketplace\">← Marketplace</a></p><div class=\"mt-2 flex flex-wrap items-start justify-between gap-3\"><h1>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
