@@ -454,7 +454,12 @@ func (s *Service) Uninstall(ctx context.Context, user uuid.UUID, id string) (Ite
 	if n == 0 {
 		return it, ErrNotInstalled
 	}
-	return s.Item(ctx, user, id)
+	after, err := s.Item(ctx, user, id)
+	if errors.Is(err, ErrItemNotFound) { // a hidden item leaves the user's sight with its install
+		it.InstalledVersion = pgtype.Int4{}
+		return it, nil
+	}
+	return after, err
 }
 
 // Rate records the user's 1–5 stars for an item; rating again changes

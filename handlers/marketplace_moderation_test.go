@@ -212,13 +212,25 @@ func TestMarketplaceModeration(t *testing.T) {
 	if ids := env.searchIDs(bob, "zebrafish"); len(ids) != 0 {
 		t.Errorf("bob still finds %v", ids)
 	}
+	// Hiding again changes the reason.
+	if res, out := env.json("POST", "/api/admin/marketplace/items/"+id+"/hide", map[string]any{"reason": "Spam, again."}, bearer(admin)...); res.StatusCode != http.StatusNoContent {
+		t.Fatalf("hide again: %d %v", res.StatusCode, out)
+	}
+	// Bob may uninstall it; then it is gone for him too.
+	if res, out := env.json("DELETE", "/api/marketplace/items/"+id+"/install", nil, bearer(bob)...); res.StatusCode != 200 {
+		t.Errorf("bob's uninstall: %d %v", res.StatusCode, out)
+	}
+	if res, _ := env.json("GET", "/api/marketplace/items/"+id, nil, bearer(bob)...); res.StatusCode != 404 {
+		t.Errorf("after the uninstall bob gets %d", res.StatusCode)
+	}
 
 	// Hiding resolved both reports; the item is in the hidden list.
 	if _, out := env.json("GET", "/api/admin/marketplace/reports", nil, bearer(admin)...); len(out["reports"].([]any)) != 0 {
 		t.Errorf("reports after the hide: %v", out)
 	}
 	_, out = env.json("GET", "/api/admin/marketplace/hidden", nil, bearer(admin)...)
-	if h := out["items"].([]any); len(h) != 1 || h[0].(map[string]any)["id"] != id || h[0].(map[string]any)["owner_email"] != "alice@example.com" {
+	if h := out["items"].([]any); len(h) != 1 || h[0].(map[string]any)["id"] != id || h[0].(map[string]any)["owner_email"] != "alice@example.com" ||
+		h[0].(map[string]any)["hidden_reason"] != "Spam, again." {
 		t.Errorf("hidden: %v", out)
 	}
 
@@ -272,7 +284,7 @@ func TestMarketplaceModeration(t *testing.T) {
 	// Every action left exactly one audit row, by the administrator.
 	got := env.moderationAudit()
 	want := []struct{ action, target string }{
-		{"marketplace.hide", id}, {"marketplace.unhide", id}, {"marketplace.dismiss_report", other}, {"marketplace.unpublish", other},
+		{"marketplace.hide", id}, {"marketplace.hide", id}, {"marketplace.unhide", id}, {"marketplace.dismiss_report", other}, {"marketplace.unpublish", other},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("audit: %v", got)
@@ -285,10 +297,13 @@ func TestMarketplaceModeration(t *testing.T) {
 	if d := got[0].Details; d["reason"] != "Sells things." || d["reports_resolved"] != 2.0 || d["name"] != "Zebra seller" {
 		t.Errorf("hide's details: %v", d)
 	}
-	if d := got[2].Details; d["reason"] != "too cute" || d["report"] != report {
+	if d := got[1].Details; d["reports_resolved"] != 0.0 {
+		t.Errorf("the second hide's details: %v", d)
+	}
+	if d := got[3].Details; d["reason"] != "too cute" || d["report"] != report {
 		t.Errorf("dismissal's details: %v", d)
 	}
-	if d := got[3].Details; d["reports_resolved"] != 1.0 {
+	if d := got[4].Details; d["reports_resolved"] != 1.0 {
 		t.Errorf("unpublish's details: %v", d)
 	}
 }

@@ -70,7 +70,10 @@ func (s *Server) itemAction(c echo.Context) error {
 	case "install":
 		_, err = s.Agents.Install(ctx, user, id)
 	case "uninstall":
-		_, err = s.Agents.Uninstall(ctx, user, id)
+		var it agents.Item
+		if it, err = s.Agents.Uninstall(ctx, user, id); it.Hidden() && !it.Mine(user) {
+			back = "/marketplace/library" // its page is gone for the user
+		}
 	case "rate":
 		stars, convErr := strconv.Atoi(c.FormValue("stars"))
 		if convErr != nil {
