@@ -252,6 +252,9 @@ func (it Item) Mine(user uuid.UUID) bool { return it.OwnerID != nil && *it.Owner
 // BuiltIn says the item ships with studio.
 func (it Item) BuiltIn() bool { return it.OwnerID == nil }
 
+// Hidden says an administrator hid the item.
+func (it Item) Hidden() bool { return it.HiddenAt != nil }
+
 // Latest is the item's newest version.
 func (it Item) Latest() db.AgentVersion {
 	if len(it.Versions) == 0 {
@@ -365,6 +368,9 @@ func (s *Service) ForkAgent(ctx context.Context, user uuid.UUID, id string) (Ite
 	if src.Kind != "agent" {
 		return Item{}, ErrNotAnAgent
 	}
+	if src.Hidden() && !src.Mine(user) {
+		return Item{}, ErrItemHidden
+	}
 	if s.mode() == MarketplaceOff {
 		return Item{}, ErrPublishingOff
 	}
@@ -426,6 +432,9 @@ func (s *Service) Install(ctx context.Context, user uuid.UUID, id string) (Item,
 	if it.BuiltIn() || it.Mine(user) {
 		return Item{}, ErrAlreadyYours
 	}
+	if it.Hidden() {
+		return Item{}, ErrItemHidden
+	}
 	if err := s.q.InstallItem(ctx, db.InstallItemParams{UserID: user, ItemID: id, Version: it.LatestVersion}); err != nil {
 		return Item{}, err
 	}
@@ -445,7 +454,12 @@ func (s *Service) Uninstall(ctx context.Context, user uuid.UUID, id string) (Ite
 	if n == 0 {
 		return it, ErrNotInstalled
 	}
-	return s.Item(ctx, user, id)
+	after, err := s.Item(ctx, user, id)
+	if errors.Is(err, ErrItemNotFound) { // a hidden item leaves the user's sight with its install
+		it.InstalledVersion = pgtype.Int4{}
+		return it, nil
+	}
+	return after, err
 }
 
 // Rate records the user's 1–5 stars for an item; rating again changes

@@ -67,12 +67,14 @@ func (q *Queries) DeleteItem(ctx context.Context, arg DeleteItemParams) (int64, 
 const getVisibleItem = `-- name: GetVisibleItem :one
 SELECT i.id, i.kind, i.owner_id, i.visibility, i.name, i.description, i.tags, i.readme, i.icon, i.forked_from,
        i.latest_version, i.install_count, i.rating_count, i.rating_sum, i.created_at, i.updated_at,
-       mi.version AS installed_version, r.stars AS my_rating
+       i.hidden_at, i.hidden_reason, mi.version AS installed_version, r.stars AS my_rating
 FROM marketplace_items i
 LEFT JOIN marketplace_installs mi ON mi.item_id = i.id AND mi.user_id = $1
 LEFT JOIN marketplace_ratings r ON r.item_id = i.id AND r.user_id = $1
 WHERE i.id = $2
   AND (i.owner_id IS NULL OR i.owner_id = $1 OR (i.visibility = 'instance' AND $3::bool))
+  AND (i.hidden_at IS NULL OR i.owner_id = $1 OR mi.user_id IS NOT NULL
+       OR EXISTS (SELECT 1 FROM users a WHERE a.id = $1 AND a.role = 'admin'))
 `
 
 type GetVisibleItemParams struct {
@@ -98,6 +100,8 @@ type GetVisibleItemRow struct {
 	RatingSum        int32
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	HiddenAt         *time.Time
+	HiddenReason     string
 	InstalledVersion pgtype.Int4
 	MyRating         pgtype.Int2
 }
@@ -122,6 +126,8 @@ func (q *Queries) GetVisibleItem(ctx context.Context, arg GetVisibleItemParams) 
 		&i.RatingSum,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.HiddenAt,
+		&i.HiddenReason,
 		&i.InstalledVersion,
 		&i.MyRating,
 	)
@@ -147,7 +153,7 @@ func (q *Queries) InstallItem(ctx context.Context, arg InstallItemParams) error 
 
 const listLibrary = `-- name: ListLibrary :many
 SELECT i.id, i.kind, i.owner_id, i.visibility, i.name, i.description, i.tags, i.icon, i.latest_version,
-       i.install_count, i.rating_count, i.rating_sum, i.created_at, i.updated_at,
+       i.install_count, i.rating_count, i.rating_sum, i.created_at, i.updated_at, i.hidden_at,
        mi.version AS installed_version
 FROM marketplace_items i
 LEFT JOIN marketplace_installs mi ON mi.item_id = i.id AND mi.user_id = $1
@@ -176,6 +182,7 @@ type ListLibraryRow struct {
 	RatingSum        int32
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	HiddenAt         *time.Time
 	InstalledVersion pgtype.Int4
 }
 
@@ -204,6 +211,7 @@ func (q *Queries) ListLibrary(ctx context.Context, arg ListLibraryParams) ([]Lis
 			&i.RatingSum,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.HiddenAt,
 			&i.InstalledVersion,
 		); err != nil {
 			return nil, err
@@ -235,9 +243,11 @@ func (q *Queries) RateItem(ctx context.Context, arg RateItemParams) error {
 const searchItems = `-- name: SearchItems :many
 
 SELECT i.id, i.kind, i.owner_id, i.visibility, i.name, i.description, i.tags, i.icon, i.latest_version,
-       i.install_count, i.rating_count, i.rating_sum, i.created_at, i.updated_at
+       i.install_count, i.rating_count, i.rating_sum, i.created_at, i.updated_at, i.hidden_at
 FROM marketplace_items i
 WHERE (i.owner_id IS NULL OR i.owner_id = $1 OR (i.visibility = 'instance' AND $2::bool))
+  AND (i.hidden_at IS NULL OR i.owner_id = $1
+       OR EXISTS (SELECT 1 FROM users a WHERE a.id = $1 AND a.role = 'admin'))
   AND ($3::text = '' OR i.search @@ websearch_to_tsquery('english', $3::text))
   AND ($4::text = '' OR i.kind = $4::text)
   AND ($5::text = '' OR i.tags @> ARRAY[$5::text])
@@ -276,11 +286,14 @@ type SearchItemsRow struct {
 	RatingSum     int32
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	HiddenAt      *time.Time
 }
 
 // Every query here sees an item only when the user may: a built-in, their
 // own, or another user's item published to the instance while the
-// instance shares items (STUDIO_MARKETPLACE=instance).
+// instance shares items (STUDIO_MARKETPLACE=instance). An item an
+// administrator hid is seen only by its owner and administrators (and, on
+// its page, by those who had installed it).
 func (q *Queries) SearchItems(ctx context.Context, arg SearchItemsParams) ([]SearchItemsRow, error) {
 	rows, err := q.db.Query(ctx, searchItems,
 		arg.UserID,
@@ -314,6 +327,7 @@ func (q *Queries) SearchItems(ctx context.Context, arg SearchItemsParams) ([]Sea
 			&i.RatingSum,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.HiddenAt,
 		); err != nil {
 			return nil, err
 		}

@@ -80,8 +80,10 @@ func TestMarketplaceMigrationDownWithCustomAgents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := m.Down(ctx); err != nil {
-		t.Fatalf("down: %v", err)
+	for range 2 { // 0015, then 0014
+		if _, err := m.Down(ctx); err != nil {
+			t.Fatalf("down: %v", err)
+		}
 	}
 	var agentRows, runs int
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM agents), (SELECT count(*) FROM agent_runs)`).Scan(&agentRows, &runs); err != nil || agentRows != 3 || runs != 1 {

@@ -150,6 +150,8 @@ type MarketplaceItem struct {
 	Search        interface{}
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	HiddenAt      *time.Time
+	HiddenReason  string
 }
 
 type MarketplaceRating struct {
@@ -157,6 +159,17 @@ type MarketplaceRating struct {
 	ItemID  string
 	Stars   int16
 	RatedAt time.Time
+}
+
+type MarketplaceReport struct {
+	ID         int64
+	ItemID     string
+	ReporterID uuid.UUID
+	Reason     string
+	CreatedAt  time.Time
+	ResolvedAt *time.Time
+	ResolvedBy *uuid.UUID
+	Resolution pgtype.Text
 }
 
 type PoolSlot struct {

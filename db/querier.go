@@ -46,6 +46,7 @@ type Querier interface {
 	// after LockProjectOwner.
 	CreateProjectWithinLimits(ctx context.Context, arg CreateProjectWithinLimitsParams) (Project, error)
 	CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) (RefreshToken, error)
+	CreateReport(ctx context.Context, arg CreateReportParams) (MarketplaceReport, error)
 	CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun, error)
 	CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
@@ -60,6 +61,7 @@ type Querier interface {
 	// removed: from warming or ready only, never from claimed (it is a
 	// project's now).
 	DiscardPoolSlot(ctx context.Context, id uuid.UUID) (PoolSlot, error)
+	DismissReport(ctx context.Context, arg DismissReportParams) (MarketplaceReport, error)
 	EnableUser(ctx context.Context, id uuid.UUID) (User, error)
 	// The installation's name: the stored one, or the candidate when none is
 	// stored yet (the first start; concurrent first starts agree on one).
@@ -71,6 +73,9 @@ type Querier interface {
 	GetActiveSession(ctx context.Context, arg GetActiveSessionParams) (GetActiveSessionRow, error)
 	GetAgentVersion(ctx context.Context, arg GetAgentVersionParams) (AgentVersion, error)
 	GetCheckpoint(ctx context.Context, arg GetCheckpointParams) (ProjectCheckpoint, error)
+	// Administrators' moderation of marketplace items, and users' reports.
+	// These queries see every item: callers check who may use them.
+	GetItemForModeration(ctx context.Context, id string) (GetItemForModerationRow, error)
 	GetPoolSlot(ctx context.Context, id uuid.UUID) (PoolSlot, error)
 	GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 	GetProjectBySlug(ctx context.Context, slug string) (Project, error)
@@ -90,6 +95,8 @@ type Querier interface {
 	// Beats the runs that are still running and says which of them were asked
 	// to stop; a run missing from the answer was ended elsewhere.
 	HeartbeatRuns(ctx context.Context, ids []uuid.UUID) ([]HeartbeatRunsRow, error)
+	// Hiding a hidden item again changes its reason and keeps when it was hidden.
+	HideItem(ctx context.Context, arg HideItemParams) (int64, error)
 	InsertCommandLog(ctx context.Context, arg InsertCommandLogParams) error
 	// The events of several runs in one statement.
 	InsertRunEvents(ctx context.Context, arg InsertRunEventsParams) error
@@ -108,11 +115,13 @@ type Querier interface {
 	ListCheckpoints(ctx context.Context, arg ListCheckpointsParams) ([]ListCheckpointsRow, error)
 	ListCommandLogs(ctx context.Context, runID uuid.UUID) ([]AgentCommandLog, error)
 	ListCommandLogsForRuns(ctx context.Context, runIds []uuid.UUID) ([]AgentCommandLog, error)
+	ListHiddenItems(ctx context.Context, maxRows int32) ([]ListHiddenItemsRow, error)
 	ListIdleProjects(ctx context.Context, idleBefore time.Time) ([]Project, error)
 	ListInvites(ctx context.Context) ([]Invite, error)
 	// A user's own items and the ones they installed that they may still see.
 	ListLibrary(ctx context.Context, arg ListLibraryParams) ([]ListLibraryRow, error)
 	ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Project, error)
+	ListOpenReports(ctx context.Context, maxRows int32) ([]ListOpenReportsRow, error)
 	// The chat's agent picker and GET /api/agents: built-ins, then the user's
 	// own agents, then the ones they installed, each at the version a run uses.
 	ListPickerAgents(ctx context.Context, arg ListPickerAgentsParams) ([]AgentVersion, error)
@@ -178,6 +187,7 @@ type Querier interface {
 	// A new warming slot, when the template has fewer than size live slots.
 	// Run after LockPoolTemplate.
 	ReservePoolSlot(ctx context.Context, arg ReservePoolSlotParams) (PoolSlot, error)
+	ResolveItemReports(ctx context.Context, arg ResolveItemReportsParams) (int64, error)
 	RevokeOtherSessions(ctx context.Context, arg RevokeOtherSessionsParams) error
 	RevokeRefreshFamily(ctx context.Context, familyID uuid.UUID) (int64, error)
 	RevokeSession(ctx context.Context, id uuid.UUID) error
@@ -185,7 +195,9 @@ type Querier interface {
 	RevokeUserSessions(ctx context.Context, userID uuid.UUID) error
 	// Every query here sees an item only when the user may: a built-in, their
 	// own, or another user's item published to the instance while the
-	// instance shares items (STUDIO_MARKETPLACE=instance).
+	// instance shares items (STUDIO_MARKETPLACE=instance). An item an
+	// administrator hid is seen only by its owner and administrators (and, on
+	// its page, by those who had installed it).
 	SearchItems(ctx context.Context, arg SearchItemsParams) ([]SearchItemsRow, error)
 	SearchUsers(ctx context.Context, arg SearchUsersParams) ([]User, error)
 	SetInviteUser(ctx context.Context, arg SetInviteUserParams) error
@@ -215,8 +227,10 @@ type Querier interface {
 	// Every status change is one statement guarded by the status it leaves,
 	// so two replicas cannot both act on one transition.
 	TransitionProject(ctx context.Context, arg TransitionProjectParams) (Project, error)
+	UnhideItem(ctx context.Context, id string) (int64, error)
 	UninstallItem(ctx context.Context, arg UninstallItemParams) (int64, error)
 	UnlockKeyRotation(ctx context.Context) error
+	UnpublishItem(ctx context.Context, id string) (int64, error)
 	UpdateAgentHead(ctx context.Context, arg UpdateAgentHeadParams) error
 	// A new version of the owner's item: the catalogue shows it from now on.
 	UpdateItem(ctx context.Context, arg UpdateItemParams) (int32, error)

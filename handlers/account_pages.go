@@ -183,7 +183,16 @@ func (s *Server) renderAdmin(c echo.Context, status int, inviteURL, message stri
 	if err != nil {
 		return err
 	}
-	d := views.AdminData{Query: query, Users: views.NewUserViews(users), Projects: s.withUsage(ctx, projectRows), Audit: audit, InviteURL: inviteURL, Message: message, Pool: poolRows(pool)}
+	reports, err := s.Agents.OpenReports(ctx, 200)
+	if err != nil {
+		return err
+	}
+	hidden, err := s.Agents.HiddenItems(ctx, 200)
+	if err != nil {
+		return err
+	}
+	d := views.AdminData{Query: query, Users: views.NewUserViews(users), Projects: s.withUsage(ctx, projectRows), Audit: audit, InviteURL: inviteURL, Message: message, Pool: poolRows(pool),
+		Reports: reports, Hidden: hidden}
 	return render(c, status, views.AdminPage(s.page(c, "Administration"), d))
 }
 

@@ -38,6 +38,20 @@ func marketplaceError(err error) error {
 		return NewError(http.StatusConflict, "own_item", capitalize(err.Error())+".")
 	case errors.Is(err, agents.ErrNotAnAgent):
 		return NewError(http.StatusConflict, "not_an_agent", "This item is not an agent.")
+	case errors.Is(err, agents.ErrItemHidden):
+		return NewError(http.StatusConflict, "item_hidden", capitalize(err.Error())+".")
+	case errors.Is(err, agents.ErrBuiltInItem):
+		return NewError(http.StatusConflict, "built_in", capitalize(err.Error())+".")
+	case errors.Is(err, agents.ErrNotHidden):
+		return NewError(http.StatusConflict, "not_hidden", capitalize(err.Error())+".")
+	case errors.Is(err, agents.ErrNotPublished):
+		return NewError(http.StatusConflict, "not_published", capitalize(err.Error())+".")
+	case errors.Is(err, agents.ErrAlreadyReported):
+		return NewError(http.StatusConflict, "already_reported", capitalize(err.Error())+".")
+	case errors.Is(err, agents.ErrReportOwn):
+		return NewError(http.StatusConflict, "own_item", capitalize(err.Error())+".")
+	case errors.Is(err, agents.ErrReportNotFound):
+		return NewError(http.StatusNotFound, "not_found", "There is no such open report.")
 	}
 	return err
 }
@@ -53,6 +67,8 @@ type itemJSON struct {
 	Visibility       string        `json:"visibility"`
 	BuiltIn          bool          `json:"built_in"`
 	Mine             bool          `json:"mine"`
+	Hidden           bool          `json:"hidden"`
+	HiddenReason     string        `json:"hidden_reason,omitempty"`
 	ForkedFrom       *string       `json:"forked_from,omitempty"`
 	LatestVersion    int32         `json:"latest_version"`
 	InstalledVersion *int32        `json:"installed_version"`
@@ -94,8 +110,8 @@ func average(sum, count int32) float64 {
 func (s *Server) toItemJSON(c echo.Context, it agents.Item) itemJSON {
 	me := currentUser(c).ID
 	j := itemJSON{ID: it.ID, Kind: it.Kind, Name: it.Name, Description: it.Description, Tags: it.Tags, Icon: it.Icon,
-		Visibility: it.Visibility, BuiltIn: it.BuiltIn(), Mine: it.Mine(me), LatestVersion: it.LatestVersion,
-		Installs: it.InstallCount, Rating: ratingJSON{Average: average(it.RatingSum, it.RatingCount), Count: it.RatingCount},
+		Visibility: it.Visibility, BuiltIn: it.BuiltIn(), Mine: it.Mine(me), Hidden: it.Hidden(), HiddenReason: it.HiddenReason,
+		LatestVersion: it.LatestVersion, Installs: it.InstallCount, Rating: ratingJSON{Average: average(it.RatingSum, it.RatingCount), Count: it.RatingCount},
 		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Versions: []versionJSON{}}
 	if it.ForkedFrom.Valid {
 		j.ForkedFrom = &it.ForkedFrom.String
@@ -122,7 +138,7 @@ func (s *Server) toItemJSON(c echo.Context, it agents.Item) itemJSON {
 func listedItem(r db.SearchItemsRow, installed *int32) agents.Item {
 	row := db.GetVisibleItemRow{ID: r.ID, Kind: r.Kind, OwnerID: r.OwnerID, Visibility: r.Visibility, Name: r.Name,
 		Description: r.Description, Tags: r.Tags, Icon: r.Icon, LatestVersion: r.LatestVersion, InstallCount: r.InstallCount,
-		RatingCount: r.RatingCount, RatingSum: r.RatingSum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		RatingCount: r.RatingCount, RatingSum: r.RatingSum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, HiddenAt: r.HiddenAt}
 	if installed != nil {
 		row.InstalledVersion.Int32, row.InstalledVersion.Valid = *installed, true
 	}
@@ -136,7 +152,7 @@ func libraryItem(r db.ListLibraryRow) agents.Item {
 	}
 	return listedItem(db.SearchItemsRow{ID: r.ID, Kind: r.Kind, OwnerID: r.OwnerID, Visibility: r.Visibility, Name: r.Name,
 		Description: r.Description, Tags: r.Tags, Icon: r.Icon, LatestVersion: r.LatestVersion, InstallCount: r.InstallCount,
-		RatingCount: r.RatingCount, RatingSum: r.RatingSum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}, installed)
+		RatingCount: r.RatingCount, RatingSum: r.RatingSum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, HiddenAt: r.HiddenAt}, installed)
 }
 
 // itemQuery reads a search from the query string (the page and the API

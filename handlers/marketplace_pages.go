@@ -17,7 +17,8 @@ func (s *Server) marketItem(c echo.Context, it agents.Item) views.MarketItem {
 	me := currentUser(c).ID
 	m := views.MarketItem{ID: it.ID, Kind: it.Kind, Name: it.Name, Description: it.Description, Icon: it.Icon, Tags: it.Tags,
 		Visibility: it.Visibility, BuiltIn: it.BuiltIn(), Mine: it.Mine(me), LatestVersion: it.LatestVersion,
-		Installs: it.InstallCount, RatingAverage: average(it.RatingSum, it.RatingCount), RatingCount: it.RatingCount, CreatedAt: it.CreatedAt}
+		Installs: it.InstallCount, RatingAverage: average(it.RatingSum, it.RatingCount), RatingCount: it.RatingCount, CreatedAt: it.CreatedAt,
+		Hidden: it.Hidden(), HiddenReason: it.HiddenReason}
 	if it.InstalledVersion.Valid {
 		m.InstalledVersion = it.InstalledVersion.Int32
 	}
@@ -55,7 +56,7 @@ func (s *Server) itemPage(c echo.Context) error {
 	if err != nil {
 		return marketplaceError(err)
 	}
-	d := views.ItemData{Item: s.marketItem(c, it), Versions: it.Versions, CanCreate: s.canCreate()}
+	d := views.ItemData{Item: s.marketItem(c, it), Versions: it.Versions, CanCreate: s.canCreate(), Reported: c.QueryParam("reported") == "1"}
 	return render(c, http.StatusOK, views.ItemPage(s.page(c, it.Name), d))
 }
 
@@ -69,7 +70,10 @@ func (s *Server) itemAction(c echo.Context) error {
 	case "install":
 		_, err = s.Agents.Install(ctx, user, id)
 	case "uninstall":
-		_, err = s.Agents.Uninstall(ctx, user, id)
+		var it agents.Item
+		if it, err = s.Agents.Uninstall(ctx, user, id); it.Hidden() && !it.Mine(user) {
+			back = "/marketplace/library" // its page is gone for the user
+		}
 	case "rate":
 		stars, convErr := strconv.Atoi(c.FormValue("stars"))
 		if convErr != nil {
@@ -83,6 +87,9 @@ func (s *Server) itemAction(c echo.Context) error {
 	case "delete":
 		err = s.Agents.DeleteAgent(ctx, user, id)
 		back = "/marketplace/library"
+	case "report":
+		_, err = s.Agents.Report(ctx, user, id, c.FormValue("reason"))
+		back += "?reported=1"
 	default:
 		return echo.ErrNotFound
 	}

@@ -62,6 +62,8 @@ func (s *Server) routes() {
 	web.POST("/admin/users/:id/:action", s.adminUserAction, s.requireAdmin)
 	web.POST("/admin/invites", s.createInvite, s.requireAdmin)
 	web.POST("/admin/projects/:id/:action", s.adminProjectAction, s.requireAdmin)
+	web.POST("/admin/marketplace/items/:id/:action", s.adminItemAction, s.requireAdmin)
+	web.POST("/admin/marketplace/reports/:id/dismiss", s.adminDismissReport, s.requireAdmin)
 
 	// JSON API: bearer access tokens.
 	api := e.Group("/api")
@@ -111,6 +113,7 @@ func (s *Server) routes() {
 	authed.POST("/marketplace/items/:id/install", s.apiInstallItem)
 	authed.DELETE("/marketplace/items/:id/install", s.apiUninstallItem)
 	authed.PUT("/marketplace/items/:id/rating", s.apiRateItem)
+	authed.POST("/marketplace/items/:id/report", s.apiReportItem)
 	authed.GET("/marketplace/library", s.apiLibrary)
 	authed.POST("/projects/:id/chat", s.apiChat)
 	authed.GET("/projects/:id/messages", s.apiMessages)
@@ -119,6 +122,12 @@ func (s *Server) routes() {
 	authed.POST("/runs/:id/cancel", s.apiCancelRun)
 	authed.POST("/runs/:id/undo", s.apiUndoRun)
 	authed.GET("/runs/:id/commands", s.apiRunCommands)
+
+	admin := authed.Group("/admin", s.requireAdminToken)
+	admin.GET("/marketplace/reports", s.apiOpenReports)
+	admin.GET("/marketplace/hidden", s.apiHiddenItems)
+	admin.POST("/marketplace/items/:id/:action", s.apiModerateItem)
+	admin.POST("/marketplace/reports/:id/dismiss", s.apiDismissReport)
 
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
 }

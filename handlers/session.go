@@ -133,6 +133,17 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	})
 }
 
+// requireAdminToken lets only administrators' access tokens through; it
+// follows requireToken.
+func (s *Server) requireAdminToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !currentUser(c).Role.IsAdmin() {
+			return NewError(http.StatusForbidden, "forbidden", "Only administrators can do this.")
+		}
+		return next(c)
+	}
+}
+
 // csrfToken is the token this browser's forms must carry: an HMAC of its
 // session id, or before sign-in, a nonce signed by studio that is also kept
 // in a cookie. A cookie studio did not sign is replaced.

@@ -1,12 +1,16 @@
 -- Every query here sees an item only when the user may: a built-in, their
 -- own, or another user's item published to the instance while the
--- instance shares items (STUDIO_MARKETPLACE=instance).
+-- instance shares items (STUDIO_MARKETPLACE=instance). An item an
+-- administrator hid is seen only by its owner and administrators (and, on
+-- its page, by those who had installed it).
 
 -- name: SearchItems :many
 SELECT i.id, i.kind, i.owner_id, i.visibility, i.name, i.description, i.tags, i.icon, i.latest_version,
-       i.install_count, i.rating_count, i.rating_sum, i.created_at, i.updated_at
+       i.install_count, i.rating_count, i.rating_sum, i.created_at, i.updated_at, i.hidden_at
 FROM marketplace_items i
 WHERE (i.owner_id IS NULL OR i.owner_id = sqlc.arg(user_id) OR (i.visibility = 'instance' AND sqlc.arg(shared)::bool))
+  AND (i.hidden_at IS NULL OR i.owner_id = sqlc.arg(user_id)
+       OR EXISTS (SELECT 1 FROM users a WHERE a.id = sqlc.arg(user_id) AND a.role = 'admin'))
   AND (sqlc.arg(query)::text = '' OR i.search @@ websearch_to_tsquery('english', sqlc.arg(query)::text))
   AND (sqlc.arg(kind)::text = '' OR i.kind = sqlc.arg(kind)::text)
   AND (sqlc.arg(tag)::text = '' OR i.tags @> ARRAY[sqlc.arg(tag)::text])
@@ -21,17 +25,19 @@ LIMIT sqlc.arg(max_rows) OFFSET sqlc.arg(skip);
 -- name: GetVisibleItem :one
 SELECT i.id, i.kind, i.owner_id, i.visibility, i.name, i.description, i.tags, i.readme, i.icon, i.forked_from,
        i.latest_version, i.install_count, i.rating_count, i.rating_sum, i.created_at, i.updated_at,
-       mi.version AS installed_version, r.stars AS my_rating
+       i.hidden_at, i.hidden_reason, mi.version AS installed_version, r.stars AS my_rating
 FROM marketplace_items i
 LEFT JOIN marketplace_installs mi ON mi.item_id = i.id AND mi.user_id = sqlc.arg(user_id)
 LEFT JOIN marketplace_ratings r ON r.item_id = i.id AND r.user_id = sqlc.arg(user_id)
 WHERE i.id = sqlc.arg(id)
-  AND (i.owner_id IS NULL OR i.owner_id = sqlc.arg(user_id) OR (i.visibility = 'instance' AND sqlc.arg(shared)::bool));
+  AND (i.owner_id IS NULL OR i.owner_id = sqlc.arg(user_id) OR (i.visibility = 'instance' AND sqlc.arg(shared)::bool))
+  AND (i.hidden_at IS NULL OR i.owner_id = sqlc.arg(user_id) OR mi.user_id IS NOT NULL
+       OR EXISTS (SELECT 1 FROM users a WHERE a.id = sqlc.arg(user_id) AND a.role = 'admin'));
 
 -- name: ListLibrary :many
 -- A user's own items and the ones they installed that they may still see.
 SELECT i.id, i.kind, i.owner_id, i.visibility, i.name, i.description, i.tags, i.icon, i.latest_version,
-       i.install_count, i.rating_count, i.rating_sum, i.created_at, i.updated_at,
+       i.install_count, i.rating_count, i.rating_sum, i.created_at, i.updated_at, i.hidden_at,
        mi.version AS installed_version
 FROM marketplace_items i
 LEFT JOIN marketplace_installs mi ON mi.item_id = i.id AND mi.user_id = sqlc.arg(user_id)
