@@ -77,11 +77,8 @@ func TestMarketplaceInstallAgentAndChat(t *testing.T) {
 		chromedp.WaitVisible(css(`[data-testid=item-page] [data-testid=item-installed]`)),
 	)
 	screenshot(t, ctx, "market-item")
-	// The item page has no marketplace menu: back to the marketplace first.
 	step(t, ctx, "my library",
-		chromedp.Click(css(`[data-testid=back-to-marketplace]`)),
-		chromedp.WaitVisible(css(`[data-testid=marketplace]`)),
-		chromedp.Click(css(`[data-testid=library-link]`)),
+		chromedp.Click(css(`[data-testid=item-page] [data-testid=library-link]`)),
 		chromedp.WaitVisible(css(`[data-testid=library-items] [data-testid=market-item][data-id="`+agentID+`"] [data-testid=item-installed]`)),
 	)
 	screenshot(t, ctx, "market-library")

@@ -104,7 +104,7 @@ func TestMarketplacePages(t *testing.T) {
 		t.Fatalf("rate: %d", res.StatusCode)
 	}
 	_, doc, _ = bob.page(item)
-	if doc.Find("[data-testid=uninstall]").Length() != 1 || doc.Find("[data-testid=item-installs]").Text() != "1 installs" || !strings.Contains(doc.Find("[data-testid=item-rating]").Text(), "4.0 ★ (1)") {
+	if doc.Find("[data-testid=uninstall]").Length() != 1 || doc.Find("[data-testid=item-installs]").Text() != "1 install" || !strings.Contains(doc.Find("[data-testid=item-rating]").Text(), "4.0 ★ (1)") {
 		t.Fatalf("after install and rating: %s", doc.Find("main").Text())
 	}
 	_, doc, _ = bob.page("/marketplace/library")

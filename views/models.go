@@ -1,6 +1,7 @@
 package views
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,4 +71,13 @@ func NewUserViews(users []db.User) []UserView {
 		out[i] = NewUserView(u)
 	}
 	return out
+}
+
+// countOf spells a count with its noun, singular for one: "1 install",
+// "3 installs".
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
