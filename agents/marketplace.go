@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -47,7 +48,12 @@ const (
 	MaxAgentTags        = 8
 	maxTagLength        = 24
 	maxIcon             = 8
+	maxModel            = 200
 )
+
+// plainText says whether v can be stored as text: valid UTF-8 without
+// NUL, which PostgreSQL refuses.
+func plainText(v string) bool { return utf8.ValidString(v) && !strings.ContainsRune(v, 0) }
 
 // FieldError is bad input in one field of an agent or a rating.
 type FieldError struct {
@@ -92,7 +98,7 @@ func (s *Service) clean(spec AgentSpec) (AgentSpec, error) {
 	spec.Model = strings.TrimSpace(spec.Model)
 	spec.Icon = strings.TrimSpace(spec.Icon)
 	for _, f := range []struct{ field, v string }{{"name", spec.Name}, {"description", spec.Description}, {"system_prompt", spec.SystemPrompt}, {"icon", spec.Icon}} {
-		if !utf8.ValidString(f.v) || strings.ContainsRune(f.v, 0) {
+		if !plainText(f.v) {
 			return spec, bad(f.field, "is not valid text")
 		}
 	}
@@ -149,11 +155,14 @@ func (s *Service) clean(spec AgentSpec) (AgentSpec, error) {
 		}
 	}
 	if spec.Model != "" {
+		if !plainText(spec.Model) || len(spec.Model) > maxModel {
+			return spec, bad("model", "is not a model name such as openai/gpt-4o-mini")
+		}
 		if _, _, err := providers.ParseModel(spec.Model); err != nil {
 			return spec, bad("model", "%v", err)
 		}
 	}
-	if t := spec.Temperature; t != nil && (*t < 0 || *t > 2) {
+	if t := spec.Temperature; t != nil && (math.IsNaN(*t) || *t < 0 || *t > 2) {
 		return spec, bad("temperature", "must be from 0 to 2")
 	}
 	if len(spec.Tags) > MaxAgentTags {
@@ -216,6 +225,12 @@ func (s *Service) SearchItems(ctx context.Context, user uuid.UUID, q ItemQuery) 
 	if len(q.Query) > 200 {
 		return nil, &FieldError{Field: "q", Message: "is longer than 200 characters"}
 	}
+	if !plainText(q.Query) {
+		return nil, &FieldError{Field: "q", Message: "is not valid text"}
+	}
+	if !plainText(q.Tag) || len(q.Tag) > 100 {
+		return nil, &FieldError{Field: "tag", Message: "is not a tag"}
+	}
 	if q.Kind != "" && q.Kind != "agent" && q.Kind != "template" {
 		return nil, &FieldError{Field: "kind", Message: fmt.Sprintf("%q is not agent or template", clip(q.Kind, 40))}
 	}
@@ -266,6 +281,9 @@ func (it Item) Latest() db.AgentVersion {
 // Item finds an item the user may see; another user's private item is
 // ErrItemNotFound, as if it did not exist.
 func (s *Service) Item(ctx context.Context, user uuid.UUID, id string) (Item, error) {
+	if !plainText(id) {
+		return Item{}, ErrItemNotFound
+	}
 	row, err := s.q.GetVisibleItem(ctx, db.GetVisibleItemParams{ID: id, UserID: user, Shared: s.shared()})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Item{}, ErrItemNotFound
@@ -441,9 +459,18 @@ func (s *Service) Install(ctx context.Context, user uuid.UUID, id string) (Item,
 	return s.Item(ctx, user, id)
 }
 
-// Uninstall takes an installed item out of the user's library.
+// Uninstall takes an installed item out of the user's library. An item
+// that has left the user's sight since (made private, or hidden) can
+// still be uninstalled; the Item returned for it then is the zero Item.
 func (s *Service) Uninstall(ctx context.Context, user uuid.UUID, id string) (Item, error) {
 	it, err := s.Item(ctx, user, id)
+	if errors.Is(err, ErrItemNotFound) {
+		n, err := s.q.UninstallItem(ctx, db.UninstallItemParams{UserID: user, ItemID: id})
+		if err == nil && n == 0 {
+			err = ErrItemNotFound // nothing of it is the user's: no sign it exists
+		}
+		return Item{}, err
+	}
 	if err != nil {
 		return Item{}, err
 	}

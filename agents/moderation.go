@@ -132,6 +132,9 @@ func (s *Service) Unpublish(ctx context.Context, m Moderator, id string) error {
 // in the audit log, in one transaction.
 func (s *Service) moderate(ctx context.Context, m Moderator, id, action string,
 	do func(q *db.Queries, it db.GetItemForModerationRow) (map[string]any, error)) error {
+	if !plainText(id) {
+		return ErrItemNotFound
+	}
 	return db.InTx(ctx, s.pool, func(q *db.Queries) error {
 		it, err := q.GetItemForModeration(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {

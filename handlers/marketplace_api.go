@@ -282,6 +282,9 @@ func (s *Server) apiUninstallItem(c echo.Context) error {
 	if err != nil {
 		return marketplaceError(err)
 	}
+	if it.ID == "" { // uninstalled, and no longer the user's to see
+		return c.JSON(http.StatusOK, map[string]any{"item": nil})
+	}
 	return c.JSON(http.StatusOK, map[string]any{"item": s.toItemJSON(c, it)})
 }
 

@@ -213,6 +213,8 @@ func TestAgentInputIsChecked(t *testing.T) {
 		{"bad mode", ok(map[string]any{"mode": "chat"}), "invalid_field", "mode", "not tools or code_blocks"},
 		{"bad model", ok(map[string]any{"model": "gpt"}), "invalid_field", "model", ""},
 		{"temperature", ok(map[string]any{"temperature": 3}), "invalid_field", "temperature", "from 0 to 2"},
+		{"NUL in the model", ok(map[string]any{"model": "openai/a\x00"}), "invalid_field", "model", "not a model name"},
+		{"long model", ok(map[string]any{"model": "openai/" + strings.Repeat("m", 300)}), "invalid_field", "model", "not a model name"},
 		{"bad tag", ok(map[string]any{"tags": []string{"no spaces"}}), "invalid_field", "tags", "is not a tag"},
 		{"bad visibility", ok(map[string]any{"visibility": "public"}), "invalid_field", "visibility", "not private or instance"},
 		{"unknown field", ok(map[string]any{"owner_id": "x"}), "unknown_field", "", "owner_id"},
@@ -351,5 +353,57 @@ func TestMarketplaceModes(t *testing.T) {
 	}
 	if res, out := off.json("POST", "/api/agents/reviewer/fork", nil, bearer(token)...); res.StatusCode != http.StatusForbidden {
 		t.Fatalf("off, fork: %d %v", res.StatusCode, out)
+	}
+}
+
+// TestSearchInputIsChecked: what PostgreSQL cannot take as text is a 400,
+// never a 500.
+func TestSearchInputIsChecked(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	token := env.register("a@example.com")
+	for _, q := range []string{"q=%ff", "q=a%00b", "tag=%00", "tag=%c3"} {
+		res, out := env.json("GET", "/api/marketplace/items?"+q, nil, bearer(token)...)
+		if res.StatusCode != http.StatusBadRequest || errorCode(out) != "invalid_field" {
+			t.Errorf("%s: %d %v", q, res.StatusCode, out)
+		}
+	}
+	for _, id := range []string{"%ff", "a%00b"} {
+		res, out := env.json("GET", "/api/marketplace/items/"+id, nil, bearer(token)...)
+		if res.StatusCode != http.StatusNotFound || errorCode(out) != "not_found" {
+			t.Errorf("item %s: %d %v", id, res.StatusCode, out)
+		}
+	}
+}
+
+// TestUninstallAnItemMadePrivate: an install of an item its owner has made
+// private since can still be taken out of the library, and its count
+// drops; a stranger learns nothing from trying.
+func TestUninstallAnItemMadePrivate(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	alice := env.register("alice@example.com")
+	bob := env.register("bob@example.com")
+	carol := env.register("carol@example.com")
+	spec := map[string]any{"name": "Fleeting", "system_prompt": "Be brief.", "tools": []string{}, "visibility": "instance"}
+	id := env.createAgent(alice, spec)
+	if res, out := env.json("POST", "/api/marketplace/items/"+id+"/install", nil, bearer(bob)...); res.StatusCode != http.StatusOK {
+		t.Fatalf("install: %d %v", res.StatusCode, out)
+	}
+	spec["visibility"] = "private"
+	if res, out := env.json("PUT", "/api/agents/"+id, spec, bearer(alice)...); res.StatusCode != http.StatusOK {
+		t.Fatalf("make private: %d %v", res.StatusCode, out)
+	}
+	res, out := env.json("DELETE", "/api/marketplace/items/"+id+"/install", nil, bearer(bob)...)
+	if res.StatusCode != http.StatusOK || out["item"] != nil {
+		t.Fatalf("bob uninstalls: %d %v", res.StatusCode, out)
+	}
+	if it := env.item(alice, id); it["installs"] != 0.0 {
+		t.Fatalf("installs after the uninstall: %v", it["installs"])
+	}
+	for _, who := range []string{bob, carol} {
+		if res, out := env.json("DELETE", "/api/marketplace/items/"+id+"/install", nil, bearer(who)...); res.StatusCode != http.StatusNotFound || errorCode(out) != "not_found" {
+			t.Errorf("uninstall again / a stranger: %d %v", res.StatusCode, out)
+		}
 	}
 }

@@ -71,7 +71,7 @@ func (s *Server) itemAction(c echo.Context) error {
 		_, err = s.Agents.Install(ctx, user, id)
 	case "uninstall":
 		var it agents.Item
-		if it, err = s.Agents.Uninstall(ctx, user, id); it.Hidden() && !it.Mine(user) {
+		if it, err = s.Agents.Uninstall(ctx, user, id); it.ID == "" || (it.Hidden() && !it.Mine(user)) {
 			back = "/marketplace/library" // its page is gone for the user
 		}
 	case "rate":

@@ -52,6 +52,11 @@ func TestMarketplacePages(t *testing.T) {
 	}
 
 	form.Set("name", "Tidy <b>bot</b>")
+	form.Set("temperature", "NaN")
+	if res, doc = alice.post("/marketplace/agents", form); res.StatusCode != http.StatusBadRequest || !strings.Contains(doc.Find("[data-testid=error-temperature]").Text(), "from 0 to 2") {
+		t.Fatalf("NaN temperature: %d %s", res.StatusCode, doc.Find("main").Text())
+	}
+	form.Set("temperature", "0.3")
 	res, _ = alice.post("/marketplace/agents", form)
 	item := res.Header.Get("Location")
 	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(item, "/marketplace/items/tidy-b-bot-b-") {
