@@ -21,7 +21,12 @@ func decodeJSON(c echo.Context, limit int64, v any) error {
 			return NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as application/json.")
 		}
 	}
-	body := http.MaxBytesReader(c.Response(), req.Body, limit)
+	return decodeJSONFrom(http.MaxBytesReader(c.Response(), req.Body, limit), limit, v)
+}
+
+// decodeJSONFrom decodes one JSON object, its fields known, from body,
+// which is limited to limit bytes.
+func decodeJSONFrom(body io.Reader, limit int64, v any) error {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

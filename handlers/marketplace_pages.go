@@ -100,15 +100,20 @@ func (s *Server) itemAction(c echo.Context) error {
 }
 
 func (s *Server) libraryPage(c echo.Context) error {
+	return s.renderLibrary(c, http.StatusOK, "")
+}
+
+// renderLibrary shows the library, with why an import was refused if one was.
+func (s *Server) renderLibrary(c echo.Context, status int, importError string) error {
 	rows, err := s.Agents.Library(c.Request().Context(), currentUser(c).ID)
 	if err != nil {
 		return err
 	}
-	var items []views.MarketItem
+	d := views.LibraryData{CanCreate: s.canCreate(), ImportError: importError}
 	for _, r := range rows {
-		items = append(items, s.marketItem(c, libraryItem(r)))
+		d.Items = append(d.Items, s.marketItem(c, libraryItem(r)))
 	}
-	return render(c, http.StatusOK, views.LibraryPage(s.page(c, "My library"), items))
+	return render(c, status, views.LibraryPage(s.page(c, "My library"), d))
 }
 
 func (s *Server) editorData(id string, f views.Form) views.EditorData {
