@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	pt "studio/agents/providers/providertest"
+	"studio/internal/testwait"
 )
 
 // studio is a running `studio serve` on a fresh data folder.
@@ -412,9 +413,21 @@ func TestSignUpCreateProjectAndPreview(t *testing.T) {
 		chromedp.Reload(),
 		chromedp.WaitVisible(css(`[data-dir="src/parts"]`)),
 		chromedp.WaitNotPresent(css(`[data-file="src/parts/Hello.tsx"]`)),
-		chromedp.Click(css(`[data-dir="src/parts"]`)),
-		chromedp.WaitVisible(css(`[data-file="src/parts/Hello.tsx"]`)),
 	)
+	// The tree may be drawn again while the page settles (its event
+	// stream reconnecting), replacing the folder's node under a click:
+	// open it until its rows show.
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		shown, _ := chromedp.Run(qctx, chromedp.Evaluate[bool](`!!document.querySelector('[data-file="src/parts/Hello.tsx"]')`))
+		if !shown {
+			_ = chromedp.Do(qctx, chromedp.Click(css(`[data-dir="src/parts"]`)),
+				chromedp.WaitVisible(css(`[data-file="src/parts/Hello.tsx"]`)))
+		}
+		shown, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector('[data-file="src/parts/Hello.tsx"]')`))
+		return shown
+	}, "the lazily loaded folder src/parts opens and shows its file")
 
 	// The splitter after the file list drags it wider; arrow keys move it too.
 	paneWidth := func() float64 {
