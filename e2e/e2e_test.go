@@ -607,8 +607,17 @@ func waitFrameHeading(t *testing.T, ctx context.Context, inFrame chromedp.QueryO
 // following its signed link to the preview holds the document it left.
 func previewFrame(t *testing.T, ctx context.Context) chromedp.QueryOption {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	start := time.Now()
+	deadline := start.Add(90 * time.Second)
+	reloaded := false
 	for {
+		if !reloaded && time.Since(start) > 45*time.Second {
+			// What a person would do with a frame still blank: press
+			// reload, once. Logged, so a run that needed it says so.
+			t.Logf("the preview frame is still blank after %s; reloading it once", time.Since(start).Round(time.Second))
+			chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById("preview-reload").click()`))
+			reloaded = true
+		}
 		frames, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(`iframe#preview`)))
 		if err != nil || len(frames) != 1 {
 			t.Fatalf("preview frame: %d frames, %v", len(frames), err)
