@@ -40,7 +40,7 @@ type Moderator struct {
 func cleanReason(reason string) (string, error) {
 	reason = strings.TrimSpace(reason)
 	switch {
-	case !utf8.ValidString(reason) || strings.ContainsRune(reason, 0):
+	case !plainText(reason):
 		return "", &FieldError{Field: "reason", Message: "is not valid text"}
 	case reason == "":
 		return "", &FieldError{Field: "reason", Message: "say what is wrong with the item"}
