@@ -86,39 +86,24 @@ var tagPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 // clean checks a spec and returns it tidied: trimmed, tags lower-cased,
 // tools in the built-in order without repeats.
 func (s *Service) clean(spec AgentSpec) (AgentSpec, error) {
-	if s.mode() == MarketplaceOff {
-		return spec, ErrPublishingOff
+	l, err := s.cleanListing("agent", listing{Name: spec.Name, Description: spec.Description, Icon: spec.Icon, Tags: spec.Tags, Visibility: spec.Visibility})
+	if err != nil {
+		return spec, err
 	}
+	spec.Name, spec.Description, spec.Icon, spec.Tags, spec.Visibility = l.Name, l.Description, l.Icon, l.Tags, l.Visibility
 	bad := func(field, format string, a ...any) error {
 		return &FieldError{Field: field, Message: fmt.Sprintf(format, a...)}
 	}
-	spec.Name = strings.TrimSpace(spec.Name)
-	spec.Description = strings.TrimSpace(spec.Description)
 	spec.SystemPrompt = strings.TrimSpace(spec.SystemPrompt)
 	spec.Model = strings.TrimSpace(spec.Model)
-	spec.Icon = strings.TrimSpace(spec.Icon)
-	for _, f := range []struct{ field, v string }{{"name", spec.Name}, {"description", spec.Description}, {"system_prompt", spec.SystemPrompt}, {"icon", spec.Icon}} {
-		if !plainText(f.v) {
-			return spec, bad(f.field, "is not valid text")
-		}
-	}
-	switch n := utf8.RuneCountInString(spec.Name); {
-	case n == 0:
-		return spec, bad("name", "give the agent a name")
-	case n > MaxAgentName:
-		return spec, bad("name", "is longer than %d characters", MaxAgentName)
-	}
-	if utf8.RuneCountInString(spec.Description) > MaxAgentDescription {
-		return spec, bad("description", "is longer than %d characters", MaxAgentDescription)
+	if !plainText(spec.SystemPrompt) {
+		return spec, bad("system_prompt", "is not valid text")
 	}
 	switch {
 	case spec.SystemPrompt == "":
 		return spec, bad("system_prompt", "write the agent's system prompt")
 	case len(spec.SystemPrompt) > MaxAgentPrompt:
 		return spec, bad("system_prompt", "is %d bytes, more than the %d KiB an agent's prompt may have", len(spec.SystemPrompt), MaxAgentPrompt>>10)
-	}
-	if utf8.RuneCountInString(spec.Icon) > maxIcon {
-		return spec, bad("icon", "is longer than %d characters (an emoji or two)", maxIcon)
 	}
 	spec.Mode = cmpOr(spec.Mode, "tools")
 	if spec.Mode != "tools" && spec.Mode != "code_blocks" {
@@ -165,34 +150,73 @@ func (s *Service) clean(spec AgentSpec) (AgentSpec, error) {
 	if t := spec.Temperature; t != nil && (math.IsNaN(*t) || *t < 0 || *t > 2) {
 		return spec, bad("temperature", "must be from 0 to 2")
 	}
-	if len(spec.Tags) > MaxAgentTags {
-		return spec, bad("tags", "an agent may have at most %d tags", MaxAgentTags)
+	return spec, nil
+}
+
+// listing is what every item shows in the catalogue.
+type listing struct {
+	Name, Description, Icon, Visibility string
+	Tags                                []string
+}
+
+// cleanListing checks what an item of any kind (noun: agent, template)
+// shows in the catalogue and returns it tidied: trimmed, tags lower-cased
+// without repeats, visibility private unless given.
+func (s *Service) cleanListing(noun string, l listing) (listing, error) {
+	if s.mode() == MarketplaceOff {
+		return l, ErrPublishingOff
+	}
+	bad := func(field, format string, a ...any) error {
+		return &FieldError{Field: field, Message: fmt.Sprintf(format, a...)}
+	}
+	l.Name = strings.TrimSpace(l.Name)
+	l.Description = strings.TrimSpace(l.Description)
+	l.Icon = strings.TrimSpace(l.Icon)
+	for _, f := range []struct{ field, v string }{{"name", l.Name}, {"description", l.Description}, {"icon", l.Icon}} {
+		if !plainText(f.v) {
+			return l, bad(f.field, "is not valid text")
+		}
+	}
+	switch n := utf8.RuneCountInString(l.Name); {
+	case n == 0:
+		return l, bad("name", "give the %s a name", noun)
+	case n > MaxAgentName:
+		return l, bad("name", "is longer than %d characters", MaxAgentName)
+	}
+	if utf8.RuneCountInString(l.Description) > MaxAgentDescription {
+		return l, bad("description", "is longer than %d characters", MaxAgentDescription)
+	}
+	if utf8.RuneCountInString(l.Icon) > maxIcon {
+		return l, bad("icon", "is longer than %d characters (an emoji or two)", maxIcon)
+	}
+	if len(l.Tags) > MaxAgentTags {
+		return l, bad("tags", "give at most %d tags", MaxAgentTags)
 	}
 	var tags []string
-	for _, t := range spec.Tags {
+	for _, t := range l.Tags {
 		t = strings.ToLower(strings.TrimSpace(t))
 		if t == "" {
 			continue
 		}
 		if len(t) > maxTagLength || !tagPattern.MatchString(t) {
-			return spec, bad("tags", "%q is not a tag: use up to %d lower-case letters, digits and hyphens", clip(t, 40), maxTagLength)
+			return l, bad("tags", "%q is not a tag: use up to %d lower-case letters, digits and hyphens", clip(t, 40), maxTagLength)
 		}
 		if !slices.Contains(tags, t) {
 			tags = append(tags, t)
 		}
 	}
-	spec.Tags = tags
-	spec.Visibility = cmpOr(spec.Visibility, "private")
-	switch spec.Visibility {
+	l.Tags = tags
+	l.Visibility = cmpOr(l.Visibility, "private")
+	switch l.Visibility {
 	case "private":
 	case "instance":
 		if s.mode() != MarketplaceInstance {
-			return spec, ErrInstanceOff
+			return l, ErrInstanceOff
 		}
 	default:
-		return spec, bad("visibility", "%q is not private or instance", spec.Visibility)
+		return l, bad("visibility", "%q is not private or instance", l.Visibility)
 	}
-	return spec, nil
+	return l, nil
 }
 
 func (s *Service) mode() string { return cmpOr(s.opts.Marketplace, MarketplaceInstance) }
@@ -258,7 +282,8 @@ func (s *Service) SearchItems(ctx context.Context, user uuid.UUID, q ItemQuery) 
 // Item is one catalogue item as a user sees it, with its versions.
 type Item struct {
 	db.GetVisibleItemRow
-	Versions []db.AgentVersion // newest first
+	Versions         []db.AgentVersion            // an agent's, newest first
+	TemplateVersions []db.ListTemplateVersionsRow // a template's, newest first
 }
 
 // Mine says the user owns the item.
@@ -291,10 +316,14 @@ func (s *Service) Item(ctx context.Context, user uuid.UUID, id string) (Item, er
 		return Item{}, err
 	}
 	it := Item{GetVisibleItemRow: row}
-	if row.Kind == "agent" {
-		if it.Versions, err = s.q.ListAgentVersions(ctx, id); err != nil {
-			return Item{}, err
-		}
+	switch row.Kind {
+	case "agent":
+		it.Versions, err = s.q.ListAgentVersions(ctx, id)
+	case "template":
+		it.TemplateVersions, err = s.q.ListTemplateVersions(ctx, id)
+	}
+	if err != nil {
+		return Item{}, err
 	}
 	return it, nil
 }

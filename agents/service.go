@@ -92,6 +92,9 @@ type Options struct {
 	// Marketplace is STUDIO_MARKETPLACE: off, private or instance ("" is
 	// instance).
 	Marketplace string
+	// TemplateMaxBytes bounds a template's files, uncompressed, and its
+	// bundle (STUDIO_TEMPLATE_MAX_SIZE; 0 = templates.DefaultLimits).
+	TemplateMaxBytes int64
 }
 
 // ProviderDefault is an instance-wide provider key or address.

@@ -52,13 +52,14 @@ func agentOptions(cfg *config.Config, log *slog.Logger) (agents.Options, error) 
 			MaxRunBytes:  cfg.AgentMaxRunBytes,
 			MaxCost:      cfg.AgentMaxCost,
 		},
-		Prices:          prices,
-		DefaultModel:    cfg.DefaultModel,
-		Defaults:        defaults,
-		BaseURLFor:      func(provider string) string { return baseURLs[provider] },
-		ProviderOptions: []providers.Option{providers.WithHTTPClient(providerClient), providers.WithLogger(log)},
-		SoleInstance:    cfg.EmbeddedDatabase(),
-		Marketplace:     cfg.Marketplace,
+		Prices:           prices,
+		DefaultModel:     cfg.DefaultModel,
+		Defaults:         defaults,
+		BaseURLFor:       func(provider string) string { return baseURLs[provider] },
+		ProviderOptions:  []providers.Option{providers.WithHTTPClient(providerClient), providers.WithLogger(log)},
+		SoleInstance:     cfg.EmbeddedDatabase(),
+		Marketplace:      cfg.Marketplace,
+		TemplateMaxBytes: cfg.TemplateMaxSize,
 	}, nil
 }
 

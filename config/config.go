@@ -51,6 +51,7 @@ type Config struct {
 	MaxRunning         int           // STUDIO_MAX_RUNNING: running projects per user
 	MaxFileSize        int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
 	ProjectDisk        int64         // STUDIO_PROJECT_DISK: most a project's folder may take; 0 = no limit
+	TemplateMaxSize    int64         // STUDIO_TEMPLATE_MAX_SIZE: most a template's files (and its bundle) may take
 	Memory             int64         // STUDIO_CONTAINER_MEMORY: memory per project container
 	CPUs               float64       // STUDIO_CONTAINER_CPUS: CPUs per project container
 	Pids               int64         // STUDIO_CONTAINER_PIDS: processes per project container
@@ -201,6 +202,8 @@ var settings = []setting{
 		sizeSetting(func(c *Config) *int64 { return &c.MaxFileSize })},
 	{"STUDIO_PROJECT_DISK", "project-disk", "2GiB", "most disk space one project's files may take (0 = no limit); writes past it are refused and a project that grows past it is stopped",
 		sizeSetting(func(c *Config) *int64 { return &c.ProjectDisk })},
+	{"STUDIO_TEMPLATE_MAX_SIZE", "template-max-size", "20MiB", "most a template's files may take together, and its bundle file; larger projects cannot be saved as templates",
+		sizeSetting(func(c *Config) *int64 { return &c.TemplateMaxSize })},
 	{"STUDIO_CONTAINER_MEMORY", "container-memory", "1GiB", "memory limit of each project container",
 		sizeSetting(func(c *Config) *int64 { return &c.Memory })},
 	{"STUDIO_CONTAINER_CPUS", "container-cpus", "1", "CPU limit of each project container (e.g. 0.5, 2)",

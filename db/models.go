@@ -196,24 +196,26 @@ type PreviewLinkUse struct {
 }
 
 type Project struct {
-	ID           uuid.UUID
-	OwnerID      uuid.UUID
-	Name         string
-	Slug         string
-	Template     string
-	Status       ProjectStatus
-	StatusReason string
-	ContainerID  string
-	HostPort     int32
-	URL          string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	LastActiveAt time.Time
-	ShareToken   string
-	Progress     string
-	HeldByAdmin  bool
-	Upstream     string
-	PausedAt     *time.Time
+	ID              uuid.UUID
+	OwnerID         uuid.UUID
+	Name            string
+	Slug            string
+	Template        string
+	Status          ProjectStatus
+	StatusReason    string
+	ContainerID     string
+	HostPort        int32
+	URL             string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	LastActiveAt    time.Time
+	ShareToken      string
+	Progress        string
+	HeldByAdmin     bool
+	Upstream        string
+	PausedAt        *time.Time
+	TemplateItem    pgtype.Text
+	TemplateVersion pgtype.Int4
 }
 
 type ProjectCheckpoint struct {
@@ -278,6 +280,20 @@ type SignInDelay struct {
 	Failures      int32
 	LastAttemptAt time.Time
 	NextAllowedAt time.Time
+}
+
+type TemplateVersion struct {
+	TemplateID  string
+	Version     int32
+	Name        string
+	Description string
+	Base        string
+	Screenshots []string
+	FileCount   int32
+	TotalBytes  int64
+	Bundle      []byte
+	Sha256      string
+	CreatedAt   time.Time
 }
 
 type User struct {

@@ -33,7 +33,7 @@ func (q *Queries) AddProjectEvent(ctx context.Context, arg AddProjectEventParams
 const claimStaleProject = `-- name: ClaimStaleProject :one
 UPDATE projects SET updated_at = now(), progress = ''
 WHERE id = $1 AND status = 'initializing' AND updated_at < now() - $2::interval
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version
 `
 
 type ClaimStaleProjectParams struct {
@@ -64,6 +64,8 @@ func (q *Queries) ClaimStaleProject(ctx context.Context, arg ClaimStaleProjectPa
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
@@ -98,7 +100,7 @@ func (q *Queries) CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (
 const createProject = `-- name: CreateProject :one
 INSERT INTO projects (owner_id, name, slug, template)
 VALUES ($1, $2, $3, $4)
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version
 `
 
 type CreateProjectParams struct {
@@ -135,31 +137,36 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
 
 const createProjectWithinLimits = `-- name: CreateProjectWithinLimits :one
-INSERT INTO projects (id, owner_id, name, slug, template)
-SELECT coalesce($1::uuid, gen_random_uuid()), $2, $3, $4, $5
+INSERT INTO projects (id, owner_id, name, slug, template, template_item, template_version)
+SELECT coalesce($1::uuid, gen_random_uuid()), $2, $3, $4, $5,
+       $6::text, $7::int
 WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.disabled_at IS NOT NULL)
-  AND ($6::int <= 0
+  AND ($8::int <= 0
        OR (SELECT count(*) FROM projects r
-           WHERE r.owner_id = $2 AND r.status <> 'deleting') < $6::int)
-  AND ($7::int <= 0
+           WHERE r.owner_id = $2 AND r.status <> 'deleting') < $8::int)
+  AND ($9::int <= 0
        OR (SELECT count(*) FROM projects r
-           WHERE r.owner_id = $2 AND r.status IN ('initializing', 'active')) < $7::int)
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
+           WHERE r.owner_id = $2 AND r.status IN ('initializing', 'active')) < $9::int)
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version
 `
 
 type CreateProjectWithinLimitsParams struct {
-	ID          *uuid.UUID
-	OwnerID     uuid.UUID
-	Name        string
-	Slug        string
-	Template    string
-	MaxProjects int32
-	MaxRunning  int32
+	ID              *uuid.UUID
+	OwnerID         uuid.UUID
+	Name            string
+	Slug            string
+	Template        string
+	TemplateItem    pgtype.Text
+	TemplateVersion pgtype.Int4
+	MaxProjects     int32
+	MaxRunning      int32
 }
 
 // Inserts a project when its owner may keep and run one more (0 = no
@@ -172,6 +179,8 @@ func (q *Queries) CreateProjectWithinLimits(ctx context.Context, arg CreateProje
 		arg.Name,
 		arg.Slug,
 		arg.Template,
+		arg.TemplateItem,
+		arg.TemplateVersion,
 		arg.MaxProjects,
 		arg.MaxRunning,
 	)
@@ -195,6 +204,8 @@ func (q *Queries) CreateProjectWithinLimits(ctx context.Context, arg CreateProje
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
@@ -212,7 +223,7 @@ const failProject = `-- name: FailProject :one
 UPDATE projects
 SET status = 'error', status_reason = $1, progress = '', updated_at = now()
 WHERE id = $2 AND status = 'initializing' AND updated_at = $3
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version
 `
 
 type FailProjectParams struct {
@@ -243,12 +254,14 @@ func (q *Queries) FailProject(ctx context.Context, arg FailProjectParams) (Proje
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects WHERE id = $1
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -273,12 +286,14 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
 
 const getProjectBySlug = `-- name: GetProjectBySlug :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects WHERE slug = $1
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version FROM projects WHERE slug = $1
 `
 
 func (q *Queries) GetProjectBySlug(ctx context.Context, slug string) (Project, error) {
@@ -303,12 +318,14 @@ func (q *Queries) GetProjectBySlug(ctx context.Context, slug string) (Project, e
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
 
 const getProjectForOwner = `-- name: GetProjectForOwner :one
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects WHERE id = $1 AND owner_id = $2
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version FROM projects WHERE id = $1 AND owner_id = $2
 `
 
 type GetProjectForOwnerParams struct {
@@ -338,37 +355,41 @@ func (q *Queries) GetProjectForOwner(ctx context.Context, arg GetProjectForOwner
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT projects.id, projects.owner_id, projects.name, projects.slug, projects.template, projects.status, projects.status_reason, projects.container_id, projects.host_port, projects.url, projects.created_at, projects.updated_at, projects.last_active_at, projects.share_token, projects.progress, projects.held_by_admin, projects.upstream, projects.paused_at, users.email AS owner_email
+SELECT projects.id, projects.owner_id, projects.name, projects.slug, projects.template, projects.status, projects.status_reason, projects.container_id, projects.host_port, projects.url, projects.created_at, projects.updated_at, projects.last_active_at, projects.share_token, projects.progress, projects.held_by_admin, projects.upstream, projects.paused_at, projects.template_item, projects.template_version, users.email AS owner_email
 FROM projects JOIN users ON users.id = projects.owner_id
 ORDER BY projects.created_at DESC
 LIMIT $1
 `
 
 type ListAllProjectsRow struct {
-	ID           uuid.UUID
-	OwnerID      uuid.UUID
-	Name         string
-	Slug         string
-	Template     string
-	Status       ProjectStatus
-	StatusReason string
-	ContainerID  string
-	HostPort     int32
-	URL          string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	LastActiveAt time.Time
-	ShareToken   string
-	Progress     string
-	HeldByAdmin  bool
-	Upstream     string
-	PausedAt     *time.Time
-	OwnerEmail   string
+	ID              uuid.UUID
+	OwnerID         uuid.UUID
+	Name            string
+	Slug            string
+	Template        string
+	Status          ProjectStatus
+	StatusReason    string
+	ContainerID     string
+	HostPort        int32
+	URL             string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	LastActiveAt    time.Time
+	ShareToken      string
+	Progress        string
+	HeldByAdmin     bool
+	Upstream        string
+	PausedAt        *time.Time
+	TemplateItem    pgtype.Text
+	TemplateVersion pgtype.Int4
+	OwnerEmail      string
 }
 
 func (q *Queries) ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error) {
@@ -399,6 +420,8 @@ func (q *Queries) ListAllProjects(ctx context.Context, maxRows int32) ([]ListAll
 			&i.HeldByAdmin,
 			&i.Upstream,
 			&i.PausedAt,
+			&i.TemplateItem,
+			&i.TemplateVersion,
 			&i.OwnerEmail,
 		); err != nil {
 			return nil, err
@@ -412,7 +435,7 @@ func (q *Queries) ListAllProjects(ctx context.Context, maxRows int32) ([]ListAll
 }
 
 const listIdleProjects = `-- name: ListIdleProjects :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version FROM projects
 WHERE status = 'active' AND last_active_at < $1::timestamptz
 ORDER BY last_active_at
 `
@@ -445,6 +468,8 @@ func (q *Queries) ListIdleProjects(ctx context.Context, idleBefore time.Time) ([
 			&i.HeldByAdmin,
 			&i.Upstream,
 			&i.PausedAt,
+			&i.TemplateItem,
+			&i.TemplateVersion,
 		); err != nil {
 			return nil, err
 		}
@@ -457,7 +482,7 @@ func (q *Queries) ListIdleProjects(ctx context.Context, idleBefore time.Time) ([
 }
 
 const listLiveProjectsOfDisabledOwners = `-- name: ListLiveProjectsOfDisabledOwners :many
-SELECT p.id, p.owner_id, p.name, p.slug, p.template, p.status, p.status_reason, p.container_id, p.host_port, p.url, p.created_at, p.updated_at, p.last_active_at, p.share_token, p.progress, p.held_by_admin, p.upstream, p.paused_at FROM projects p JOIN users u ON u.id = p.owner_id
+SELECT p.id, p.owner_id, p.name, p.slug, p.template, p.status, p.status_reason, p.container_id, p.host_port, p.url, p.created_at, p.updated_at, p.last_active_at, p.share_token, p.progress, p.held_by_admin, p.upstream, p.paused_at, p.template_item, p.template_version FROM projects p JOIN users u ON u.id = p.owner_id
 WHERE u.disabled_at IS NOT NULL AND p.status IN ('initializing', 'active')
 ORDER BY p.id
 `
@@ -490,6 +515,8 @@ func (q *Queries) ListLiveProjectsOfDisabledOwners(ctx context.Context) ([]Proje
 			&i.HeldByAdmin,
 			&i.Upstream,
 			&i.PausedAt,
+			&i.TemplateItem,
+			&i.TemplateVersion,
 		); err != nil {
 			return nil, err
 		}
@@ -537,7 +564,7 @@ func (q *Queries) ListProjectEventsAfter(ctx context.Context, arg ListProjectEve
 }
 
 const listProjectsByOwner = `-- name: ListProjectsByOwner :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version FROM projects
 WHERE owner_id = $1
   AND ($2::timestamptz IS NULL
        OR (created_at, id) < ($2::timestamptz, $3::uuid))
@@ -586,6 +613,8 @@ func (q *Queries) ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwn
 			&i.HeldByAdmin,
 			&i.Upstream,
 			&i.PausedAt,
+			&i.TemplateItem,
+			&i.TemplateVersion,
 		); err != nil {
 			return nil, err
 		}
@@ -598,7 +627,7 @@ func (q *Queries) ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwn
 }
 
 const listProjectsByStatus = `-- name: ListProjectsByStatus :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects WHERE status = ANY($1::text[]) ORDER BY id
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version FROM projects WHERE status = ANY($1::text[]) ORDER BY id
 `
 
 func (q *Queries) ListProjectsByStatus(ctx context.Context, statuses []string) ([]Project, error) {
@@ -629,6 +658,8 @@ func (q *Queries) ListProjectsByStatus(ctx context.Context, statuses []string) (
 			&i.HeldByAdmin,
 			&i.Upstream,
 			&i.PausedAt,
+			&i.TemplateItem,
+			&i.TemplateVersion,
 		); err != nil {
 			return nil, err
 		}
@@ -641,7 +672,7 @@ func (q *Queries) ListProjectsByStatus(ctx context.Context, statuses []string) (
 }
 
 const listProjectsToPause = `-- name: ListProjectsToPause :many
-SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at FROM projects
+SELECT id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version FROM projects
 WHERE status = 'active' AND paused_at IS NULL AND last_active_at < $1::timestamptz
 ORDER BY last_active_at
 `
@@ -674,6 +705,8 @@ func (q *Queries) ListProjectsToPause(ctx context.Context, idleBefore time.Time)
 			&i.HeldByAdmin,
 			&i.Upstream,
 			&i.PausedAt,
+			&i.TemplateItem,
+			&i.TemplateVersion,
 		); err != nil {
 			return nil, err
 		}
@@ -704,7 +737,7 @@ UPDATE projects
 SET status = 'active', status_reason = '', progress = '', container_id = $2, host_port = $3, url = $4, upstream = $5,
     last_active_at = now(), updated_at = now()
 WHERE id = $1 AND status = 'initializing' AND updated_at = $6
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version
 `
 
 type MarkProjectActiveParams struct {
@@ -747,6 +780,8 @@ func (q *Queries) MarkProjectActive(ctx context.Context, arg MarkProjectActivePa
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
@@ -755,7 +790,7 @@ const pauseProject = `-- name: PauseProject :one
 UPDATE projects SET paused_at = now()
 WHERE id = $1 AND status = 'active' AND paused_at IS NULL
   AND last_active_at < $2::timestamptz
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version
 `
 
 type PauseProjectParams struct {
@@ -787,6 +822,8 @@ func (q *Queries) PauseProject(ctx context.Context, arg PauseProjectParams) (Pro
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
@@ -803,7 +840,7 @@ func (q *Queries) PruneProjectEvents(ctx context.Context) error {
 const renameProject = `-- name: RenameProject :one
 UPDATE projects SET name = $3, updated_at = now()
 WHERE id = $1 AND owner_id = $2 AND status <> 'deleting'
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version
 `
 
 type RenameProjectParams struct {
@@ -834,6 +871,8 @@ func (q *Queries) RenameProject(ctx context.Context, arg RenameProjectParams) (P
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
@@ -855,7 +894,7 @@ func (q *Queries) SetProjectProgress(ctx context.Context, arg SetProjectProgress
 const setProjectShareToken = `-- name: SetProjectShareToken :one
 UPDATE projects SET share_token = $3, updated_at = now()
 WHERE id = $1 AND owner_id = $2
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version
 `
 
 type SetProjectShareTokenParams struct {
@@ -886,6 +925,8 @@ func (q *Queries) SetProjectShareToken(ctx context.Context, arg SetProjectShareT
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
@@ -912,7 +953,7 @@ WHERE p.id = $2 AND p.status = ANY($3::text[])
        OR p.status IN ('initializing', 'active')
        OR (SELECT count(*) FROM projects r
            WHERE r.owner_id = p.owner_id AND r.status IN ('initializing', 'active')) < $4::int)
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version
 `
 
 type StartProjectWithinLimitsParams struct {
@@ -953,6 +994,8 @@ func (q *Queries) StartProjectWithinLimits(ctx context.Context, arg StartProject
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
@@ -961,7 +1004,7 @@ const stopProjectByAdmin = `-- name: StopProjectByAdmin :one
 UPDATE projects
 SET status = 'stopped', status_reason = $1, progress = '', held_by_admin = true, updated_at = now()
 WHERE id = $2 AND status IN ('initializing', 'active', 'hibernated', 'stopped', 'error')
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version
 `
 
 type StopProjectByAdminParams struct {
@@ -993,6 +1036,8 @@ func (q *Queries) StopProjectByAdmin(ctx context.Context, arg StopProjectByAdmin
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }
@@ -1018,7 +1063,7 @@ const transitionProject = `-- name: TransitionProject :one
 UPDATE projects
 SET status = $1, status_reason = $2, progress = '', updated_at = now()
 WHERE id = $3 AND status = ANY($4::text[])
-RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at
+RETURNING id, owner_id, name, slug, template, status, status_reason, container_id, host_port, url, created_at, updated_at, last_active_at, share_token, progress, held_by_admin, upstream, paused_at, template_item, template_version
 `
 
 type TransitionProjectParams struct {
@@ -1057,6 +1102,8 @@ func (q *Queries) TransitionProject(ctx context.Context, arg TransitionProjectPa
 		&i.HeldByAdmin,
 		&i.Upstream,
 		&i.PausedAt,
+		&i.TemplateItem,
+		&i.TemplateVersion,
 	)
 	return i, err
 }

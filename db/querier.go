@@ -49,6 +49,7 @@ type Querier interface {
 	CreateReport(ctx context.Context, arg CreateReportParams) (MarketplaceReport, error)
 	CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun, error)
 	CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error)
+	CreateTemplateVersion(ctx context.Context, arg CreateTemplateVersionParams) error
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
 	DeleteCheckpoint(ctx context.Context, arg DeleteCheckpointParams) error
 	DeleteItem(ctx context.Context, arg DeleteItemParams) (int64, error)
@@ -89,6 +90,7 @@ type Querier interface {
 	// The version a user's run uses: the latest of a built-in or their own
 	// agent, the installed version of someone else's.
 	GetRunnableAgentVersion(ctx context.Context, arg GetRunnableAgentVersionParams) (AgentVersion, error)
+	GetTemplateBundle(ctx context.Context, arg GetTemplateBundleParams) (GetTemplateBundleRow, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	GetUserByID(ctx context.Context, id uuid.UUID) (User, error)
 	GetVisibleItem(ctx context.Context, arg GetVisibleItemParams) (GetVisibleItemRow, error)
@@ -142,6 +144,12 @@ type Querier interface {
 	// Runs whose process stopped beating, or, when this process is the only
 	// one, every run of an earlier life that it does not hold.
 	ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([]AgentRun, error)
+	// A template's versions, newest first, without their bundles.
+	ListTemplateVersions(ctx context.Context, templateID string) ([]ListTemplateVersionsRow, error)
+	// The templates a user can start a project from: the built-ins, their own
+	// and the ones they installed that they may still see and that are not
+	// hidden; installed ones at the version they installed.
+	ListUsableTemplates(ctx context.Context, arg ListUsableTemplatesParams) ([]ListUsableTemplatesRow, error)
 	// Serialises changes that could leave no administrator.
 	LockAdmins(ctx context.Context) (string, error)
 	// Held for a whole rotation on one connection: two rotations at once

@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"studio/containers/image"
 	"studio/db"
 	"studio/projects"
 	"studio/views"
@@ -26,15 +25,23 @@ func (s *Server) dashboard(c echo.Context) error {
 	for _, p := range list {
 		cards = append(cards, s.card(p))
 	}
-	return render(c, http.StatusOK, views.DashboardPage(s.page(c, "Projects"), cards, image.Templates(), views.Form{}))
+	choices, err := s.templateChoices(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.DashboardPage(s.page(c, "Projects"), cards, choices, views.Form{}))
 }
 
 // createProject adds a project; htmx gets its card at once, which then
 // follows the project's progress over the dashboard's event stream.
 func (s *Server) createProject(c echo.Context) error {
 	f := views.Form{Values: map[string]string{"name": c.FormValue("name"), "template": c.FormValue("template")}, Errors: map[string]string{}}
-	p, err := s.Projects.Create(c.Request().Context(), currentUser(c).ID, f.Values["name"], f.Values["template"])
+	p, err := s.createFrom(c.Request().Context(), currentUser(c).ID, f.Values["name"], f.Values["template"])
 	if err != nil {
+		choices, cerr := s.templateChoices(c)
+		if cerr != nil {
+			return cerr
+		}
 		var e *Error
 		if !errors.As(projectError(err), &e) {
 			return err
@@ -47,9 +54,9 @@ func (s *Server) createProject(c echo.Context) error {
 		if isHTMX(c) {
 			c.Response().Header().Set("HX-Retarget", "#new-project")
 			c.Response().Header().Set("HX-Reswap", "outerHTML")
-			return render(c, http.StatusOK, views.NewProjectForm(s.page(c, "Projects"), image.Templates(), f))
+			return render(c, http.StatusOK, views.NewProjectForm(s.page(c, "Projects"), choices, f))
 		}
-		return render(c, e.Status, views.DashboardPage(s.page(c, "Projects"), nil, image.Templates(), f))
+		return render(c, e.Status, views.DashboardPage(s.page(c, "Projects"), nil, choices, f))
 	}
 	if !isHTMX(c) {
 		return c.Redirect(http.StatusSeeOther, "/")

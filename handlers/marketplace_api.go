@@ -78,6 +78,21 @@ type itemJSON struct {
 	CreatedAt        time.Time     `json:"created_at"`
 	UpdatedAt        time.Time     `json:"updated_at"`
 	Versions         []versionJSON `json:"versions,omitempty"`
+	// A template's README (markdown) and versions.
+	TemplateReadme   string                `json:"template_readme,omitempty"`
+	TemplateVersions []templateVersionJSON `json:"template_versions,omitempty"`
+}
+
+type templateVersionJSON struct {
+	Version     int32     `json:"version"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Base        string    `json:"base"`
+	Screenshots []string  `json:"screenshots"`
+	FileCount   int32     `json:"file_count"`
+	TotalBytes  int64     `json:"total_bytes"`
+	SHA256      string    `json:"sha256"` // of the version's bundle file
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 type ratingJSON struct {
@@ -130,6 +145,13 @@ func (s *Server) toItemJSON(c echo.Context, it agents.Item) itemJSON {
 			vj.Temperature = &v.Temperature.Float64
 		}
 		j.Versions = append(j.Versions, vj)
+	}
+	if it.Kind == "template" {
+		j.TemplateReadme = it.Readme
+	}
+	for _, v := range it.TemplateVersions {
+		j.TemplateVersions = append(j.TemplateVersions, templateVersionJSON{Version: v.Version, Name: v.Name, Description: v.Description,
+			Base: v.Base, Screenshots: v.Screenshots, FileCount: v.FileCount, TotalBytes: v.TotalBytes, SHA256: v.Sha256, CreatedAt: v.CreatedAt})
 	}
 	return j
 }

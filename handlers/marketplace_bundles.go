@@ -30,6 +30,9 @@ func bundleError(err error) error {
 // apiItemBundle downloads an agent the user can see as a bundle file.
 func (s *Server) apiItemBundle(c echo.Context) error {
 	b, err := s.Agents.ExportBundle(c.Request().Context(), currentUser(c).ID, c.Param("id"))
+	if errors.Is(err, agents.ErrNotAnAgent) {
+		return s.templateBundle(c)
+	}
 	if err != nil {
 		return marketplaceError(err)
 	}
@@ -70,27 +73,42 @@ func (s *Server) importAgentForm(c echo.Context) error {
 	return s.renderLibrary(c, e.Status, e.Message)
 }
 
-// importUpload reads the form's file and imports it through the API's
-// decoder, so both refuse the same files with the same messages.
+// importUpload reads the form's file — an agent bundle, or a template
+// bundle (gzip) — and imports it through the API's decoders, so both
+// refuse the same files with the same messages.
 func (s *Server) importUpload(c echo.Context) (agents.Item, error) {
 	fh, err := c.FormFile("bundle")
 	if err != nil {
-		return agents.Item{}, NewError(http.StatusBadRequest, "bad_form", "Choose a .studio-agent.json file to import.")
+		return agents.Item{}, NewError(http.StatusBadRequest, "bad_form", "Choose a .studio-agent.json or .studio-template.tar.gz file to import.")
 	}
-	if fh.Size > maxBundleBody {
-		return agents.Item{}, NewError(http.StatusRequestEntityTooLarge, "too_large", "The file is larger than the limit of "+humanBytes(maxBundleBody)+".")
+	limit := max(int64(maxBundleBody), s.Agents.TemplateLimits().MaxBundle)
+	tooLarge := func(limit int64) error {
+		return NewError(http.StatusRequestEntityTooLarge, "too_large", "The file is larger than the limit of "+humanBytes(limit)+".")
+	}
+	if fh.Size > limit {
+		return agents.Item{}, tooLarge(limit)
 	}
 	f, err := fh.Open()
 	if err != nil {
 		return agents.Item{}, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxBundleBody+1))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return agents.Item{}, err
 	}
+	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) { // gzip: a template bundle
+		if int64(len(data)) > s.Agents.TemplateLimits().MaxBundle {
+			return agents.Item{}, tooLarge(s.Agents.TemplateLimits().MaxBundle)
+		}
+		it, err := s.Agents.ImportTemplate(c.Request().Context(), currentUser(c).ID, data)
+		if err != nil {
+			return agents.Item{}, templateError(err)
+		}
+		return it, nil
+	}
 	if len(data) > maxBundleBody {
-		return agents.Item{}, NewError(http.StatusRequestEntityTooLarge, "too_large", "The file is larger than the limit of "+humanBytes(maxBundleBody)+".")
+		return agents.Item{}, tooLarge(maxBundleBody)
 	}
 	var b agents.Bundle
 	if err := decodeJSONFrom(bytes.NewReader(data), maxBundleBody, &b); err != nil {

@@ -57,6 +57,12 @@ func (s *Server) itemPage(c echo.Context) error {
 		return marketplaceError(err)
 	}
 	d := views.ItemData{Item: s.marketItem(c, it), Versions: it.Versions, CanCreate: s.canCreate(), Reported: c.QueryParam("reported") == "1"}
+	if it.Kind == "template" {
+		d.Template = s.templateView(it)
+	}
+	if n, err := strconv.Atoi(c.QueryParam("saved")); err == nil && n >= 0 && it.Mine(currentUser(c).ID) {
+		d.Saved, d.Skipped = true, n
+	}
 	return render(c, http.StatusOK, views.ItemPage(s.page(c, it.Name), d))
 }
 
@@ -82,11 +88,16 @@ func (s *Server) itemAction(c echo.Context) error {
 		_, err = s.Agents.Rate(ctx, user, id, stars)
 	case "fork":
 		var fork agents.Item
-		fork, err = s.Agents.ForkAgent(ctx, user, id)
+		fork, err = s.forkItem(ctx, user, id)
 		back = "/marketplace/agents/" + fork.ID + "/edit"
+		if fork.Kind == "template" {
+			back = "/marketplace/items/" + fork.ID
+		}
 	case "delete":
-		err = s.Agents.DeleteAgent(ctx, user, id)
+		err = s.Agents.DeleteItem(ctx, user, id)
 		back = "/marketplace/library"
+	case "use":
+		return s.useTemplate(c)
 	case "report":
 		_, err = s.Agents.Report(ctx, user, id, c.FormValue("reason"))
 		back += "?reported=1"
@@ -94,7 +105,7 @@ func (s *Server) itemAction(c echo.Context) error {
 		return echo.ErrNotFound
 	}
 	if err != nil {
-		return marketplaceError(err)
+		return templateError(err)
 	}
 	return c.Redirect(http.StatusSeeOther, back)
 }

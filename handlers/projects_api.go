@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"studio/containers/image"
 	"studio/db"
 	"studio/projects"
 	"studio/views"
@@ -36,6 +35,10 @@ type projectJSON struct {
 	// Paused: active, with its container frozen while idle; the next
 	// preview, editor or agent request resumes it at once.
 	Paused bool `json:"paused"`
+	// TemplateItem and TemplateVersion: the user's template the project
+	// was made from (absent for a built-in template).
+	TemplateItem    *string `json:"template_item,omitempty"`
+	TemplateVersion *int32  `json:"template_version,omitempty"`
 }
 
 func (s *Server) toProjectJSON(p db.Project) projectJSON {
@@ -47,20 +50,10 @@ func (s *Server) toProjectJSON(p db.Project) projectJSON {
 	if p.Status == db.ProjectStatusError {
 		j.Error = p.StatusReason
 	}
+	if p.TemplateItem.Valid {
+		j.TemplateItem, j.TemplateVersion = &p.TemplateItem.String, &p.TemplateVersion.Int32
+	}
 	return j
-}
-
-func (s *Server) apiTemplates(c echo.Context) error {
-	type templateJSON struct {
-		ID          string `json:"id"`
-		Name        string `json:"name"`
-		Description string `json:"description"`
-	}
-	var out []templateJSON
-	for _, t := range image.Templates() {
-		out = append(out, templateJSON{t.ID, t.Name, t.Description})
-	}
-	return c.JSON(http.StatusOK, map[string]any{"templates": out})
 }
 
 type createProjectRequest struct {
@@ -73,7 +66,7 @@ func (s *Server) apiCreateProject(c echo.Context) error {
 	if err := decodeJSON(c, 16<<10, &req); err != nil {
 		return err
 	}
-	p, err := s.Projects.Create(c.Request().Context(), currentUser(c).ID, req.Name, req.Template)
+	p, err := s.createFrom(c.Request().Context(), currentUser(c).ID, req.Name, req.Template)
 	if err != nil {
 		return projectError(err)
 	}

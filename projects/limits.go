@@ -117,10 +117,14 @@ func (s *Service) createWithinLimits(ctx context.Context, arg db.CreateProjectWi
 		}
 		// A ready pool slot's id becomes the project's; the slot goes back
 		// to the pool if the project is refused and the transaction undone.
-		slot, gone, err := s.claimSlot(ctx, q, arg.Template)
-		dead = gone
-		if err != nil {
-			return err
+		var slot *db.PoolSlot
+		if !arg.TemplateItem.Valid { // the pool holds built-in templates only
+			var gone []uuid.UUID
+			slot, gone, err = s.claimSlot(ctx, q, arg.Template)
+			dead = gone
+			if err != nil {
+				return err
+			}
 		}
 		arg.ID = nil
 		if slot != nil {

@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"studio/containers"
 	"studio/containers/image"
 	"studio/db"
+	"studio/templates"
 )
 
 // provisionLater sets a project up in the background, once per replica.
@@ -72,14 +76,28 @@ func (s *Service) provision(ctx context.Context, p db.Project) error {
 	dir := s.dir(id)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		s.progress(ctx, p, "files", "Copying the template's files")
-		if err := copyTemplate(p.Template, dir); err != nil {
+		if err := s.copyFiles(ctx, p, dir); err != nil {
 			return fail(err)
 		}
 	}
 	s.progress(ctx, p, "container", "Starting the container")
-	st, err := s.startContainer(ctx, containers.Spec{ProjectID: id.String(), Dir: dir, Slug: p.Slug})
+	spec := containers.Spec{ProjectID: id.String(), Dir: dir, Slug: p.Slug}
+	st, err := s.startContainer(ctx, spec)
 	if err != nil {
 		return fail(err)
+	}
+	if needsInstall(dir) {
+		if err := s.installDependencies(ctx, p); err != nil {
+			return fail(err)
+		}
+		// The dev server chose how to serve before the dependencies were
+		// there: start it again.
+		if err := s.rt.Stop(ctx, id.String()); err != nil {
+			return fail(err)
+		}
+		if st, err = s.startContainer(ctx, spec); err != nil {
+			return fail(err)
+		}
 	}
 	s.progress(ctx, p, "server", "Waiting for the dev server")
 	readyCtx, cancel := context.WithTimeout(ctx, s.opts.ReadyTimeout)
@@ -126,14 +144,40 @@ func (s *Service) progress(ctx context.Context, p db.Project, step, message stri
 	s.record(ctx, p, "progress", map[string]any{"step": step, "message": message})
 }
 
-// copyTemplate writes the files next to their final place and renames the
-// folder in, so a crash never leaves a half-copied project.
-func copyTemplate(template, dir string) error {
+// copyFiles writes the project's first files — a built-in template's, or
+// a version of a user's template from its bundle — next to their final
+// place and renames the folder in, so a crash never leaves a half-copied
+// project.
+func (s *Service) copyFiles(ctx context.Context, p db.Project, dir string) error {
+	fill := func(tmp string) error { return image.CopyTemplate(p.Template, tmp) }
+	if p.TemplateItem.Valid {
+		row, err := s.q.GetTemplateBundle(ctx, db.GetTemplateBundleParams{TemplateID: p.TemplateItem.String, Version: p.TemplateVersion.Int32})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("the template %s (version %d) was deleted before the project was made from it", p.TemplateItem.String, p.TemplateVersion.Int32)
+		} else if err != nil {
+			return err
+		}
+		b, err := templates.Read(row.Bundle, storedTemplateLimits)
+		if err != nil {
+			return fmt.Errorf("the template's bundle: %w", err)
+		}
+		fill = func(tmp string) error {
+			if err := b.Extract(tmp); err != nil {
+				return err
+			}
+			if pkg, ok := b.Files["package.json"]; ok && image.SameDependencies(p.Template, pkg) {
+				if err := image.LinkDependencies(p.Template, tmp); err != nil {
+					return err
+				}
+			}
+			return image.MakeWritable(tmp)
+		}
+	}
 	tmp := dir + ".new"
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
 	}
-	if err := image.CopyTemplate(template, tmp); err != nil {
+	if err := fill(tmp); err != nil {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("copy the template: %w", err)
 	}
@@ -142,4 +186,83 @@ func copyTemplate(template, dir string) error {
 		return fmt.Errorf("copy the template: %w", err)
 	}
 	return nil
+}
+
+// storedTemplateLimits read a bundle studio stored after checking it.
+var storedTemplateLimits = templates.Limits{MaxBytes: 1 << 30, MaxFiles: 1 << 20, MaxBundle: 1 << 30}
+
+// installedMark, inside node_modules, says studio installed the project's
+// dependencies to the end.
+const installedMark = "node_modules/.studio-installed"
+
+// needsInstall says whether a project's package.json asks for
+// dependencies that are not installed: no node_modules linked to the
+// runtime image's, and no complete install of its own.
+func needsInstall(dir string) bool {
+	pkg, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	if err != nil {
+		return false
+	}
+	deps, err := image.Dependencies(pkg)
+	if err != nil || len(deps) == 0 {
+		return false
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "node_modules")); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(dir, installedMark))
+	return err != nil
+}
+
+// installTimeout bounds one npm install.
+const installTimeout = 10 * time.Minute
+
+// installDependencies runs npm install in the project's container, as the
+// project user, reporting the time it has taken on the project's card.
+func (s *Service) installDependencies(ctx context.Context, p db.Project) error {
+	start := time.Now()
+	s.progress(ctx, p, "install", "Installing dependencies (npm install)")
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				s.progress(ctx, p, "install", fmt.Sprintf("Installing dependencies (npm install, %s)", time.Since(start).Round(time.Second)))
+			}
+		}
+	}()
+	res, err := s.rt.Exec(ctx, p.ID.String(), []string{"env", "npm_config_cache=/tmp/.npm", "npm", "install",
+		"--no-audit", "--no-fund", "--no-update-notifier", "--loglevel=error"}, installTimeout, 64<<10)
+	if err != nil {
+		return fmt.Errorf("install the dependencies: %w", err)
+	}
+	if res.TimedOut {
+		return fmt.Errorf("npm install did not finish within %s", installTimeout)
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("npm install failed (exit code %d):\n%s", res.ExitCode, lastLines(res.Output, 20))
+	}
+	mark := filepath.Join(s.dir(p.ID), installedMark)
+	if err := os.WriteFile(mark, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("install the dependencies: %w", err)
+	}
+	if os.Geteuid() == 0 {
+		_ = os.Lchown(mark, image.ProjectUID, image.ProjectGID)
+	}
+	s.progress(ctx, p, "install", fmt.Sprintf("Dependencies installed in %s", time.Since(start).Round(time.Second)))
+	return nil
+}
+
+// lastLines is the end of a command's output, at most n lines.
+func lastLines(out string, n int) string {
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"studio/containers"
@@ -129,23 +130,49 @@ func (s *Service) Close() {
 // dir is the folder holding a project's files.
 func (s *Service) dir(id uuid.UUID) string { return filepath.Join(s.opts.Root, id.String()) }
 
-// Create validates and records a new project. A template with a warm pool
-// gives it a ready slot's running container and it is active at once;
-// otherwise it answers at once and sets the project up in the background:
-// files, container, dev server.
+// Create validates and records a new project from a built-in template. A
+// template with a warm pool gives it a ready slot's running container and
+// it is active at once; otherwise it answers at once and sets the project
+// up in the background: files, container, dev server.
 func (s *Service) Create(ctx context.Context, owner uuid.UUID, name, template string) (db.Project, error) {
+	if _, ok := image.Lookup(template); !ok {
+		return db.Project{}, ErrUnknownTemplate
+	}
+	return s.create(ctx, owner, name, db.CreateProjectWithinLimitsParams{Template: template})
+}
+
+// TemplateRef is a version of a user's template (a marketplace item) and
+// the built-in runtime it runs on.
+type TemplateRef struct {
+	Item    string
+	Version int32
+	Base    string
+}
+
+// CreateFromTemplate records a new project made from a user's template.
+// It is set up in the background like a cold create: the template's files
+// from its bundle, then its dependencies — the runtime image's when it
+// asks for the same as its base, otherwise installed in the container
+// with progress — then the dev server. The warm pool serves built-ins only.
+func (s *Service) CreateFromTemplate(ctx context.Context, owner uuid.UUID, name string, ref TemplateRef) (db.Project, error) {
+	if _, ok := image.Lookup(ref.Base); !ok || ref.Item == "" || ref.Version < 1 {
+		return db.Project{}, ErrUnknownTemplate
+	}
+	return s.create(ctx, owner, name, db.CreateProjectWithinLimitsParams{Template: ref.Base,
+		TemplateItem: pgtype.Text{String: ref.Item, Valid: true}, TemplateVersion: pgtype.Int4{Int32: ref.Version, Valid: true}})
+}
+
+func (s *Service) create(ctx context.Context, owner uuid.UUID, name string, arg db.CreateProjectWithinLimitsParams) (db.Project, error) {
 	name, err := cleanName(name)
 	if err != nil {
 		return db.Project{}, err
 	}
-	if _, ok := image.Lookup(template); !ok {
-		return db.Project{}, ErrUnknownTemplate
-	}
+	arg.OwnerID, arg.Name = owner, name
 	var p db.Project
 	var claimed bool
 	for attempt := 0; ; attempt++ {
-		slug := slugFor(name, attempt)
-		p, claimed, err = s.createWithinLimits(ctx, db.CreateProjectWithinLimitsParams{OwnerID: owner, Name: name, Slug: slug, Template: template})
+		arg.Slug = slugFor(name, attempt)
+		p, claimed, err = s.createWithinLimits(ctx, arg)
 		if err == nil {
 			break
 		}
@@ -156,7 +183,9 @@ func (s *Service) Create(ctx context.Context, owner uuid.UUID, name, template st
 			return db.Project{}, fmt.Errorf("create project: %w", err)
 		}
 	}
-	s.countCreate(ctx, template, claimed)
+	if !arg.TemplateItem.Valid {
+		s.countCreate(ctx, arg.Template, claimed)
+	}
 	if claimed {
 		s.record(ctx, p, "status", map[string]any{"status": p.Status, "url": p.URL})
 		if err := s.finishClaim(context.WithoutCancel(ctx), p.ID); err != nil {

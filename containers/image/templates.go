@@ -1,9 +1,11 @@
 package image
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -130,4 +132,78 @@ func makeWritable(dir string) error {
 		}
 		return os.Chmod(p, mode)
 	})
+}
+
+// SameDependencies says whether a package.json asks for exactly the
+// dependencies (and dev dependencies) of the built-in template base, so a
+// project with it can use the dependencies in the runtime image instead of
+// installing its own.
+func SameDependencies(base string, packageJSON []byte) bool {
+	if _, ok := Lookup(base); !ok {
+		return false
+	}
+	want, err := fs.ReadFile(sources, path.Join("templates", base, "package.json"))
+	if err != nil {
+		return false
+	}
+	a, errA := dependenciesOf(want)
+	b, errB := dependenciesOf(packageJSON)
+	return errA == nil && errB == nil && maps.Equal(a, b)
+}
+
+// Dependencies lists what a package.json asks npm to install: its
+// dependencies and dev dependencies, name → version range.
+func Dependencies(packageJSON []byte) (map[string]string, error) { return dependenciesOf(packageJSON) }
+
+func dependenciesOf(packageJSON []byte) (map[string]string, error) {
+	var pkg struct {
+		Dependencies    map[string]string `json:"dependencies"`
+		DevDependencies map[string]string `json:"devDependencies"`
+	}
+	if err := json.Unmarshal(packageJSON, &pkg); err != nil {
+		return nil, err
+	}
+	all := map[string]string{}
+	maps.Copy(all, pkg.Dependencies)
+	for name, v := range pkg.DevDependencies {
+		all["dev:"+name] = v
+	}
+	return all, nil
+}
+
+// LinkDependencies links dst/node_modules to the dependencies the runtime
+// image holds for the built-in template base, as CopyTemplate does.
+func LinkDependencies(base, dst string) error {
+	if _, ok := Lookup(base); !ok {
+		return fmt.Errorf("unknown template %q", base)
+	}
+	if err := os.Symlink(modulesDir(base), filepath.Join(dst, "node_modules")); err != nil {
+		return fmt.Errorf("link dependencies of template %s: %w", base, err)
+	}
+	return nil
+}
+
+// MakeWritable hands a project folder made outside CopyTemplate to the
+// container user, as CopyTemplate does.
+func MakeWritable(dir string) error { return makeWritable(dir) }
+
+// Files returns the source files of the built-in template id, path → content.
+func Files(id string) (map[string][]byte, error) {
+	if _, ok := Lookup(id); !ok {
+		return nil, fmt.Errorf("unknown template %q", id)
+	}
+	src, err := fs.Sub(sources, path.Join("templates", id))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	err = fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(src, p)
+		out[p] = b
+		return err
+	})
+	return out, err
 }

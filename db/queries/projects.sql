@@ -146,8 +146,9 @@ RETURNING *;
 -- Inserts a project when its owner may keep and run one more (0 = no
 -- limit), under the id given (a claimed pool slot's) or a new one. Run
 -- after LockProjectOwner.
-INSERT INTO projects (id, owner_id, name, slug, template)
-SELECT coalesce(sqlc.narg(id)::uuid, gen_random_uuid()), sqlc.arg(owner_id), sqlc.arg(name), sqlc.arg(slug), sqlc.arg(template)
+INSERT INTO projects (id, owner_id, name, slug, template, template_item, template_version)
+SELECT coalesce(sqlc.narg(id)::uuid, gen_random_uuid()), sqlc.arg(owner_id), sqlc.arg(name), sqlc.arg(slug), sqlc.arg(template),
+       sqlc.narg(template_item)::text, sqlc.narg(template_version)::int
 WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = sqlc.arg(owner_id) AND u.disabled_at IS NOT NULL)
   AND (sqlc.arg(max_projects)::int <= 0
        OR (SELECT count(*) FROM projects r

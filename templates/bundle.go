@@ -1,0 +1,424 @@
+// Package templates reads and writes template bundles: a project's files
+// as a .studio-template.tar.gz that another studio can import. A bundle is
+// a gzip-compressed tar holding, first, a manifest (studio-template.json)
+// that lists every file with its size, mode and SHA-256, then each file
+// under files/. Reading a bundle checks all of it before anything is
+// written anywhere.
+package templates
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// The bundle format this package writes and reads.
+const (
+	Format        = "studio-template"
+	FormatVersion = 1
+	ManifestName  = "studio-template.json"
+	filesDir      = "files/"
+	// Extension is how a bundle's file name ends.
+	Extension = ".studio-template.tar.gz"
+)
+
+// Limits bound what a template may hold.
+type Limits struct {
+	MaxBytes  int64 // all files together, uncompressed
+	MaxFiles  int
+	MaxBundle int64 // the compressed bundle
+}
+
+// DefaultLimits are the limits studio applies unless configured otherwise.
+var DefaultLimits = Limits{MaxBytes: 20 << 20, MaxFiles: 2000, MaxBundle: 20 << 20}
+
+const (
+	maxManifest = 1 << 20
+	maxPathLen  = 1024
+)
+
+// ErrInvalid is what every refusal of a bundle Is.
+var ErrInvalid = errors.New("invalid template bundle")
+
+// Error is a refused bundle, in words a person understands.
+type Error struct{ Message string }
+
+func (e *Error) Error() string        { return e.Message }
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+func refuse(format string, a ...any) error { return &Error{Message: fmt.Sprintf(format, a...)} }
+
+// Info is what a template says about itself.
+type Info struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Readme      string   `json:"readme"`
+	Icon        string   `json:"icon"`
+	Tags        []string `json:"tags"`
+	// Base is the built-in template whose runtime the template runs on:
+	// react-vite, vanilla-vite or static.
+	Base string `json:"base"`
+	// Screenshots are paths of PNG, JPEG or WebP files among the files.
+	Screenshots []string `json:"screenshots"`
+}
+
+// File is one file of a template.
+type File struct {
+	Path   string      `json:"path"`
+	Size   int64       `json:"size"`
+	Mode   fs.FileMode `json:"mode"` // 0644, or 0755 for an executable
+	SHA256 string      `json:"sha256"`
+}
+
+// Source says which item and version a bundle was exported from.
+type Source struct {
+	ItemID     string    `json:"item_id"`
+	Version    int32     `json:"version"`
+	ExportedAt time.Time `json:"exported_at"`
+}
+
+// Manifest is a bundle's studio-template.json.
+type Manifest struct {
+	Format        string  `json:"format"`
+	FormatVersion int     `json:"format_version"`
+	Template      Info    `json:"template"`
+	Files         []File  `json:"files"`
+	Source        *Source `json:"source,omitempty"`
+}
+
+// Bundle is a template read from a bundle and checked: every file is in
+// the manifest with the size and digest it claims.
+type Bundle struct {
+	Manifest Manifest
+	Files    map[string][]byte
+}
+
+// TotalBytes is the size of all files together.
+func (b *Bundle) TotalBytes() int64 {
+	var n int64
+	for _, f := range b.Manifest.Files {
+		n += f.Size
+	}
+	return n
+}
+
+// Pack writes a bundle of files (path → content; executable paths in
+// exec get mode 0755) described by info.
+func Pack(info Info, files map[string][]byte, exec map[string]bool, src *Source) ([]byte, error) {
+	m := Manifest{Format: Format, FormatVersion: FormatVersion, Template: info, Source: src}
+	if m.Template.Tags == nil {
+		m.Template.Tags = []string{}
+	}
+	if m.Template.Screenshots == nil {
+		m.Template.Screenshots = []string{}
+	}
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		if err := checkPath(p); err != nil {
+			return nil, err
+		}
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		sum := sha256.Sum256(files[p])
+		mode := fs.FileMode(0o644)
+		if exec[p] {
+			mode = 0o755
+		}
+		m.Files = append(m.Files, File{Path: p, Size: int64(len(files[p])), Mode: mode, SHA256: hex.EncodeToString(sum[:])})
+	}
+	if m.Files == nil {
+		m.Files = []File{}
+	}
+	manifest, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	write := func(name string, mode fs.FileMode, b []byte) error {
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: int64(mode), Size: int64(len(b)), ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		_, err := tw.Write(b)
+		return err
+	}
+	if err := write(ManifestName, 0o644, manifest); err != nil {
+		return nil, err
+	}
+	for _, f := range m.Files {
+		if err := write(filesDir+f.Path, f.Mode, files[f.Path]); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Read checks a bundle whole — format, manifest, every path, entry type,
+// size and digest, the limits — and returns its files. It writes nothing.
+func Read(data []byte, lim Limits) (*Bundle, error) {
+	if int64(len(data)) > lim.MaxBundle {
+		return nil, refuse("the bundle is %s, more than the %s a template bundle may be", human(int64(len(data))), human(lim.MaxBundle))
+	}
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, refuse("the file is not a template bundle (.studio-template.tar.gz): it is not gzip-compressed")
+	}
+	// Nothing in a valid bundle is larger than its files, its manifest
+	// and tar's headers: a stream that inflates past that is refused.
+	tr := tar.NewReader(io.LimitReader(gz, lim.MaxBytes+maxManifest+int64(lim.MaxFiles+2)*2048))
+	hdr, err := tr.Next()
+	if err != nil {
+		return nil, refuse("the file is not a template bundle: %s", tarProblem(err))
+	}
+	if hdr.Name != ManifestName || hdr.Typeflag != tar.TypeReg {
+		return nil, refuse("the bundle does not start with its manifest, %s", ManifestName)
+	}
+	if hdr.Size > maxManifest {
+		return nil, refuse("the bundle's manifest is larger than %s", human(maxManifest))
+	}
+	raw, err := io.ReadAll(tr)
+	if err != nil {
+		return nil, refuse("the bundle's manifest cannot be read: %s", tarProblem(err))
+	}
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, refuse("the bundle's manifest is not valid JSON: %v", err)
+	}
+	if err := checkManifest(&m, lim); err != nil {
+		return nil, err
+	}
+	want := make(map[string]File, len(m.Files))
+	for _, f := range m.Files {
+		want[f.Path] = f
+	}
+	files := make(map[string][]byte, len(m.Files))
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, refuse("the bundle cannot be read: %s", tarProblem(err))
+		}
+		name := hdr.Name
+		if hdr.Typeflag == tar.TypeDir {
+			if err := checkPath(strings.TrimSuffix(strings.TrimPrefix(name, filesDir), "/")); err != nil && name != filesDir {
+				return nil, err
+			}
+			continue
+		}
+		switch hdr.Typeflag {
+		case tar.TypeReg:
+		case tar.TypeSymlink, tar.TypeLink:
+			return nil, refuse("%q is a link; a template holds only regular files", clip(name))
+		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+			return nil, refuse("%q is a device or pipe; a template holds only regular files", clip(name))
+		default:
+			return nil, refuse("%q is not a regular file (tar type %q)", clip(name), string(hdr.Typeflag))
+		}
+		if !strings.HasPrefix(name, filesDir) {
+			return nil, refuse("%q is outside the bundle's files/ folder", clip(name))
+		}
+		p := strings.TrimPrefix(name, filesDir)
+		if err := checkPath(p); err != nil {
+			return nil, err
+		}
+		f, ok := want[p]
+		if !ok {
+			return nil, refuse("%q is in the bundle but not in its manifest", clip(p))
+		}
+		if _, dup := files[p]; dup {
+			return nil, refuse("%q is in the bundle twice", clip(p))
+		}
+		if hdr.Size != f.Size {
+			return nil, refuse("%q is %d bytes, but the manifest says %d", clip(p), hdr.Size, f.Size)
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, f.Size+1))
+		if err != nil {
+			return nil, refuse("%q cannot be read: %s", clip(p), tarProblem(err))
+		}
+		if int64(len(b)) != f.Size {
+			return nil, refuse("%q is %d bytes, but the manifest says %d", clip(p), len(b), f.Size)
+		}
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != f.SHA256 {
+			return nil, refuse("%q does not match its SHA-256 in the manifest: the bundle was changed or damaged", clip(p))
+		}
+		files[p] = b
+	}
+	for _, f := range m.Files {
+		if _, ok := files[f.Path]; !ok {
+			return nil, refuse("%q is in the manifest but not in the bundle", clip(f.Path))
+		}
+	}
+	return &Bundle{Manifest: m, Files: files}, nil
+}
+
+func checkManifest(m *Manifest, lim Limits) error {
+	if m.Format != Format {
+		return refuse(`the file is not a studio template bundle (its manifest's "format" is not %q)`, Format)
+	}
+	if m.FormatVersion != FormatVersion {
+		return refuse(`the bundle's "format_version" is not one this studio reads (%d)`, FormatVersion)
+	}
+	if len(m.Files) > lim.MaxFiles {
+		return refuse("the bundle has %d files, more than the %d a template may hold", len(m.Files), lim.MaxFiles)
+	}
+	var total int64
+	seen := make(map[string]bool, len(m.Files))
+	for i := range m.Files {
+		f := &m.Files[i]
+		if err := checkPath(f.Path); err != nil {
+			return err
+		}
+		if seen[f.Path] {
+			return refuse("%q is in the manifest twice", clip(f.Path))
+		}
+		seen[f.Path] = true
+		if f.Size < 0 || f.Size > lim.MaxBytes {
+			return refuse("%q has a size of %d bytes, which a template cannot hold", clip(f.Path), f.Size)
+		}
+		total += f.Size
+		if len(f.SHA256) != 64 || strings.Trim(f.SHA256, "0123456789abcdef") != "" {
+			return refuse("%q has no SHA-256 (64 lower-case hex digits) in the manifest", clip(f.Path))
+		}
+		if f.Mode&0o111 != 0 {
+			f.Mode = 0o755
+		} else {
+			f.Mode = 0o644
+		}
+	}
+	if total > lim.MaxBytes {
+		return refuse("the bundle's files are %s, more than the %s a template may hold", human(total), human(lim.MaxBytes))
+	}
+	for _, s := range m.Template.Screenshots {
+		if !seen[s] {
+			return refuse("the screenshot %q is not one of the bundle's files", clip(s))
+		}
+		if !IsImage(s) {
+			return refuse("the screenshot %q is not a PNG, JPEG or WebP file", clip(s))
+		}
+	}
+	return nil
+}
+
+// checkPath refuses a path that is not a plain, relative, /-separated
+// path inside the template, or that names what a template never carries.
+func checkPath(p string) error {
+	switch {
+	case p == "":
+		return refuse("a file in the bundle has an empty path")
+	case !utf8.ValidString(p) || strings.ContainsRune(p, 0):
+		return refuse("a path in the bundle is not valid text")
+	case len(p) > maxPathLen:
+		return refuse("a path in the bundle is longer than %d bytes", maxPathLen)
+	case strings.HasPrefix(p, "/") || path.IsAbs(p):
+		return refuse("%q is an absolute path; a template's paths are relative to the project", clip(p))
+	case strings.Contains(p, `\`):
+		return refuse("%q has a backslash; a template's paths use /", clip(p))
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		switch {
+		case seg == "..":
+			return refuse("%q leads out of the project (..)", clip(p))
+		case seg == "" || seg == ".":
+			return refuse("%q is not a clean path", clip(p))
+		case neverCarried[seg]:
+			return refuse("%q is inside %s, which a template never carries", clip(p), seg)
+		}
+	}
+	return nil
+}
+
+// neverCarried are folders a template leaves out wherever they are.
+var neverCarried = map[string]bool{"node_modules": true, ".git": true}
+
+// IsImage says whether a path names a screenshot studio shows.
+func IsImage(p string) bool {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".png", ".jpg", ".jpeg", ".webp":
+		return true
+	}
+	return false
+}
+
+// Extract writes the bundle's files into dir, which must be empty or
+// missing, through an os.Root so nothing lands outside it.
+func (b *Bundle) Extract(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	for _, f := range b.Manifest.Files {
+		if d := path.Dir(f.Path); d != "." {
+			if err := root.MkdirAll(d, 0o755); err != nil {
+				return fmt.Errorf("extract %s: %w", f.Path, err)
+			}
+		}
+		w, err := root.OpenFile(f.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.Mode)
+		if err != nil {
+			return fmt.Errorf("extract %s: %w", f.Path, err)
+		}
+		_, err = w.Write(b.Files[f.Path])
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("extract %s: %w", f.Path, err)
+		}
+	}
+	return nil
+}
+
+func tarProblem(err error) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "it ends too early (cut off, or larger than a template may be once uncompressed)"
+	}
+	return err.Error()
+}
+
+func clip(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "?")
+	}
+	if r := []rune(s); len(r) > 80 {
+		return string(r[:80]) + "…"
+	}
+	return s
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
