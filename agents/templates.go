@@ -19,11 +19,8 @@ import (
 	"studio/templates"
 )
 
-// Errors of templates.
-var (
-	ErrNotATemplate    = errors.New("this item is not a template")
-	ErrTemplateBuiltIn = errors.New("a built-in template's files ship with studio; fork it to make your own copy")
-)
+// ErrNotATemplate: the item is an agent.
+var ErrNotATemplate = errors.New("this item is not a template")
 
 // MaxTemplateReadme bounds a template's README.
 const MaxTemplateReadme = 32 << 10
