@@ -846,13 +846,13 @@ func ItemPage(p Page, d ItemData) templ.Component {
 				}
 			}
 			if d.Reported {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 74, "<div class=\"alert mt-4\" role=\"status\" data-testid=\"reported\">Thank you: your report was sent to the administrators.</div>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 74, "<div class=\"alert alert-info mt-4\" role=\"status\" data-testid=\"reported\">Thank you: your report was sent to the administrators.</div>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
 			if d.Saved {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 75, "<div class=\"alert mt-4\" role=\"status\" data-testid=\"template-saved\">Saved. Files and folders left out (dependencies, version control, build output, secrets, links): ")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 75, "<div class=\"alert alert-info mt-4\" role=\"status\" data-testid=\"template-saved\">Saved. Files and folders left out (dependencies, version control, build output, secrets, links): ")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
