@@ -29,7 +29,7 @@ func (s *Server) createFrom(ctx context.Context, user uuid.UUID, name, template 
 	case errors.Is(err, agents.ErrItemNotFound), errors.Is(err, agents.ErrNotATemplate):
 		return db.Project{}, projects.ErrUnknownTemplate
 	case err != nil:
-		return db.Project{}, err
+		return db.Project{}, templateError(err) // hidden, say
 	case src.BuiltIn:
 		return s.Projects.Create(ctx, user, name, src.ItemID)
 	}

@@ -196,6 +196,20 @@ func TestSaveProjectAsTemplateAndCreateFromIt(t *testing.T) {
 	if it := env.item(bob, id); it["installed_version"] != 1.0 || it["update_available"] != true {
 		t.Fatalf("bob's install: %v", it)
 	}
+
+	// Hidden by an administrator (Alice, the first account): no new
+	// projects from it, and it leaves Bob's choices.
+	if res, out := env.json("POST", "/api/admin/marketplace/items/"+id+"/hide", map[string]any{"reason": "Spam."}, bearer(alice)...); res.StatusCode != http.StatusNoContent {
+		t.Fatalf("hide: %d %v", res.StatusCode, out)
+	}
+	res, body = env.json("POST", "/api/projects", map[string]string{"name": "x", "template": id}, bearer(bob)...)
+	if res.StatusCode != http.StatusConflict || errorCode(body) != "item_hidden" {
+		t.Fatalf("project from a hidden template: %d %v", res.StatusCode, body)
+	}
+	_, list = env.json("GET", "/api/templates", nil, bearer(bob)...)
+	if n := len(list["templates"].([]any)); n != 3 {
+		t.Fatalf("bob's templates after the hide: %v", list)
+	}
 }
 
 func TestTemplateBundlesExportImportAndRefusals(t *testing.T) {

@@ -313,6 +313,13 @@ func checkManifest(m *Manifest, lim Limits) error {
 	if total > lim.MaxBytes {
 		return refuse("the bundle's files are %s, more than the %s a template may hold", human(total), human(lim.MaxBytes))
 	}
+	for p := range seen {
+		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+			if seen[d] {
+				return refuse("%q is both a file and a folder in the bundle", clip(d))
+			}
+		}
+	}
 	for _, s := range m.Template.Screenshots {
 		if !seen[s] {
 			return refuse("the screenshot %q is not one of the bundle's files", clip(s))

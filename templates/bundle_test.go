@@ -130,6 +130,7 @@ func TestReadRefusesHostileBundles(t *testing.T) {
 		{"fifo", craft(t, manifestFor(t, ok), entry{hdr: tar.Header{Name: "files/index.html", Typeflag: tar.TypeFifo}}), "device or pipe"},
 		{"file not in manifest", craft(t, manifestFor(t, ok), file("files/index.html", "hi"), file("files/extra.js", "x")), "not in its manifest"},
 		{"missing file", craft(t, manifestFor(t, ok)), "in the manifest but not in the bundle"},
+		{"file and folder", craft(t, manifestFor(t, map[string][]byte{"a": nil, "a/b": nil}), file("files/a", ""), file("files/a/b", "")), "both a file and a folder"},
 		{"duplicate", craft(t, manifestFor(t, ok), file("files/index.html", "hi"), file("files/index.html", "hi")), "twice"},
 		{"node_modules", craft(t, manifestFor(t, map[string][]byte{"node_modules/x/index.js": []byte("x")}), file("files/node_modules/x/index.js", "x")), "never carries"},
 		{"wrong format", craft(t, entry{hdr: tar.Header{Name: ManifestName}, body: []byte(`{"format":"studio-agent","format_version":1}`)}), "not a studio template bundle"},
@@ -218,4 +219,30 @@ func sorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// FuzzRead: no bundle, however made, panics the reader, and whatever it
+// accepts extracts inside the folder it is given.
+func FuzzRead(f *testing.F) {
+	good, err := Pack(info, sample(), nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte{0x1f, 0x8b})
+	f.Add([]byte("not a bundle"))
+	lim := Limits{MaxBytes: 1 << 20, MaxFiles: 100, MaxBundle: 1 << 20}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := Read(data, lim)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("a refusal that is not ErrInvalid: %v", err)
+			}
+			return
+		}
+		dir := t.TempDir()
+		if err := b.Extract(filepath.Join(dir, "p")); err != nil {
+			t.Fatalf("extract of an accepted bundle: %v", err)
+		}
+	})
 }
