@@ -582,6 +582,29 @@ func press(button string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=` + button + `]').click()`)
 }
 
+// logPreviewState logs what a preview frame that never showed its page
+// holds, and what the dev server printed (the workspace's Logs pane), so
+// a failure says whether the page, the proxy or the dev server stalled.
+func logPreviewState(t *testing.T, ctx context.Context, inFrame chromedp.QueryOption) {
+	t.Helper()
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	html, err := chromedp.Run(qctx, chromedp.OuterHTML(chromedp.CSS(`html`), inFrame))
+	cancel()
+	if len(html) > 2000 {
+		html = html[:2000] + "…"
+	}
+	t.Logf("the preview frame holds (%v):\n%s", err, html)
+	chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=logs-tab]')?.click()`))
+	time.Sleep(3 * time.Second)
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	logs, err := chromedp.Run(lctx, chromedp.TextContent(chromedp.CSS(`[data-testid=logs]`)))
+	cancel()
+	if len(logs) > 4000 {
+		logs = "…" + logs[len(logs)-4000:]
+	}
+	t.Logf("the dev server's log (%v):\n%s", err, logs)
+}
+
 // waitFrameHeading waits until the preview frame's heading reads want.
 func waitFrameHeading(t *testing.T, ctx context.Context, inFrame chromedp.QueryOption, want string) {
 	t.Helper()
@@ -632,6 +655,7 @@ func previewFrame(t *testing.T, ctx context.Context) chromedp.QueryOption {
 		if time.Now().After(deadline) {
 			src, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("preview").src`))
 			screenshot(t, ctx, "failed-preview-frame")
+			logPreviewState(t, ctx, inFrame)
 			t.Fatalf("the preview frame (%s) shows no heading: %v", src, err)
 		}
 	}
