@@ -52,6 +52,7 @@ type Config struct {
 	MaxFileSize        int64         // STUDIO_MAX_FILE_SIZE: largest project file written through studio
 	ProjectDisk        int64         // STUDIO_PROJECT_DISK: most a project's folder may take; 0 = no limit
 	TemplateMaxSize    int64         // STUDIO_TEMPLATE_MAX_SIZE: most a template's files (and its bundle) may take
+	ImportMaxSize      int64         // STUDIO_IMPORT_MAX_SIZE: most an imported project's files (and its zip) may take
 	Memory             int64         // STUDIO_CONTAINER_MEMORY: memory per project container
 	CPUs               float64       // STUDIO_CONTAINER_CPUS: CPUs per project container
 	Pids               int64         // STUDIO_CONTAINER_PIDS: processes per project container
@@ -204,6 +205,8 @@ var settings = []setting{
 		sizeSetting(func(c *Config) *int64 { return &c.ProjectDisk })},
 	{"STUDIO_TEMPLATE_MAX_SIZE", "template-max-size", "20MiB", "most a template's files may take together, and its bundle file; larger projects cannot be saved as templates",
 		sizeSetting(func(c *Config) *int64 { return &c.TemplateMaxSize })},
+	{"STUDIO_IMPORT_MAX_SIZE", "import-max-size", "100MiB", "most an imported project's files may take together, and its zip file",
+		sizeSetting(func(c *Config) *int64 { return &c.ImportMaxSize })},
 	{"STUDIO_CONTAINER_MEMORY", "container-memory", "1GiB", "memory limit of each project container",
 		sizeSetting(func(c *Config) *int64 { return &c.Memory })},
 	{"STUDIO_CONTAINER_CPUS", "container-cpus", "1", "CPU limit of each project container (e.g. 0.5, 2)",
@@ -413,6 +416,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxFileSize < 1024 {
 		bad("STUDIO_MAX_FILE_SIZE", "must be at least 1KiB")
+	}
+	if c.TemplateMaxSize < 1024 {
+		bad("STUDIO_TEMPLATE_MAX_SIZE", "must be at least 1KiB")
+	}
+	if c.ImportMaxSize < 1024 {
+		bad("STUDIO_IMPORT_MAX_SIZE", "must be at least 1KiB")
 	}
 	if c.AgentMaxTurnBytes < 1024 {
 		bad("STUDIO_AGENT_MAX_TURN_BYTES", "must be at least 1KiB")

@@ -17,6 +17,11 @@ func (s *Server) card(p db.Project) views.ProjectCard {
 }
 
 func (s *Server) dashboard(c echo.Context) error {
+	return s.renderDashboard(c, http.StatusOK, views.Form{})
+}
+
+// renderDashboard shows the projects with the forms as f holds them.
+func (s *Server) renderDashboard(c echo.Context, status int, f views.Form) error {
 	list, err := s.Projects.List(c.Request().Context(), currentUser(c).ID, 200, nil)
 	if err != nil {
 		return err
@@ -29,7 +34,12 @@ func (s *Server) dashboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.DashboardPage(s.page(c, "Projects"), cards, choices, views.Form{}))
+	return render(c, status, views.DashboardPage(s.page(c, "Projects"), cards, choices, f))
+}
+
+// formWith is a form holding values, with no errors yet.
+func formWith(values map[string]string) views.Form {
+	return views.Form{Values: values, Errors: map[string]string{}}
 }
 
 // createProject adds a project; htmx gets its card at once, which then

@@ -79,7 +79,9 @@ func New(d Deps) *Server {
 			},
 		}),
 		writeDeadline(responseWriteTimeout),
-		middleware.BodyLimit(strconv.FormatInt(d.Config.MaxBody, 10)+"B"),
+		// Uploads of bundles and zips have their own, larger limits.
+		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: strconv.FormatInt(d.Config.MaxBody, 10) + "B",
+			Skipper: func(c echo.Context) bool { return uploadRoutes[c.Path()] }}),
 		middleware.SecureWithConfig(middleware.SecureConfig{
 			XSSProtection:         "0",
 			ContentTypeNosniff:    "nosniff",
@@ -152,4 +154,14 @@ func isStream(c echo.Context) bool {
 // log is the request's logger, carrying its request id.
 func (s *Server) log(c echo.Context) *slog.Logger {
 	return s.Logger.With("request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+}
+
+// uploadRoutes take files larger than STUDIO_MAX_BODY and bound them
+// themselves: template bundles (STUDIO_TEMPLATE_MAX_SIZE) and project zips
+// (STUDIO_IMPORT_MAX_SIZE).
+var uploadRoutes = map[string]bool{
+	"/api/templates/import":      true,
+	"/marketplace/agents/import": true,
+	"/api/projects/import":       true,
+	"/projects/import":           true,
 }

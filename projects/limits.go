@@ -106,7 +106,7 @@ func (s *Service) whyNotStarted(ctx context.Context, q *db.Queries, id uuid.UUID
 
 // createWithinLimits inserts a project under its owner's lock, so neither
 // the project count nor the running count can be passed by two requests.
-func (s *Service) createWithinLimits(ctx context.Context, arg db.CreateProjectWithinLimitsParams) (p db.Project, claimed bool, err error) {
+func (s *Service) createWithinLimits(ctx context.Context, arg db.CreateProjectWithinLimitsParams, usePool bool) (p db.Project, claimed bool, err error) {
 	arg.MaxProjects, arg.MaxRunning = int32(s.opts.MaxProjects), int32(s.opts.MaxRunning)
 	var dead []uuid.UUID
 	err = db.InTx(ctx, s.pool, func(q *db.Queries) error {
@@ -118,7 +118,7 @@ func (s *Service) createWithinLimits(ctx context.Context, arg db.CreateProjectWi
 		// A ready pool slot's id becomes the project's; the slot goes back
 		// to the pool if the project is refused and the transaction undone.
 		var slot *db.PoolSlot
-		if !arg.TemplateItem.Valid { // the pool holds built-in templates only
+		if usePool {
 			var gone []uuid.UUID
 			slot, gone, err = s.claimSlot(ctx, q, arg.Template)
 			dead = gone

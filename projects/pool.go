@@ -203,7 +203,7 @@ func (s *Service) warmSlot(ctx context.Context, slot db.PoolSlot) error {
 	defer s.warming.Delete(slot.ID)
 	id := slot.ID.String()
 	dir := s.dir(slot.ID)
-	if err := s.copyFiles(ctx, db.Project{Template: slot.Template}, dir); err != nil {
+	if err := s.copyFiles(ctx, db.Project{ID: slot.ID, Template: slot.Template}); err != nil {
 		return err
 	}
 	st, err := s.rt.Ensure(ctx, containers.Spec{ProjectID: id, Dir: dir})

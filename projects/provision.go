@@ -76,7 +76,7 @@ func (s *Service) provision(ctx context.Context, p db.Project) error {
 	dir := s.dir(id)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		s.progress(ctx, p, "files", "Copying the template's files")
-		if err := s.copyFiles(ctx, p, dir); err != nil {
+		if err := s.copyFiles(ctx, p); err != nil {
 			return fail(err)
 		}
 	}
@@ -148,7 +148,7 @@ func (s *Service) progress(ctx context.Context, p db.Project, step, message stri
 // a version of a user's template from its bundle — next to their final
 // place and renames the folder in, so a crash never leaves a half-copied
 // project.
-func (s *Service) copyFiles(ctx context.Context, p db.Project, dir string) error {
+func (s *Service) copyFiles(ctx context.Context, p db.Project) error {
 	fill := func(tmp string) error { return image.CopyTemplate(p.Template, tmp) }
 	if p.TemplateItem.Valid {
 		row, err := s.q.GetTemplateBundle(ctx, db.GetTemplateBundleParams{TemplateID: p.TemplateItem.String, Version: p.TemplateVersion.Int32})
@@ -165,27 +165,44 @@ func (s *Service) copyFiles(ctx context.Context, p db.Project, dir string) error
 			if err := b.Extract(tmp); err != nil {
 				return err
 			}
-			if pkg, ok := b.Files["package.json"]; ok && image.SameDependencies(p.Template, pkg) {
-				if err := image.LinkDependencies(p.Template, tmp); err != nil {
-					return err
-				}
-			}
-			return image.MakeWritable(tmp)
+			return linkIfSame(p.Template, tmp, b.Files["package.json"])
 		}
 	}
+	if err := s.fillDir(p.ID, fill); err != nil {
+		return fmt.Errorf("copy the template: %w", err)
+	}
+	return nil
+}
+
+// fillDir makes a project's folder: fill writes it next to its final
+// place, it is handed to the container user and renamed in, so a crash
+// never leaves a half-written project.
+func (s *Service) fillDir(id uuid.UUID, fill func(tmp string) error) error {
+	dir := s.dir(id)
 	tmp := dir + ".new"
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
 	}
-	if err := fill(tmp); err != nil {
-		os.RemoveAll(tmp)
-		return fmt.Errorf("copy the template: %w", err)
+	err := fill(tmp)
+	if err == nil {
+		err = image.MakeWritable(tmp)
 	}
-	if err := os.Rename(tmp, dir); err != nil {
-		os.RemoveAll(tmp)
-		return fmt.Errorf("copy the template: %w", err)
+	if err == nil {
+		err = os.Rename(tmp, dir)
 	}
-	return nil
+	if err != nil {
+		os.RemoveAll(tmp)
+	}
+	return err
+}
+
+// linkIfSame links the runtime image's dependencies of base into dir when
+// packageJSON asks for exactly those.
+func linkIfSame(base, dir string, packageJSON []byte) error {
+	if packageJSON == nil || !image.SameDependencies(base, packageJSON) {
+		return nil
+	}
+	return image.LinkDependencies(base, dir)
 }
 
 // storedTemplateLimits read a bundle studio stored after checking it.

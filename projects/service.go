@@ -27,6 +27,7 @@ import (
 	"studio/containers/image"
 	"studio/db"
 	"studio/events"
+	"studio/templates"
 )
 
 // Errors a person can act on.
@@ -138,7 +139,7 @@ func (s *Service) Create(ctx context.Context, owner uuid.UUID, name, template st
 	if _, ok := image.Lookup(template); !ok {
 		return db.Project{}, ErrUnknownTemplate
 	}
-	return s.create(ctx, owner, name, db.CreateProjectWithinLimitsParams{Template: template})
+	return s.create(ctx, owner, name, db.CreateProjectWithinLimitsParams{Template: template}, nil)
 }
 
 // TemplateRef is a version of a user's template (a marketplace item) and
@@ -159,10 +160,47 @@ func (s *Service) CreateFromTemplate(ctx context.Context, owner uuid.UUID, name 
 		return db.Project{}, ErrUnknownTemplate
 	}
 	return s.create(ctx, owner, name, db.CreateProjectWithinLimitsParams{Template: ref.Base,
-		TemplateItem: pgtype.Text{String: ref.Item, Valid: true}, TemplateVersion: pgtype.Int4{Int32: ref.Version, Valid: true}})
+		TemplateItem: pgtype.Text{String: ref.Item, Valid: true}, TemplateVersion: pgtype.Int4{Int32: ref.Version, Valid: true}}, nil)
 }
 
-func (s *Service) create(ctx context.Context, owner uuid.UUID, name string, arg db.CreateProjectWithinLimitsParams) (db.Project, error) {
+// CreateFromFiles records a new project whose first files are given (an
+// imported zip, say): they are written before the call returns, and the
+// project is set up like a cold create. It runs on the built-in runtime
+// its package.json calls for: Vite with React, Vite, or the static server.
+func (s *Service) CreateFromFiles(ctx context.Context, owner uuid.UUID, name string, files map[string][]byte, exec map[string]bool) (db.Project, error) {
+	base := BaseFor(files["package.json"])
+	fill := func(tmp string) error {
+		if err := templates.WriteFiles(tmp, files, exec); err != nil {
+			return err
+		}
+		return linkIfSame(base, tmp, files["package.json"])
+	}
+	return s.create(ctx, owner, name, db.CreateProjectWithinLimitsParams{Template: base}, fill)
+}
+
+// BaseFor is the built-in runtime a project with this package.json (nil
+// for none) runs on.
+func BaseFor(packageJSON []byte) string {
+	deps, err := image.Dependencies(packageJSON)
+	if packageJSON == nil || err != nil {
+		return "static"
+	}
+	_, vite := deps["vite"]
+	_, devVite := deps["dev:vite"]
+	if !vite && !devVite {
+		return "static"
+	}
+	_, react := deps["react"]
+	if react {
+		return "react-vite"
+	}
+	return "vanilla-vite"
+}
+
+// create records a project and sets it up. fill, when given, writes the
+// project's first files into a new folder before create returns; such a
+// project never takes a pool slot, nor does one from a user's template.
+func (s *Service) create(ctx context.Context, owner uuid.UUID, name string, arg db.CreateProjectWithinLimitsParams, fill func(dir string) error) (db.Project, error) {
 	name, err := cleanName(name)
 	if err != nil {
 		return db.Project{}, err
@@ -172,7 +210,7 @@ func (s *Service) create(ctx context.Context, owner uuid.UUID, name string, arg 
 	var claimed bool
 	for attempt := 0; ; attempt++ {
 		arg.Slug = slugFor(name, attempt)
-		p, claimed, err = s.createWithinLimits(ctx, arg)
+		p, claimed, err = s.createWithinLimits(ctx, arg, fill == nil && !arg.TemplateItem.Valid)
 		if err == nil {
 			break
 		}
@@ -192,6 +230,12 @@ func (s *Service) create(ctx context.Context, owner uuid.UUID, name string, arg 
 			s.log.Warn("finish a pool claim", "project", p.ID, "err", err)
 		}
 		return p, nil
+	}
+	if fill != nil {
+		if err := s.fillDir(p.ID, fill); err != nil {
+			_ = s.q.DeleteProjectRow(context.WithoutCancel(ctx), p.ID)
+			return db.Project{}, fmt.Errorf("write the project's files: %w", err)
+		}
 	}
 	s.record(ctx, p, "status", map[string]any{"status": p.Status})
 	s.provisionLater(p.ID)

@@ -374,6 +374,19 @@ func IsImage(p string) bool {
 // Extract writes the bundle's files into dir, which must be empty or
 // missing, through an os.Root so nothing lands outside it.
 func (b *Bundle) Extract(dir string) error {
+	exec := map[string]bool{}
+	for _, f := range b.Manifest.Files {
+		if f.Mode&0o111 != 0 {
+			exec[f.Path] = true
+		}
+	}
+	return WriteFiles(dir, b.Files, exec)
+}
+
+// WriteFiles writes files (checked paths → content; those in exec get
+// mode 0755, the others 0644) into dir, which must be empty or missing,
+// through an os.Root so nothing lands outside it.
+func WriteFiles(dir string, files map[string][]byte, exec map[string]bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -382,22 +395,26 @@ func (b *Bundle) Extract(dir string) error {
 		return err
 	}
 	defer root.Close()
-	for _, f := range b.Manifest.Files {
-		if d := path.Dir(f.Path); d != "." {
+	for p, b := range files {
+		if d := path.Dir(p); d != "." {
 			if err := root.MkdirAll(d, 0o755); err != nil {
-				return fmt.Errorf("extract %s: %w", f.Path, err)
+				return fmt.Errorf("write %s: %w", p, err)
 			}
 		}
-		w, err := root.OpenFile(f.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.Mode)
-		if err != nil {
-			return fmt.Errorf("extract %s: %w", f.Path, err)
+		mode := fs.FileMode(0o644)
+		if exec[p] {
+			mode = 0o755
 		}
-		_, err = w.Write(b.Files[f.Path])
+		w, err := root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		_, err = w.Write(b)
 		if cerr := w.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("extract %s: %w", f.Path, err)
+			return fmt.Errorf("write %s: %w", p, err)
 		}
 	}
 	return nil

@@ -24,6 +24,10 @@ type Collected struct {
 	Skipped []Skipped
 }
 
+// Generated says whether a top-level folder of a project holds generated
+// files — build output or a cache — that a copy of the project leaves out.
+func Generated(name string) bool { return buildOutput[name] }
+
 // buildOutput are top-level folders of generated files.
 var buildOutput = map[string]bool{
 	"dist": true, "build": true, "out": true, ".next": true, ".nuxt": true, ".svelte-kit": true,

@@ -1,0 +1,137 @@
+package handlers
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"studio/db"
+	"studio/portable"
+	"studio/projects"
+)
+
+// limitBody bounds an upload route's request body, which the global limit
+// skips (uploadRoutes): a little more than the file may be, for the
+// multipart envelope.
+func limitBody(c echo.Context, limit int64) {
+	c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, limit+64<<10)
+}
+
+// apiExportZip streams the project's files as a zip: everything but
+// dependencies, studio's cache and build output.
+func (s *Server) apiExportZip(c echo.Context) error {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return projectError(projects.ErrNotFound)
+	}
+	h, err := s.Projects.Open(c.Request().Context(), currentUser(c).ID, id)
+	if err != nil {
+		return projectError(err)
+	}
+	hdr := c.Response().Header()
+	hdr.Set(echo.HeaderContentType, "application/zip")
+	// The slug is [a-z0-9-]: safe in a header.
+	hdr.Set(echo.HeaderContentDisposition, `attachment; filename="`+h.Project().Slug+`.zip"`)
+	c.Response().WriteHeader(http.StatusOK)
+	if err := portable.Write(c.Response(), h.Dir()); err != nil {
+		// The status is sent: a cut-off zip is what the client sees.
+		s.log(c).Warn("zip export", "project", id, "err", err)
+	}
+	return nil
+}
+
+func (s *Server) importLimits() portable.Limits {
+	lim := portable.DefaultLimits
+	lim.MaxBytes = s.Config.ImportMaxSize
+	return lim
+}
+
+// importZip makes a project from a zip's bytes.
+func (s *Server) importZip(c echo.Context, name string, data []byte) (db.Project, []string, error) {
+	files, err := portable.Read(bytes.NewReader(data), int64(len(data)), s.importLimits())
+	var bad *portable.Error
+	if errors.As(err, &bad) {
+		return db.Project{}, nil, NewError(http.StatusBadRequest, "bad_zip", capitalize(bad.Message)+".")
+	} else if err != nil {
+		return db.Project{}, nil, err
+	}
+	p, err := s.Projects.CreateFromFiles(c.Request().Context(), currentUser(c).ID, name, files.Files, files.Exec)
+	if err != nil {
+		return db.Project{}, nil, projectError(err)
+	}
+	return p, files.Skipped, nil
+}
+
+// apiImportZip: the body is the zip; ?name= names the project.
+func (s *Server) apiImportZip(c echo.Context) error {
+	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
+		switch strings.TrimSpace(strings.Split(ct, ";")[0]) {
+		case "application/zip", "application/x-zip-compressed", "application/octet-stream":
+		default:
+			return NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the zip's bytes as application/zip.")
+		}
+	}
+	limit := s.Config.ImportMaxSize
+	data, err := io.ReadAll(io.LimitReader(c.Request().Body, limit+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) > limit {
+		return NewError(http.StatusRequestEntityTooLarge, "too_large", "The zip is larger than the limit of "+humanBytes(limit)+" (STUDIO_IMPORT_MAX_SIZE).")
+	}
+	p, skipped, err := s.importZip(c, c.QueryParam("name"), data)
+	if err != nil {
+		return err
+	}
+	if skipped == nil {
+		skipped = []string{}
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"project": s.toProjectJSON(p), "skipped": skipped})
+}
+
+// importZipForm is the dashboard's "Import a zip" form; a refusal shows
+// the dashboard again with the reason.
+func (s *Server) importZipForm(c echo.Context) error {
+	limit := s.Config.ImportMaxSize
+	limitBody(c, limit)
+	name := c.FormValue("name")
+	fail := func(status int, msg string) error {
+		f := formWith(map[string]string{"import_name": name})
+		f.Errors["import"] = msg
+		return s.renderDashboard(c, status, f)
+	}
+	fh, err := c.FormFile("zip")
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fail(http.StatusRequestEntityTooLarge, "The zip is larger than the limit of "+humanBytes(limit)+".")
+		}
+		return fail(http.StatusBadRequest, "Choose a .zip file to import.")
+	}
+	if fh.Size > limit {
+		return fail(http.StatusRequestEntityTooLarge, "The zip is larger than the limit of "+humanBytes(limit)+".")
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return err
+	}
+	p, _, err := s.importZip(c, name, data)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) || e.Status >= 500 {
+			return err
+		}
+		return fail(e.Status, e.Message)
+	}
+	return c.Redirect(http.StatusSeeOther, "/projects/"+p.ID.String())
+}
