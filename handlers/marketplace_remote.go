@@ -77,7 +77,7 @@ func (s *Server) apiRemoteCatalogues(c echo.Context) error {
 				Error: catalogues.Note(cat.Err), Skipped: cat.Skipped, FetchedAt: cat.FetchedAt, Items: []remoteItemJSON{}}
 			for _, it := range cat.Items {
 				_, ok := kinds[it.Kind]
-				j.Items = append(j.Items, remoteItemJSON{Item: it, Installable: ok})
+				j.Items = append(j.Items, remoteItemJSON{Item: it, Installable: ok && s.canCreate()})
 			}
 			out = append(out, j)
 		}
@@ -112,6 +112,9 @@ func (s *Server) installRemote(c echo.Context, ref, id string) (agents.Item, err
 	ctx, user := c.Request().Context(), currentUser(c).ID
 	if s.Catalogues == nil {
 		return agents.Item{}, remoteError(catalogues.ErrNoCatalogue)
+	}
+	if !s.canCreate() { // an import makes an agent of the user's
+		return agents.Item{}, marketplaceError(agents.ErrPublishingOff)
 	}
 	cat, it, err := s.Catalogues.Find(ctx, ref, id)
 	if err != nil {

@@ -273,3 +273,33 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// Under STUDIO_MARKETPLACE=off nobody makes agents, so nothing installs
+// from a catalogue either, and no bundle is downloaded.
+func TestRemoteInstallUnderMarketplaceOff(t *testing.T) {
+	t.Parallel()
+	cat := newCatalogueServer(t)
+	otter := []byte(bundleJSON(agents.BundleAgent{Name: "Otter", SystemPrompt: "Otters only."}, nil))
+	cat.serve("/index.json", mustJSON(t, map[string]any{"format": "studio-catalogue", "format_version": 1, "items": []any{
+		entry("otter", "agent", "Otter", "/otter.json", otter)}}))
+	cat.serve("/otter.json", otter)
+	env := newEnvWith(t, envOptions{env: map[string]string{
+		"STUDIO_MARKETPLACE": "off", "STUDIO_MARKETPLACE_URLS": cat.URL + "/index.json", "STUDIO_PROVIDER_ALLOW": "127.0.0.1",
+	}})
+	bob := env.register("bob@example.com")
+	_, out := env.json("GET", "/api/marketplace/remote", nil, bearer(bob)...)
+	if it := out["catalogues"].([]any)[0].(map[string]any)["items"].([]any)[0].(map[string]any); it["installable"] != false {
+		t.Fatalf("listed as installable: %v", it)
+	}
+	if res, out := env.json("POST", "/api/marketplace/remote/install", map[string]any{"catalogue": 0, "id": "otter"}, bearer(bob)...); res.StatusCode != http.StatusForbidden || errorCode(out) != "marketplace_off" {
+		t.Fatalf("install: %d %v", res.StatusCode, out)
+	}
+	if cat.fetched("/otter.json") {
+		t.Fatal("the bundle was downloaded")
+	}
+	b := env.browser()
+	b.signup("carol@example.com")
+	if _, doc, _ := b.page("/marketplace"); doc.Find("[data-testid=remote-item]").Length() != 1 || doc.Find("[data-testid=remote-install]").Length() != 0 {
+		t.Fatalf("the page under off: %s", doc.Find("[data-testid=remote-catalogues]").Text())
+	}
+}

@@ -347,7 +347,7 @@ func MarketplacePage(p Page, d MarketData) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if d.Remote != nil {
-				templ_7745c5c3_Err = remoteCatalogues(p, d.Remote).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = remoteCatalogues(p, d.Remote, d.CanCreate).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -367,7 +367,7 @@ func MarketplacePage(p Page, d MarketData) templ.Component {
 }
 
 // remoteCatalogues lists what the administrator's remote catalogues offer.
-func remoteCatalogues(p Page, cats []RemoteCatalogue) templ.Component {
+func remoteCatalogues(p Page, cats []RemoteCatalogue, canInstall bool) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -480,7 +480,7 @@ func remoteCatalogues(p Page, cats []RemoteCatalogue) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			for _, it := range cat.Items {
-				templ_7745c5c3_Err = remoteItemCard(p, cat, it).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = remoteItemCard(p, cat, it, canInstall).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -498,7 +498,7 @@ func remoteCatalogues(p Page, cats []RemoteCatalogue) templ.Component {
 	})
 }
 
-func remoteItemCard(p Page, cat RemoteCatalogue, it RemoteItem) templ.Component {
+func remoteItemCard(p Page, cat RemoteCatalogue, it RemoteItem, canInstall bool) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -620,7 +620,7 @@ func remoteItemCard(p Page, cat RemoteCatalogue, it RemoteItem) templ.Component 
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		if it.Installable {
+		if canInstall && it.Installable {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 50, "<form class=\"mt-3\" method=\"post\" action=\"/marketplace/remote/install\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -659,7 +659,7 @@ func remoteItemCard(p Page, cat RemoteCatalogue, it RemoteItem) templ.Component 
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-		} else {
+		} else if canInstall {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 54, "<p class=\"mt-3 text-xs opacity-75\" data-testid=\"remote-unsupported\">Installing ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
