@@ -106,7 +106,14 @@ type Client struct {
 	now  func() time.Time
 
 	mu    sync.Mutex
-	cache map[int]Catalogue
+	cache map[int]*entry
+}
+
+// entry is a catalogue as last read, and the read under way if one is.
+type entry struct {
+	cat     Catalogue
+	read    bool          // cat holds a finished read
+	reading chan struct{} // closed when the read under way ends; nil when none is
 }
 
 // New returns a client for the catalogues at urls; every connection goes
@@ -126,7 +133,7 @@ func New(urls []*url.URL, d *netguard.Dialer, log *slog.Logger) *Client {
 		}
 		return nil
 	}
-	return &Client{urls: urls, http: hc, log: log, now: time.Now, cache: map[int]Catalogue{}}
+	return &Client{urls: urls, http: hc, log: log, now: time.Now, cache: map[int]*entry{}}
 }
 
 // List reads every catalogue, from the cache where it is fresh, at the same
@@ -198,25 +205,50 @@ func (c *Client) Download(ctx context.Context, it Item, limit int64) ([]byte, er
 	return data, nil
 }
 
-// catalogue is catalogue i, read again when the cached copy is stale.
+// catalogue is catalogue i, read again when the cached copy is stale. One
+// read at a time per catalogue: the requests that want it meanwhile wait
+// for that read (or their own end), so a busy page never sends a burst to
+// another server, and a person who leaves does not fail the read for others.
 func (c *Client) catalogue(ctx context.Context, i int) Catalogue {
 	c.mu.Lock()
-	cached, ok := c.cache[i]
+	e, ok := c.cache[i]
+	if !ok {
+		e = &entry{}
+		c.cache[i] = e
+	}
+	if e.read && c.now().Sub(e.cat.FetchedAt) < e.cat.freshFor() {
+		c.mu.Unlock()
+		return e.cat
+	}
+	if e.reading == nil {
+		e.reading = make(chan struct{})
+		// The read is bounded by indexTimeout, not by the asker.
+		go c.refresh(context.WithoutCancel(ctx), i, e)
+	}
+	reading := e.reading
 	c.mu.Unlock()
-	if ok && c.now().Sub(cached.FetchedAt) < cached.freshFor() {
-		return cached
+	select {
+	case <-reading:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return e.cat
+	case <-ctx.Done():
+		u := c.urls[i]
+		return Catalogue{Ref: i, URL: u.String(), Host: u.Host, Name: u.Host, Err: ctx.Err(), FetchedAt: c.now()}
 	}
+}
+
+// refresh reads catalogue i into e and wakes those waiting for it.
+func (c *Client) refresh(ctx context.Context, i int, e *entry) {
 	cat := c.fetch(ctx, i)
-	if ctx.Err() != nil { // the asker left: not the catalogue's failure
-		return cat
-	}
 	if cat.Err != nil {
 		c.log.Warn("a marketplace catalogue could not be read", "url", cat.URL, "error", cat.Err)
 	}
 	c.mu.Lock()
-	c.cache[i] = cat
-	c.mu.Unlock()
-	return cat
+	defer c.mu.Unlock()
+	e.cat, e.read = cat, true
+	close(e.reading)
+	e.reading = nil
 }
 
 func (cat Catalogue) freshFor() time.Duration {

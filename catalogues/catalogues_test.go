@@ -275,18 +275,38 @@ func TestMalformedIndexes(t *testing.T) {
 	}
 }
 
-// A request that is cancelled while an index is read does not leave the
-// catalogue marked failing for everyone else.
-func TestCancelledReadIsNotCached(t *testing.T) {
+// Requests that want a catalogue while it is read wait for that one read;
+// one that leaves meanwhile does not fail it for the others.
+func TestOneReadAtATime(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t, map[string][]byte{"/index.json": indexOf()})
+	release := make(chan struct{})
+	var reads atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reads.Add(1)
+		<-release
+		w.Write(indexOf())
+	}))
+	t.Cleanup(srv.Close)
 	c := client(t, srv.URL+"/index.json")
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if cats := c.List(ctx); cats[0].Err == nil {
-		t.Fatal("a cancelled read succeeded")
+
+	leaving, leave := context.WithCancel(context.Background())
+	left := make(chan Catalogue)
+	go func() { left <- c.List(leaving)[0] }()
+	results := make(chan Catalogue, 5)
+	for range 5 {
+		go func() { results <- c.List(context.Background())[0] }()
 	}
-	if cats := c.List(context.Background()); cats[0].Err != nil {
-		t.Fatalf("the cancelled read was cached: %v", cats[0].Err)
+	leave()
+	if cat := <-left; !errors.Is(cat.Err, context.Canceled) {
+		t.Fatalf("the request that left got %v", cat.Err)
+	}
+	close(release)
+	for range 5 {
+		if cat := <-results; cat.Err != nil || cat.Name != "Team agents" {
+			t.Fatalf("a waiting request got %+v", cat)
+		}
+	}
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("the index was read %d times", n)
 	}
 }
