@@ -47,16 +47,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	studio.Start()
 
 	deps := handlers.Deps{
-		Config:   cfg,
-		Logger:   log,
-		Database: studio,
-		Engine:   studio.Engine,
-		Auth:     studio.Auth,
-		Projects: studio.Projects,
-		Agents:   studio.Agents,
-		Bus:      studio.Bus,
-		Previews: &proxy.Signer{Ring: studio.Ring},
-		Usage:    studio.Engine,
+		Config:     cfg,
+		Logger:     log,
+		Database:   studio,
+		Engine:     studio.Engine,
+		Auth:       studio.Auth,
+		Projects:   studio.Projects,
+		Agents:     studio.Agents,
+		Bus:        studio.Bus,
+		Previews:   &proxy.Signer{Ring: studio.Ring},
+		Catalogues: studio.Catalogues,
+		Usage:      studio.Engine,
 	}
 	if static.Missing() {
 		log.Warn("static assets are not built; run `go tool task assets`")

@@ -13,6 +13,7 @@ import (
 
 	"studio/agents"
 	"studio/agents/providers"
+	"studio/catalogues"
 	"studio/config"
 	"studio/netguard"
 )
@@ -63,19 +64,40 @@ func agentOptions(cfg *config.Config, log *slog.Logger) (agents.Options, error) 
 	}, nil
 }
 
-// warnRefusedEndpoints logs every provider endpoint the administrator set
-// that the allow list refuses, so the mistake shows at start rather than in
-// the first run.
+// newCatalogues is the reader of the remote catalogues, or nil when there
+// are none. Catalogues are dialled through the same allow list as
+// providers: the design has one guarded dialer for every address a person
+// supplies, and its refusals already name STUDIO_PROVIDER_ALLOW.
+func newCatalogues(cfg *config.Config, log *slog.Logger) (*catalogues.Client, error) {
+	urls, err := cfg.MarketplaceURLList()
+	if err != nil || len(urls) == 0 {
+		return nil, err
+	}
+	allow, err := cfg.ProviderAllowList()
+	if err != nil {
+		return nil, fmt.Errorf("STUDIO_PROVIDER_ALLOW: %w", err)
+	}
+	return catalogues.New(urls, netguard.NewDialer(allow), log), nil
+}
+
+// warnRefusedEndpoints logs every provider endpoint and catalogue the
+// administrator set that the allow list refuses, so the mistake shows at
+// start rather than in the first run.
 func warnRefusedEndpoints(ctx context.Context, d *netguard.Dialer, cfg *config.Config, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	for _, e := range []struct{ env, url string }{
+	endpoints := []struct{ env, url string }{
 		{"STUDIO_OPENAI_BASE_URL", cfg.OpenAIBaseURL},
 		{"STUDIO_ANTHROPIC_BASE_URL", cfg.AnthropicBaseURL},
 		{"STUDIO_GEMINI_BASE_URL", cfg.GeminiBaseURL},
 		{"STUDIO_OLLAMA_URL", cfg.OllamaURL},
 		{"STUDIO_OPENAI_COMPATIBLE_URL", cfg.CompatibleURL},
-	} {
+	}
+	urls, _ := cfg.MarketplaceURLList()
+	for _, u := range urls {
+		endpoints = append(endpoints, struct{ env, url string }{"STUDIO_MARKETPLACE_URLS", u.String()})
+	}
+	for _, e := range endpoints {
 		u, err := url.Parse(e.url)
 		if e.url == "" || err != nil {
 			continue
@@ -89,7 +111,7 @@ func warnRefusedEndpoints(ctx context.Context, d *netguard.Dialer, cfg *config.C
 			port = "80"
 		}
 		if err := d.Check(ctx, net.JoinHostPort(u.Hostname(), port)); errors.Is(err, netguard.ErrBlocked) {
-			log.Warn("a provider endpoint will be refused", "variable", e.env, "error", err)
+			log.Warn("an endpoint will be refused", "variable", e.env, "error", err)
 		}
 	}
 }

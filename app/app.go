@@ -16,6 +16,7 @@ import (
 
 	"studio/agents"
 	"studio/auth"
+	"studio/catalogues"
 	"studio/config"
 	"studio/containers"
 	"studio/containers/image"
@@ -71,6 +72,8 @@ type App struct {
 	Bus      *events.Bus
 	Projects *projects.Service
 	Agents   *agents.Service
+	// Catalogues reads STUDIO_MARKETPLACE_URLS; nil when it names none.
+	Catalogues *catalogues.Client
 
 	database *database
 	stop     context.CancelFunc // ends the background work Start began
@@ -169,7 +172,8 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 		opts.Agents(&agentOpts)
 	}
 	a.Agents = agents.New(a.Pool, a.Auth, a.Projects, a.Engine, a.Bus, a.Log, agentOpts)
-	return nil
+	a.Catalogues, err = newCatalogues(cfg, a.Log)
+	return err
 }
 
 // poolVersion names what a warm pool slot is made of: the runtime image,

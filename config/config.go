@@ -43,6 +43,7 @@ type Config struct {
 	TraefikContainer   string        // STUDIO_TRAEFIK_CONTAINER: the Traefik container studio attaches to each project's network
 	Signup             string        // STUDIO_SIGNUP: open | invite | closed
 	Marketplace        string        // STUDIO_MARKETPLACE: off | private | instance
+	MarketplaceURLs    string        // STUDIO_MARKETPLACE_URLS: remote catalogue indexes, comma-separated; see MarketplaceURLList
 	IdleTimeout        time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
 	PauseAfter         string        // STUDIO_PAUSE_AFTER: freeze the containers of projects idle this long; see PauseDelay
 	PoolSize           string        // STUDIO_POOL_SIZE: warm pool slots per template; see PoolSizes
@@ -170,6 +171,8 @@ var settings = []setting{
 		str(func(c *Config) *string { return &c.Signup })},
 	{"STUDIO_MARKETPLACE", "marketplace", "instance", "what users may publish: instance (agents visible to every user of this instance) | private (only their own private agents) | off (no publishing, only built-in agents)",
 		str(func(c *Config) *string { return &c.Marketplace })},
+	{"STUDIO_MARKETPLACE_URLS", "marketplace-urls", "", "remote marketplace catalogues: http(s) addresses of catalogue indexes (studio-catalogue JSON files on any web server), comma-separated; fetched through the same guard as provider calls (STUDIO_PROVIDER_ALLOW)",
+		str(func(c *Config) *string { return &c.MarketplaceURLs })},
 	{"STUDIO_IDLE_TIMEOUT", "idle-timeout", "30m", "hibernate a project after this long without activity (Go duration; 0 = never)",
 		func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -400,6 +403,9 @@ func (c *Config) Validate() error {
 	}
 	oneOf("STUDIO_SIGNUP", c.Signup, "open", "invite", "closed")
 	oneOf("STUDIO_MARKETPLACE", c.Marketplace, "off", "private", "instance")
+	if _, err := c.MarketplaceURLList(); err != nil {
+		bad("STUDIO_MARKETPLACE_URLS", "%s", err)
+	}
 	oneOf("STUDIO_LOG_LEVEL", c.LogLevel, "debug", "info", "warn", "error")
 	oneOf("STUDIO_LOG_FORMAT", c.LogFormat, "text", "json")
 	if c.IdleTimeout < 0 {
@@ -780,6 +786,34 @@ func parseSize(v string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%q is not a size such as 8MiB", v)
+}
+
+// MarketplaceURLList is STUDIO_MARKETPLACE_URLS, parsed: absolute http or
+// https addresses without a user name or password (an index is public;
+// a secret in it would be sent to every redirect and shown in the page).
+func (c *Config) MarketplaceURLList() ([]*url.URL, error) {
+	var out []*url.URL
+	seen := map[string]bool{}
+	for _, entry := range strings.Split(c.MarketplaceURLs, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		u, err := url.Parse(entry)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "":
+			return nil, fmt.Errorf("%q is not an http:// or https:// address such as https://studio.example.com/marketplace/catalogue.json", entry)
+		case u.User != nil:
+			return nil, fmt.Errorf("%q has a user name or password; a catalogue must be readable without one", entry)
+		case u.Fragment != "":
+			return nil, fmt.Errorf("%q has a #fragment, which is never sent to the server", entry)
+		case seen[u.String()]:
+			return nil, fmt.Errorf("%q is listed twice", entry)
+		}
+		seen[u.String()] = true
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 // ProviderAllowList is STUDIO_PROVIDER_ALLOW, parsed.

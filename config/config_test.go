@@ -330,3 +330,39 @@ func TestProviderEndpoints(t *testing.T) {
 		}
 	}
 }
+
+func TestMarketplaceURLs(t *testing.T) {
+	c, err := Load("serve", nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if urls, err := c.MarketplaceURLList(); err != nil || len(urls) != 0 {
+		t.Fatalf("default: %v %v", urls, err)
+	}
+	c, err = Load("serve", nil, env(map[string]string{
+		"STUDIO_MARKETPLACE_URLS": " https://studio.example.com/marketplace/catalogue.json , ,http://10.0.0.5:8080/index.json?team=a",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls, err := c.MarketplaceURLList()
+	if err != nil || len(urls) != 2 || urls[0].String() != "https://studio.example.com/marketplace/catalogue.json" || urls[1].String() != "http://10.0.0.5:8080/index.json?team=a" {
+		t.Fatalf("MarketplaceURLList = %v, %v", urls, err)
+	}
+	for _, tc := range []struct{ value, want string }{
+		{"studio.example.com/catalogue.json", `"studio.example.com/catalogue.json" is not an http:// or https:// address`},
+		{"ftp://studio.example.com/catalogue.json", "is not an http:// or https:// address"},
+		{"/marketplace/catalogue.json", "is not an http:// or https:// address"},
+		{"https:///catalogue.json", "is not an http:// or https:// address"},
+		{"https://:443/catalogue.json", "is not an http:// or https:// address"},
+		{"https://user:secret@studio.example.com/catalogue.json", "has a user name or password"},
+		{"https://studio.example.com/catalogue.json#x", "has a #fragment"},
+		{"https://a.example/c.json,https://a.example/c.json", "is listed twice"},
+		{"https://a.example/%zz", "is not an http:// or https:// address"},
+	} {
+		_, err := Load("serve", nil, env(map[string]string{"STUDIO_MARKETPLACE_URLS": tc.value}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "STUDIO_MARKETPLACE_URLS: ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want it to contain %q", tc.value, err, tc.want)
+		}
+	}
+}

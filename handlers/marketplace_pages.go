@@ -48,6 +48,7 @@ func (s *Server) marketplacePage(c echo.Context) error {
 	if isHTMX(c) && c.Request().Header.Get("HX-Target") == "market-results" {
 		return render(c, http.StatusOK, views.MarketResults(d.Items))
 	}
+	d.Remote = s.remoteCatalogues(c)
 	return render(c, http.StatusOK, views.MarketplacePage(s.page(c, "Marketplace"), d))
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"studio/agents"
 	"studio/auth"
+	"studio/catalogues"
 	"studio/config"
 	"studio/containers"
 	"studio/events"
@@ -39,6 +40,9 @@ type Deps struct {
 	Bus      *events.Bus
 	Previews PreviewLinks
 	Usage    UsageReader // nil: no resource figures on the admin page
+	// Catalogues reads the remote marketplace catalogues; nil when the
+	// administrator names none.
+	Catalogues *catalogues.Client
 }
 
 // UsageReader samples what a project's container uses.

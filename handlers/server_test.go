@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -120,6 +121,7 @@ type envOptions struct {
 	// replicaOf makes the server a second studio on the first one's
 	// database, data folder and container instance.
 	replicaOf *testEnv
+	env       map[string]string // more STUDIO_* variables
 }
 
 // testAgentOptions answer fast: no waiting between retries, a short
@@ -160,6 +162,7 @@ func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps
 		"STUDIO_SECRET_KEY":   strings.Repeat("k", 32),
 		"STUDIO_PROJECT_DISK": "0",
 	}
+	maps.Copy(env, o.env)
 	cfg, err := config.Load("serve", nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -202,16 +205,17 @@ func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps
 		studio.Close()
 	})
 	deps := Deps{
-		Config:   cfg,
-		Logger:   quiet,
-		Database: studio,
-		Engine:   pinger{},
-		Auth:     studio.Auth,
-		Projects: studio.Projects,
-		Agents:   studio.Agents,
-		Bus:      studio.Bus,
-		Previews: &proxy.Signer{Ring: studio.Ring},
-		Usage:    rt,
+		Config:     cfg,
+		Logger:     quiet,
+		Database:   studio,
+		Engine:     pinger{},
+		Auth:       studio.Auth,
+		Projects:   studio.Projects,
+		Agents:     studio.Agents,
+		Bus:        studio.Bus,
+		Previews:   &proxy.Signer{Ring: studio.Ring},
+		Catalogues: studio.Catalogues,
+		Usage:      rt,
 	}
 	for _, m := range mutate {
 		m(cfg, &deps)
