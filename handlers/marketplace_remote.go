@@ -28,12 +28,22 @@ type remoteKind struct {
 }
 
 // remoteKinds are the kinds a catalogue's items can be installed as; an
-// item of another kind is listed but answers 501. Template bundles are one
-// line here once they can be imported.
+// item of another kind is listed but answers 501.
 func (s *Server) remoteKinds() map[string]remoteKind {
 	return map[string]remoteKind{
-		"agent": {maxBytes: maxBundleBody, install: s.importAgentBytes},
+		"agent":    {maxBytes: maxBundleBody, install: s.importAgentBytes},
+		"template": {maxBytes: s.Agents.TemplateLimits().MaxBundle, install: s.importTemplateBytes},
 	}
+}
+
+// importTemplateBytes imports a .studio-template.tar.gz file with the same
+// checks as an upload.
+func (s *Server) importTemplateBytes(ctx context.Context, user uuid.UUID, data []byte) (string, error) {
+	it, err := s.Agents.ImportTemplate(ctx, user, data)
+	if err != nil {
+		return "", templateError(err)
+	}
+	return it.ID, nil
 }
 
 // importAgentBytes imports a .studio-agent.json file through the same

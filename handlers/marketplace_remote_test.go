@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"studio/agents"
+	"studio/templates"
 )
 
 // catalogueServer is another studio's catalogue on 127.0.0.1: an index at
@@ -79,13 +80,17 @@ func TestRemoteCatalogues(t *testing.T) {
 	big := []byte(bundleJSON(agents.BundleAgent{Name: "Big", SystemPrompt: strings.Repeat("x", 100<<10)}, nil))
 	selfTampered := []byte(bundleJSON(agents.BundleAgent{Name: "Self", SystemPrompt: "Help."}, func(b *agents.Bundle) { b.Agent.SystemPrompt = "Changed." }))
 	understated := entry("understated", "agent", "Understated", "/understated.json", []byte("{}"))
+	site, err := templates.Pack(templates.Info{Name: "Remote site", Base: "static", Tags: []string{"otters"}}, map[string][]byte{"index.html": []byte("<h1>Remote</h1>")}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cat.serve("/index.json", mustJSON(t, map[string]any{"format": "studio-catalogue", "format_version": 1, "name": "Team catalogue", "items": []any{
 		entry("otter", "agent", "Remote otter", "bundles/otter.json", otter), // relative to the index
 		entry("tampered", "agent", "Honest", cat.URL+"/tampered.json", honest),
 		entry("big", "agent", "Big", "/big.json", big),
 		understated,
 		entry("self", "agent", "Self", "/self.json", selfTampered),
-		entry("site", "template", "Site", "/site.studio-template.tar.gz", []byte("tarball")),
+		entry("site", "template", "Site", "/site.studio-template.tar.gz", site),
 		entry("private", "agent", "Private", "http://10.0.0.7/b.json", otter),
 		map[string]any{"id": "broken", "kind": "agent"},
 	}}))
@@ -94,6 +99,7 @@ func TestRemoteCatalogues(t *testing.T) {
 	cat.serve("/big.json", big)
 	cat.serve("/understated.json", big)
 	cat.serve("/self.json", selfTampered)
+	cat.serve("/site.studio-template.tar.gz", site)
 	cat.serve("/broken.json", []byte(`{"format": "studio-catalogue", "format_version": 1, "items": [`))
 
 	urls := []string{cat.URL + "/index.json", cat.URL + "/broken.json", "http://169.254.169.254/latest/index.json", cat.URL + "/to-private"}
@@ -113,7 +119,7 @@ func TestRemoteCatalogues(t *testing.T) {
 	first := items[0].(map[string]any)
 	if team["ok"] != true || team["name"] != "Team catalogue" || team["host"] != strings.TrimPrefix(cat.URL, "http://") || team["ref"] != 0.0 ||
 		len(items) != 7 || team["skipped"] != 1.0 || first["id"] != "otter" || first["bundle"] != cat.URL+"/bundles/otter.json" ||
-		first["installable"] != true || items[5].(map[string]any)["installable"] != false || first["version"] != 3.0 {
+		first["installable"] != true || items[5].(map[string]any)["installable"] != true || first["version"] != 3.0 {
 		t.Fatalf("the team catalogue: %v", team)
 	}
 	notes := map[int]string{
@@ -142,7 +148,6 @@ func TestRemoteCatalogues(t *testing.T) {
 		{0, "big", 502, "bundle_too_large", "The bundle is larger than the limit of 96 KiB."},
 		{0, "understated", 502, "bundle_too_large", "The bundle is larger than the limit of 96 KiB."},
 		{0, "self", 422, "bad_bundle", "The catalogue's bundle is refused: The bundle's digest does not match its contents."},
-		{0, "site", 501, "not_supported", "Templates from remote catalogues are not supported yet."},
 		{0, "private", 502, "download_failed", "10.0.0.7:80 is a private address: this address is not allowed"},
 		{0, "nothing", 404, "not_found", "The catalogue has no such item."},
 		{1, "otter", 502, "catalogue_unavailable", "The catalogue could not be read: the index is not valid JSON."},
@@ -161,9 +166,6 @@ func TestRemoteCatalogues(t *testing.T) {
 		if res.StatusCode != tc.status || errorCode(out) != tc.code || !strings.Contains(msg, tc.msg) {
 			t.Errorf("%v/%s: %d %v, want %d %s %q", tc.catalogue, tc.id, res.StatusCode, out, tc.status, tc.code, tc.msg)
 		}
-	}
-	if cat.fetched("/site.studio-template.tar.gz") {
-		t.Error("a template bundle was downloaded though it cannot be installed")
 	}
 	if n := env.libraryLen(bob); n != 0 {
 		t.Fatalf("refusals stored %d items", n)
@@ -184,7 +186,12 @@ func TestRemoteCatalogues(t *testing.T) {
 	if res, _ := env.json("POST", "/api/marketplace/remote/install", map[string]any{"catalogue": 0, "id": "otter"}, bearer(bob)...); res.StatusCode != http.StatusCreated {
 		t.Fatalf("install by place: %d", res.StatusCode)
 	}
-	if n := env.libraryLen(bob); n != 2 {
+	// A template installs the same way, checked as an upload.
+	res, out = env.json("POST", "/api/marketplace/remote/install", map[string]any{"catalogue": 0, "id": "site"}, bearer(bob)...)
+	if tpl, _ := out["item"].(map[string]any); res.StatusCode != http.StatusCreated || tpl["kind"] != "template" || tpl["name"] != "Remote site" || tpl["visibility"] != "private" {
+		t.Fatalf("template install: %d %v", res.StatusCode, out)
+	}
+	if n := env.libraryLen(bob); n != 3 {
 		t.Fatalf("library has %d items", n)
 	}
 	alice := env.register("alice@example.com")
@@ -218,8 +225,7 @@ func TestRemoteCataloguesPage(t *testing.T) {
 	}
 	team := sections.First()
 	if !strings.Contains(team.Find("h3").Text(), "Team <catalogue>") || !strings.Contains(team.Find("h3").Text(), strings.TrimPrefix(cat.URL, "http://")) ||
-		team.Find("[data-testid=remote-item]").Length() != 3 || team.Find("[data-testid=remote-install]").Length() != 2 ||
-		team.Find("[data-testid=remote-unsupported]").Length() != 1 || team.Find("[data-testid=remote-item-name]").First().Text() != "Remote <otter>" {
+		team.Find("[data-testid=remote-item]").Length() != 3 || team.Find("[data-testid=remote-install]").Length() != 3 || team.Find("[data-testid=remote-item-name]").First().Text() != "Remote <otter>" {
 		t.Fatalf("the team catalogue: %s", team.Text())
 	}
 	if note := sections.Eq(1).Find("[data-testid=catalogue-note]").Text(); note != "This catalogue could not be read: the index is not valid JSON." {
