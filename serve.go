@@ -57,6 +57,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Bus:        studio.Bus,
 		Previews:   &proxy.Signer{Ring: studio.Ring},
 		Catalogues: studio.Catalogues,
+		Git:        studio.Git,
 		Usage:      studio.Engine,
 	}
 	if static.Missing() {

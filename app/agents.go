@@ -15,6 +15,7 @@ import (
 	"studio/agents/providers"
 	"studio/catalogues"
 	"studio/config"
+	"studio/gitrepo"
 	"studio/netguard"
 )
 
@@ -135,4 +136,14 @@ func parsePrices(spec string) (providers.Prices, error) {
 		prices[strings.TrimSpace(model)] = providers.Price{Input: i, Output: o}
 	}
 	return prices, nil
+}
+
+// newCloner clones the repositories people import, through the same allow
+// list as providers and catalogues.
+func newCloner(cfg *config.Config) (*gitrepo.Cloner, error) {
+	allow, err := cfg.ProviderAllowList()
+	if err != nil {
+		return nil, fmt.Errorf("STUDIO_PROVIDER_ALLOW: %w", err)
+	}
+	return gitrepo.New(netguard.NewDialer(allow)), nil
 }

@@ -23,6 +23,7 @@ import (
 	"studio/containers/kube"
 	"studio/db"
 	"studio/events"
+	"studio/gitrepo"
 	"studio/projects"
 )
 
@@ -74,6 +75,8 @@ type App struct {
 	Agents   *agents.Service
 	// Catalogues reads STUDIO_MARKETPLACE_URLS; nil when it names none.
 	Catalogues *catalogues.Client
+	// Git clones repositories a person names, through the guarded dialer.
+	Git *gitrepo.Cloner
 
 	database *database
 	stop     context.CancelFunc // ends the background work Start began
@@ -172,7 +175,10 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 		opts.Agents(&agentOpts)
 	}
 	a.Agents = agents.New(a.Pool, a.Auth, a.Projects, a.Engine, a.Bus, a.Log, agentOpts)
-	a.Catalogues, err = newCatalogues(cfg, a.Log)
+	if a.Catalogues, err = newCatalogues(cfg, a.Log); err != nil {
+		return err
+	}
+	a.Git, err = newCloner(cfg)
 	return err
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"studio/db"
+	"studio/gitrepo"
 	"studio/portable"
 	"studio/projects"
 )
@@ -132,6 +133,88 @@ func (s *Server) importZipForm(c echo.Context) error {
 			return err
 		}
 		return fail(e.Status, e.Message)
+	}
+	return c.Redirect(http.StatusSeeOther, "/projects/"+p.ID.String())
+}
+
+// gitImportRequest imports a public repository by its address.
+type gitImportRequest struct {
+	Name   string `json:"name"`
+	URL    string `json:"url"`
+	Branch string `json:"branch"`
+}
+
+// importGit clones the repository shallowly and makes a project of it.
+func (s *Server) importGit(c echo.Context, req gitImportRequest) (db.Project, error) {
+	if s.Git == nil {
+		return db.Project{}, NewError(http.StatusServiceUnavailable, "git_unavailable", "Importing repositories is not set up on this studio.")
+	}
+	if strings.TrimSpace(req.Name) == "" {
+		req.Name = repoName(req.URL)
+	}
+	if _, err := gitrepo.CheckURL(req.URL); err != nil {
+		return db.Project{}, invalidField("url", err)
+	}
+	if err := gitrepo.CheckBranch(req.Branch); err != nil {
+		return db.Project{}, invalidField("branch", err)
+	}
+	dir, err := s.Projects.StagingDir()
+	if err != nil {
+		return db.Project{}, err
+	}
+	lim := gitrepo.DefaultLimits
+	lim.MaxBytes = s.Config.ImportMaxSize
+	if err := s.Git.Clone(c.Request().Context(), req.URL, req.Branch, dir, lim, nil); err != nil {
+		var bad *gitrepo.Error
+		if errors.As(err, &bad) {
+			return db.Project{}, NewError(http.StatusUnprocessableEntity, "clone_failed", capitalize(bad.Message)+".")
+		}
+		return db.Project{}, err
+	}
+	p, err := s.Projects.CreateFromDir(c.Request().Context(), currentUser(c).ID, req.Name, dir)
+	if err != nil {
+		return db.Project{}, projectError(err)
+	}
+	return p, nil
+}
+
+// repoName is a project name from a repository's address: its last
+// segment without .git.
+func repoName(raw string) string {
+	raw = strings.TrimSuffix(strings.TrimRight(strings.TrimSpace(raw), "/"), ".git")
+	if i := strings.LastIndex(raw, "/"); i >= 0 {
+		raw = raw[i+1:]
+	}
+	if raw == "" {
+		return "Imported repository"
+	}
+	return raw
+}
+
+func (s *Server) apiImportGit(c echo.Context) error {
+	var req gitImportRequest
+	if err := decodeJSON(c, 16<<10, &req); err != nil {
+		return err
+	}
+	p, err := s.importGit(c, req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"project": s.toProjectJSON(p)})
+}
+
+// importGitForm is the dashboard's "Import a repository" form.
+func (s *Server) importGitForm(c echo.Context) error {
+	req := gitImportRequest{Name: c.FormValue("name"), URL: c.FormValue("url"), Branch: c.FormValue("branch")}
+	p, err := s.importGit(c, req)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) || e.Status >= 500 {
+			return err
+		}
+		f := formWith(map[string]string{"git_name": req.Name, "git_url": req.URL, "git_branch": req.Branch})
+		f.Errors["git"] = e.Message
+		return s.renderDashboard(c, e.Status, f)
 	}
 	return c.Redirect(http.StatusSeeOther, "/projects/"+p.ID.String())
 }

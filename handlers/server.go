@@ -20,6 +20,7 @@ import (
 	"studio/config"
 	"studio/containers"
 	"studio/events"
+	"studio/gitrepo"
 	"studio/projects"
 )
 
@@ -43,6 +44,8 @@ type Deps struct {
 	// Catalogues reads the remote marketplace catalogues; nil when the
 	// administrator names none.
 	Catalogues *catalogues.Client
+	// Git clones the repositories people import.
+	Git *gitrepo.Cloner
 }
 
 // UsageReader samples what a project's container uses.

@@ -215,6 +215,7 @@ func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps
 		Bus:        studio.Bus,
 		Previews:   &proxy.Signer{Ring: studio.Ring},
 		Catalogues: studio.Catalogues,
+		Git:        studio.Git,
 		Usage:      rt,
 	}
 	for _, m := range mutate {

@@ -178,6 +178,36 @@ func (s *Service) CreateFromFiles(ctx context.Context, owner uuid.UUID, name str
 	return s.create(ctx, owner, name, db.CreateProjectWithinLimitsParams{Template: base}, fill)
 }
 
+// CreateFromDir records a new project whose first files are the folder
+// src (a clone, say), which must be on the file system of the project
+// folders (StagingDir) and is moved in; like CreateFromFiles otherwise. On
+// a refusal src is removed.
+func (s *Service) CreateFromDir(ctx context.Context, owner uuid.UUID, name, src string) (db.Project, error) {
+	pkg, _ := os.ReadFile(filepath.Join(src, "package.json"))
+	base := BaseFor(pkg)
+	fill := func(tmp string) error {
+		if err := os.Rename(src, tmp); err != nil {
+			return err
+		}
+		return linkIfSame(base, tmp, pkg)
+	}
+	p, err := s.create(ctx, owner, name, db.CreateProjectWithinLimitsParams{Template: base}, fill)
+	if err != nil {
+		os.RemoveAll(src)
+	}
+	return p, err
+}
+
+// StagingDir is a new path, not yet made, where a project's first files
+// can be prepared before CreateFromDir moves them in.
+func (s *Service) StagingDir() (string, error) {
+	dir := filepath.Join(s.opts.Root, ".staging")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, uuid.NewString()), nil
+}
+
 // BaseFor is the built-in runtime a project with this package.json (nil
 // for none) runs on.
 func BaseFor(packageJSON []byte) string {
