@@ -236,11 +236,12 @@ func (s *Service) create(ctx context.Context, owner uuid.UUID, name string, arg 
 		return db.Project{}, err
 	}
 	arg.OwnerID, arg.Name = owner, name
+	usePool := fill == nil && !arg.TemplateItem.Valid
 	var p db.Project
 	var claimed bool
 	for attempt := 0; ; attempt++ {
 		arg.Slug = slugFor(name, attempt)
-		p, claimed, err = s.createWithinLimits(ctx, arg, fill == nil && !arg.TemplateItem.Valid)
+		p, claimed, err = s.createWithinLimits(ctx, arg, usePool)
 		if err == nil {
 			break
 		}
@@ -251,7 +252,7 @@ func (s *Service) create(ctx context.Context, owner uuid.UUID, name string, arg 
 			return db.Project{}, fmt.Errorf("create project: %w", err)
 		}
 	}
-	if !arg.TemplateItem.Valid {
+	if usePool {
 		s.countCreate(ctx, arg.Template, claimed)
 	}
 	if claimed {
