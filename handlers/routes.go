@@ -47,6 +47,7 @@ func (s *Server) routes() {
 	web.GET("/marketplace/library", s.libraryPage, s.requireUser)
 	web.GET("/marketplace/items/:id", s.itemPage, s.requireUser)
 	web.GET("/marketplace/items/:id/bundle", s.apiItemBundle, s.requireUser)
+	web.POST("/marketplace/items/:id/try", s.tryAgent, s.requireUser)
 	web.POST("/marketplace/items/:id/:action", s.itemAction, s.requireUser)
 	web.GET("/marketplace/agents/new", s.newAgentPage, s.requireUser)
 	web.POST("/marketplace/agents", s.createAgentForm, s.requireUser)
