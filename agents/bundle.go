@@ -29,7 +29,8 @@ var (
 // BundleAgent is the agent a bundle carries. Its digest is the SHA-256 of
 // json.Marshal of this struct: keys in the order below, no spaces, tools
 // and tags always arrays, temperature null when unset, strings escaped as
-// Go's encoding/json does (<, > and & as \u003c, \u003e, \u0026).
+// Go's encoding/json does (<, > and & as \u003c, \u003e, \u0026), and
+// readme left out when empty.
 type BundleAgent struct {
 	Name         string   `json:"name"`
 	Description  string   `json:"description"`
@@ -41,6 +42,7 @@ type BundleAgent struct {
 	Temperature  *float64 `json:"temperature"`
 	Icon         string   `json:"icon"`
 	Tags         []string `json:"tags"`
+	Readme       string   `json:"readme,omitempty"` // omitted when empty, so bundles made before READMEs keep their digest
 }
 
 // BundleSource says which item and version a bundle was exported from.
@@ -87,7 +89,7 @@ func (s *Service) ExportBundle(ctx context.Context, user uuid.UUID, id string) (
 	v := it.Latest()
 	spec := SpecOf(v, it.Tags, "")
 	a := BundleAgent{Name: spec.Name, Description: spec.Description, SystemPrompt: spec.SystemPrompt, Tools: nonNil(spec.Tools),
-		Mode: spec.Mode, ReadOnly: spec.ReadOnly, Model: spec.Model, Temperature: spec.Temperature, Icon: spec.Icon, Tags: nonNil(spec.Tags)}
+		Mode: spec.Mode, ReadOnly: spec.ReadOnly, Model: spec.Model, Temperature: spec.Temperature, Icon: spec.Icon, Tags: nonNil(spec.Tags), Readme: spec.Readme}
 	return Bundle{Format: BundleFormat, FormatVersion: BundleVersion, Agent: a,
 		Source: BundleSource{ItemID: id, Version: v.Version, ExportedAt: time.Now().UTC().Truncate(time.Second)}, SHA256: a.Digest()}, nil
 }
@@ -107,7 +109,7 @@ func (s *Service) ImportBundle(ctx context.Context, user uuid.UUID, b Bundle) (I
 	}
 	a := b.Agent
 	spec, err := s.clean(AgentSpec{Name: a.Name, Description: a.Description, SystemPrompt: a.SystemPrompt, Tools: a.Tools, Mode: a.Mode,
-		ReadOnly: a.ReadOnly, Model: a.Model, Temperature: a.Temperature, Icon: a.Icon, Tags: a.Tags, Visibility: "private"})
+		ReadOnly: a.ReadOnly, Model: a.Model, Temperature: a.Temperature, Icon: a.Icon, Tags: a.Tags, Visibility: "private", Readme: a.Readme})
 	if err != nil {
 		return Item{}, err
 	}

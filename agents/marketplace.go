@@ -45,6 +45,7 @@ const (
 	MaxAgentName        = 80
 	MaxAgentDescription = 2000
 	MaxAgentPrompt      = 32 << 10
+	MaxAgentReadme      = 32 << 10
 	MaxAgentTags        = 8
 	maxTagLength        = 24
 	maxIcon             = 8
@@ -79,6 +80,7 @@ type AgentSpec struct {
 	Icon         string
 	Tags         []string
 	Visibility   string // private | instance ("" = private)
+	Readme       string // markdown for the item page, optional
 }
 
 var tagPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
@@ -96,14 +98,20 @@ func (s *Service) clean(spec AgentSpec) (AgentSpec, error) {
 	}
 	spec.SystemPrompt = strings.TrimSpace(spec.SystemPrompt)
 	spec.Model = strings.TrimSpace(spec.Model)
-	if !plainText(spec.SystemPrompt) {
-		return spec, bad("system_prompt", "is not valid text")
+	spec.Readme = strings.TrimSpace(spec.Readme)
+	for _, f := range []struct{ field, v string }{{"system_prompt", spec.SystemPrompt}, {"readme", spec.Readme}} {
+		if !plainText(f.v) {
+			return spec, bad(f.field, "is not valid text")
+		}
 	}
 	switch {
 	case spec.SystemPrompt == "":
 		return spec, bad("system_prompt", "write the agent's system prompt")
 	case len(spec.SystemPrompt) > MaxAgentPrompt:
 		return spec, bad("system_prompt", "is %d bytes, more than the %d KiB an agent's prompt may have", len(spec.SystemPrompt), MaxAgentPrompt>>10)
+	}
+	if len(spec.Readme) > MaxAgentReadme {
+		return spec, bad("readme", "is %d bytes, more than the %d KiB a README may have", len(spec.Readme), MaxAgentReadme>>10)
 	}
 	spec.Mode = cmpOr(spec.Mode, "tools")
 	if spec.Mode != "tools" && spec.Mode != "code_blocks" {
@@ -344,7 +352,7 @@ func (s *Service) CreateAgent(ctx context.Context, user uuid.UUID, spec AgentSpe
 func (s *Service) createAgent(ctx context.Context, user uuid.UUID, id string, spec AgentSpec, forkedFrom pgtype.Text) error {
 	return db.InTx(ctx, s.pool, func(q *db.Queries) error {
 		if err := q.CreateItem(ctx, db.CreateItemParams{ID: id, Kind: "agent", OwnerID: &user, Visibility: spec.Visibility,
-			Name: spec.Name, Description: spec.Description, Tags: nonNil(spec.Tags), Readme: spec.SystemPrompt, Icon: spec.Icon, ForkedFrom: forkedFrom}); err != nil {
+			Name: spec.Name, Description: spec.Description, Tags: nonNil(spec.Tags), Readme: searchText(spec), Icon: spec.Icon, ForkedFrom: forkedFrom}); err != nil {
 			return err
 		}
 		if err := q.CreateAgent(ctx, db.CreateAgentParams{ID: id, OwnerID: &user, Name: spec.Name, Description: spec.Description,
@@ -370,7 +378,7 @@ func (s *Service) UpdateAgent(ctx context.Context, user uuid.UUID, id string, sp
 	}
 	err = db.InTx(ctx, s.pool, func(q *db.Queries) error {
 		version, err := q.UpdateItem(ctx, db.UpdateItemParams{ID: id, OwnerID: &user, Visibility: spec.Visibility,
-			Name: spec.Name, Description: spec.Description, Tags: nonNil(spec.Tags), Readme: spec.SystemPrompt, Icon: spec.Icon})
+			Name: spec.Name, Description: spec.Description, Tags: nonNil(spec.Tags), Readme: searchText(spec), Icon: spec.Icon})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrItemNotFound // deleted meanwhile
 		} else if err != nil {
@@ -445,7 +453,7 @@ func forkName(name string) string {
 // SpecOf is a version as the editor shows it.
 func SpecOf(v db.AgentVersion, tags []string, visibility string) AgentSpec {
 	spec := AgentSpec{Name: v.Name, Description: v.Description, SystemPrompt: v.SystemPrompt, Tools: v.Tools, Mode: v.Mode,
-		ReadOnly: v.ReadOnly, Model: v.Model, Icon: v.Icon, Tags: tags, Visibility: visibility}
+		ReadOnly: v.ReadOnly, Model: v.Model, Icon: v.Icon, Tags: tags, Visibility: visibility, Readme: v.Readme}
 	if v.Temperature.Valid {
 		t := v.Temperature.Float64
 		spec.Temperature = &t
@@ -545,7 +553,16 @@ func (s *Service) Library(ctx context.Context, user uuid.UUID) ([]db.ListLibrary
 func versionParams(id string, version int32, spec AgentSpec) db.CreateAgentVersionParams {
 	return db.CreateAgentVersionParams{AgentID: id, Version: version, Name: spec.Name, Description: spec.Description,
 		Mode: spec.Mode, ReadOnly: spec.ReadOnly, SystemPrompt: spec.SystemPrompt, Tools: nonNil(spec.Tools), Model: spec.Model,
-		Temperature: float8(spec.Temperature), Icon: spec.Icon}
+		Temperature: float8(spec.Temperature), Icon: spec.Icon, Readme: spec.Readme}
+}
+
+// searchText is what search reads of an agent besides its name, tags and
+// description (the item's readme column): its README, then its prompt.
+func searchText(spec AgentSpec) string {
+	if spec.Readme == "" {
+		return spec.SystemPrompt
+	}
+	return spec.Readme + "\n\n" + spec.SystemPrompt
 }
 
 func float8(v *float64) pgtype.Float8 {

@@ -64,7 +64,7 @@ func (s *Service) Start(ctx context.Context, user, projectID uuid.UUID, req Chat
 	var history []db.ChatMessage
 	err = db.InTx(ctx, s.pool, func(q *db.Queries) error {
 		var err error
-		row, err = q.CreateRun(ctx, db.CreateRunParams{ProjectID: proj.ID, UserID: user, AgentID: agent.AgentID, AgentVersion: agent.Version, Model: model, Instance: s.process})
+		row, err = q.CreateRun(ctx, db.CreateRunParams{ProjectID: proj.ID, UserID: user, AgentID: agent.AgentID, AgentVersion: agent.Version, AgentName: agent.Name, Model: model, Instance: s.process})
 		if err != nil {
 			return err
 		}

@@ -49,9 +49,9 @@ func (q *Queries) CreateAgent(ctx context.Context, arg CreateAgentParams) error 
 }
 
 const createAgentVersion = `-- name: CreateAgentVersion :one
-INSERT INTO agent_versions (agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-RETURNING agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon, created_at
+INSERT INTO agent_versions (agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon, readme)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+RETURNING agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon, created_at, readme
 `
 
 type CreateAgentVersionParams struct {
@@ -66,6 +66,7 @@ type CreateAgentVersionParams struct {
 	Model        string
 	Temperature  pgtype.Float8
 	Icon         string
+	Readme       string
 }
 
 func (q *Queries) CreateAgentVersion(ctx context.Context, arg CreateAgentVersionParams) (AgentVersion, error) {
@@ -81,6 +82,7 @@ func (q *Queries) CreateAgentVersion(ctx context.Context, arg CreateAgentVersion
 		arg.Model,
 		arg.Temperature,
 		arg.Icon,
+		arg.Readme,
 	)
 	var i AgentVersion
 	err := row.Scan(
@@ -96,12 +98,13 @@ func (q *Queries) CreateAgentVersion(ctx context.Context, arg CreateAgentVersion
 		&i.Temperature,
 		&i.Icon,
 		&i.CreatedAt,
+		&i.Readme,
 	)
 	return i, err
 }
 
 const getAgentVersion = `-- name: GetAgentVersion :one
-SELECT agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon, created_at FROM agent_versions WHERE agent_id = $1 AND version = $2
+SELECT agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon, created_at, readme FROM agent_versions WHERE agent_id = $1 AND version = $2
 `
 
 type GetAgentVersionParams struct {
@@ -125,12 +128,13 @@ func (q *Queries) GetAgentVersion(ctx context.Context, arg GetAgentVersionParams
 		&i.Temperature,
 		&i.Icon,
 		&i.CreatedAt,
+		&i.Readme,
 	)
 	return i, err
 }
 
 const getRunnableAgentVersion = `-- name: GetRunnableAgentVersion :one
-SELECT v.agent_id, v.version, v.name, v.description, v.mode, v.read_only, v.system_prompt, v.tools, v.model, v.temperature, v.icon, v.created_at FROM agent_versions v
+SELECT v.agent_id, v.version, v.name, v.description, v.mode, v.read_only, v.system_prompt, v.tools, v.model, v.temperature, v.icon, v.created_at, v.readme FROM agent_versions v
 JOIN marketplace_items i ON i.id = v.agent_id
 LEFT JOIN marketplace_installs mi ON mi.item_id = i.id AND mi.user_id = $1
 WHERE v.agent_id = $2
@@ -164,12 +168,13 @@ func (q *Queries) GetRunnableAgentVersion(ctx context.Context, arg GetRunnableAg
 		&i.Temperature,
 		&i.Icon,
 		&i.CreatedAt,
+		&i.Readme,
 	)
 	return i, err
 }
 
 const listAgentVersions = `-- name: ListAgentVersions :many
-SELECT agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon, created_at FROM agent_versions WHERE agent_id = $1 ORDER BY version DESC
+SELECT agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon, created_at, readme FROM agent_versions WHERE agent_id = $1 ORDER BY version DESC
 `
 
 func (q *Queries) ListAgentVersions(ctx context.Context, agentID string) ([]AgentVersion, error) {
@@ -194,6 +199,7 @@ func (q *Queries) ListAgentVersions(ctx context.Context, agentID string) ([]Agen
 			&i.Temperature,
 			&i.Icon,
 			&i.CreatedAt,
+			&i.Readme,
 		); err != nil {
 			return nil, err
 		}
@@ -206,7 +212,7 @@ func (q *Queries) ListAgentVersions(ctx context.Context, agentID string) ([]Agen
 }
 
 const listPickerAgents = `-- name: ListPickerAgents :many
-SELECT v.agent_id, v.version, v.name, v.description, v.mode, v.read_only, v.system_prompt, v.tools, v.model, v.temperature, v.icon, v.created_at FROM agent_versions v
+SELECT v.agent_id, v.version, v.name, v.description, v.mode, v.read_only, v.system_prompt, v.tools, v.model, v.temperature, v.icon, v.created_at, v.readme FROM agent_versions v
 JOIN marketplace_items i ON i.id = v.agent_id
 LEFT JOIN marketplace_installs mi ON mi.item_id = i.id AND mi.user_id = $1
 WHERE ((i.owner_id IS NULL OR i.owner_id = $1) AND v.version = i.latest_version)
@@ -243,6 +249,7 @@ func (q *Queries) ListPickerAgents(ctx context.Context, arg ListPickerAgentsPara
 			&i.Temperature,
 			&i.Icon,
 			&i.CreatedAt,
+			&i.Readme,
 		); err != nil {
 			return nil, err
 		}

@@ -80,16 +80,27 @@ func TestMarketplaceMigrationDownWithCustomAgents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	for range 2 { // 0015, then 0014
-		if _, err := m.Down(ctx); err != nil {
-			t.Fatalf("down: %v", err)
-		}
-	}
+	downThrough(t, m, 14)
 	var agentRows, runs int
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM agents), (SELECT count(*) FROM agent_runs)`).Scan(&agentRows, &runs); err != nil || agentRows != 3 || runs != 1 {
 		t.Fatalf("after down: %d agents, %d runs, %v", agentRows, runs, err)
 	}
 	if _, err := m.Up(ctx); err != nil {
 		t.Fatalf("up again: %v", err)
+	}
+}
+
+// downThrough rolls migrations back, newest first, until version is undone,
+// whatever migrations came after it.
+func downThrough(t *testing.T, m *db.Migrator, version int64) {
+	t.Helper()
+	for {
+		undone, err := m.Down(context.Background())
+		if err != nil {
+			t.Fatalf("down: %v", err)
+		}
+		if undone <= version {
+			return
+		}
 	}
 }

@@ -59,6 +59,7 @@ type AgentRun struct {
 	CreatedAt       time.Time
 	FinishedAt      *time.Time
 	AgentVersion    int32
+	AgentName       string
 }
 
 type AgentRunEvent struct {
@@ -82,6 +83,7 @@ type AgentVersion struct {
 	Temperature  pgtype.Float8
 	Icon         string
 	CreatedAt    time.Time
+	Readme       string
 }
 
 type AuditLog struct {

@@ -56,9 +56,7 @@ func TestModerationTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := m.Down(ctx); err != nil {
-		t.Fatalf("down: %v", err)
-	}
+	downThrough(t, m, 15)
 	if _, err := m.Up(ctx); err != nil {
 		t.Fatalf("up again: %v", err)
 	}

@@ -16,7 +16,7 @@ import (
 const abandonRun = `-- name: AbandonRun :one
 UPDATE agent_runs SET status = 'failed', error = $1, finished_at = now()
 WHERE id = $2 AND status = 'running'
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name
 `
 
 type AbandonRunParams struct {
@@ -46,6 +46,7 @@ func (q *Queries) AbandonRun(ctx context.Context, arg AbandonRunParams) (AgentRu
 		&i.CreatedAt,
 		&i.FinishedAt,
 		&i.AgentVersion,
+		&i.AgentName,
 	)
 	return i, err
 }
@@ -67,9 +68,9 @@ func (q *Queries) CountRunCommands(ctx context.Context, arg CountRunCommandsPara
 }
 
 const createRun = `-- name: CreateRun :one
-INSERT INTO agent_runs (project_id, user_id, agent_id, agent_version, model, instance)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version
+INSERT INTO agent_runs (project_id, user_id, agent_id, agent_version, agent_name, model, instance)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name
 `
 
 type CreateRunParams struct {
@@ -77,6 +78,7 @@ type CreateRunParams struct {
 	UserID       uuid.UUID
 	AgentID      string
 	AgentVersion int32
+	AgentName    string
 	Model        string
 	Instance     string
 }
@@ -87,6 +89,7 @@ func (q *Queries) CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun,
 		arg.UserID,
 		arg.AgentID,
 		arg.AgentVersion,
+		arg.AgentName,
 		arg.Model,
 		arg.Instance,
 	)
@@ -110,6 +113,7 @@ func (q *Queries) CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun,
 		&i.CreatedAt,
 		&i.FinishedAt,
 		&i.AgentVersion,
+		&i.AgentName,
 	)
 	return i, err
 }
@@ -120,7 +124,7 @@ SET status = $1, error = $2, finished_at = now(),
     steps = $3, input_tokens = $4,
     output_tokens = $5, cost_usd = $6
 WHERE id = $7 AND status = 'running'
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name
 `
 
 type FinishRunParams struct {
@@ -163,12 +167,13 @@ func (q *Queries) FinishRun(ctx context.Context, arg FinishRunParams) (AgentRun,
 		&i.CreatedAt,
 		&i.FinishedAt,
 		&i.AgentVersion,
+		&i.AgentName,
 	)
 	return i, err
 }
 
 const getActiveRunForProject = `-- name: GetActiveRunForProject :one
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version FROM agent_runs WHERE project_id = $1 AND status = 'running'
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name FROM agent_runs WHERE project_id = $1 AND status = 'running'
 `
 
 func (q *Queries) GetActiveRunForProject(ctx context.Context, projectID uuid.UUID) (AgentRun, error) {
@@ -193,12 +198,13 @@ func (q *Queries) GetActiveRunForProject(ctx context.Context, projectID uuid.UUI
 		&i.CreatedAt,
 		&i.FinishedAt,
 		&i.AgentVersion,
+		&i.AgentName,
 	)
 	return i, err
 }
 
 const getRun = `-- name: GetRun :one
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version FROM agent_runs WHERE id = $1
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name FROM agent_runs WHERE id = $1
 `
 
 func (q *Queries) GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error) {
@@ -223,6 +229,7 @@ func (q *Queries) GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error) {
 		&i.CreatedAt,
 		&i.FinishedAt,
 		&i.AgentVersion,
+		&i.AgentName,
 	)
 	return i, err
 }
@@ -250,7 +257,7 @@ func (q *Queries) GetRunDoneSeq(ctx context.Context, runID uuid.UUID) (int64, er
 }
 
 const getRunForUser = `-- name: GetRunForUser :one
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version FROM agent_runs WHERE id = $1 AND user_id = $2
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name FROM agent_runs WHERE id = $1 AND user_id = $2
 `
 
 type GetRunForUserParams struct {
@@ -280,6 +287,7 @@ func (q *Queries) GetRunForUser(ctx context.Context, arg GetRunForUserParams) (A
 		&i.CreatedAt,
 		&i.FinishedAt,
 		&i.AgentVersion,
+		&i.AgentName,
 	)
 	return i, err
 }
@@ -488,7 +496,7 @@ func (q *Queries) ListRunEventsAfter(ctx context.Context, arg ListRunEventsAfter
 }
 
 const listRunsForProject = `-- name: ListRunsForProject :many
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version FROM agent_runs WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name FROM agent_runs WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListRunsForProjectParams struct {
@@ -524,6 +532,7 @@ func (q *Queries) ListRunsForProject(ctx context.Context, arg ListRunsForProject
 			&i.CreatedAt,
 			&i.FinishedAt,
 			&i.AgentVersion,
+			&i.AgentName,
 		); err != nil {
 			return nil, err
 		}
@@ -536,7 +545,7 @@ func (q *Queries) ListRunsForProject(ctx context.Context, arg ListRunsForProject
 }
 
 const listStaleRuns = `-- name: ListStaleRuns :many
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version FROM agent_runs
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name FROM agent_runs
 WHERE status = 'running'
   AND (heartbeat_at < $1::timestamptz
        OR ($2::boolean AND heartbeat_at < $3::timestamptz
@@ -585,6 +594,7 @@ func (q *Queries) ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([
 			&i.CreatedAt,
 			&i.FinishedAt,
 			&i.AgentVersion,
+			&i.AgentName,
 		); err != nil {
 			return nil, err
 		}
@@ -598,7 +608,7 @@ func (q *Queries) ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([
 
 const requestCancel = `-- name: RequestCancel :one
 UPDATE agent_runs SET cancel_requested = true WHERE id = $1 AND status = 'running'
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name
 `
 
 func (q *Queries) RequestCancel(ctx context.Context, id uuid.UUID) (AgentRun, error) {
@@ -623,6 +633,7 @@ func (q *Queries) RequestCancel(ctx context.Context, id uuid.UUID) (AgentRun, er
 		&i.CreatedAt,
 		&i.FinishedAt,
 		&i.AgentVersion,
+		&i.AgentName,
 	)
 	return i, err
 }

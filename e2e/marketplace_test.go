@@ -14,8 +14,9 @@ import (
 
 // TestMarketplaceInstallAgentAndChat: one user publishes an agent; another
 // finds it on /marketplace by a word of its description, installs it, sees
-// it in My library, picks it in a project's chat and gets its answer. The
-// model is sent the agent's prompt and only the agent's two tools.
+// it in My library, opens a project with it from "Try it on a project" and
+// gets its answer, whose footer names the agent. The model is sent the
+// agent's prompt and only the agent's two tools.
 func TestMarketplaceInstallAgentAndChat(t *testing.T) {
 	fake := pt.New("openai")
 	defer fake.Close()
@@ -92,17 +93,27 @@ func TestMarketplaceInstallAgentAndChat(t *testing.T) {
 		chromedp.Click(css(`label:has(> [data-testid=template-static])`)),
 		chromedp.Click(css(`[data-testid=create]`)),
 		chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active] [data-testid=project-name]`)),
-		// The card is redrawn by the dashboard's event stream; click it inside the page.
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=project-name]').click()`),
+	)
+	// "Try it on a project" on the agent's page opens the project with the
+	// agent already chosen in the chat.
+	step(t, ctx, "try it on the project",
+		chromedp.Navigate(s.base+"/marketplace/items/"+agentID),
+		chromedp.WaitVisible(css(`[data-testid=try-form]`)),
+	)
+	// The form offers the user's projects first; Quokka Site is the only one.
+	if name, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid=try-project]').selectedOptions[0].textContent`)); err != nil || name != "Quokka Site" {
+		t.Fatalf("the try form offers %q: %v", name, err)
+	}
+	step(t, ctx, "open the project with the agent",
+		chromedp.Click(css(`[data-testid=try-it]`)),
 		chromedp.WaitVisible(css(`[data-testid=workspace][data-ready]`)),
 	)
-	option := css(`[data-testid=chat-agent] option[value="` + agentID + `"]`)
-	if name, err := chromedp.Run(ctx, chromedp.TextContent(option)); err != nil || name != "Quokka Auditor" {
-		t.Fatalf("the chat's agent picker offers %q for the installed agent: %v", name, err)
+	chosen, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid=chat-agent]').value`))
+	if err != nil || chosen != agentID {
+		t.Fatalf("the chat's agent picker has %q chosen, want %q: %v", chosen, agentID, err)
 	}
 	fake.Push(pt.Say("Quokkas ", "approve of your static site."))
 	step(t, ctx, "chat with the agent",
-		chromedp.SetValue(css(`[data-testid=chat-agent]`), agentID),
 		chromedp.SendKeys(css(`[data-testid=chat-message]`), "Audit my site"),
 		chromedp.Click(css(`[data-testid=chat-send]`)),
 		chromedp.WaitVisible(css(`[data-testid=chat-run][data-status=succeeded]`)),
@@ -110,6 +121,9 @@ func TestMarketplaceInstallAgentAndChat(t *testing.T) {
 	answer, _ := chromedp.Run(ctx, chromedp.Text(css(`[data-testid=chat-run] [data-testid=run-answer]`)))
 	if !strings.Contains(answer, "Quokkas approve of your static site.") {
 		t.Fatalf("the answer reads %q", answer)
+	}
+	if who, _ := chromedp.Run(ctx, chromedp.Text(css(`[data-testid=chat-run] [data-testid=run-agent]`))); who != "Quokka Auditor · v1" {
+		t.Errorf("the run's footer names %q, want Quokka Auditor · v1", who)
 	}
 	screenshot(t, ctx, "market-chat")
 

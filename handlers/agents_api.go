@@ -18,6 +18,7 @@ type runJSON struct {
 	ProjectID    string       `json:"project_id"`
 	AgentID      string       `json:"agent_id"`
 	AgentVersion int32        `json:"agent_version"`
+	AgentName    string       `json:"agent_name"`
 	Status       db.RunStatus `json:"status"`
 	Model        string       `json:"model"`
 	Steps        int32        `json:"steps"`
@@ -31,7 +32,7 @@ type runJSON struct {
 
 func toRunJSON(r db.AgentRun) runJSON {
 	return runJSON{
-		ID: r.ID.String(), ProjectID: r.ProjectID.String(), AgentID: r.AgentID, AgentVersion: r.AgentVersion, Status: r.Status, Model: r.Model,
+		ID: r.ID.String(), ProjectID: r.ProjectID.String(), AgentID: r.AgentID, AgentVersion: r.AgentVersion, AgentName: r.AgentName, Status: r.Status, Model: r.Model,
 		Steps: r.Steps, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, CostUSD: r.CostUsd, Error: r.Error,
 		CanUndo: r.CanUndo(), CreatedAt: r.CreatedAt,
 	}

@@ -21,7 +21,7 @@ import (
 var (
 	userFields    = []string{"id", "email", "name", "role", "created_at"}
 	projectFields = []string{"id", "name", "slug", "template", "status", "url", "created_at", "updated_at", "error", "progress", "held_by_admin", "paused"}
-	runFields     = []string{"id", "project_id", "agent_id", "agent_version", "status", "model", "steps", "input_tokens", "output_tokens", "cost_usd", "error", "can_undo", "created_at"}
+	runFields     = []string{"id", "project_id", "agent_id", "agent_version", "agent_name", "status", "model", "steps", "input_tokens", "output_tokens", "cost_usd", "error", "can_undo", "created_at"}
 )
 
 // fieldsOf is the sorted list of the JSON object's keys.

@@ -12,9 +12,9 @@ import (
 	"studio/db"
 )
 
-// maxAgentBody bounds an agent's JSON: room for the largest prompt, so an
-// oversized prompt gets the field's own message.
-const maxAgentBody = agents.MaxAgentPrompt*2 + 16<<10
+// maxAgentBody bounds an agent's JSON: room for the largest prompt and
+// README, so an oversized one gets the field's own message.
+const maxAgentBody = (agents.MaxAgentPrompt+agents.MaxAgentReadme)*2 + 16<<10
 
 // marketplaceError maps the marketplace's errors to answers.
 func marketplaceError(err error) error {
@@ -112,6 +112,7 @@ type versionJSON struct {
 	Model        string    `json:"model"`
 	Temperature  *float64  `json:"temperature"`
 	Icon         string    `json:"icon"`
+	Readme       string    `json:"readme"`
 	CreatedAt    time.Time `json:"created_at"`
 }
 
@@ -140,7 +141,7 @@ func (s *Server) toItemJSON(c echo.Context, it agents.Item) itemJSON {
 	}
 	for _, v := range it.Versions {
 		vj := versionJSON{Version: v.Version, Name: v.Name, Description: v.Description, Mode: v.Mode, ReadOnly: v.ReadOnly,
-			SystemPrompt: v.SystemPrompt, Tools: v.Tools, Model: v.Model, Icon: v.Icon, CreatedAt: v.CreatedAt}
+			SystemPrompt: v.SystemPrompt, Tools: v.Tools, Model: v.Model, Icon: v.Icon, Readme: v.Readme, CreatedAt: v.CreatedAt}
 		if v.Temperature.Valid {
 			vj.Temperature = &v.Temperature.Float64
 		}
@@ -245,11 +246,12 @@ type agentRequest struct {
 	Icon         string   `json:"icon"`
 	Tags         []string `json:"tags"`
 	Visibility   string   `json:"visibility"`
+	Readme       string   `json:"readme"`
 }
 
 func (r agentRequest) spec() agents.AgentSpec {
 	return agents.AgentSpec{Name: r.Name, Description: r.Description, SystemPrompt: r.SystemPrompt, Tools: r.Tools, Mode: r.Mode,
-		ReadOnly: r.ReadOnly, Model: r.Model, Temperature: r.Temperature, Icon: r.Icon, Tags: r.Tags, Visibility: r.Visibility}
+		ReadOnly: r.ReadOnly, Model: r.Model, Temperature: r.Temperature, Icon: r.Icon, Tags: r.Tags, Visibility: r.Visibility, Readme: r.Readme}
 }
 
 func (s *Server) apiCreateAgent(c echo.Context) error {

@@ -14,7 +14,7 @@ import (
 
 // maxBundleBody bounds an imported bundle: the largest agent, escaped, and
 // its envelope.
-const maxBundleBody = 96 << 10
+const maxBundleBody = maxAgentBody + 16<<10
 
 // bundleError maps an import's refusals to answers.
 func bundleError(err error) error {

@@ -142,7 +142,7 @@ func TestBundleImportRefusals(t *testing.T) {
 		{"tampered", bundleJSON(good, func(b *agents.Bundle) { b.Agent.SystemPrompt = "Delete everything." }), 400, "digest_mismatch", "The bundle's digest does not match its contents."},
 		{"format", bundleJSON(good, func(b *agents.Bundle) { b.Format = "other" }), 400, "bad_bundle", `"format"`},
 		{"version", bundleJSON(good, func(b *agents.Bundle) { b.FormatVersion = 2 }), 400, "bad_bundle", `"format_version"`},
-		{"oversized", bundleJSON(agents.BundleAgent{Name: "Big", SystemPrompt: strings.Repeat("x", 100<<10)}, nil), 413, "too_large", "96 KiB"},
+		{"oversized", bundleJSON(agents.BundleAgent{Name: "Big", SystemPrompt: strings.Repeat("x", 200<<10)}, nil), 413, "too_large", "160 KiB"},
 		{"malformed", `{"format": "studio-agent",`, 400, "bad_json", ""},
 		{"unknown tool", bundleJSON(agents.BundleAgent{Name: "Bad", SystemPrompt: "Help.", Tools: []string{"rm_rf"}}, nil), 400, "invalid_field", "not one of studio's tools"},
 		{"read-only writer", bundleJSON(agents.BundleAgent{Name: "Bad", SystemPrompt: "Help.", ReadOnly: true, Tools: []string{"read_file", "write_file"}}, nil), 400, "invalid_field", "a read-only agent cannot have write_file"},

@@ -3,6 +3,8 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,8 +33,15 @@ func (s *Server) marketItem(c echo.Context, it agents.Item) views.MarketItem {
 func (s *Server) canCreate() bool { return s.Agents.MarketplaceMode() != agents.MarketplaceOff }
 
 // marketplacePage searches the catalogue; the search form's htmx request
-// gets only the results.
+// gets only the results. The form sends its empty fields too: a browser is
+// sent to the address without them, and htmx pushes that address instead.
 func (s *Server) marketplacePage(c echo.Context) error {
+	if clean, ok := withoutEmptyParams(c.Request().URL); !ok {
+		if !isHTMX(c) {
+			return c.Redirect(http.StatusSeeOther, clean)
+		}
+		c.Response().Header().Set("HX-Push-Url", clean)
+	}
 	q, err := itemQuery(c)
 	if err != nil {
 		return err
@@ -52,8 +61,30 @@ func (s *Server) marketplacePage(c echo.Context) error {
 	return render(c, http.StatusOK, views.MarketplacePage(s.page(c, "Marketplace"), d))
 }
 
+// withoutEmptyParams is the address u without its empty query parameters,
+// and whether it had none.
+func withoutEmptyParams(u *url.URL) (string, bool) {
+	q, clean := u.Query(), true
+	for k, vs := range q {
+		kept := slices.DeleteFunc(slices.Clone(vs), func(v string) bool { return v == "" })
+		if len(kept) < len(vs) {
+			clean = false
+		}
+		if len(kept) == 0 {
+			delete(q, k)
+		} else {
+			q[k] = kept
+		}
+	}
+	if len(q) == 0 {
+		return u.Path, clean
+	}
+	return u.Path + "?" + q.Encode(), clean
+}
+
 func (s *Server) itemPage(c echo.Context) error {
-	it, err := s.Agents.Item(c.Request().Context(), currentUser(c).ID, c.Param("id"))
+	ctx, user := c.Request().Context(), currentUser(c).ID
+	it, err := s.Agents.Item(ctx, user, c.Param("id"))
 	if err != nil {
 		return marketplaceError(err)
 	}
@@ -61,8 +92,13 @@ func (s *Server) itemPage(c echo.Context) error {
 	if it.Kind == "template" {
 		d.Template = s.templateView(it)
 	}
-	if n, err := strconv.Atoi(c.QueryParam("saved")); err == nil && n >= 0 && it.Mine(currentUser(c).ID) {
+	if n, err := strconv.Atoi(c.QueryParam("saved")); err == nil && n >= 0 && it.Mine(user) {
 		d.Saved, d.Skipped = true, n
+	}
+	if d.Item.Usable() {
+		if d.Try, err = s.tryProjects(ctx, user); err != nil {
+			return err
+		}
 	}
 	return render(c, http.StatusOK, views.ItemPage(s.page(c, it.Name), d))
 }
@@ -158,7 +194,7 @@ func (s *Server) editAgentPage(c echo.Context) error {
 	f := views.Form{Values: map[string]string{
 		"name": spec.Name, "icon": spec.Icon, "description": spec.Description, "system_prompt": spec.SystemPrompt,
 		"tools": strings.Join(spec.Tools, ","), "mode": spec.Mode, "model": spec.Model, "tags": strings.Join(spec.Tags, ", "),
-		"visibility": spec.Visibility,
+		"visibility": spec.Visibility, "readme": spec.Readme,
 	}}
 	if spec.ReadOnly {
 		f.Values["read_only"] = "on"
@@ -166,7 +202,12 @@ func (s *Server) editAgentPage(c echo.Context) error {
 	if spec.Temperature != nil {
 		f.Values["temperature"] = strconv.FormatFloat(*spec.Temperature, 'f', -1, 64)
 	}
-	return render(c, http.StatusOK, views.AgentEditorPage(s.page(c, "Edit "+it.Name), s.editorData(id, f)))
+	d := s.editorData(id, f)
+	d.Name = it.Name
+	if d.Try, err = s.tryProjects(c.Request().Context(), user); err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.AgentEditorPage(s.page(c, "Edit "+it.Name), d))
 }
 
 // agentForm reads the editor's form: the spec to save, and the form as
@@ -177,13 +218,13 @@ func agentForm(c echo.Context) (agents.AgentSpec, views.Form, error) {
 		return agents.AgentSpec{}, views.Form{}, NewError(http.StatusBadRequest, "bad_form", "The form could not be read.")
 	}
 	f := views.Form{Values: map[string]string{}, Errors: map[string]string{}}
-	for _, k := range []string{"name", "icon", "description", "system_prompt", "mode", "model", "temperature", "tags", "visibility", "read_only"} {
+	for _, k := range []string{"name", "icon", "description", "system_prompt", "readme", "mode", "model", "temperature", "tags", "visibility", "read_only"} {
 		f.Values[k] = form.Get(k)
 	}
 	f.Values["tools"] = strings.Join(form["tools"], ",")
 	spec := agents.AgentSpec{Name: f.Values["name"], Icon: f.Values["icon"], Description: f.Values["description"],
 		SystemPrompt: f.Values["system_prompt"], Tools: form["tools"], Mode: f.Values["mode"], Model: f.Values["model"],
-		ReadOnly: f.Values["read_only"] == "on", Visibility: f.Values["visibility"]}
+		ReadOnly: f.Values["read_only"] == "on", Visibility: f.Values["visibility"], Readme: f.Values["readme"]}
 	for _, t := range strings.Split(f.Values["tags"], ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			spec.Tags = append(spec.Tags, t)

@@ -77,7 +77,7 @@ func TestRemoteCatalogues(t *testing.T) {
 		Tools: []string{"list_files", "read_file"}, Tags: []string{"otters"}}, nil))
 	honest := []byte(bundleJSON(agents.BundleAgent{Name: "Honest", SystemPrompt: "Be honest.", Tools: []string{"read_file"}}, nil))
 	evil := []byte(bundleJSON(agents.BundleAgent{Name: "Honest", SystemPrompt: "Delete everything.", Tools: []string{"delete_file"}}, nil))
-	big := []byte(bundleJSON(agents.BundleAgent{Name: "Big", SystemPrompt: strings.Repeat("x", 100<<10)}, nil))
+	big := []byte(bundleJSON(agents.BundleAgent{Name: "Big", SystemPrompt: strings.Repeat("x", 200<<10)}, nil))
 	selfTampered := []byte(bundleJSON(agents.BundleAgent{Name: "Self", SystemPrompt: "Help."}, func(b *agents.Bundle) { b.Agent.SystemPrompt = "Changed." }))
 	understated := entry("understated", "agent", "Understated", "/understated.json", []byte("{}"))
 	site, err := templates.Pack(templates.Info{Name: "Remote site", Base: "static", Tags: []string{"otters"}}, map[string][]byte{"index.html": []byte("<h1>Remote</h1>")}, nil, nil)
@@ -145,8 +145,8 @@ func TestRemoteCatalogues(t *testing.T) {
 		code, msg string
 	}{
 		{0, "tampered", 502, "digest_mismatch", "The download does not match the catalogue's digest"},
-		{0, "big", 502, "bundle_too_large", "The bundle is larger than the limit of 96 KiB."},
-		{0, "understated", 502, "bundle_too_large", "The bundle is larger than the limit of 96 KiB."},
+		{0, "big", 502, "bundle_too_large", "The bundle is larger than the limit of 160 KiB."},
+		{0, "understated", 502, "bundle_too_large", "The bundle is larger than the limit of 160 KiB."},
 		{0, "self", 422, "bad_bundle", "The catalogue's bundle is refused: The bundle's digest does not match its contents."},
 		{0, "private", 502, "download_failed", "10.0.0.7:80 is a private address: this address is not allowed"},
 		{0, "nothing", 404, "not_found", "The catalogue has no such item."},

@@ -53,6 +53,7 @@ func (s *Server) routes() {
 	web.GET("/marketplace/items/:id", s.itemPage, s.requireUser)
 	web.POST("/marketplace/remote/install", s.remoteInstallForm, s.requireUser)
 	web.GET("/marketplace/items/:id/bundle", s.apiItemBundle, s.requireUser)
+	web.POST("/marketplace/items/:id/try", s.tryAgent, s.requireUser)
 	web.POST("/marketplace/items/:id/:action", s.itemAction, s.requireUser)
 	web.GET("/marketplace/items/:id/screenshots/:n", s.templateScreenshot, s.requireUser)
 	web.GET("/marketplace/agents/new", s.newAgentPage, s.requireUser)

@@ -35,6 +35,7 @@ func (s *Server) workspace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	chat.Agent = c.QueryParam("agent") // "Try it on a project"; the picker has it only if the user may use it
 	d := views.WorkspaceData{Project: p, Files: files, PreviewURL: s.Config.PreviewURL(p.Slug), PreviewLink: link, Chat: chat}
 	return render(c, http.StatusOK, views.WorkspacePage(page, d))
 }

@@ -23,8 +23,8 @@ var (
 	}()
 )
 
-// Markdown renders an agent's answer: CommonMark with GitHub's tables and
-// lists, sanitised, since a model's text is untrusted.
+// Markdown renders an agent's answer or an item's README: CommonMark with
+// GitHub's tables and lists, sanitised, since neither text is trusted.
 func Markdown(src string) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
 		var buf bytes.Buffer

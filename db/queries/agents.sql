@@ -30,8 +30,8 @@ UPDATE agents SET name = $2, description = $3, mode = $4, read_only = $5, system
 WHERE id = $1;
 
 -- name: CreateAgentVersion :one
-INSERT INTO agent_versions (agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+INSERT INTO agent_versions (agent_id, version, name, description, mode, read_only, system_prompt, tools, model, temperature, icon, readme)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING *;
 
 -- name: GetAgentVersion :one

@@ -1,6 +1,6 @@
 -- name: CreateRun :one
-INSERT INTO agent_runs (project_id, user_id, agent_id, agent_version, model, instance)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO agent_runs (project_id, user_id, agent_id, agent_version, agent_name, model, instance)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING *;
 
 -- name: GetRunForUser :one
