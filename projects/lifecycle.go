@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
@@ -91,6 +93,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	if err := s.reconcilePool(ctx); err != nil {
 		return fmt.Errorf("reconcile the pool: %w", err)
 	}
+	s.clearStaging()
 	managed, err := s.rt.ListManaged(ctx)
 	if err != nil {
 		return err
@@ -193,4 +196,25 @@ func (s *Service) HibernateIdle(ctx context.Context) error {
 		s.log.Info("hibernated an idle project", "project", p.ID)
 	}
 	return nil
+}
+
+// stagingMaxAge: an import's staging folder older than this was left by a
+// studio that stopped mid-import (an import takes minutes at most).
+const stagingMaxAge = time.Hour
+
+// clearStaging removes the staging folders of imports that never
+// finished.
+func (s *Service) clearStaging() {
+	dir := filepath.Join(s.opts.Root, ".staging")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > stagingMaxAge {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				s.log.Warn("remove an abandoned import", "dir", e.Name(), "err", err)
+			}
+		}
+	}
 }
