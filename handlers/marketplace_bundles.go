@@ -62,7 +62,6 @@ func (s *Server) apiImportAgent(c echo.Context) error {
 // importAgentForm imports the uploaded bundle and opens the new agent; a
 // refused file leaves the user on the library with the reason.
 func (s *Server) importAgentForm(c echo.Context) error {
-	limitBody(c, max(int64(maxBundleBody), s.Agents.TemplateLimits().MaxBundle))
 	it, err := s.importUpload(c)
 	if err == nil {
 		return c.Redirect(http.StatusSeeOther, "/marketplace/items/"+it.ID)

@@ -16,13 +16,6 @@ import (
 	"studio/projects"
 )
 
-// limitBody bounds an upload route's request body, which the global limit
-// skips (uploadRoutes): a little more than the file may be, for the
-// multipart envelope.
-func limitBody(c echo.Context, limit int64) {
-	c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, limit+64<<10)
-}
-
 // apiExportZip streams the project's files as a zip: everything but
 // dependencies, studio's cache and build output.
 func (s *Server) apiExportZip(c echo.Context) error {
@@ -99,7 +92,6 @@ func (s *Server) apiImportZip(c echo.Context) error {
 // the dashboard again with the reason.
 func (s *Server) importZipForm(c echo.Context) error {
 	limit := s.Config.ImportMaxSize
-	limitBody(c, limit)
 	name := c.FormValue("name")
 	fail := func(status int, msg string) error {
 		f := formWith(map[string]string{"import_name": name})

@@ -86,9 +86,11 @@ func New(d Deps) *Server {
 			},
 		}),
 		writeDeadline(responseWriteTimeout),
-		// Uploads of bundles and zips have their own, larger limits.
+		// Uploads of bundles and zips have their own, larger limits, set
+		// here, before anything (the CSRF check's form parsing) reads them.
 		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: strconv.FormatInt(d.Config.MaxBody, 10) + "B",
-			Skipper: func(c echo.Context) bool { return uploadRoutes[c.Path()] }}),
+			Skipper: func(c echo.Context) bool { return s.uploadLimit(c.Path()) > 0 }}),
+		s.limitUploads,
 		middleware.SecureWithConfig(middleware.SecureConfig{
 			XSSProtection:         "0",
 			ContentTypeNosniff:    "nosniff",
@@ -163,12 +165,31 @@ func (s *Server) log(c echo.Context) *slog.Logger {
 	return s.Logger.With("request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 }
 
-// uploadRoutes take files larger than STUDIO_MAX_BODY and bound them
-// themselves: template bundles (STUDIO_TEMPLATE_MAX_SIZE) and project zips
-// (STUDIO_IMPORT_MAX_SIZE).
-var uploadRoutes = map[string]bool{
-	"/api/templates/import":      true,
-	"/marketplace/agents/import": true,
-	"/api/projects/import":       true,
-	"/projects/import":           true,
+// uploadLimit is the body limit of an upload route, which takes files
+// larger than STUDIO_MAX_BODY: template bundles (STUDIO_TEMPLATE_MAX_SIZE)
+// and project zips (STUDIO_IMPORT_MAX_SIZE), with room for a multipart
+// envelope; 0 for every other route.
+func (s *Server) uploadLimit(route string) int64 {
+	const envelope = 64 << 10
+	switch route {
+	case "/api/templates/import", "/marketplace/agents/import":
+		return max(int64(maxBundleBody), s.Agents.TemplateLimits().MaxBundle) + envelope
+	case "/api/projects/import", "/projects/import":
+		return s.Config.ImportMaxSize + envelope
+	}
+	return 0
+}
+
+// limitUploads bounds an upload route's body by its own limit; reading
+// past it fails, and the handler answers 413.
+func (s *Server) limitUploads(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if limit := s.uploadLimit(c.Path()); limit > 0 {
+			if c.Request().ContentLength > limit {
+				return NewError(http.StatusRequestEntityTooLarge, "too_large", "The upload is larger than the limit of "+humanBytes(limit)+".")
+			}
+			c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, limit)
+		}
+		return next(c)
+	}
 }

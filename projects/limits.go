@@ -106,6 +106,8 @@ func (s *Service) whyNotStarted(ctx context.Context, q *db.Queries, id uuid.UUID
 
 // createWithinLimits inserts a project under its owner's lock, so neither
 // the project count nor the running count can be passed by two requests.
+// The project takes a claimed pool slot's id, or arg.ID when it names one
+// (files written ahead), or a new one.
 func (s *Service) createWithinLimits(ctx context.Context, arg db.CreateProjectWithinLimitsParams, usePool bool) (p db.Project, claimed bool, err error) {
 	arg.MaxProjects, arg.MaxRunning = int32(s.opts.MaxProjects), int32(s.opts.MaxRunning)
 	var dead []uuid.UUID
@@ -126,7 +128,9 @@ func (s *Service) createWithinLimits(ctx context.Context, arg db.CreateProjectWi
 				return err
 			}
 		}
-		arg.ID = nil
+		if usePool {
+			arg.ID = nil
+		}
 		if slot != nil {
 			arg.ID = &slot.ID
 		}

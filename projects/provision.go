@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -214,21 +214,41 @@ const installedMark = "node_modules/.studio-installed"
 
 // needsInstall says whether a project's package.json asks for
 // dependencies that are not installed: no node_modules linked to the
-// runtime image's, and no complete install of its own.
+// runtime image's, and no complete install of its own. The folder is the
+// project's, hostile: it is read through an os.Root, without following a
+// link out of it, and package.json only if it is a small regular file.
 func needsInstall(dir string) bool {
-	pkg, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return false
 	}
-	deps, err := image.Dependencies(pkg)
+	defer root.Close()
+	deps, err := image.Dependencies(readPackageJSON(root))
 	if err != nil || len(deps) == 0 {
 		return false
 	}
-	if fi, err := os.Lstat(filepath.Join(dir, "node_modules")); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+	if fi, err := root.Lstat("node_modules"); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 		return false
 	}
-	_, err = os.Stat(filepath.Join(dir, installedMark))
-	return err != nil
+	fi, err := root.Lstat(installedMark)
+	return err != nil || !fi.Mode().IsRegular()
+}
+
+// maxPackageJSON bounds the package.json studio reads.
+const maxPackageJSON = 1 << 20
+
+// readPackageJSON is the project's package.json when it is a regular file
+// of at most maxPackageJSON bytes, else nil.
+func readPackageJSON(root *os.Root) []byte {
+	fi, err := root.Lstat("package.json")
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxPackageJSON {
+		return nil
+	}
+	b, err := readLimited(root, "package.json", maxPackageJSON)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // installTimeout bounds one npm install.
@@ -264,15 +284,39 @@ func (s *Service) installDependencies(ctx context.Context, p db.Project) error {
 	if res.ExitCode != 0 {
 		return fmt.Errorf("npm install failed (exit code %d):\n%s", res.ExitCode, lastLines(res.Output, 20))
 	}
-	mark := filepath.Join(s.dir(p.ID), installedMark)
-	if err := os.WriteFile(mark, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+	root, err := s.openRoot(p.ID)
+	if err != nil {
 		return fmt.Errorf("install the dependencies: %w", err)
 	}
-	if os.Geteuid() == 0 {
-		_ = os.Lchown(mark, image.ProjectUID, image.ProjectGID)
+	defer root.Close()
+	if err := markInstalled(root); err != nil {
+		return fmt.Errorf("install the dependencies: %w", err)
 	}
 	s.progress(ctx, p, "install", fmt.Sprintf("Dependencies installed in %s", time.Since(start).Round(time.Second)))
 	return nil
+}
+
+// markInstalled records a finished install in the project's folder. The
+// folder is the project's: the mark is written through an os.Root and
+// never through a link the install may have left in its place.
+func markInstalled(root *os.Root) error {
+	if fi, err := root.Lstat(installedMark); err == nil && !fi.Mode().IsRegular() {
+		if err := root.Remove(installedMark); err != nil {
+			return err
+		}
+	}
+	f, err := root.OpenFile(installedMark, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(time.Now().UTC().Format(time.RFC3339) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && os.Geteuid() == 0 {
+		err = root.Lchown(installedMark, image.ProjectUID, image.ProjectGID)
+	}
+	return err
 }
 
 // lastLines is the end of a command's output, at most n lines.

@@ -183,7 +183,11 @@ func (s *Service) CreateFromFiles(ctx context.Context, owner uuid.UUID, name str
 // folders (StagingDir) and is moved in; like CreateFromFiles otherwise. On
 // a refusal src is removed.
 func (s *Service) CreateFromDir(ctx context.Context, owner uuid.UUID, name, src string) (db.Project, error) {
-	pkg, _ := os.ReadFile(filepath.Join(src, "package.json"))
+	var pkg []byte
+	if root, err := os.OpenRoot(src); err == nil {
+		pkg = readPackageJSON(root)
+		root.Close()
+	}
 	base := BaseFor(pkg)
 	fill := func(tmp string) error {
 		if err := os.Rename(src, tmp); err != nil {
@@ -230,13 +234,28 @@ func BaseFor(packageJSON []byte) string {
 // create records a project and sets it up. fill, when given, writes the
 // project's first files into a new folder before create returns; such a
 // project never takes a pool slot, nor does one from a user's template.
-func (s *Service) create(ctx context.Context, owner uuid.UUID, name string, arg db.CreateProjectWithinLimitsParams, fill func(dir string) error) (db.Project, error) {
-	name, err := cleanName(name)
+func (s *Service) create(ctx context.Context, owner uuid.UUID, name string, arg db.CreateProjectWithinLimitsParams, fill func(dir string) error) (_ db.Project, err error) {
+	name, err = cleanName(name)
 	if err != nil {
 		return db.Project{}, err
 	}
 	arg.OwnerID, arg.Name = owner, name
 	usePool := fill == nil && !arg.TemplateItem.Valid
+	if fill != nil {
+		// The files go in first, under the id the row will have: a crash
+		// between the two leaves a folder without a project, never a
+		// project that would be given a built-in template's files.
+		id := uuid.New()
+		if err := s.fillDir(id, fill); err != nil {
+			return db.Project{}, fmt.Errorf("write the project's files: %w", err)
+		}
+		arg.ID = &id
+		defer func() {
+			if err != nil {
+				os.RemoveAll(s.dir(id))
+			}
+		}()
+	}
 	var p db.Project
 	var claimed bool
 	for attempt := 0; ; attempt++ {
@@ -261,12 +280,6 @@ func (s *Service) create(ctx context.Context, owner uuid.UUID, name string, arg 
 			s.log.Warn("finish a pool claim", "project", p.ID, "err", err)
 		}
 		return p, nil
-	}
-	if fill != nil {
-		if err := s.fillDir(p.ID, fill); err != nil {
-			_ = s.q.DeleteProjectRow(context.WithoutCancel(ctx), p.ID)
-			return db.Project{}, fmt.Errorf("write the project's files: %w", err)
-		}
 	}
 	s.record(ctx, p, "status", map[string]any{"status": p.Status})
 	s.provisionLater(p.ID)
