@@ -149,7 +149,7 @@ func templateVersion(id string, version int32, spec TemplateSpec, tf TemplateFil
 	if err != nil {
 		return db.CreateTemplateVersionParams{}, err
 	}
-	read, err := templates.Read(b, storedLimits)
+	read, err := templates.Read(b, templates.StoredLimits)
 	if err != nil {
 		return db.CreateTemplateVersionParams{}, err
 	}
@@ -159,17 +159,12 @@ func templateVersion(id string, version int32, spec TemplateSpec, tf TemplateFil
 		Bundle: b, Sha256: hex.EncodeToString(sum[:])}, nil
 }
 
-// storedLimits read back what studio packed itself: a template larger than
-// the limits of the day it was saved still opens.
-var storedLimits = templates.Limits{MaxBytes: 1 << 30, MaxFiles: 1 << 20, MaxBundle: 1 << 30}
-
 // TemplateLimits are the limits on a template's files (STUDIO_TEMPLATE_MAX_SIZE).
 func (s *Service) TemplateLimits() templates.Limits {
-	lim := templates.DefaultLimits
 	if s.opts.TemplateMaxBytes > 0 {
-		lim.MaxBytes, lim.MaxBundle = s.opts.TemplateMaxBytes, s.opts.TemplateMaxBytes
+		return templates.LimitsFor(s.opts.TemplateMaxBytes)
 	}
-	return lim
+	return templates.DefaultLimits
 }
 
 // ownTemplate is the user's own template item, or why it is not theirs.
@@ -284,7 +279,7 @@ func (s *Service) ReadTemplate(ctx context.Context, user uuid.UUID, id string, v
 	if err != nil {
 		return nil, err
 	}
-	return templates.Read(b, storedLimits)
+	return templates.Read(b, templates.StoredLimits)
 }
 
 // ForkTemplate copies the latest version of any template the user may see,

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -27,16 +29,31 @@ func (s *Server) apiExportZip(c echo.Context) error {
 	if err != nil {
 		return projectError(err)
 	}
+	if _, err := os.Stat(h.Dir()); err != nil {
+		return NewError(http.StatusConflict, "not_ready", "The project's files are not there yet; try again once it has started.")
+	}
 	hdr := c.Response().Header()
 	hdr.Set(echo.HeaderContentType, "application/zip")
 	// The slug is [a-z0-9-]: safe in a header.
 	hdr.Set(echo.HeaderContentDisposition, `attachment; filename="`+h.Project().Slug+`.zip"`)
 	c.Response().WriteHeader(http.StatusOK)
-	if err := portable.Write(c.Response(), h.Dir()); err != nil {
+	if err := portable.Write(&unhurried{w: c.Response(), rc: http.NewResponseController(c.Response().Writer)}, h.Dir()); err != nil {
 		// The status is sent: a cut-off zip is what the client sees.
 		s.log(c).Warn("zip export", "project", id, "err", err)
 	}
 	return nil
+}
+
+// unhurried moves the response's write deadline on with every write, so a
+// long download on a slow link is not cut at the deadline of one answer.
+type unhurried struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (u *unhurried) Write(p []byte) (int, error) {
+	_ = u.rc.SetWriteDeadline(time.Now().Add(responseWriteTimeout))
+	return u.w.Write(p)
 }
 
 func (s *Server) importLimits() portable.Limits {
@@ -45,8 +62,24 @@ func (s *Server) importLimits() portable.Limits {
 	return lim
 }
 
+// importTurn waits for one of the replica's import slots; release gives
+// it back.
+func (s *Server) importTurn(c echo.Context) (release func(), err error) {
+	select {
+	case s.imports <- struct{}{}:
+		return func() { <-s.imports }, nil
+	case <-c.Request().Context().Done():
+		return nil, c.Request().Context().Err()
+	}
+}
+
 // importZip makes a project from a zip's bytes.
 func (s *Server) importZip(c echo.Context, name string, data []byte) (db.Project, []string, error) {
+	release, err := s.importTurn(c)
+	if err != nil {
+		return db.Project{}, nil, err
+	}
+	defer release()
 	files, err := portable.Read(bytes.NewReader(data), int64(len(data)), s.importLimits())
 	var bad *portable.Error
 	if errors.As(err, &bad) {
@@ -150,6 +183,11 @@ func (s *Server) importGit(c echo.Context, req gitImportRequest) (db.Project, er
 	if err := gitrepo.CheckBranch(req.Branch); err != nil {
 		return db.Project{}, invalidField("branch", err)
 	}
+	release, err := s.importTurn(c)
+	if err != nil {
+		return db.Project{}, err
+	}
+	defer release()
 	dir, err := s.Projects.StagingDir()
 	if err != nil {
 		return db.Project{}, err

@@ -60,7 +60,13 @@ type Server struct {
 	cookies *sessions.CookieStore
 	names   auth.CookieNames // the cookie names for the UI's scheme
 	streams *streamSlots     // open event streams per user
+	// imports bounds the imports (zip, git) a replica runs at once: each
+	// holds up to STUDIO_IMPORT_MAX_SIZE, twice, in memory or on disk.
+	imports chan struct{}
 }
+
+// maxImports is how many imports one replica runs at once.
+const maxImports = 2
 
 // New builds the web server with every route and middleware.
 func New(d Deps) *Server {
@@ -70,7 +76,7 @@ func New(d Deps) *Server {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	s := &Server{Deps: d, echo: e, streams: newStreamSlots(d.Config.MaxStreamsPerUser)}
+	s := &Server{Deps: d, echo: e, streams: newStreamSlots(d.Config.MaxStreamsPerUser), imports: make(chan struct{}, maxImports)}
 	s.names = auth.Cookies(s.secureCookies())
 	s.cookies = newCookieStore(d.Auth.Ring, s.secureCookies())
 	e.HTTPErrorHandler = s.handleError

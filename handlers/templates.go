@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -103,7 +105,9 @@ func (s *Server) saveTemplate(ctx context.Context, user, projectID uuid.UUID, re
 		return agents.Item{}, nil, projectError(err)
 	}
 	collected, err := templates.Collect(h.Dir(), s.Agents.TemplateLimits())
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		return agents.Item{}, nil, NewError(http.StatusConflict, "not_ready", "The project's files are not there yet; try again once it has started.")
+	} else if err != nil {
 		return agents.Item{}, nil, templateError(err)
 	}
 	spec := agents.TemplateSpec{Name: req.Name, Description: req.Description, Readme: req.Readme, Icon: req.Icon,
@@ -127,7 +131,8 @@ func (s *Server) apiSaveTemplate(c echo.Context) error {
 		return projectError(projects.ErrNotFound)
 	}
 	var req saveTemplateRequest
-	if err := decodeJSON(c, 64<<10, &req); err != nil {
+	// A README of 32 KiB may take six times that once escaped in JSON.
+	if err := decodeJSON(c, 256<<10, &req); err != nil {
 		return err
 	}
 	it, skipped, err := s.saveTemplate(c.Request().Context(), currentUser(c).ID, id, req)
@@ -216,27 +221,45 @@ func versionParam(c echo.Context) (int32, error) {
 
 // templateScreenshot serves one of a template version's screenshots, as
 // an image only: project files are hostile, so nothing served here may
-// run as a page on studio's host.
+// run as a page on studio's host. Who may see it is checked on every
+// request; the image itself comes from a small cache, since reading it
+// means reading and checking the whole bundle.
 func (s *Server) templateScreenshot(c echo.Context) error {
 	version, err := versionParam(c)
 	if err != nil {
 		return err
 	}
 	n, err := strconv.Atoi(c.Param("n"))
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || n >= 4 {
 		return echo.ErrNotFound
 	}
-	b, err := s.Agents.ReadTemplate(c.Request().Context(), currentUser(c).ID, c.Param("id"), version)
+	ctx, user := c.Request().Context(), currentUser(c).ID
+	it, err := s.Agents.Item(ctx, user, c.Param("id"))
 	if err != nil {
 		return templateError(err)
 	}
-	shots := b.Manifest.Template.Screenshots
-	if n >= len(shots) {
-		return echo.ErrNotFound
+	if it.Kind != "template" || it.Hidden() && !it.Mine(user) {
+		return templateError(agents.ErrItemNotFound)
 	}
-	data := b.Files[shots[n]]
-	ct := http.DetectContentType(data)
-	switch ct {
+	if version == 0 {
+		version = it.LatestVersion
+	}
+	key := fmt.Sprintf("%s@%d#%d", it.ID, version, n)
+	shot, ok := shots.get(key)
+	if !ok {
+		b, err := s.Agents.ReadTemplate(ctx, user, it.ID, version)
+		if err != nil {
+			return templateError(err)
+		}
+		paths := b.Manifest.Template.Screenshots
+		if n >= len(paths) {
+			return echo.ErrNotFound
+		}
+		data := b.Files[paths[n]]
+		shot = screenshot{contentType: http.DetectContentType(data), data: data}
+		shots.put(key, shot)
+	}
+	switch shot.contentType {
 	case "image/png", "image/jpeg", "image/webp":
 	default:
 		return NewError(http.StatusUnsupportedMediaType, "not_an_image", "The screenshot is not a PNG, JPEG or WebP image.")
@@ -245,7 +268,43 @@ func (s *Server) templateScreenshot(c echo.Context) error {
 	hdr.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Cache-Control", "private, max-age=3600")
-	return c.Blob(http.StatusOK, ct, data)
+	return c.Blob(http.StatusOK, shot.contentType, shot.data)
+}
+
+type screenshot struct {
+	contentType string
+	data        []byte
+}
+
+// screenshotCache keeps the last screenshots served, by item, version
+// (immutable) and place; at most 64 of them, each at most 2 MiB.
+type screenshotCache struct {
+	mu sync.Mutex
+	m  map[string]screenshot
+}
+
+var shots = &screenshotCache{m: map[string]screenshot{}}
+
+func (sc *screenshotCache) get(key string) (screenshot, bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	v, ok := sc.m[key]
+	return v, ok
+}
+
+func (sc *screenshotCache) put(key string, v screenshot) {
+	if len(v.data) > 2<<20 {
+		return
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if len(sc.m) >= 64 {
+		for k := range sc.m { // any one: a version's screenshots never change
+			delete(sc.m, k)
+			break
+		}
+	}
+	sc.m[key] = v
 }
 
 // apiForkItem forks an agent or a template.

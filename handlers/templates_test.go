@@ -286,7 +286,7 @@ func TestTemplateBundlesExportImportAndRefusals(t *testing.T) {
 		{"symlink", withEntry(t, []byte(raw), tar.Header{Name: "files/passwd", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"}, ""), 400, "is a link"},
 		{"device", withEntry(t, []byte(raw), tar.Header{Name: "files/null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}, ""), 400, "device or pipe"},
 		{"not a bundle", []byte("hello"), 400, "not gzip-compressed"},
-		{"oversized", bytes.Repeat([]byte{0x1f}, 20<<20+1), 413, "larger than the limit"},
+		{"oversized", bytes.Repeat([]byte{0x1f}, 25<<20), 413, "larger than the limit"},
 	} {
 		res, out := env.importTemplate(bob, tc.bundle)
 		if e, _ := out["error"].(map[string]any); res.StatusCode != tc.status || !strings.Contains(fmt.Sprint(e["message"]), tc.want) {

@@ -6,6 +6,8 @@ package portable
 
 import (
 	"archive/zip"
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -87,9 +89,9 @@ func Write(w io.Writer, dir string) error {
 		if err != nil {
 			return nil // removed while walking
 		}
-		f, err := root.Open(p)
+		f, err := templates.OpenRegular(root, p)
 		if err != nil {
-			return nil
+			return nil // gone, or no longer a regular file
 		}
 		defer f.Close()
 		hdr := &zip.FileHeader{Name: p, Method: zip.Deflate, Modified: fi.ModTime().UTC()}
@@ -117,6 +119,9 @@ type Files struct {
 // Read checks a zip whole and returns its files. A zip whose entries all
 // sit in one folder (as GitHub's downloads do) loses that folder.
 func Read(r io.ReaderAt, size int64, lim Limits) (*Files, error) {
+	if err := checkDirectory(r, size, lim); err != nil {
+		return nil, err
+	}
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, refuse("the file is not a zip archive (%v)", err)
@@ -186,6 +191,31 @@ func Read(r io.ReaderAt, size int64, lim Limits) (*Files, error) {
 		return nil, refuse("the zip holds no files")
 	}
 	return out, nil
+}
+
+// checkDirectory reads the entry count from the zip's end record and
+// refuses a zip with far more entries than the limit before the reader
+// allocates one record per entry. Zip64 (more than 65,535 entries) is
+// never needed within the limits.
+func checkDirectory(r io.ReaderAt, size int64, lim Limits) error {
+	const endLen, maxComment = 22, 65535
+	tail := min(size, endLen+maxComment)
+	buf := make([]byte, tail)
+	if _, err := r.ReadAt(buf, size-tail); err != nil && !errors.Is(err, io.EOF) {
+		return refuse("the file is not a zip archive (%v)", err)
+	}
+	i := bytes.LastIndex(buf, []byte("PK\x05\x06"))
+	if i < 0 || len(buf)-i < endLen {
+		return refuse("the file is not a zip archive (no end of central directory)")
+	}
+	entries := int(binary.LittleEndian.Uint16(buf[i+10:]))
+	if entries == 0xFFFF || binary.LittleEndian.Uint32(buf[i+12:]) == 0xFFFFFFFF {
+		return refuse("the zip is a zip64 archive, which holds more than a project may be imported with")
+	}
+	if entries > 2*lim.MaxFiles {
+		return refuse("the zip has %d entries, more than a project with at most %d files may be imported with", entries, lim.MaxFiles)
+	}
+	return nil
 }
 
 // checkName refuses an entry name that is not a plain relative path

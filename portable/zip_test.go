@@ -110,6 +110,8 @@ func TestReadRefusesHostileZips(t *testing.T) {
 		{"bomb", makeZip(t, zentry{name: "zeros", body: zeros}), "zip bomb"},
 		{"duplicate", makeZip(t, zentry{name: "a", body: []byte("1")}, zentry{name: "a", body: []byte("2")}), "twice"},
 		{"file and folder", makeZip(t, zentry{name: "a", body: []byte("1")}, zentry{name: "a/b", body: []byte("2")}), "both a file and a folder"},
+		{"too many entries", makeZip(t, zentry{name: "a/", mode: fs.ModeDir | 0o755}, zentry{name: "b/", mode: fs.ModeDir | 0o755}, zentry{name: "c/", mode: fs.ModeDir | 0o755},
+			zentry{name: "d/", mode: fs.ModeDir | 0o755}, zentry{name: "e/", mode: fs.ModeDir | 0o755}, zentry{name: "f/", mode: fs.ModeDir | 0o755}, zentry{name: "g/", mode: fs.ModeDir | 0o755}), "7 entries"},
 		{"empty", makeZip(t, zentry{name: "dir/", mode: fs.ModeDir | 0o755}), "holds no files"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

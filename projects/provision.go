@@ -157,7 +157,7 @@ func (s *Service) copyFiles(ctx context.Context, p db.Project) error {
 		} else if err != nil {
 			return err
 		}
-		b, err := templates.Read(row.Bundle, storedTemplateLimits)
+		b, err := templates.Read(row.Bundle, templates.StoredLimits)
 		if err != nil {
 			return fmt.Errorf("the template's bundle: %w", err)
 		}
@@ -204,9 +204,6 @@ func linkIfSame(base, dir string, packageJSON []byte) error {
 	}
 	return image.LinkDependencies(base, dir)
 }
-
-// storedTemplateLimits read a bundle studio stored after checking it.
-var storedTemplateLimits = templates.Limits{MaxBytes: 1 << 30, MaxFiles: 1 << 20, MaxBundle: 1 << 30}
 
 // installedMark, inside node_modules, says studio installed the project's
 // dependencies to the end.

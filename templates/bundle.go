@@ -43,11 +43,25 @@ type Limits struct {
 }
 
 // DefaultLimits are the limits studio applies unless configured otherwise.
-var DefaultLimits = Limits{MaxBytes: 20 << 20, MaxFiles: 2000, MaxBundle: 20 << 20}
+var DefaultLimits = LimitsFor(20 << 20)
+
+// LimitsFor are the limits for templates of at most maxBytes of files: a
+// bundle of incompressible files is a little larger than its files, so it
+// may be an eighth larger, and a megabyte for its manifest and headers.
+func LimitsFor(maxBytes int64) Limits {
+	return Limits{MaxBytes: maxBytes, MaxFiles: 2000, MaxBundle: maxBytes + maxBytes/8 + 1<<20}
+}
+
+// StoredLimits read back a bundle studio packed and stored itself: a
+// template larger than the limits of the day still opens.
+var StoredLimits = Limits{MaxBytes: 1 << 30, MaxFiles: 1 << 20, MaxBundle: 1 << 30}
 
 const (
 	maxManifest = 1 << 20
 	maxPathLen  = 1024
+	// headerRoom is the most tar spends around one file: its header, a
+	// PAX record for a long path, and the padding of both.
+	headerRoom = 4096
 )
 
 // ErrInvalid is what every refusal of a bundle Is.
@@ -188,7 +202,7 @@ func Read(data []byte, lim Limits) (*Bundle, error) {
 	}
 	// Nothing in a valid bundle is larger than its files, its manifest
 	// and tar's headers: a stream that inflates past that is refused.
-	tr := tar.NewReader(io.LimitReader(gz, lim.MaxBytes+maxManifest+int64(lim.MaxFiles+2)*2048))
+	tr := tar.NewReader(io.LimitReader(gz, lim.MaxBytes+maxManifest+int64(lim.MaxFiles+2)*headerRoom))
 	hdr, err := tr.Next()
 	if err != nil {
 		return nil, refuse("the file is not a template bundle: %s", tarProblem(err))

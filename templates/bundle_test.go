@@ -184,6 +184,8 @@ func TestCollectLeavesOutWhatATemplateNeverCarries(t *testing.T) {
 	write("certs/server.key", "key")
 	write("id_ed25519", "key")
 	write(".npmrc", "//registry.npmjs.org/:_authToken=x")
+	write("config/.aws/credentials", "[default]")
+	write(".git-credentials", "https://me:token@github.com")
 	write("dist/app.js", "built")
 	write(".git/config", "[core]")
 	write("node_modules/x/index.js", "dep")
@@ -204,7 +206,7 @@ func TestCollectLeavesOutWhatATemplateNeverCarries(t *testing.T) {
 	if strings.Join(sorted(kept), " ") != ".env.example index.html src/build/helper.js src/main.js" {
 		t.Errorf("kept: %v", sorted(kept))
 	}
-	if strings.Join(left, " ") != ".env .env.local .git .npmrc .studio certs/server.key dist id_ed25519 node_modules passwd" {
+	if strings.Join(left, " ") != ".env .env.local .git .git-credentials .npmrc .studio certs/server.key config/.aws/credentials dist id_ed25519 node_modules passwd" {
 		t.Errorf("left out: %v", left)
 	}
 	if _, err := Collect(dir, Limits{MaxBytes: 10, MaxFiles: 100, MaxBundle: 100}); err == nil || !strings.Contains(err.Error(), "more than the 10 bytes") {

@@ -2,12 +2,14 @@ package templates
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Skipped is a file or folder of a project that a template leaves out,
@@ -47,7 +49,7 @@ func secretFile(name string) bool {
 		return true
 	}
 	switch lower {
-	case ".npmrc", ".yarnrc.yml", ".netrc", ".pypirc", "credentials.json":
+	case ".npmrc", ".yarnrc.yml", ".netrc", ".pypirc", "credentials.json", ".git-credentials":
 		return true
 	}
 	for _, p := range []string{"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519"} {
@@ -60,6 +62,18 @@ func secretFile(name string) bool {
 		return true
 	}
 	return false
+}
+
+// secretPath says whether a file's path names a tool's credentials:
+// .aws/credentials, .docker/config.json, anything under .ssh.
+func secretPath(p string) bool {
+	lower := strings.ToLower(p)
+	for _, suffix := range []string{".aws/credentials", ".docker/config.json"} {
+		if lower == suffix || strings.HasSuffix(lower, "/"+suffix) {
+			return true
+		}
+	}
+	return strings.HasPrefix(lower, ".ssh/") || strings.Contains(lower, "/.ssh/")
 }
 
 // Collect reads the files of the project folder dir that a template
@@ -93,19 +107,19 @@ func Collect(dir string, lim Limits) (*Collected, error) {
 			return nil
 		}
 		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			return skip("a link")
-		case neverCarried[name] && name == "node_modules":
+		case name == "node_modules":
 			return skip("dependencies, installed again when a project is made from the template")
 		case neverCarried[name]:
 			return skip("version control")
+		case d.Type()&fs.ModeSymlink != 0:
+			return skip("a link")
 		case d.IsDir() && !strings.Contains(p, "/") && buildOutput[name]:
 			return skip("build output or cache")
 		case d.IsDir():
 			return nil
 		case !d.Type().IsRegular():
 			return skip("not a regular file")
-		case secretFile(name):
+		case secretFile(name) || secretPath(p):
 			return skip("environment values or a secret")
 		case strings.Contains(name, ".studio-tmp-"):
 			return nil
@@ -123,9 +137,9 @@ func Collect(dir string, lim Limits) (*Collected, error) {
 		if total+fi.Size() > lim.MaxBytes {
 			return refuse("the project's files are more than the %s a template may hold (%s is %s); delete what it does not need", human(lim.MaxBytes), clip(p), human(fi.Size()))
 		}
-		f, err := root.Open(p)
+		f, err := OpenRegular(root, p)
 		if err != nil {
-			return nil
+			return nil // gone, or no longer a regular file
 		}
 		b, err := io.ReadAll(io.LimitReader(f, lim.MaxBytes-total+1))
 		f.Close()
@@ -146,4 +160,20 @@ func Collect(dir string, lim Limits) (*Collected, error) {
 	}
 	sort.Slice(c.Skipped, func(i, j int) bool { return c.Skipped[i].Path < c.Skipped[j].Path })
 	return c, nil
+}
+
+// OpenRegular opens p under root for reading only if it is, when opened,
+// a regular file: never through a link, and never blocking on a pipe the
+// project's code put there after the folder was listed.
+func OpenRegular(root *os.Root, p string) (*os.File, error) {
+	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	return f, nil
 }
