@@ -467,14 +467,7 @@ func (s *Service) DeleteAgent(ctx context.Context, user uuid.UUID, id string) er
 	if _, err := s.ownAgent(ctx, user, id); err != nil {
 		return err
 	}
-	n, err := s.q.DeleteItem(ctx, db.DeleteItemParams{ID: id, OwnerID: &user})
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return ErrItemNotFound
-	}
-	return nil
+	return s.DeleteItem(ctx, user, id)
 }
 
 // Install adds another user's published agent to the user's library at

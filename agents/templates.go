@@ -196,21 +196,7 @@ type UsableTemplate = db.ListUsableTemplatesRow
 // UsableTemplates lists the templates a user can start a project from: the
 // built-ins first, in studio's order, then their own, then the installed.
 func (s *Service) UsableTemplates(ctx context.Context, user uuid.UUID) ([]UsableTemplate, error) {
-	rows, err := s.q.ListUsableTemplates(ctx, db.ListUsableTemplatesParams{UserID: user, Shared: s.shared()})
-	if err != nil {
-		return nil, err
-	}
-	order := map[string]int{}
-	for i, t := range image.Templates() {
-		order[t.ID] = i
-	}
-	slices.SortStableFunc(rows, func(a, b UsableTemplate) int {
-		if a.OwnerID == nil && b.OwnerID == nil {
-			return order[a.ID] - order[b.ID]
-		}
-		return 0
-	})
-	return rows, nil
+	return s.q.ListUsableTemplates(ctx, db.ListUsableTemplatesParams{UserID: user, Shared: s.shared()})
 }
 
 // TemplateFor resolves what a user asked to start a project from: a

@@ -146,8 +146,8 @@ type Querier interface {
 	ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([]AgentRun, error)
 	// A template's versions, newest first, without their bundles.
 	ListTemplateVersions(ctx context.Context, templateID string) ([]ListTemplateVersionsRow, error)
-	// The templates a user can start a project from: the built-ins, their own
-	// and the ones they installed that they may still see and that are not
+	// The templates a user can start a project from: the built-ins in studio's
+	// order, their own and the ones they installed that they may still see and that are not
 	// hidden; installed ones at the version they installed.
 	ListUsableTemplates(ctx context.Context, arg ListUsableTemplatesParams) ([]ListUsableTemplatesRow, error)
 	// Serialises changes that could leave no administrator.

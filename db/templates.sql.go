@@ -128,7 +128,8 @@ LEFT JOIN template_versions tv ON tv.template_id = i.id AND tv.version = coalesc
 WHERE i.kind = 'template'
   AND (i.owner_id IS NULL OR i.owner_id = $1
        OR (mi.user_id IS NOT NULL AND i.visibility = 'instance' AND $2::bool AND i.hidden_at IS NULL))
-ORDER BY (i.owner_id IS NULL) DESC, (i.owner_id = $1) DESC, lower(i.name), i.id
+ORDER BY (i.owner_id IS NULL) DESC, array_position(ARRAY['react-vite', 'vanilla-vite', 'static'], i.id),
+         (i.owner_id = $1) DESC, lower(i.name), i.id
 `
 
 type ListUsableTemplatesParams struct {
@@ -146,8 +147,8 @@ type ListUsableTemplatesRow struct {
 	Base        string
 }
 
-// The templates a user can start a project from: the built-ins, their own
-// and the ones they installed that they may still see and that are not
+// The templates a user can start a project from: the built-ins in studio's
+// order, their own and the ones they installed that they may still see and that are not
 // hidden; installed ones at the version they installed.
 func (q *Queries) ListUsableTemplates(ctx context.Context, arg ListUsableTemplatesParams) ([]ListUsableTemplatesRow, error) {
 	rows, err := q.db.Query(ctx, listUsableTemplates, arg.UserID, arg.Shared)

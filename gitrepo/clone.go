@@ -26,6 +26,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
+	"studio/internal/text"
 	"studio/netguard"
 )
 
@@ -138,7 +139,7 @@ func CheckURL(raw string) (*url.URL, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http" {
-		return nil, refuse("%q is not an HTTPS address of a repository, such as https://github.com/owner/repo.git", clip(raw))
+		return nil, refuse("%q is not an HTTPS address of a repository, such as https://github.com/owner/repo.git", text.Clip(raw, 80))
 	}
 	if u.User != nil {
 		return nil, refuse("the address holds a user name or password; studio never stores credentials in a repository's address")
@@ -157,7 +158,7 @@ func CheckBranch(branch string) error {
 	if !utf8.ValidString(branch) || len(branch) > 255 || strings.ContainsAny(branch, " ~^:?*[\\\x00\x7f") ||
 		strings.Contains(branch, "..") || strings.HasPrefix(branch, "-") || strings.HasPrefix(branch, "/") || strings.HasSuffix(branch, "/") ||
 		strings.HasSuffix(branch, ".lock") || strings.Contains(branch, "@{") {
-		return refuse("%q is not a branch name", clip(branch))
+		return refuse("%q is not a branch name", text.Clip(branch, 80))
 	}
 	return nil
 }
@@ -207,7 +208,7 @@ func (c *Cloner) Clone(ctx context.Context, rawURL, branch, dir string, lim Limi
 	switch {
 	case err == nil:
 	case errors.Is(err, errTooLarge) || b.left.Load() < 0:
-		return refuse("the repository is larger than the %s an import may download (STUDIO_IMPORT_MAX_SIZE)", human(lim.MaxBytes))
+		return refuse("the repository is larger than the %s an import may download (STUDIO_IMPORT_MAX_SIZE)", text.Bytes(lim.MaxBytes))
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return refuse("there is no repository at %s (or it is private)", u.Redacted())
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
@@ -215,7 +216,7 @@ func (c *Cloner) Clone(ctx context.Context, rawURL, branch, dir string, lim Limi
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return refuse("the repository at %s is empty", u.Redacted())
 	case branch != "" && (errors.Is(err, plumbing.ErrReferenceNotFound) || strings.Contains(err.Error(), "couldn't find remote ref")):
-		return refuse("the repository has no branch %q", clip(branch))
+		return refuse("the repository has no branch %q", text.Clip(branch, 80))
 	case errors.Is(err, netguard.ErrBlocked):
 		return refuse("%v", err)
 	case ctx.Err() != nil:
@@ -250,7 +251,7 @@ func checkTree(dir string, lim Limits) error {
 		}
 		if fi, err := d.Info(); err == nil && d.Type().IsRegular() {
 			if total += fi.Size(); total > lim.MaxBytes {
-				return refuse("the repository's files are more than the %s an import may have (STUDIO_IMPORT_MAX_SIZE)", human(lim.MaxBytes))
+				return refuse("the repository's files are more than the %s an import may have (STUDIO_IMPORT_MAX_SIZE)", text.Bytes(lim.MaxBytes))
 			}
 		}
 		return nil
@@ -274,12 +275,3 @@ func (w lineWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
-func clip(s string) string {
-	if r := []rune(s); len(r) > 80 {
-		return string(r[:80]) + "…"
-	}
-	return s
-}
-
-func human(n int64) string { return fmt.Sprintf("%d MiB", n>>20) }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"studio/internal/text"
 	"studio/templates"
 )
 
@@ -137,9 +138,9 @@ func Read(r io.ReaderAt, size int64, lim Limits) (*Files, error) {
 		}
 		switch {
 		case mode&fs.ModeSymlink != 0:
-			return nil, refuse("%q is a symbolic link; an imported project holds only files and folders", clip(name))
+			return nil, refuse("%q is a symbolic link; an imported project holds only files and folders", text.Clip(name, 80))
 		case mode&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeNamedPipe|fs.ModeSocket|fs.ModeIrregular) != 0:
-			return nil, refuse("%q is a device, pipe or socket; an imported project holds only files and folders", clip(name))
+			return nil, refuse("%q is a device, pipe or socket; an imported project holds only files and folders", text.Clip(name, 80))
 		case mode.IsDir() || strings.HasSuffix(name, "/"):
 			continue
 		}
@@ -152,27 +153,27 @@ func Read(r io.ReaderAt, size int64, lim Limits) (*Files, error) {
 			return nil, refuse("the zip has more than %d files, the most a project may be imported with", lim.MaxFiles)
 		}
 		if _, dup := out.Files[p]; dup {
-			return nil, refuse("%q is in the zip twice", clip(p))
+			return nil, refuse("%q is in the zip twice", text.Clip(p, 80))
 		}
 		if f.UncompressedSize64 > uint64(lim.MaxBytes) || total+int64(f.UncompressedSize64) > lim.MaxBytes {
-			return nil, refuse("the zip's files are more than the %s a project may be imported with (STUDIO_IMPORT_MAX_SIZE)", human(lim.MaxBytes))
+			return nil, refuse("the zip's files are more than the %s a project may be imported with (STUDIO_IMPORT_MAX_SIZE)", text.Bytes(lim.MaxBytes))
 		}
 		if f.UncompressedSize64 > ratioFloor && f.CompressedSize64 > 0 && f.UncompressedSize64/f.CompressedSize64 > uint64(lim.MaxRatio) {
-			return nil, refuse("%q inflates %d times its compressed size: the zip looks like a zip bomb", clip(p), f.UncompressedSize64/f.CompressedSize64)
+			return nil, refuse("%q inflates %d times its compressed size: the zip looks like a zip bomb", text.Clip(p, 80), f.UncompressedSize64/f.CompressedSize64)
 		}
 		rc, err := f.Open()
 		if err != nil {
-			return nil, refuse("%q cannot be read: %v", clip(p), err)
+			return nil, refuse("%q cannot be read: %v", text.Clip(p, 80), err)
 		}
 		// The header's sizes are the sender's word: read no more than it
 		// said, and no more than the limits allow, whatever the stream holds.
 		b, err := io.ReadAll(io.LimitReader(rc, int64(f.UncompressedSize64)+1))
 		rc.Close()
 		if err != nil {
-			return nil, refuse("%q cannot be read: %v", clip(p), err)
+			return nil, refuse("%q cannot be read: %v", text.Clip(p, 80), err)
 		}
 		if uint64(len(b)) != f.UncompressedSize64 {
-			return nil, refuse("%q is not the size its header says: the zip is damaged or crafted", clip(p))
+			return nil, refuse("%q is not the size its header says: the zip is damaged or crafted", text.Clip(p, 80))
 		}
 		total += int64(len(b))
 		out.Files[p] = b
@@ -183,7 +184,7 @@ func Read(r io.ReaderAt, size int64, lim Limits) (*Files, error) {
 	for p := range out.Files {
 		for d := path.Dir(p); d != "."; d = path.Dir(d) {
 			if _, ok := out.Files[d]; ok {
-				return nil, refuse("%q is both a file and a folder in the zip", clip(d))
+				return nil, refuse("%q is both a file and a folder in the zip", text.Clip(d, 80))
 			}
 		}
 	}
@@ -230,16 +231,16 @@ func checkName(name string) error {
 	case len(name) > maxPathLen:
 		return refuse("an entry's name is longer than %d bytes", maxPathLen)
 	case strings.HasPrefix(name, "/") || len(name) > 1 && name[1] == ':':
-		return refuse("%q is an absolute path; a project's files are relative to it", clip(name))
+		return refuse("%q is an absolute path; a project's files are relative to it", text.Clip(name, 80))
 	case strings.Contains(name, `\`):
-		return refuse("%q has a backslash; zip entries use /", clip(name))
+		return refuse("%q has a backslash; zip entries use /", text.Clip(name, 80))
 	}
 	for seg := range strings.SplitSeq(strings.TrimSuffix(name, "/"), "/") {
 		switch seg {
 		case "..":
-			return refuse("%q leads out of the project (..)", clip(name))
+			return refuse("%q leads out of the project (..)", text.Clip(name, 80))
 		case "", ".":
-			return refuse("%q is not a clean path", clip(name))
+			return refuse("%q is not a clean path", text.Clip(name, 80))
 		}
 	}
 	return nil
@@ -264,21 +265,4 @@ func commonFolder(files []*zip.File) string {
 		return ""
 	}
 	return prefix
-}
-
-func clip(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "?")
-	}
-	if r := []rune(s); len(r) > 80 {
-		return string(r[:80]) + "…"
-	}
-	return s
-}
-
-func human(n int64) string {
-	if n >= 1<<20 {
-		return fmt.Sprintf("%d MiB", n>>20)
-	}
-	return fmt.Sprintf("%d KiB", n>>10)
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"studio/db"
+	"studio/internal/text"
 )
 
 // ErrDiskQuota: a project's files would pass STUDIO_PROJECT_DISK.
@@ -38,19 +37,7 @@ func (e *QuotaError) Error() string {
 func (e *QuotaError) Is(target error) bool { return target == ErrDiskQuota }
 
 // HumanBytes writes a size the way people read it: 2 GiB, 2.1 GiB, 512 KiB.
-func HumanBytes(n int64) string {
-	units := []struct {
-		name string
-		size int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}}
-	for _, u := range units {
-		if n >= u.size {
-			s := strconv.FormatFloat(float64(n)/float64(u.size), 'f', 1, 64)
-			return strings.TrimSuffix(s, ".0") + " " + u.name
-		}
-	}
-	return strconv.FormatInt(n, 10) + " B"
-}
+func HumanBytes(n int64) string { return text.Bytes(n) }
 
 // usageTTL is how long a measured size is trusted, adjusted by studio's
 // own writes, before the folder is walked again: the container may write

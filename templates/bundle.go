@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"studio/internal/text"
 )
 
 // The bundle format this package writes and reads.
@@ -194,7 +196,7 @@ func Pack(info Info, files map[string][]byte, exec map[string]bool, src *Source)
 // size and digest, the limits — and returns its files. It writes nothing.
 func Read(data []byte, lim Limits) (*Bundle, error) {
 	if int64(len(data)) > lim.MaxBundle {
-		return nil, refuse("the bundle is %s, more than the %s a template bundle may be", human(int64(len(data))), human(lim.MaxBundle))
+		return nil, refuse("the bundle is %s, more than the %s a template bundle may be", text.Bytes(int64(len(data))), text.Bytes(lim.MaxBundle))
 	}
 	gz, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
@@ -211,7 +213,7 @@ func Read(data []byte, lim Limits) (*Bundle, error) {
 		return nil, refuse("the bundle does not start with its manifest, %s", ManifestName)
 	}
 	if hdr.Size > maxManifest {
-		return nil, refuse("the bundle's manifest is larger than %s", human(maxManifest))
+		return nil, refuse("the bundle's manifest is larger than %s", text.Bytes(maxManifest))
 	}
 	raw, err := io.ReadAll(tr)
 	if err != nil {
@@ -247,14 +249,14 @@ func Read(data []byte, lim Limits) (*Bundle, error) {
 		switch hdr.Typeflag {
 		case tar.TypeReg:
 		case tar.TypeSymlink, tar.TypeLink:
-			return nil, refuse("%q is a link; a template holds only regular files", clip(name))
+			return nil, refuse("%q is a link; a template holds only regular files", text.Clip(name, 80))
 		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-			return nil, refuse("%q is a device or pipe; a template holds only regular files", clip(name))
+			return nil, refuse("%q is a device or pipe; a template holds only regular files", text.Clip(name, 80))
 		default:
-			return nil, refuse("%q is not a regular file (tar type %q)", clip(name), string(hdr.Typeflag))
+			return nil, refuse("%q is not a regular file (tar type %q)", text.Clip(name, 80), string(hdr.Typeflag))
 		}
 		if !strings.HasPrefix(name, filesDir) {
-			return nil, refuse("%q is outside the bundle's files/ folder", clip(name))
+			return nil, refuse("%q is outside the bundle's files/ folder", text.Clip(name, 80))
 		}
 		p := strings.TrimPrefix(name, filesDir)
 		if err := checkPath(p); err != nil {
@@ -262,29 +264,29 @@ func Read(data []byte, lim Limits) (*Bundle, error) {
 		}
 		f, ok := want[p]
 		if !ok {
-			return nil, refuse("%q is in the bundle but not in its manifest", clip(p))
+			return nil, refuse("%q is in the bundle but not in its manifest", text.Clip(p, 80))
 		}
 		if _, dup := files[p]; dup {
-			return nil, refuse("%q is in the bundle twice", clip(p))
+			return nil, refuse("%q is in the bundle twice", text.Clip(p, 80))
 		}
 		if hdr.Size != f.Size {
-			return nil, refuse("%q is %d bytes, but the manifest says %d", clip(p), hdr.Size, f.Size)
+			return nil, refuse("%q is %d bytes, but the manifest says %d", text.Clip(p, 80), hdr.Size, f.Size)
 		}
 		b, err := io.ReadAll(io.LimitReader(tr, f.Size+1))
 		if err != nil {
-			return nil, refuse("%q cannot be read: %s", clip(p), tarProblem(err))
+			return nil, refuse("%q cannot be read: %s", text.Clip(p, 80), tarProblem(err))
 		}
 		if int64(len(b)) != f.Size {
-			return nil, refuse("%q is %d bytes, but the manifest says %d", clip(p), len(b), f.Size)
+			return nil, refuse("%q is %d bytes, but the manifest says %d", text.Clip(p, 80), len(b), f.Size)
 		}
 		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != f.SHA256 {
-			return nil, refuse("%q does not match its SHA-256 in the manifest: the bundle was changed or damaged", clip(p))
+			return nil, refuse("%q does not match its SHA-256 in the manifest: the bundle was changed or damaged", text.Clip(p, 80))
 		}
 		files[p] = b
 	}
 	for _, f := range m.Files {
 		if _, ok := files[f.Path]; !ok {
-			return nil, refuse("%q is in the manifest but not in the bundle", clip(f.Path))
+			return nil, refuse("%q is in the manifest but not in the bundle", text.Clip(f.Path, 80))
 		}
 	}
 	return &Bundle{Manifest: m, Files: files}, nil
@@ -308,15 +310,15 @@ func checkManifest(m *Manifest, lim Limits) error {
 			return err
 		}
 		if seen[f.Path] {
-			return refuse("%q is in the manifest twice", clip(f.Path))
+			return refuse("%q is in the manifest twice", text.Clip(f.Path, 80))
 		}
 		seen[f.Path] = true
 		if f.Size < 0 || f.Size > lim.MaxBytes {
-			return refuse("%q has a size of %d bytes, which a template cannot hold", clip(f.Path), f.Size)
+			return refuse("%q has a size of %d bytes, which a template cannot hold", text.Clip(f.Path, 80), f.Size)
 		}
 		total += f.Size
 		if len(f.SHA256) != 64 || strings.Trim(f.SHA256, "0123456789abcdef") != "" {
-			return refuse("%q has no SHA-256 (64 lower-case hex digits) in the manifest", clip(f.Path))
+			return refuse("%q has no SHA-256 (64 lower-case hex digits) in the manifest", text.Clip(f.Path, 80))
 		}
 		if f.Mode&0o111 != 0 {
 			f.Mode = 0o755
@@ -325,21 +327,21 @@ func checkManifest(m *Manifest, lim Limits) error {
 		}
 	}
 	if total > lim.MaxBytes {
-		return refuse("the bundle's files are %s, more than the %s a template may hold", human(total), human(lim.MaxBytes))
+		return refuse("the bundle's files are %s, more than the %s a template may hold", text.Bytes(total), text.Bytes(lim.MaxBytes))
 	}
 	for p := range seen {
 		for d := path.Dir(p); d != "."; d = path.Dir(d) {
 			if seen[d] {
-				return refuse("%q is both a file and a folder in the bundle", clip(d))
+				return refuse("%q is both a file and a folder in the bundle", text.Clip(d, 80))
 			}
 		}
 	}
 	for _, s := range m.Template.Screenshots {
 		if !seen[s] {
-			return refuse("the screenshot %q is not one of the bundle's files", clip(s))
+			return refuse("the screenshot %q is not one of the bundle's files", text.Clip(s, 80))
 		}
 		if !IsImage(s) {
-			return refuse("the screenshot %q is not a PNG, JPEG or WebP file", clip(s))
+			return refuse("the screenshot %q is not a PNG, JPEG or WebP file", text.Clip(s, 80))
 		}
 	}
 	return nil
@@ -356,18 +358,18 @@ func checkPath(p string) error {
 	case len(p) > maxPathLen:
 		return refuse("a path in the bundle is longer than %d bytes", maxPathLen)
 	case strings.HasPrefix(p, "/") || path.IsAbs(p):
-		return refuse("%q is an absolute path; a template's paths are relative to the project", clip(p))
+		return refuse("%q is an absolute path; a template's paths are relative to the project", text.Clip(p, 80))
 	case strings.Contains(p, `\`):
-		return refuse("%q has a backslash; a template's paths use /", clip(p))
+		return refuse("%q has a backslash; a template's paths use /", text.Clip(p, 80))
 	}
 	for seg := range strings.SplitSeq(p, "/") {
 		switch {
 		case seg == "..":
-			return refuse("%q leads out of the project (..)", clip(p))
+			return refuse("%q leads out of the project (..)", text.Clip(p, 80))
 		case seg == "" || seg == ".":
-			return refuse("%q is not a clean path", clip(p))
+			return refuse("%q is not a clean path", text.Clip(p, 80))
 		case neverCarried[seg]:
-			return refuse("%q is inside %s, which a template never carries", clip(p), seg)
+			return refuse("%q is inside %s, which a template never carries", text.Clip(p, 80), seg)
 		}
 	}
 	return nil
@@ -439,24 +441,4 @@ func tarProblem(err error) string {
 		return "it ends too early (cut off, or larger than a template may be once uncompressed)"
 	}
 	return err.Error()
-}
-
-func clip(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "?")
-	}
-	if r := []rune(s); len(r) > 80 {
-		return string(r[:80]) + "…"
-	}
-	return s
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

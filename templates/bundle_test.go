@@ -161,7 +161,7 @@ func TestReadRefusesABombBeforeInflatingIt(t *testing.T) {
 	if _, err := Read(big, lim); err == nil || !strings.Contains(err.Error(), "cannot hold") {
 		t.Fatalf("large file: %v", err)
 	}
-	if _, err := Read(bytes.Repeat([]byte{1}, 2<<20), lim); err == nil || !strings.Contains(err.Error(), "more than the 1.0 MiB") {
+	if _, err := Read(bytes.Repeat([]byte{1}, 2<<20), lim); err == nil || !strings.Contains(err.Error(), "more than the 1 MiB") {
 		t.Fatalf("oversized bundle: %v", err)
 	}
 }
@@ -209,7 +209,7 @@ func TestCollectLeavesOutWhatATemplateNeverCarries(t *testing.T) {
 	if strings.Join(left, " ") != ".env .env.local .git .git-credentials .npmrc .studio certs/server.key config/.aws/credentials dist id_ed25519 node_modules passwd" {
 		t.Errorf("left out: %v", left)
 	}
-	if _, err := Collect(dir, Limits{MaxBytes: 10, MaxFiles: 100, MaxBundle: 100}); err == nil || !strings.Contains(err.Error(), "more than the 10 bytes") {
+	if _, err := Collect(dir, Limits{MaxBytes: 10, MaxFiles: 100, MaxBundle: 100}); err == nil || !strings.Contains(err.Error(), "more than the 10 B") {
 		t.Errorf("over the size limit: %v", err)
 	}
 	if _, err := Collect(dir, Limits{MaxBytes: 1 << 20, MaxFiles: 2, MaxBundle: 1 << 20}); err == nil || !strings.Contains(err.Error(), "more than 2 files") {

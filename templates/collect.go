@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"studio/internal/text"
 )
 
 // Skipped is a file or folder of a project that a template leaves out,
@@ -135,7 +137,7 @@ func Collect(dir string, lim Limits) (*Collected, error) {
 			return refuse("the project has more than %d files, the most a template may hold; delete what it does not need", lim.MaxFiles)
 		}
 		if total+fi.Size() > lim.MaxBytes {
-			return refuse("the project's files are more than the %s a template may hold (%s is %s); delete what it does not need", human(lim.MaxBytes), clip(p), human(fi.Size()))
+			return refuse("the project's files are more than the %s a template may hold (%s is %s); delete what it does not need", text.Bytes(lim.MaxBytes), text.Clip(p, 80), text.Bytes(fi.Size()))
 		}
 		f, err := OpenRegular(root, p)
 		if err != nil {
@@ -147,7 +149,7 @@ func Collect(dir string, lim Limits) (*Collected, error) {
 			return err
 		}
 		if total += int64(len(b)); total > lim.MaxBytes {
-			return refuse("the project's files are more than the %s a template may hold; delete what it does not need", human(lim.MaxBytes))
+			return refuse("the project's files are more than the %s a template may hold; delete what it does not need", text.Bytes(lim.MaxBytes))
 		}
 		c.Files[p] = b
 		if fi.Mode().Perm()&0o100 != 0 {

@@ -11,8 +11,8 @@ FROM template_versions WHERE template_id = $1 ORDER BY version DESC;
 SELECT bundle, sha256, base FROM template_versions WHERE template_id = $1 AND version = $2;
 
 -- name: ListUsableTemplates :many
--- The templates a user can start a project from: the built-ins, their own
--- and the ones they installed that they may still see and that are not
+-- The templates a user can start a project from: the built-ins in studio's
+-- order, their own and the ones they installed that they may still see and that are not
 -- hidden; installed ones at the version they installed.
 SELECT i.id, i.name, i.description, i.icon, i.owner_id,
        coalesce(mi.version, i.latest_version)::int AS version,
@@ -23,4 +23,5 @@ LEFT JOIN template_versions tv ON tv.template_id = i.id AND tv.version = coalesc
 WHERE i.kind = 'template'
   AND (i.owner_id IS NULL OR i.owner_id = sqlc.arg(user_id)
        OR (mi.user_id IS NOT NULL AND i.visibility = 'instance' AND sqlc.arg(shared)::bool AND i.hidden_at IS NULL))
-ORDER BY (i.owner_id IS NULL) DESC, (i.owner_id = sqlc.arg(user_id)) DESC, lower(i.name), i.id;
+ORDER BY (i.owner_id IS NULL) DESC, array_position(ARRAY['react-vite', 'vanilla-vite', 'static'], i.id),
+         (i.owner_id = sqlc.arg(user_id)) DESC, lower(i.name), i.id;
