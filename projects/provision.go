@@ -151,6 +151,10 @@ func (s *Service) progress(ctx context.Context, p db.Project, step, message stri
 func (s *Service) copyFiles(ctx context.Context, p db.Project) error {
 	fill := func(tmp string) error { return image.CopyTemplate(p.Template, tmp) }
 	if p.TemplateItem.Valid {
+		// Whether the owner may use the template was checked when the
+		// project was made; like an install, the project keeps the version
+		// it was made from even if the template is hidden or made private
+		// before its first start finishes.
 		row, err := s.q.GetTemplateBundle(ctx, db.GetTemplateBundleParams{TemplateID: p.TemplateItem.String, Version: p.TemplateVersion.Int32})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("the template %s (version %d) was deleted before the project was made from it", p.TemplateItem.String, p.TemplateVersion.Int32)
