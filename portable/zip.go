@@ -15,7 +15,6 @@ import (
 	"os"
 	"path"
 	"strings"
-	"unicode/utf8"
 
 	"studio/internal/text"
 	"studio/templates"
@@ -221,27 +220,10 @@ func checkDirectory(r io.ReaderAt, size int64, lim Limits) error {
 
 // checkName refuses an entry name that is not a plain relative path
 // inside the project: zip-slip (..), absolute, a drive letter, a
-// backslash, invalid text.
+// backslash, invalid text. A folder's name ends in /.
 func checkName(name string) error {
-	switch {
-	case name == "":
-		return refuse("an entry of the zip has an empty name")
-	case !utf8.ValidString(name) || strings.ContainsRune(name, 0):
-		return refuse("an entry's name is not valid text")
-	case len(name) > maxPathLen:
-		return refuse("an entry's name is longer than %d bytes", maxPathLen)
-	case strings.HasPrefix(name, "/") || len(name) > 1 && name[1] == ':':
-		return refuse("%q is an absolute path; a project's files are relative to it", text.Clip(name, 80))
-	case strings.Contains(name, `\`):
-		return refuse("%q has a backslash; zip entries use /", text.Clip(name, 80))
-	}
-	for seg := range strings.SplitSeq(strings.TrimSuffix(name, "/"), "/") {
-		switch seg {
-		case "..":
-			return refuse("%q leads out of the project (..)", text.Clip(name, 80))
-		case "", ".":
-			return refuse("%q is not a clean path", text.Clip(name, 80))
-		}
+	if why := templates.PathProblem(strings.TrimSuffix(name, "/")); why != "" {
+		return refuse("%s", why)
 	}
 	return nil
 }

@@ -350,29 +350,48 @@ func checkManifest(m *Manifest, lim Limits) error {
 // checkPath refuses a path that is not a plain, relative, /-separated
 // path inside the template, or that names what a template never carries.
 func checkPath(p string) error {
-	switch {
-	case p == "":
-		return refuse("a file in the bundle has an empty path")
-	case !utf8.ValidString(p) || strings.ContainsRune(p, 0):
-		return refuse("a path in the bundle is not valid text")
-	case len(p) > maxPathLen:
-		return refuse("a path in the bundle is longer than %d bytes", maxPathLen)
-	case strings.HasPrefix(p, "/") || path.IsAbs(p):
-		return refuse("%q is an absolute path; a template's paths are relative to the project", text.Clip(p, 80))
-	case strings.Contains(p, `\`):
-		return refuse("%q has a backslash; a template's paths use /", text.Clip(p, 80))
+	if why := PathProblem(p); why != "" {
+		return refuse("%s", why)
 	}
 	for seg := range strings.SplitSeq(p, "/") {
-		switch {
-		case seg == "..":
-			return refuse("%q leads out of the project (..)", text.Clip(p, 80))
-		case seg == "" || seg == ".":
-			return refuse("%q is not a clean path", text.Clip(p, 80))
-		case neverCarried[seg]:
+		if neverCarried[seg] {
 			return refuse("%q is inside %s, which a template never carries", text.Clip(p, 80), seg)
 		}
 	}
 	return nil
+}
+
+// PathProblem says why p, a path from an archive, is not a plain relative
+// path inside a project — empty, not valid text, too long, absolute (a
+// drive letter too), with a backslash, a .., . or empty segment — or ""
+// when it is one.
+func PathProblem(p string) string {
+	switch {
+	case p == "":
+		return "an entry has an empty path"
+	case !utf8.ValidString(p) || strings.ContainsRune(p, 0):
+		return "an entry's path is not valid text"
+	case len(p) > maxPathLen:
+		return fmt.Sprintf("an entry's path is longer than %d bytes", maxPathLen)
+	case strings.HasPrefix(p, "/") || driveLetter(p):
+		return fmt.Sprintf("%q is an absolute path; a project's files are relative to it", text.Clip(p, 80))
+	case strings.Contains(p, `\`):
+		return fmt.Sprintf("%q has a backslash; paths in an archive use /", text.Clip(p, 80))
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		switch seg {
+		case "..":
+			return fmt.Sprintf("%q leads out of the project (..)", text.Clip(p, 80))
+		case "", ".":
+			return fmt.Sprintf("%q is not a clean path", text.Clip(p, 80))
+		}
+	}
+	return ""
+}
+
+// driveLetter says whether p starts like a Windows path: C: or C:/.
+func driveLetter(p string) bool {
+	return len(p) >= 2 && p[1] == ':' && ('a' <= p[0] && p[0] <= 'z' || 'A' <= p[0] && p[0] <= 'Z') && (len(p) == 2 || p[2] == '/')
 }
 
 // neverCarried are folders a template leaves out wherever they are.
