@@ -54,7 +54,7 @@ func (s *Server) githubSettings(c echo.Context) (views.GitHubSettings, error) {
 	if s.GitHub == nil {
 		return views.GitHubSettings{}, nil
 	}
-	gh := views.GitHubSettings{OAuth: s.GitHub.OAuth(), WebURL: s.GitHub.WebURL()}
+	gh := views.GitHubSettings{Enabled: true, OAuth: s.GitHub.OAuth(), WebURL: s.GitHub.WebURL()}
 	conn, err := s.GitHub.Status(c.Request().Context(), currentUser(c).ID)
 	switch {
 	case err == nil:
