@@ -58,6 +58,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Previews:   &proxy.Signer{Ring: studio.Ring},
 		Catalogues: studio.Catalogues,
 		Git:        studio.Git,
+		GitHub:     studio.GitHub,
 		Usage:      studio.Engine,
 	}
 	if static.Missing() {

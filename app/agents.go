@@ -11,10 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"studio/agents"
 	"studio/agents/providers"
+	"studio/auth"
 	"studio/catalogues"
 	"studio/config"
+	"studio/github"
 	"studio/gitrepo"
 	"studio/netguard"
 )
@@ -146,4 +150,20 @@ func newCloner(cfg *config.Config) (*gitrepo.Cloner, error) {
 		return nil, fmt.Errorf("STUDIO_PROVIDER_ALLOW: %w", err)
 	}
 	return gitrepo.New(netguard.NewDialer(allow)), nil
+}
+
+// newGitHub connects people to GitHub through the same allow list as
+// providers, catalogues and clones.
+func newGitHub(cfg *config.Config, pool *pgxpool.Pool, ring *auth.Keyring) (*github.Service, error) {
+	allow, err := cfg.ProviderAllowList()
+	if err != nil {
+		return nil, fmt.Errorf("STUDIO_PROVIDER_ALLOW: %w", err)
+	}
+	return github.New(github.Config{
+		WebURL:       cfg.GitHubWebURL(),
+		APIURL:       cfg.GitHubAPIURL(),
+		ClientID:     cfg.GitHubClientID,
+		ClientSecret: cfg.GitHubClientSecret,
+		CallbackURL:  cfg.PublicURL() + "/settings/github/callback",
+	}, pool, ring, netguard.NewClient(netguard.NewDialer(allow))), nil
 }

@@ -23,6 +23,7 @@ import (
 	"studio/containers/kube"
 	"studio/db"
 	"studio/events"
+	"studio/github"
 	"studio/gitrepo"
 	"studio/projects"
 )
@@ -77,6 +78,8 @@ type App struct {
 	Catalogues *catalogues.Client
 	// Git clones repositories a person names, through the guarded dialer.
 	Git *gitrepo.Cloner
+	// GitHub holds people's GitHub connections.
+	GitHub *github.Service
 
 	database *database
 	stop     context.CancelFunc // ends the background work Start began
@@ -178,7 +181,10 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 	if a.Catalogues, err = newCatalogues(cfg, a.Log); err != nil {
 		return err
 	}
-	a.Git, err = newCloner(cfg)
+	if a.Git, err = newCloner(cfg); err != nil {
+		return err
+	}
+	a.GitHub, err = newGitHub(cfg, a.Pool, a.Ring)
 	return err
 }
 

@@ -70,6 +70,12 @@ func credentialAAD(userID uuid.UUID, provider string) []byte {
 	return []byte("provider_credentials/" + userID.String() + "/" + provider)
 }
 
+// GitHubTokenAAD binds a sealed GitHub token to its row: which is
+// "access" or "refresh".
+func GitHubTokenAAD(userID uuid.UUID, which string) []byte {
+	return []byte("github_connections/" + userID.String() + "/" + which)
+}
+
 // SetProvider stores a provider's key (sealed) and base URL for a user. A
 // nil apiKey keeps the stored key, unless the base URL changes; a nil
 // baseURL keeps the stored URL. Only ollama and openai_compatible take a
@@ -283,9 +289,45 @@ func (s *Service) resealWith(ctx context.Context, key Key) (int, error) {
 			}
 			n++
 		}
-		return nil
+		m, err := resealGitHub(ctx, q, s.Ring, key)
+		n += m
+		return err
 	})
 	return n, err
+}
+
+// resealGitHub re-encrypts the GitHub tokens key did not seal.
+func resealGitHub(ctx context.Context, q *db.Queries, ring *Keyring, key Key) (int, error) {
+	rows, err := q.ListAllSealedGitHubTokens(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range rows {
+		sealed := map[string]*string{"access": &r.AccessToken, "refresh": &r.RefreshToken}
+		changed := false
+		for which, v := range sealed {
+			if *v == "" || SealedWith(*v) == key.ID {
+				continue
+			}
+			plain, err := ring.Open(*v, GitHubTokenAAD(r.UserID, which))
+			if err != nil {
+				return n, fmt.Errorf("open the GitHub %s token of user %s: %w", which, r.UserID, err)
+			}
+			if *v, err = SealWith(key, plain, GitHubTokenAAD(r.UserID, which)); err != nil {
+				return n, err
+			}
+			changed = true
+		}
+		if !changed {
+			continue
+		}
+		if err := q.UpdateSealedGitHubTokens(ctx, db.UpdateSealedGitHubTokensParams{UserID: r.UserID, AccessToken: r.AccessToken, RefreshToken: r.RefreshToken}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 func toSetting(r db.ProviderCredential) ProviderSetting {

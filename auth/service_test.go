@@ -593,10 +593,24 @@ func TestKeyRotationReseals(t *testing.T) {
 	if _, err := s.SetProvider(ctx, u.ID, "openai", &key, nil); err != nil {
 		t.Fatal(err)
 	}
+	// A GitHub connection's tokens are re-sealed too.
+	ghAccess, ghRefresh := "gho_rotate-me", "ghr_rotate-me"
+	sa, _ := ring.Seal([]byte(ghAccess), auth.GitHubTokenAAD(u.ID, "access"))
+	sr, _ := ring.Seal([]byte(ghRefresh), auth.GitHubTokenAAD(u.ID, "refresh"))
+	if _, err := pool.Exec(ctx, "INSERT INTO github_connections (user_id, login, access_token, refresh_token, method) VALUES ($1, 'ada', $2, $3, 'oauth')", u.ID, sa, sr); err != nil {
+		t.Fatal(err)
+	}
 	old := ring.Current().ID
 	next, n, err := s.RotateKey(ctx, 0)
-	if err != nil || n != 1 {
+	if err != nil || n != 2 {
 		t.Fatalf("rotate: %d %v", n, err)
+	}
+	pool.QueryRow(ctx, "SELECT access_token, refresh_token FROM github_connections").Scan(&sa, &sr)
+	for which, v := range map[string][2]string{"access": {sa, ghAccess}, "refresh": {sr, ghRefresh}} {
+		plain, err := ring.Open(v[0], auth.GitHubTokenAAD(u.ID, which))
+		if auth.SealedWith(v[0]) != next.ID || err != nil || string(plain) != v[1] {
+			t.Fatalf("GitHub %s token after rotation: sealed with %s, %q %v", which, auth.SealedWith(v[0]), plain, err)
+		}
 	}
 	var sealed string
 	pool.QueryRow(ctx, "SELECT api_key FROM provider_credentials").Scan(&sealed)

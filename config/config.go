@@ -92,6 +92,12 @@ type Config struct {
 	AnthropicBaseURL string // STUDIO_ANTHROPIC_BASE_URL
 	GeminiBaseURL    string // STUDIO_GEMINI_BASE_URL
 	ProviderAllow    string // STUDIO_PROVIDER_ALLOW: internal addresses provider calls may reach
+
+	// GitHub: where people connect their accounts. The OAuth web flow is
+	// offered when both the client id and secret are set.
+	GitHubURL          string // STUDIO_GITHUB_URL: github.com or a GitHub Enterprise server; see GitHubAPIURL
+	GitHubClientID     string // STUDIO_GITHUB_CLIENT_ID
+	GitHubClientSecret string // STUDIO_GITHUB_CLIENT_SECRET
 }
 
 // setting describes one variable: its name, flag, default and help line.
@@ -294,6 +300,12 @@ var settings = []setting{
 			c.ProviderAllow = v
 			return nil
 		}},
+	{"STUDIO_GITHUB_URL", "github-url", "https://github.com", "GitHub's address: https://github.com or a GitHub Enterprise server (its API is then {url}/api/v3); reached through the same guard as provider calls (STUDIO_PROVIDER_ALLOW)",
+		str(func(c *Config) *string { return &c.GitHubURL })},
+	{"STUDIO_GITHUB_CLIENT_ID", "github-client-id", "", "client id of the GitHub OAuth App people connect through (with STUDIO_GITHUB_CLIENT_SECRET; empty = people paste a personal access token instead)",
+		str(func(c *Config) *string { return &c.GitHubClientID })},
+	{"STUDIO_GITHUB_CLIENT_SECRET", "github-client-secret", "", "client secret of that OAuth App",
+		str(func(c *Config) *string { return &c.GitHubClientSecret })},
 	{"STUDIO_LOG_LEVEL", "log-level", "info", "debug | info | warn | error",
 		str(func(c *Config) *string { return &c.LogLevel })},
 	{"STUDIO_LOG_FORMAT", "log-format", "text", "text | json",
@@ -446,8 +458,34 @@ func (c *Config) Validate() error {
 			bad(s.env, "must be an http:// or https:// address")
 		}
 	}
+	c.checkGitHub(bad)
 	return errors.Join(errs...)
 }
+
+// checkGitHub validates the GitHub settings.
+func (c *Config) checkGitHub(bad func(env, format string, args ...any)) {
+	if u, err := url.Parse(c.GitHubURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
+		bad("STUDIO_GITHUB_URL", "must be GitHub's address, such as https://github.com or https://github.example.com")
+	}
+	if (c.GitHubClientID == "") != (c.GitHubClientSecret == "") {
+		bad("STUDIO_GITHUB_CLIENT_ID", "set both STUDIO_GITHUB_CLIENT_ID and STUDIO_GITHUB_CLIENT_SECRET (an OAuth App's), or neither")
+	}
+}
+
+// GitHubWebURL is STUDIO_GITHUB_URL without a trailing slash.
+func (c *Config) GitHubWebURL() string { return strings.TrimRight(c.GitHubURL, "/") }
+
+// GitHubAPIURL is GitHub's REST API: api.github.com for github.com, the
+// server's /api/v3 for GitHub Enterprise.
+func (c *Config) GitHubAPIURL() string {
+	if u, err := url.Parse(c.GitHubWebURL()); err == nil && strings.EqualFold(u.Host, "github.com") {
+		return "https://api.github.com"
+	}
+	return c.GitHubWebURL() + "/api/v3"
+}
+
+// GitHubOAuth reports whether the OAuth web flow is configured.
+func (c *Config) GitHubOAuth() bool { return c.GitHubClientID != "" && c.GitHubClientSecret != "" }
 
 // checkTraefik validates the settings of STUDIO_ROUTER=traefik.
 func (c *Config) checkTraefik(bad func(env, format string, args ...any)) {

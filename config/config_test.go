@@ -82,6 +82,12 @@ func TestValidationMessages(t *testing.T) {
 		{map[string]string{"STUDIO_MAX_BODY": "10B"}, "STUDIO_MAX_BODY: must be at least 1KiB"},
 		{map[string]string{"STUDIO_LOG_LEVEL": "loud"}, "STUDIO_LOG_LEVEL:"},
 		{map[string]string{"STUDIO_BASE_URL": "studio.example.com"}, "STUDIO_BASE_URL: must start with http://"},
+		{map[string]string{"STUDIO_GITHUB_URL": "github.example.com"}, "STUDIO_GITHUB_URL: must be GitHub's address"},
+		{map[string]string{"STUDIO_GITHUB_URL": "https://github.example.com/api/v3"}, "STUDIO_GITHUB_URL: must be GitHub's address"},
+		{map[string]string{"STUDIO_GITHUB_URL": "https://me:pw@github.example.com"}, "STUDIO_GITHUB_URL: must be GitHub's address"},
+		{map[string]string{"STUDIO_GITHUB_CLIENT_ID": "Iv1.abc"}, "STUDIO_GITHUB_CLIENT_ID: set both"},
+		{map[string]string{"STUDIO_GITHUB_CLIENT_SECRET": "s3cret"}, "STUDIO_GITHUB_CLIENT_ID: set both"},
+		{map[string]string{"STUDIO_GITHUB_CLIENT_ID": "Iv1.abc", "STUDIO_GITHUB_CLIENT_SECRET": "s3cret", "STUDIO_GITHUB_URL": "https://github.example.com/"}, ""},
 	}
 	for _, tc := range cases {
 		_, err := Load("serve", nil, env(tc.env), io.Discard)
@@ -363,6 +369,22 @@ func TestMarketplaceURLs(t *testing.T) {
 		_, err := Load("serve", nil, env(map[string]string{"STUDIO_MARKETPLACE_URLS": tc.value}), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "STUDIO_MARKETPLACE_URLS: ") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want it to contain %q", tc.value, err, tc.want)
+		}
+	}
+}
+
+func TestGitHubAddresses(t *testing.T) {
+	for _, tc := range []struct{ url, web, api string }{
+		{"", "https://github.com", "https://api.github.com"},
+		{"https://GitHub.com/", "https://GitHub.com", "https://api.github.com"},
+		{"https://github.example.com/", "https://github.example.com", "https://github.example.com/api/v3"},
+	} {
+		c, err := Load("serve", nil, env(map[string]string{"STUDIO_GITHUB_URL": tc.url}), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.GitHubWebURL() != tc.web || c.GitHubAPIURL() != tc.api || c.GitHubOAuth() {
+			t.Errorf("%q: web %q api %q oauth %v", tc.url, c.GitHubWebURL(), c.GitHubAPIURL(), c.GitHubOAuth())
 		}
 	}
 }

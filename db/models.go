@@ -105,6 +105,23 @@ type ChatMessage struct {
 	CreatedAt time.Time
 }
 
+type GithubConnection struct {
+	UserID       uuid.UUID
+	Login        string
+	AccessToken  string
+	RefreshToken string
+	ExpiresAt    *time.Time
+	Method       string
+	ConnectedAt  time.Time
+	UpdatedAt    time.Time
+}
+
+type GithubOauthState struct {
+	StateHash []byte
+	SessionID uuid.UUID
+	CreatedAt time.Time
+}
+
 type Installation struct {
 	Singleton bool
 	Instance  string

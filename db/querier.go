@@ -25,6 +25,7 @@ type Querier interface {
 	ClearLoginFailures(ctx context.Context, key string) error
 	ClearProjectPause(ctx context.Context, id uuid.UUID) error
 	ClearSignInDelay(ctx context.Context, account string) error
+	ConsumeGitHubOAuthState(ctx context.Context, arg ConsumeGitHubOAuthStateParams) (int64, error)
 	CountAdmins(ctx context.Context) (int64, error)
 	CountPoolHit(ctx context.Context, template string) error
 	CountPoolMiss(ctx context.Context, template string) error
@@ -38,6 +39,8 @@ type Querier interface {
 	CreateCheckpoint(ctx context.Context, arg CreateCheckpointParams) (ProjectCheckpoint, error)
 	// The first account becomes admin (run after LockSignups).
 	CreateFirstUserAsAdmin(ctx context.Context, arg CreateFirstUserAsAdminParams) (User, error)
+	// Old states of the session go: only the latest "Connect" may finish.
+	CreateGitHubOAuthState(ctx context.Context, arg CreateGitHubOAuthStateParams) error
 	CreateInvite(ctx context.Context, arg CreateInviteParams) (Invite, error)
 	CreateItem(ctx context.Context, arg CreateItemParams) error
 	CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error)
@@ -52,6 +55,7 @@ type Querier interface {
 	CreateTemplateVersion(ctx context.Context, arg CreateTemplateVersionParams) error
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
 	DeleteCheckpoint(ctx context.Context, arg DeleteCheckpointParams) error
+	DeleteGitHubConnection(ctx context.Context, userID uuid.UUID) (int64, error)
 	DeleteItem(ctx context.Context, arg DeleteItemParams) (int64, error)
 	DeletePoolSlot(ctx context.Context, id uuid.UUID) error
 	DeleteProjectRow(ctx context.Context, id uuid.UUID) error
@@ -74,6 +78,7 @@ type Querier interface {
 	GetActiveSession(ctx context.Context, arg GetActiveSessionParams) (GetActiveSessionRow, error)
 	GetAgentVersion(ctx context.Context, arg GetAgentVersionParams) (AgentVersion, error)
 	GetCheckpoint(ctx context.Context, arg GetCheckpointParams) (ProjectCheckpoint, error)
+	GetGitHubConnection(ctx context.Context, userID uuid.UUID) (GithubConnection, error)
 	// Administrators' moderation of marketplace items, and users' reports.
 	// These queries see every item: callers check who may use them.
 	GetItemForModeration(ctx context.Context, id string) (GetItemForModerationRow, error)
@@ -111,6 +116,7 @@ type Querier interface {
 	ListAgentVersions(ctx context.Context, agentID string) ([]AgentVersion, error)
 	ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error)
 	ListAllSealedCredentials(ctx context.Context) ([]ListAllSealedCredentialsRow, error)
+	ListAllSealedGitHubTokens(ctx context.Context) ([]ListAllSealedGitHubTokensRow, error)
 	ListAudit(ctx context.Context, arg ListAuditParams) ([]ListAuditRow, error)
 	ListChatMessages(ctx context.Context, arg ListChatMessagesParams) ([]ChatMessage, error)
 	ListCheckpointManifests(ctx context.Context) ([][]byte, error)
@@ -152,6 +158,7 @@ type Querier interface {
 	ListUsableTemplates(ctx context.Context, arg ListUsableTemplatesParams) ([]ListUsableTemplatesRow, error)
 	// Serialises changes that could leave no administrator.
 	LockAdmins(ctx context.Context) (string, error)
+	LockGitHubConnection(ctx context.Context, userID uuid.UUID) (GithubConnection, error)
 	// Held for a whole rotation on one connection: two rotations at once
 	// would each write their own next key over the other's.
 	LockKeyRotation(ctx context.Context) error
@@ -240,12 +247,15 @@ type Querier interface {
 	UnlockKeyRotation(ctx context.Context) error
 	UnpublishItem(ctx context.Context, id string) (int64, error)
 	UpdateAgentHead(ctx context.Context, arg UpdateAgentHeadParams) error
+	UpdateGitHubTokens(ctx context.Context, arg UpdateGitHubTokensParams) error
 	// A new version of the owner's item: the catalogue shows it from now on.
 	UpdateItem(ctx context.Context, arg UpdateItemParams) (int32, error)
 	UpdateRunUsage(ctx context.Context, arg UpdateRunUsageParams) error
 	UpdateSealedCredential(ctx context.Context, arg UpdateSealedCredentialParams) error
+	UpdateSealedGitHubTokens(ctx context.Context, arg UpdateSealedGitHubTokensParams) error
 	UpdateUserName(ctx context.Context, arg UpdateUserNameParams) (User, error)
 	UpdateUserPassword(ctx context.Context, arg UpdateUserPasswordParams) error
+	UpsertGitHubConnection(ctx context.Context, arg UpsertGitHubConnectionParams) (GithubConnection, error)
 	UpsertProviderCredential(ctx context.Context, arg UpsertProviderCredentialParams) (ProviderCredential, error)
 	UseInvite(ctx context.Context, tokenHash []byte) (Invite, error)
 	// One row affected: first use. Zero: the link was used already.

@@ -163,11 +163,35 @@ func CheckBranch(branch string) error {
 	return nil
 }
 
+// Credentials authenticate one clone; the zero value clones anonymously.
+// The token travels only in that clone's requests (HTTP Basic, as GitHub
+// takes it): never into .git/config, an error or a log line.
+type Credentials struct {
+	Token string
+}
+
+func (cr Credentials) auth() transport.AuthMethod {
+	if cr.Token == "" {
+		return nil
+	}
+	return &githttp.BasicAuth{Username: "x-access-token", Password: cr.Token}
+}
+
 // Clone makes a shallow clone of branch ("" = the repository's default)
-// of the repository at rawURL into dir, which must not exist. progress,
-// which may be nil, receives the server's progress lines. On any failure
-// dir is removed.
-func (c *Cloner) Clone(ctx context.Context, rawURL, branch, dir string, lim Limits, progress func(string)) (err error) {
+// of the repository at rawURL into dir, which must not exist, with cred
+// when the repository asks for them. progress, which may be nil, receives
+// the server's progress lines. On any failure dir is removed.
+func (c *Cloner) Clone(ctx context.Context, rawURL, branch, dir string, lim Limits, cred Credentials, progress func(string)) (err error) {
+	err = c.clone(ctx, rawURL, branch, dir, lim, cred, progress)
+	if cred.Token != "" && err != nil && strings.Contains(err.Error(), cred.Token) {
+		// Nothing studio writes holds the token; this guards what a
+		// server's answer might echo.
+		err = refuse("%s", strings.ReplaceAll(err.Error(), cred.Token, "…"))
+	}
+	return err
+}
+
+func (c *Cloner) clone(ctx context.Context, rawURL, branch, dir string, lim Limits, cred Credentials, progress func(string)) (err error) {
 	u, err := CheckURL(rawURL)
 	if err != nil {
 		return err
@@ -197,7 +221,7 @@ func (c *Cloner) Clone(ctx context.Context, rawURL, branch, dir string, lim Limi
 			os.RemoveAll(dir)
 		}
 	}()
-	opts := &git.CloneOptions{URL: u.String(), Depth: 1, SingleBranch: true, Tags: git.NoTags}
+	opts := &git.CloneOptions{URL: u.String(), Auth: cred.auth(), Depth: 1, SingleBranch: true, Tags: git.NoTags}
 	if branch != "" {
 		opts.ReferenceName = plumbing.NewBranchReferenceName(branch)
 	}
@@ -211,6 +235,8 @@ func (c *Cloner) Clone(ctx context.Context, rawURL, branch, dir string, lim Limi
 		return refuse("the repository is larger than the %s an import may download (STUDIO_IMPORT_MAX_SIZE)", text.Bytes(lim.MaxBytes))
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return refuse("there is no repository at %s (or it is private)", u.Redacted())
+	case cred.Token != "" && (errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed)):
+		return refuse("the repository at %s refused the credentials studio sent; they may have been revoked or lack access to it", u.Redacted())
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return refuse("the repository at %s asks for credentials; only public repositories can be imported by address", u.Redacted())
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):

@@ -42,7 +42,7 @@ func TestCloneRefusesBlockedAddressesBeforeDialling(t *testing.T) {
 	c := New(netguard.NewDialer(nil))
 	dir := t.TempDir() + "/clone"
 	for _, u := range []string{"http://10.1.2.3/x.git", "https://169.254.169.254/x.git", "http://127.0.0.1:1/x.git"} {
-		err := c.Clone(context.Background(), u, "", dir, DefaultLimits, nil)
+		err := c.Clone(context.Background(), u, "", dir, DefaultLimits, Credentials{}, nil)
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not allowed") {
 			t.Errorf("%s: %v", u, err)
 		}

@@ -98,6 +98,12 @@ func keyRemovedNotice(provider string) map[string]string {
 }
 
 func (s *Server) renderSettings(c echo.Context, status int, f views.Form) error {
+	return s.renderSettingsWith(c, status, f, "", "")
+}
+
+// renderSettingsWith shows the settings page with a message about the
+// GitHub connection: an error or a notice.
+func (s *Server) renderSettingsWith(c echo.Context, status int, f views.Form, githubError, githubNotice string) error {
 	list, err := s.Auth.ListProviders(c.Request().Context(), currentUser(c).ID)
 	if err != nil {
 		return err
@@ -110,7 +116,12 @@ func (s *Server) renderSettings(c echo.Context, status int, f views.Form) error 
 			}
 		}
 	}
-	return render(c, status, views.SettingsPage(p, list, f))
+	gh, err := s.githubSettings(c)
+	if err != nil {
+		return err
+	}
+	gh.Error, gh.Notice = githubError, githubNotice
+	return render(c, status, views.SettingsPage(p, list, gh, f))
 }
 
 func (s *Server) saveProvider(c echo.Context) error {

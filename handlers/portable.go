@@ -162,11 +162,13 @@ func (s *Server) importZipForm(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/projects/"+p.ID.String())
 }
 
-// gitImportRequest imports a public repository by its address.
+// gitImportRequest imports a repository by its address: a public one,
+// or with GitHub set one the person's GitHub connection can read.
 type gitImportRequest struct {
 	Name   string `json:"name"`
 	URL    string `json:"url"`
 	Branch string `json:"branch"`
+	GitHub bool   `json:"github"`
 }
 
 // importGit clones the repository shallowly and makes a project of it.
@@ -177,11 +179,26 @@ func (s *Server) importGit(c echo.Context, req gitImportRequest) (db.Project, er
 	if strings.TrimSpace(req.Name) == "" {
 		req.Name = repoName(req.URL)
 	}
-	if _, err := gitrepo.CheckURL(req.URL); err != nil {
+	u, err := gitrepo.CheckURL(req.URL)
+	if err != nil {
 		return db.Project{}, invalidField("url", err)
 	}
 	if err := gitrepo.CheckBranch(req.Branch); err != nil {
 		return db.Project{}, invalidField("branch", err)
+	}
+	var cred gitrepo.Credentials
+	if req.GitHub {
+		// The connection's token goes to GitHub's own host only, for this
+		// clone only.
+		if err := s.requireGitHub(); err != nil {
+			return db.Project{}, err
+		}
+		if !s.GitHub.Serves(u) {
+			return db.Project{}, invalidField("url", errors.New("with github, give the clone address of a repository on "+s.GitHub.WebURL()))
+		}
+		if cred.Token, err = s.GitHub.Token(c.Request().Context(), currentUser(c).ID); err != nil {
+			return db.Project{}, githubError(err)
+		}
 	}
 	release, err := s.importTurn(c)
 	if err != nil {
@@ -194,7 +211,7 @@ func (s *Server) importGit(c echo.Context, req gitImportRequest) (db.Project, er
 	}
 	lim := gitrepo.DefaultLimits
 	lim.MaxBytes = s.Config.ImportMaxSize
-	if err := s.Git.Clone(c.Request().Context(), req.URL, req.Branch, dir, lim, nil); err != nil {
+	if err := s.Git.Clone(c.Request().Context(), req.URL, req.Branch, dir, lim, cred, nil); err != nil {
 		var bad *gitrepo.Error
 		if errors.As(err, &bad) {
 			return db.Project{}, NewError(http.StatusUnprocessableEntity, "clone_failed", capitalize(bad.Message)+".")
@@ -235,12 +252,15 @@ func (s *Server) apiImportGit(c echo.Context) error {
 
 // importGitForm is the dashboard's "Import a repository" form.
 func (s *Server) importGitForm(c echo.Context) error {
-	req := gitImportRequest{Name: c.FormValue("name"), URL: c.FormValue("url"), Branch: c.FormValue("branch")}
+	req := gitImportRequest{Name: c.FormValue("name"), URL: c.FormValue("url"), Branch: c.FormValue("branch"), GitHub: c.FormValue("github") == "1"}
 	p, err := s.importGit(c, req)
 	if err != nil {
 		var e *Error
-		if !errors.As(err, &e) || e.Status >= 500 {
+		if !errors.As(err, &e) || e.Status >= 500 && e.Status != http.StatusBadGateway {
 			return err
+		}
+		if req.GitHub {
+			return s.renderGitHubRepos(c, e.Status, e.Message)
 		}
 		f := formWith(map[string]string{"git_name": req.Name, "git_url": req.URL, "git_branch": req.Branch})
 		f.Errors["git"] = e.Message

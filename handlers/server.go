@@ -20,6 +20,7 @@ import (
 	"studio/config"
 	"studio/containers"
 	"studio/events"
+	"studio/github"
 	"studio/gitrepo"
 	"studio/projects"
 )
@@ -46,6 +47,8 @@ type Deps struct {
 	Catalogues *catalogues.Client
 	// Git clones the repositories people import.
 	Git *gitrepo.Cloner
+	// GitHub holds people's GitHub connections; nil: no GitHub pages.
+	GitHub *github.Service
 }
 
 // UsageReader samples what a project's container uses.

@@ -216,6 +216,7 @@ func newEnvWith(t testing.TB, o envOptions, mutate ...func(*config.Config, *Deps
 		Previews:   &proxy.Signer{Ring: studio.Ring},
 		Catalogues: studio.Catalogues,
 		Git:        studio.Git,
+		GitHub:     studio.GitHub,
 		Usage:      rt,
 	}
 	for _, m := range mutate {
