@@ -146,15 +146,7 @@ func (s *Server) githubTokenForm(c echo.Context) error {
 		return err
 	}
 	conn, err := s.GitHub.ConnectToken(c.Request().Context(), currentUser(c).ID, c.FormValue("token"))
-	if err != nil {
-		status, msg, ok := githubMessage(err)
-		if !ok || status >= 500 && status != http.StatusBadGateway {
-			return err
-		}
-		return s.renderSettingsWith(c, status, views.Form{}, msg, "")
-	}
-	s.Auth.Audit(c.Request().Context(), &currentUser(c).ID, "github.connect", conn.Login, meta(c), nil)
-	return c.Redirect(http.StatusSeeOther, "/settings#github")
+	return s.githubConnected(c, conn, err)
 }
 
 // githubDisconnectForm: POST /settings/github/disconnect.
@@ -192,6 +184,12 @@ func (s *Server) githubCallback(c echo.Context) error {
 		return err
 	}
 	conn, err := s.GitHub.Finish(c.Request().Context(), currentSession(c).ID, currentUser(c).ID, c.QueryParam("state"), c.QueryParam("code"))
+	return s.githubConnected(c, conn, err)
+}
+
+// githubConnected ends either way of connecting GitHub: audited and back
+// to the settings, or the settings again with why not.
+func (s *Server) githubConnected(c echo.Context, conn github.Connection, err error) error {
 	if err != nil {
 		status, msg, ok := githubMessage(err)
 		if !ok || status >= 500 && status != http.StatusBadGateway {

@@ -96,20 +96,10 @@ func (s *Server) importZip(c echo.Context, name string, data []byte) (db.Project
 
 // apiImportZip: the body is the zip; ?name= names the project.
 func (s *Server) apiImportZip(c echo.Context) error {
-	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
-		switch strings.TrimSpace(strings.Split(ct, ";")[0]) {
-		case "application/zip", "application/x-zip-compressed", "application/octet-stream":
-		default:
-			return NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the zip's bytes as application/zip.")
-		}
-	}
-	limit := s.Config.ImportMaxSize
-	data, err := io.ReadAll(io.LimitReader(c.Request().Body, limit+1))
+	data, err := readUpload(c, s.Config.ImportMaxSize, "zip", "STUDIO_IMPORT_MAX_SIZE", "application/zip",
+		"application/zip", "application/x-zip-compressed", "application/octet-stream")
 	if err != nil {
 		return err
-	}
-	if int64(len(data)) > limit {
-		return NewError(http.StatusRequestEntityTooLarge, "too_large", "The zip is larger than the limit of "+humanBytes(limit)+" (STUDIO_IMPORT_MAX_SIZE).")
 	}
 	p, skipped, err := s.importZip(c, c.QueryParam("name"), data)
 	if err != nil {

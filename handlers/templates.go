@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,20 +160,27 @@ func templateError(err error) error {
 
 // readBundleBody reads a template bundle sent as the request body.
 func (s *Server) readBundleBody(c echo.Context) ([]byte, error) {
-	limit := s.Agents.TemplateLimits().MaxBundle
-	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
-		switch strings.TrimSpace(strings.Split(ct, ";")[0]) {
-		case "application/gzip", "application/x-gzip", "application/octet-stream", "application/x-tar":
-		default:
-			return nil, NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the bundle's bytes as application/gzip.")
-		}
+	return readUpload(c, s.Agents.TemplateLimits().MaxBundle, "bundle", "", "application/gzip",
+		"application/gzip", "application/x-gzip", "application/octet-stream", "application/x-tar")
+}
+
+// readUpload reads a file sent as the request body: of one of the media
+// types (or none said), at most limit bytes. what names the file in the
+// messages, setting the variable that sets the limit (if any), want the
+// type to ask for.
+func readUpload(c echo.Context, limit int64, what, setting, want string, types ...string) ([]byte, error) {
+	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" && !slices.Contains(types, strings.TrimSpace(strings.Split(ct, ";")[0])) {
+		return nil, NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the "+what+"'s bytes as "+want+".")
 	}
 	data, err := io.ReadAll(io.LimitReader(c.Request().Body, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, NewError(http.StatusRequestEntityTooLarge, "too_large", "The bundle is larger than the limit of "+humanBytes(limit)+".")
+		if setting != "" {
+			setting = " (" + setting + ")"
+		}
+		return nil, NewError(http.StatusRequestEntityTooLarge, "too_large", "The "+what+" is larger than the limit of "+humanBytes(limit)+setting+".")
 	}
 	return data, nil
 }

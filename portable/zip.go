@@ -180,12 +180,8 @@ func Read(r io.ReaderAt, size int64, lim Limits) (*Files, error) {
 			out.Exec[p] = true
 		}
 	}
-	for p := range out.Files {
-		for d := path.Dir(p); d != "."; d = path.Dir(d) {
-			if _, ok := out.Files[d]; ok {
-				return nil, refuse("%q is both a file and a folder in the zip", text.Clip(d, 80))
-			}
-		}
+	if d := templates.FileAndFolder(out.Files); d != "" {
+		return nil, refuse("%q is both a file and a folder in the zip", text.Clip(d, 80))
 	}
 	if len(out.Files) == 0 {
 		return nil, refuse("the zip holds no files")

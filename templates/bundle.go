@@ -329,12 +329,8 @@ func checkManifest(m *Manifest, lim Limits) error {
 	if total > lim.MaxBytes {
 		return refuse("the bundle's files are %s, more than the %s a template may hold", text.Bytes(total), text.Bytes(lim.MaxBytes))
 	}
-	for p := range seen {
-		for d := path.Dir(p); d != "."; d = path.Dir(d) {
-			if seen[d] {
-				return refuse("%q is both a file and a folder in the bundle", text.Clip(d, 80))
-			}
-		}
+	if d := FileAndFolder(seen); d != "" {
+		return refuse("%q is both a file and a folder in the bundle", text.Clip(d, 80))
 	}
 	for _, s := range m.Template.Screenshots {
 		if !seen[s] {
@@ -384,6 +380,19 @@ func PathProblem(p string) string {
 			return fmt.Sprintf("%q leads out of the project (..)", text.Clip(p, 80))
 		case "", ".":
 			return fmt.Sprintf("%q is not a clean path", text.Clip(p, 80))
+		}
+	}
+	return ""
+}
+
+// FileAndFolder is a path of files (an archive's, path → anything) that
+// is also the folder of another of them, or "" when there is none.
+func FileAndFolder[V any](files map[string]V) string {
+	for p := range files {
+		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+			if _, ok := files[d]; ok {
+				return d
+			}
 		}
 	}
 	return ""
