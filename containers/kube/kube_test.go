@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 
 	"studio/containers"
 	"studio/internal/kubetest"
@@ -520,12 +521,18 @@ func TestWaitReadySaysWhyThePodCannotRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		ns := "studio-" + spec.ProjectID
-		q, err := cluster.Client.CoreV1().ResourceQuotas(ns).Get(ctx, "studio", metav1.GetOptions{})
+		// The quota controller writes the quota's status meanwhile: read
+		// it again and retry when the update loses that race.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			q, err := cluster.Client.CoreV1().ResourceQuotas(ns).Get(ctx, "studio", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			q.Spec.Hard[corev1.ResourcePods] = resource.MustParse("0")
+			_, err = cluster.Client.CoreV1().ResourceQuotas(ns).Update(ctx, q, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		q.Spec.Hard[corev1.ResourcePods] = resource.MustParse("0")
-		if _, err := cluster.Client.CoreV1().ResourceQuotas(ns).Update(ctx, q, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 30*time.Second, "the quota is in force", func() bool {
