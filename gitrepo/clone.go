@@ -182,40 +182,19 @@ func (cr Credentials) auth() transport.AuthMethod {
 // when the repository asks for them. progress, which may be nil, receives
 // the server's progress lines. On any failure dir is removed.
 func (c *Cloner) Clone(ctx context.Context, rawURL, branch, dir string, lim Limits, cred Credentials, progress func(string)) (err error) {
-	err = c.clone(ctx, rawURL, branch, dir, lim, cred, progress)
-	if cred.Token != "" && err != nil && strings.Contains(err.Error(), cred.Token) {
-		// Nothing studio writes holds the token; this guards what a
-		// server's answer might echo.
-		err = refuse("%s", strings.ReplaceAll(err.Error(), cred.Token, "…"))
-	}
-	return err
+	return hideToken(cred, c.clone(ctx, rawURL, branch, dir, lim, cred, progress))
 }
 
 func (c *Cloner) clone(ctx context.Context, rawURL, branch, dir string, lim Limits, cred Credentials, progress func(string)) (err error) {
-	u, err := CheckURL(rawURL)
-	if err != nil {
-		return err
-	}
 	if err := CheckBranch(branch); err != nil {
 		return err
 	}
-	// Refuse a blocked host before any git traffic, with the guard's reason.
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+	ctx, cancel, b, err := c.dial(ctx, rawURL, lim)
+	if err != nil {
+		return err
 	}
-	if err := c.dialer.Check(ctx, u.Hostname()+":"+port); err != nil {
-		return refuse("%v", err)
-	}
-	installTransport()
-	b := &budget{base: guardedTransport(c.dialer), limit: lim.MaxBytes}
-	b.left.Store(lim.MaxBytes)
-	ctx = context.WithValue(ctx, ctxKey{}, http.RoundTripper(b))
-	if lim.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, lim.Timeout)
-		defer cancel()
-	}
+	defer cancel()
+	u, _ := CheckURL(rawURL)
 	defer func() {
 		if err != nil {
 			os.RemoveAll(dir)

@@ -20,6 +20,14 @@ import (
 // to Basic auth with the password token, as GitHub does.
 func privateServer(t *testing.T, token string) string {
 	t.Helper()
+	url, _ := privateServerAt(t, token)
+	return url
+}
+
+// privateServerAt is privateServer, with the bare repository's folder; it
+// accepts pushes.
+func privateServerAt(t *testing.T, token string) (url, bare string) {
+	t.Helper()
 	backend := "/usr/lib/git-core/git-http-backend"
 	if _, err := os.Stat(backend); err != nil {
 		t.Fatalf("git http-backend is missing (apt-get install git): %v", err)
@@ -39,6 +47,7 @@ func privateServer(t *testing.T, token string) string {
 	git(work, "add", "-A")
 	git(work, "commit", "-q", "-m", "first")
 	git(work, "push", "-q", filepath.Join(root, "secret.git"), "main")
+	git(filepath.Join(root, "secret.git"), "config", "http.receivepack", "true")
 	backendHandler := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if user, pass, ok := r.BasicAuth(); !ok || user != "x-access-token" || pass != token {
@@ -49,7 +58,7 @@ func privateServer(t *testing.T, token string) string {
 		backendHandler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL + "/secret.git"
+	return srv.URL + "/secret.git", filepath.Join(root, "secret.git")
 }
 
 func TestCloneWithCredentials(t *testing.T) {
