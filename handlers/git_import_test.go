@@ -3,10 +3,7 @@ package handlers
 import (
 	"crypto/rand"
 	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,74 +12,20 @@ import (
 	"github.com/google/uuid"
 
 	"studio/config"
+	"studio/internal/githubfake"
 	"studio/internal/testwait"
 )
 
-// gitServer is a real git smart-HTTP server on loopback: Debian's
-// git http-backend behind Go's CGI handler, serving bare repositories.
-type gitServer struct {
-	*httptest.Server
-	root string
-}
-
-func newGitServer(t *testing.T) *gitServer {
-	t.Helper()
-	backend := "/usr/lib/git-core/git-http-backend"
-	if _, err := os.Stat(backend); err != nil {
-		t.Fatalf("git http-backend is missing (apt-get install git): %v", err)
-	}
-	root := t.TempDir()
-	srv := httptest.NewServer(&cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}})
-	t.Cleanup(srv.Close)
-	return &gitServer{Server: srv, root: root}
-}
-
-// repo makes a bare repository name.git with one commit per branch, each
-// holding the files given.
-func (g *gitServer) repo(t *testing.T, name string, branches map[string]map[string]string) string {
-	t.Helper()
-	bare := filepath.Join(g.root, name+".git")
-	work := t.TempDir()
-	run := func(dir string, args ...string) {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=T", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=T", "GIT_COMMITTER_EMAIL=t@example.com", "HOME="+work)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	run(g.root, "init", "-q", "--bare", "-b", "main", bare)
-	run(work, "init", "-q", "-b", "main")
-	for _, branch := range []string{"main", "feature"} {
-		files, ok := branches[branch]
-		if !ok {
-			continue
-		}
-		run(work, "checkout", "-q", "-B", branch)
-		for p, body := range files {
-			full := filepath.Join(work, p)
-			os.MkdirAll(filepath.Dir(full), 0o755)
-			if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		run(work, "add", "-A")
-		run(work, "commit", "-q", "-m", "on "+branch)
-		run(work, "push", "-q", bare, branch)
-	}
-	return g.URL + "/" + name + ".git"
-}
-
 func TestImportAPublicRepository(t *testing.T) {
 	t.Parallel()
-	g := newGitServer(t)
-	url := g.repo(t, "site", map[string]map[string]string{
+	g := githubfake.NewGitServer(t)
+	url := g.Repo(t, "site", map[string]map[string]string{
 		"main":    {"index.html": "<h1>From main</h1>", "about/index.html": "about"},
 		"feature": {"index.html": "<h1>From the feature branch</h1>"},
 	})
 	big := make([]byte, 300<<10)
 	rand.Read(big)
-	bigURL := g.repo(t, "big", map[string]map[string]string{"main": {"blob.bin": string(big)}})
+	bigURL := g.Repo(t, "big", map[string]map[string]string{"main": {"blob.bin": string(big)}})
 	env := newEnvWith(t, envOptions{env: map[string]string{"STUDIO_PROVIDER_ALLOW": "127.0.0.1"}}, func(c *config.Config, _ *Deps) {
 		c.ImportMaxSize = 128 << 10
 	})

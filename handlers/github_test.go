@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"studio/config"
+	"studio/internal/githubfake"
 	"studio/internal/testwait"
 )
 
@@ -40,11 +41,11 @@ func (b *syncBuffer) String() string {
 }
 
 // githubEnv is a studio whose GitHub is the fake, with its log kept.
-func githubEnv(t *testing.T, gh *fakeGitHub, oauth bool) (*testEnv, *syncBuffer) {
+func githubEnv(t *testing.T, gh *githubfake.GitHub, oauth bool) (*testEnv, *syncBuffer) {
 	t.Helper()
 	vars := map[string]string{"STUDIO_PROVIDER_ALLOW": "127.0.0.1", "STUDIO_GITHUB_URL": gh.URL}
 	if oauth {
-		vars["STUDIO_GITHUB_CLIENT_ID"], vars["STUDIO_GITHUB_CLIENT_SECRET"] = gh.clientID, gh.secret
+		vars["STUDIO_GITHUB_CLIENT_ID"], vars["STUDIO_GITHUB_CLIENT_SECRET"] = gh.ClientID, gh.Secret
 	}
 	logs := &syncBuffer{}
 	env := newEnvWith(t, envOptions{env: vars}, func(_ *config.Config, d *Deps) {
@@ -72,14 +73,13 @@ func errorOf(body map[string]any) (code, message string) {
 // sealed in the database and appears in no file, log line or answer.
 func TestGitHubTokenListImportDisconnect(t *testing.T) {
 	t.Parallel()
-	gh := newFakeGitHub(t)
-	gh.repo(t, "octo-ada/site", map[string]map[string]string{"main": {"index.html": "<h1>Private site</h1>"}})
-	repos := []fakeRepo{{Name: "site", Private: true}}
+	gh := githubfake.New(t)
+	gh.AddRepo("octo-ada", "site", true, map[string]map[string]string{"main": {"index.html": "<h1>Private site</h1>"}})
+	gh.Describe("octo-ada/site", "The team's site")
 	for i := range 34 {
-		repos = append(repos, fakeRepo{Name: fmt.Sprintf("lib-%02d", i)})
+		gh.AddRepo("octo-ada", fmt.Sprintf("lib-%02d", i), false, nil)
 	}
-	gh.repos["octo-ada"] = repos
-	token := gh.issue("octo-ada")
+	token := gh.Issue("octo-ada")
 	env, logs := githubEnv(t, gh, false)
 	alice := env.register("alice@example.com")
 	bob := env.register("bob@example.com")
@@ -190,7 +190,7 @@ func TestGitHubTokenListImportDisconnect(t *testing.T) {
 
 	// A revoked token: listing asks to reconnect, an import says GitHub
 	// refused the credentials.
-	gh.revoke(token)
+	gh.Revoke(token)
 	res, out = env.json("GET", "/api/github/repos", nil, bearer(alice)...)
 	if code, msg := errorOf(out); res.StatusCode != http.StatusConflict || code != "github_reconnect" || !strings.Contains(msg, "reconnect GitHub") {
 		t.Fatalf("repos with a revoked token: %d %v", res.StatusCode, out)
@@ -218,9 +218,9 @@ func TestGitHubTokenListImportDisconnect(t *testing.T) {
 // session that started it; expiring tokens are refreshed before use.
 func TestGitHubOAuthFlow(t *testing.T) {
 	t.Parallel()
-	gh := newFakeGitHub(t)
-	gh.expiring = true
-	gh.repos["octo-ada"] = []fakeRepo{{Name: "site"}}
+	gh := githubfake.New(t)
+	gh.Expiring = true
+	gh.AddRepo("octo-ada", "site", false, nil)
 	env, logs := githubEnv(t, gh, true)
 	b := env.browser()
 	b.signup("ada@example.com")
@@ -237,7 +237,7 @@ func TestGitHubOAuthFlow(t *testing.T) {
 		t.Fatalf("connect: %d %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	q := to.Query()
-	if q.Get("client_id") != gh.clientID || q.Get("redirect_uri") != env.srv.Config.PublicURL()+"/settings/github/callback" || len(q.Get("state")) < 40 {
+	if q.Get("client_id") != gh.ClientID || q.Get("redirect_uri") != env.srv.Config.PublicURL()+"/settings/github/callback" || len(q.Get("state")) < 40 {
 		t.Fatalf("authorize address: %v", q)
 	}
 	// Ada approves on GitHub, which sends her back with a code.
@@ -285,10 +285,7 @@ func TestGitHubOAuthFlow(t *testing.T) {
 		if res.StatusCode != http.StatusOK || doc.Find("[data-testid=github-repo]").Length() != 1 {
 			t.Fatalf("repos page %d: %d %s", i, res.StatusCode, doc.Text())
 		}
-		gh.mu.Lock()
-		n := gh.refreshs
-		gh.mu.Unlock()
-		if n != i {
+		if n := gh.Refreshes(); n != i {
 			t.Fatalf("after use %d GitHub answered %d refreshes", i, n)
 		}
 	}
@@ -312,13 +309,7 @@ func TestGitHubOAuthFlow(t *testing.T) {
 	if _, _, _, found := env.githubRow("ada@example.com"); found {
 		t.Fatal("a declined sign-in stored a connection")
 	}
-	gh.mu.Lock()
-	var secrets []string
-	for tok := range gh.tokens {
-		secrets = append(secrets, tok)
-	}
-	gh.mu.Unlock()
-	for _, s := range append(secrets, good.Get("code")) {
+	for _, s := range append(gh.Tokens(), good.Get("code")) {
 		if strings.Contains(logs.String(), s) {
 			t.Fatalf("the log holds %q", s)
 		}
@@ -337,9 +328,10 @@ func mustRequest(t *testing.T, u string) *http.Request {
 // repositories page lists what it reaches, and says when GitHub refuses.
 func TestGitHubSettingsTokenForm(t *testing.T) {
 	t.Parallel()
-	gh := newFakeGitHub(t)
-	gh.repos["octo-ada"] = []fakeRepo{{Name: "site", Private: true}, {Name: "blog"}}
-	token := gh.issue("octo-ada")
+	gh := githubfake.New(t)
+	gh.AddRepo("octo-ada", "site", true, nil)
+	gh.AddRepo("octo-ada", "blog", false, nil)
+	token := gh.Issue("octo-ada")
 	env, logs := githubEnv(t, gh, false)
 	b := env.browser()
 	b.signup("ada@example.com")
@@ -381,7 +373,7 @@ func TestGitHubSettingsTokenForm(t *testing.T) {
 		t.Fatalf("import form's github field: %q", v)
 	}
 
-	gh.revoke(token)
+	gh.Revoke(token)
 	res, doc, _ = b.page("/github/repos")
 	if res.StatusCode != http.StatusConflict || !strings.Contains(doc.Find("[data-testid=github-repos-error]").Text(), "reconnect GitHub") {
 		t.Fatalf("repos page with a revoked token: %d %s", res.StatusCode, doc.Text())
