@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"studio/agents/providers"
+	"studio/gitrepo"
 	"studio/projects"
 )
 
@@ -50,7 +51,7 @@ func failed(format string, a ...any) toolResult {
 	return toolResult{output: fmt.Sprintf(format, a...)}
 }
 
-var readOnlyTools = map[string]bool{"list_files": true, "read_file": true, "search_files": true, "get_logs": true}
+var readOnlyTools = map[string]bool{"list_files": true, "read_file": true, "search_files": true, "get_logs": true, "git_status": true, "git_diff": true}
 
 type toolSpec struct {
 	desc   string
@@ -74,11 +75,15 @@ var toolSpecs = map[string]toolSpec{
 		`{"type":"object","properties":{"argv":{"type":"array","items":{"type":"string"},"minItems":1},"timeout_s":{"type":"integer","minimum":1,"maximum":300}},"required":["argv"]}`},
 	"get_logs": {"Read the last lines of the dev server's output (build errors show here).",
 		`{"type":"object","properties":{"tail":{"type":"integer","minimum":1,"maximum":1000}}}`},
+	"git_status": {"List the files changed since the project's last git commit, and the branch and the last commits. Read-only: committing and pushing are the person's acts.",
+		`{"type":"object","properties":{}}`},
+	"git_diff": {"Show the unified diff of the project's changes since its last git commit, of one file or of all.",
+		`{"type":"object","properties":{"path":{"type":"string","description":"a file; empty for every change"}}}`},
 }
 
 // BuiltinTools are every tool studio has, in a stable order: a custom
 // agent may use any subset of them and nothing else.
-var BuiltinTools = []string{"list_files", "read_file", "search_files", "get_logs", "write_file", "edit_file", "delete_file", "run_command"}
+var BuiltinTools = []string{"list_files", "read_file", "search_files", "get_logs", "git_status", "git_diff", "write_file", "edit_file", "delete_file", "run_command"}
 
 // ReadOnlyTool says whether a tool only reads: the only tools a read-only
 // agent is offered or may call.
@@ -152,6 +157,10 @@ func (r *run) runTool(ctx context.Context, name, args string) toolResult {
 		return r.runCommand(ctx, a.Argv, a.TimeoutS)
 	case "get_logs":
 		return r.getLogs(ctx, a.Tail)
+	case "git_status":
+		return r.gitStatus(ctx)
+	case "git_diff":
+		return r.gitDiff(ctx, a.Path)
 	}
 	return failed("there is no tool %q", name)
 }
@@ -362,4 +371,60 @@ func (r *run) getLogs(ctx context.Context, tail int) toolResult {
 		return toolResult{ok: true, output: "(no output)", short: "no output"}
 	}
 	return toolResult{ok: true, output: string(b), short: fmt.Sprintf("%d lines", strings.Count(string(b), "\n"))}
+}
+
+// gitStatus tells the model the project's branch, changes and last
+// commits.
+func (r *run) gitStatus(ctx context.Context) toolResult {
+	st, err := r.files.GitState(ctx, 5)
+	if err != nil {
+		return failed("the git status could not be read: %v", err)
+	}
+	if !st.Repository {
+		return toolResult{ok: true, output: "the project has no git repository yet (the person's first commit makes one)"}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "on branch %s", st.Branch)
+	if st.Link != nil {
+		fmt.Fprintf(&b, ", linked to %s (branch %s)", st.Link.URL, st.Link.Branch)
+	}
+	if len(st.Status.Changes) == 0 {
+		b.WriteString("\nno changes since the last commit")
+	} else {
+		fmt.Fprintf(&b, "\n%d changed since the last commit:", len(st.Status.Changes))
+		for _, ch := range st.Status.Changes {
+			fmt.Fprintf(&b, "\n%s %s", ch.Status, ch.Path)
+		}
+	}
+	if len(st.Log) > 0 {
+		b.WriteString("\nlast commits:")
+		for _, c := range st.Log {
+			subject, _, _ := strings.Cut(c.Message, "\n")
+			fmt.Fprintf(&b, "\n%s %s (%s)", c.Hash[:7], subject, c.Author)
+		}
+	}
+	return toolResult{ok: true, output: clip(b.String(), maxCommandOut), short: fmt.Sprintf("git status: %d changed", len(st.Status.Changes))}
+}
+
+// gitDiff gives the model the diff of one file or of every change.
+func (r *run) gitDiff(ctx context.Context, path string) toolResult {
+	var paths []string
+	if path != "" {
+		p, err := projects.CleanPath(path)
+		if err != nil {
+			return fileFailure(path, err)
+		}
+		paths = append(paths, p)
+	}
+	diff, err := r.files.GitDiff(ctx, paths...)
+	if errors.Is(err, gitrepo.ErrNoRepository) {
+		return toolResult{ok: true, output: "the project has no git repository yet, so there is no diff"}
+	}
+	if err != nil {
+		return failed("the git diff could not be made: %v", err)
+	}
+	if diff == "" {
+		return toolResult{ok: true, output: "no changes since the last commit"}
+	}
+	return toolResult{ok: true, output: clip(diff, maxReadBack), short: "git diff " + path}
 }

@@ -255,6 +255,14 @@ type ProjectEvent struct {
 	CreatedAt time.Time
 }
 
+type ProjectGitLink struct {
+	ProjectID uuid.UUID
+	RemoteUrl string
+	Branch    string
+	Github    bool
+	UpdatedAt time.Time
+}
+
 type ProviderCredential struct {
 	UserID    uuid.UUID
 	Provider  string

@@ -58,6 +58,7 @@ type Querier interface {
 	DeleteGitHubConnection(ctx context.Context, userID uuid.UUID) (int64, error)
 	DeleteItem(ctx context.Context, arg DeleteItemParams) (int64, error)
 	DeletePoolSlot(ctx context.Context, id uuid.UUID) error
+	DeleteProjectGitLink(ctx context.Context, projectID uuid.UUID) error
 	DeleteProjectRow(ctx context.Context, id uuid.UUID) error
 	DeleteProviderCredential(ctx context.Context, arg DeleteProviderCredentialParams) (int64, error)
 	DeleteSession(ctx context.Context, id uuid.UUID) error
@@ -86,6 +87,7 @@ type Querier interface {
 	GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 	GetProjectBySlug(ctx context.Context, slug string) (Project, error)
 	GetProjectForOwner(ctx context.Context, arg GetProjectForOwnerParams) (Project, error)
+	GetProjectGitLink(ctx context.Context, projectID uuid.UUID) (ProjectGitLink, error)
 	GetProviderCredential(ctx context.Context, arg GetProviderCredentialParams) (ProviderCredential, error)
 	GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error)
 	GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error)
@@ -112,6 +114,9 @@ type Querier interface {
 	InviteUsable(ctx context.Context, tokenHash []byte) (bool, error)
 	// Whether the account signed in from the client since the given time.
 	KnownSignInClient(ctx context.Context, arg KnownSignInClientParams) (bool, error)
+	// The final answer of the project's last run that succeeded: a commit
+	// message's suggestion.
+	LastRunAnswerForProject(ctx context.Context, projectID uuid.UUID) (string, error)
 	LastRunEventSeq(ctx context.Context, runID uuid.UUID) (int64, error)
 	ListAgentVersions(ctx context.Context, agentID string) ([]AgentVersion, error)
 	ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error)
@@ -218,6 +223,7 @@ type Querier interface {
 	SetInviteUser(ctx context.Context, arg SetInviteUserParams) error
 	// A slot a claim found dead, in the claim's transaction.
 	SetPoolSlotDiscarding(ctx context.Context, id uuid.UUID) error
+	SetProjectGitLink(ctx context.Context, arg SetProjectGitLinkParams) (ProjectGitLink, error)
 	SetProjectProgress(ctx context.Context, arg SetProjectProgressParams) error
 	SetProjectShareToken(ctx context.Context, arg SetProjectShareTokenParams) (Project, error)
 	SetRefreshTokenReplacement(ctx context.Context, arg SetRefreshTokenReplacementParams) error

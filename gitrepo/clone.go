@@ -33,13 +33,23 @@ import (
 // ErrInvalid is what every refusal of a clone Is.
 var ErrInvalid = errors.New("cannot import the repository")
 
-// Error is a refused clone, in words a person understands.
-type Error struct{ Message string }
+// Error is a refused clone, push, pull or commit, in words a person
+// understands. Conflict marks a refusal the repository's state causes
+// (changes not committed, a branch gone its own way), not the input or
+// the server.
+type Error struct {
+	Message  string
+	Conflict bool
+}
 
 func (e *Error) Error() string        { return e.Message }
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
 
 func refuse(format string, a ...any) error { return &Error{Message: fmt.Sprintf(format, a...)} }
+
+func conflict(format string, a ...any) error {
+	return &Error{Message: fmt.Sprintf(format, a...), Conflict: true}
+}
 
 // Limits bound a clone.
 type Limits struct {

@@ -60,10 +60,10 @@ func (c *Cloner) Push(ctx context.Context, r *Repo, rawURL, branch string, lim L
 func (c *Cloner) push(ctx context.Context, r *Repo, rawURL, branch string, lim Limits, cred Credentials) error {
 	local := r.Branch()
 	if local == "" {
-		return refuse("the project is not on a branch; nothing to push")
+		return conflict("the project is not on a branch; nothing to push")
 	}
 	if _, ok, err := r.head(); err != nil || !ok {
-		return refuse("there is no commit to push yet; commit first")
+		return conflict("there is no commit to push yet; commit first")
 	}
 	if err := checkTarget(branch); err != nil {
 		return err
@@ -81,7 +81,7 @@ func (c *Cloner) push(ctx context.Context, r *Repo, rawURL, branch string, lim L
 	case errors.Is(err, git.NoErrAlreadyUpToDate):
 		return ErrUpToDate
 	case strings.Contains(err.Error(), "non-fast-forward"), errors.Is(err, plumbing.ErrObjectNotFound):
-		return refuse("the branch %q has commits this project does not have; pull them first (studio never overwrites a branch)", branch)
+		return conflict("the branch %q has commits this project does not have; pull them first (studio never overwrites a branch)", branch)
 	}
 	return exchangeError(ctx, err, rawURL, branch, lim, cred, b)
 }
@@ -111,14 +111,14 @@ func (c *Cloner) Pull(ctx context.Context, r *Repo, rawURL, branch string, lim L
 func (c *Cloner) pull(ctx context.Context, r *Repo, rawURL, branch string, lim Limits, cred Credentials) (PullResult, error) {
 	local := r.Branch()
 	if local == "" {
-		return PullResult{}, refuse("the project is not on a branch; nothing to pull into")
+		return PullResult{}, conflict("the project is not on a branch; nothing to pull into")
 	}
 	clean, err := r.Clean()
 	if err != nil {
 		return PullResult{}, err
 	}
 	if !clean {
-		return PullResult{}, refuse("the project has changes that are not committed; commit them (or undo them) before pulling")
+		return PullResult{}, conflict("the project has changes that are not committed; commit them (or undo them) before pulling")
 	}
 	if err := checkTarget(branch); err != nil {
 		return PullResult{}, err
@@ -157,7 +157,7 @@ func (c *Cloner) pull(ctx context.Context, r *Repo, rawURL, branch string, lim L
 			return PullResult{From: ours.Hash.String(), To: ours.Hash.String()}, ErrUpToDate
 		}
 		if ff, _ := ours.IsAncestor(theirs); !ff {
-			return PullResult{}, refuse("the branch %q and this project have each gone their own way (both have commits the other lacks); studio pulls only when it can fast-forward, and does not merge: push your work to a new branch, or merge on GitHub, then pull", text.Clip(branch, 80))
+			return PullResult{}, conflict("the branch %q and this project have each gone their own way (both have commits the other lacks); studio pulls only when it can fast-forward, and does not merge: push your work to a new branch, or merge on GitHub, then pull", text.Clip(branch, 80))
 		}
 	}
 	wt, err := r.worktree()
@@ -196,7 +196,7 @@ func exchangeError(ctx context.Context, err error, rawURL, branch string, lim Li
 		return refuse("there is no repository at %s, or the credentials have no access to it", where)
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		if cred.Token == "" {
-			return refuse("the repository at %s asks for credentials; link it through GitHub", where)
+			return refuse("the repository at %s asks for credentials; connect GitHub on the Settings page, then try again", where)
 		}
 		return refuse("the repository at %s refused the credentials studio sent; they may have been revoked or lack write access", where)
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):

@@ -244,7 +244,7 @@ func (r *Repo) Commit(message string, who Signature) (Commit, error) {
 		return Commit{}, ErrNothingToCommit
 	}
 	if st.Truncated {
-		return Commit{}, refuse("more than %d files changed; add the folders that should not be committed to .gitignore", MaxChanges)
+		return Commit{}, conflict("more than %d files changed; add the folders that should not be committed to .gitignore", MaxChanges)
 	}
 	for _, ch := range st.Changes {
 		if ch.Status == "deleted" {

@@ -208,9 +208,22 @@ func (s *Server) importGit(c echo.Context, req gitImportRequest) (db.Project, er
 		}
 		return db.Project{}, err
 	}
-	p, err := s.Projects.CreateFromDir(c.Request().Context(), currentUser(c).ID, req.Name, dir)
+	// The project stays linked to where it came from, on the branch cloned.
+	branch := req.Branch
+	if r, err := gitrepo.Open(dir); err == nil && r.Branch() != "" {
+		branch = r.Branch()
+	}
+	ctx := c.Request().Context()
+	p, err := s.Projects.CreateFromDir(ctx, currentUser(c).ID, req.Name, dir)
 	if err != nil {
 		return db.Project{}, projectError(err)
+	}
+	h, err := s.Projects.Open(ctx, currentUser(c).ID, p.ID)
+	if err == nil {
+		_, err = h.LinkGit(ctx, projects.GitLink{URL: u.String(), Branch: branch, GitHub: s.servedByGitHub(u.String())})
+	}
+	if err != nil {
+		s.log(c).Warn("link an imported project to its repository", "project", p.ID, "err", err)
 	}
 	return p, nil
 }

@@ -319,16 +319,20 @@
   var follow = true;
   logs.addEventListener("htmx:sseBeforeMessage", function () { follow = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 8; });
   logs.addEventListener("htmx:sseMessage", function () { if (follow) logs.scrollTop = logs.scrollHeight; });
+  // The panes beside the editor: the preview, the logs (their stream
+  // connects when first shown) and Git (fetched each time it is shown).
+  var git = document.getElementById("git");
+  var panes = { preview: frame, logs: logs, git: git };
   document.querySelectorAll("[data-pane]").forEach(function (b) {
     b.addEventListener("click", function () {
-      var logsOn = b.dataset.pane === "logs";
-      frame.classList.toggle("hidden", logsOn);
-      logs.classList.toggle("hidden", !logsOn);
+      var on = b.dataset.pane;
+      Object.keys(panes).forEach(function (name) { panes[name].classList.toggle("hidden", name !== on); });
       document.querySelectorAll("[data-pane]").forEach(function (x) { x.setAttribute("aria-pressed", x === b ? "true" : "false"); });
-      if (logsOn && !logs.hasAttribute("sse-connect")) {
+      if (on === "logs" && !logs.hasAttribute("sse-connect")) {
         logs.setAttribute("sse-connect", logs.dataset.logs);
         window.htmx.process(logs);
       }
+      if (on === "git") window.htmx.trigger(git, "studio:git-open");
     });
   });
 
