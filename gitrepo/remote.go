@@ -216,4 +216,3 @@ func hideToken(cred Credentials, err error) error {
 	}
 	return err
 }
-

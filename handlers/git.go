@@ -8,8 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"studio/gitrepo"
 	"studio/github"
+	"studio/gitrepo"
 	"studio/projects"
 	"studio/views"
 )
