@@ -198,7 +198,7 @@ func TestAgentWritesAFileThePreviewServes(t *testing.T) {
 	if !strings.Contains(toolOutputs(reqs[0]), "src/App.tsx") || !strings.Contains(toolOutputs(reqs[0]), "Add a dark mode toggle") {
 		t.Errorf("first request lacks the project's files or the message: %s", toolOutputs(reqs[0]))
 	}
-	if reqs[0].Body["model"] != "gpt-4o-mini" || len(reqs[0].Body["tools"].([]any)) != 8 {
+	if reqs[0].Body["model"] != "gpt-4o-mini" || len(reqs[0].Body["tools"].([]any)) != 10 {
 		t.Errorf("model %v, %d tools", reqs[0].Body["model"], len(reqs[0].Body["tools"].([]any)))
 	}
 

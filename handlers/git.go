@@ -333,6 +333,9 @@ func (s *Server) gitPanel(c echo.Context, h *projects.Handle, done string, typed
 			return err
 		}
 		status, f.Error = e.Status, e.Message
+		if e.Field != "" {
+			f.Error = capitalize(strings.TrimPrefix(e.Message, e.Field+": ")) + "."
+		}
 		c.Response().Header().Set("HX-Retarget", "#git")
 		c.Response().Header().Set("HX-Reswap", "innerHTML")
 	}

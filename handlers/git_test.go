@@ -3,15 +3,19 @@ package handlers
 import (
 	"io/fs"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/google/uuid"
 
+	pt "studio/agents/providers/providertest"
 	"studio/internal/githubfake"
 	"studio/internal/testwait"
 )
@@ -249,4 +253,157 @@ func ownerOf(fi os.FileInfo) uint32 {
 		return st.Uid
 	}
 	return 0
+}
+
+// The Git pane as the workspace uses it (htmx): a refused form comes back
+// in the pane with its reason and what was typed; without htmx a form
+// that worked goes back to the workspace.
+func TestGitPane(t *testing.T) {
+	t.Parallel()
+	remote := githubfake.NewGitServer(t)
+	url := remote.Repo(t, "public", map[string]map[string]string{"main": {"index.html": "x"}})
+	env := newEnvWith(t, envOptions{env: map[string]string{"STUDIO_PROVIDER_ALLOW": "127.0.0.1"}})
+	ada := env.browser()
+	ada.signup("ada@example.com")
+	_, login := env.json("POST", "/api/auth/login", map[string]string{"email": "ada@example.com", "password": "a long password"})
+	id := env.newProject(login["access_token"].(string), "Pane")
+	loc := "/projects/" + id
+	_, _, csrf := ada.page(loc)
+	dir := env.projectDir(uuid.MustParse(strings.TrimPrefix(loc, "/projects/")))
+	testwait.Eventually(t, 60*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "index.html"))
+		return err == nil
+	}, "the project has its files")
+	htmx := []string{"HX-Request", "true"}
+	pane := func() *goquery.Document {
+		t.Helper()
+		res, body := ada.do("GET", loc+"/git", nil, htmx...)
+		d, _ := goquery.NewDocumentFromReader(strings.NewReader(body))
+		if res.StatusCode != http.StatusOK || d.Find("[data-testid=git-panel]").Length() != 1 {
+			t.Fatalf("pane: %d %s", res.StatusCode, body)
+		}
+		return d
+	}
+	d := pane()
+	if d.Find("[data-testid=git-no-repo]").Length() != 1 || d.Find("[data-testid=git-commit-form]").Length() != 1 ||
+		d.Find("[data-testid=git-create-form]").Length() != 0 || d.Find("[data-testid=git-link-form]").Length() != 1 {
+		t.Fatalf("a new project's pane: %s", d.Text())
+	}
+
+	form := func(action string, v neturl.Values) (*http.Response, *goquery.Document) {
+		v.Set("csrf_token", csrf)
+		return ada.post(loc+"/git/"+action, v, htmx...)
+	}
+	res, d := form("commit", neturl.Values{"message": {" "}})
+	if res.StatusCode != http.StatusUnprocessableEntity || res.Header.Get("HX-Retarget") != "#git" || !strings.Contains(d.Find("[data-testid=git-error]").Text(), "Write a commit message") {
+		t.Fatalf("an empty message: %d %s", res.StatusCode, d.Text())
+	}
+	res, d = form("commit", neturl.Values{"message": {"First version"}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(d.Find("[data-testid=git-done]").Text(), "Committed") ||
+		d.Find("[data-testid=git-commit-row]").Length() != 1 || d.Find("[data-testid=git-clean]").Length() != 1 {
+		t.Fatalf("commit: %d %s", res.StatusCode, d.Text())
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>Second</h1>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d = pane()
+	if ch := d.Find("[data-testid=git-change]"); ch.Length() != 1 || ch.AttrOr("data-path", "") != "index.html" {
+		t.Fatalf("changes: %s", d.Text())
+	}
+	res, body := ada.do("GET", loc+"/git/diff?path=index.html", nil, htmx...)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "bg-green") || !strings.Contains(body, "+&lt;h1&gt;Second&lt;/h1&gt;") {
+		t.Fatalf("diff: %d %s", res.StatusCode, body)
+	}
+
+	// Pull and push need a link; a bad address keeps what was typed.
+	res, d = form("pull", neturl.Values{})
+	if res.StatusCode != http.StatusConflict || !strings.Contains(d.Find("[data-testid=git-error]").Text(), "Link the project") {
+		t.Fatalf("pull without a link: %d %s", res.StatusCode, d.Text())
+	}
+	res, d = form("link", neturl.Values{"url": {"git@github.com:o/r.git"}, "branch": {"main"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || d.Find("#git-link-url").AttrOr("value", "") != "git@github.com:o/r.git" {
+		t.Fatalf("a bad address: %d %s", res.StatusCode, d.Text())
+	}
+	res, d = form("link", neturl.Values{"url": {url}, "branch": {""}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(d.Find("[data-testid=git-link]").Text(), url) || d.Find("#git-push-branch").AttrOr("value", "") != "main" {
+		t.Fatalf("link: %d %s", res.StatusCode, d.Text())
+	}
+	// Changes not committed: the pull is refused, the file kept.
+	res, d = form("pull", neturl.Values{})
+	if res.StatusCode != http.StatusConflict || !strings.Contains(d.Find("[data-testid=git-error]").Text(), "not committed") {
+		t.Fatalf("pull onto changes: %d %s", res.StatusCode, d.Text())
+	}
+	// main there has its own history: the push is refused, the branch
+	// typed kept; a new branch takes the work.
+	form("commit", neturl.Values{"message": {"Second"}})
+	res, d = form("push", neturl.Values{"branch": {"main"}})
+	if res.StatusCode != http.StatusConflict || !strings.Contains(d.Find("[data-testid=git-error]").Text(), "pull them first") || d.Find("#git-push-branch").AttrOr("value", "") != "main" {
+		t.Fatalf("a push onto another history: %d %s", res.StatusCode, d.Text())
+	}
+	res, d = form("push", neturl.Values{"branch": {"feature/x"}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(d.Find("[data-testid=git-done]").Text(), "Pushed to feature/x") || d.Find("#git-push-branch").AttrOr("value", "") != "feature/x" {
+		t.Fatalf("a push to a new branch: %d %s", res.StatusCode, d.Text())
+	}
+	res, d = form("unlink", neturl.Values{})
+	if res.StatusCode != http.StatusOK || d.Find("[data-testid=git-link]").Length() != 0 || d.Find("[data-testid=git-commit-row]").Length() != 2 {
+		t.Fatalf("unlink: %d %s", res.StatusCode, d.Text())
+	}
+
+	// Without htmx, a form that worked goes back to the workspace.
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>Third</h1>\n"), 0o644)
+	res, _ = ada.post(loc+"/git/commit", neturl.Values{"csrf_token": {csrf}, "message": {"Third"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != loc {
+		t.Fatalf("a commit without htmx: %d %v", res.StatusCode, res.Header)
+	}
+	// Someone else gets nothing.
+	bob := env.browser()
+	bob.signup("bob@example.com")
+	if res, _ := bob.do("GET", loc+"/git", nil, htmx...); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("bob's pane: %d", res.StatusCode)
+	}
+	if res, _ := bob.do("GET", loc+"/git/diff?path=index.html", nil, htmx...); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("bob's diff: %d", res.StatusCode)
+	}
+}
+
+// The agent reads git status and diff; it has no tool that commits.
+func TestAgentReadsGitStatusAndDiff(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	fake := pt.New("openai")
+	t.Cleanup(fake.Close)
+	token, project := env.agentUser("a@example.com", "openai", "static", fake)
+	base := "/api/projects/" + project + "/git"
+	if res, out := env.json("POST", base+"/commit", map[string]string{"message": "Start"}, bearer(token)...); res.StatusCode != http.StatusCreated {
+		t.Fatalf("commit: %d %v", res.StatusCode, out)
+	}
+	env.put(token, project, "index.html", []byte("<h1>Edited by hand</h1>\n"))
+
+	fake.Push(
+		pt.Use(pt.Call{Name: "git_status", Args: `{}`}),
+		pt.Use(pt.Call{Name: "git_diff", Args: `{"path":"index.html"}`}),
+		pt.Say("You changed the heading."),
+	)
+	run := env.chat(token, project, map[string]any{"message": "What did I change?", "model": "openai/gpt-4o-mini"})
+	if got := last(env.stream(token, run, 0, nil)); got.Data["status"] != "succeeded" {
+		t.Fatalf("run ended %v", got)
+	}
+	reqs := fake.Requests()
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+	var names []string
+	for _, tool := range reqs[0].Body["tools"].([]any) {
+		names = append(names, tool.(map[string]any)["function"].(map[string]any)["name"].(string))
+	}
+	if !slices.Contains(names, "git_status") || !slices.Contains(names, "git_diff") || slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, "commit") || strings.Contains(n, "push") }) {
+		t.Fatalf("tools offered: %v", names)
+	}
+	if out := toolOutputs(reqs[1]); !strings.Contains(out, "on branch main") || !strings.Contains(out, "modified index.html") || !strings.Contains(out, "Start") {
+		t.Fatalf("git_status gave: %s", out)
+	}
+	if out := toolOutputs(reqs[2]); !strings.Contains(out, "+\\u003ch1\\u003eEdited by hand") && !strings.Contains(out, "+<h1>Edited by hand") {
+		t.Fatalf("git_diff gave: %s", out)
+	}
 }

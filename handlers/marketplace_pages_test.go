@@ -18,7 +18,7 @@ func TestMarketplacePages(t *testing.T) {
 		t.Fatal("no marketplace link in the nav")
 	}
 	res, doc, csrf := alice.page("/marketplace/agents/new")
-	if res.StatusCode != 200 || doc.Find("[data-testid=agent-form] input[name=tools]").Length() != 8 || doc.Find("[data-testid=visibility-instance]").Length() != 1 {
+	if res.StatusCode != 200 || doc.Find("[data-testid=agent-form] input[name=tools]").Length() != 10 || doc.Find("[data-testid=visibility-instance]").Length() != 1 {
 		t.Fatalf("editor: %d %s", res.StatusCode, doc.Find("main").Text())
 	}
 
