@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -217,7 +218,16 @@ func (c *Cloner) clone(ctx context.Context, rawURL, branch, dir string, lim Limi
 	if progress != nil {
 		opts.Progress = lineWriter(progress)
 	}
-	_, err = git.PlainCloneContext(ctx, dir, false, opts)
+	// The checkout writes through a file system bound to dir, so no link
+	// in the repository leads a write outside it.
+	if err := os.MkdirAll(filepath.Join(dir, ".git"), 0o755); err != nil {
+		return err
+	}
+	st, wt, err := storage(dir)
+	if err != nil {
+		return err
+	}
+	_, err = git.CloneContext(ctx, st, wt, opts)
 	switch {
 	case err == nil:
 	case errors.Is(err, errTooLarge) || b.left.Load() < 0:
