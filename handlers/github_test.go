@@ -413,3 +413,24 @@ func TestGitHubSettingsTokenForm(t *testing.T) {
 		t.Fatal("the log holds the token")
 	}
 }
+
+// With STUDIO_GITHUB=off the settings page has no GitHub card and the
+// GitHub endpoints say GitHub is not set up.
+func TestGitHubOff(t *testing.T) {
+	t.Parallel()
+	env := newEnvWith(t, envOptions{env: map[string]string{"STUDIO_GITHUB": "off"}})
+	alice := env.register("alice@example.com")
+	res, out := env.json("GET", "/api/github/connection", nil, bearer(alice)...)
+	if code, _ := errorOf(out); res.StatusCode != http.StatusServiceUnavailable || code != "github_unavailable" {
+		t.Fatalf("connection with GitHub off: %d %v", res.StatusCode, out)
+	}
+	res, out = env.json("POST", "/api/projects/import-git", map[string]any{"url": "https://github.com/octo-ada/site.git", "github": true}, bearer(alice)...)
+	if code, _ := errorOf(out); res.StatusCode != http.StatusServiceUnavailable || code != "github_unavailable" {
+		t.Fatalf("a GitHub import with GitHub off: %d %v", res.StatusCode, out)
+	}
+	b := env.browser()
+	b.signup("ada@example.com")
+	if _, doc, _ := b.page("/settings"); doc.Find("#github").Length() != 0 {
+		t.Fatalf("settings show GitHub: %s", doc.Find("#github").Text())
+	}
+}
