@@ -57,7 +57,7 @@ func invalidOf(t *testing.T, err error, field, want string) {
 // A repository made for a person is empty; its branches are read from
 // GitHub as they are pushed; names GitHub would not take are refused
 // before GitHub is asked.
-func TestCreateRepoAndBranches(t *testing.T) {
+func TestGitHubCreateRepoAndBranches(t *testing.T) {
 	t.Parallel()
 	gh := githubfake.New(t)
 	s, user := newService(t, gh.URL, "", "")
@@ -98,7 +98,7 @@ func TestCreateRepoAndBranches(t *testing.T) {
 
 // GitHub's refusals: only 401 means the token is gone; rate limits, the
 // primary and the secondary ones, say how long to wait.
-func TestRefusals(t *testing.T) {
+func TestGitHubRefusals(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
@@ -150,7 +150,7 @@ func TestRefusals(t *testing.T) {
 
 // A search ends after searchPages pages, and when GitHub's next page does
 // not move forward.
-func TestSearchIsBounded(t *testing.T) {
+func TestGitHubSearchIsBounded(t *testing.T) {
 	t.Parallel()
 	for name, next := range map[string]func(page int) int{
 		"endless": func(p int) int { return p + 1 },
@@ -183,7 +183,7 @@ func TestSearchIsBounded(t *testing.T) {
 
 // A pasted token is trimmed; one with spaces or control characters
 // inside is refused before GitHub is asked.
-func TestConnectTokenGarbled(t *testing.T) {
+func TestGitHubTokenGarbled(t *testing.T) {
 	t.Parallel()
 	s := New(Config{WebURL: "http://127.0.0.1:1", APIURL: "http://127.0.0.1:1"}, nil, nil, http.DefaultClient)
 	for _, token := range []string{"ghp_ab cd", "ghp_ab\ncd", "ghp_ab\x00cd", "ghp_ab\x7fcd", "ghp_ab\u2028cd", "ghp_ab\u00a0cd"} {
@@ -194,7 +194,7 @@ func TestConnectTokenGarbled(t *testing.T) {
 }
 
 // An access token is refreshed five minutes before it expires.
-func TestRefreshMargin(t *testing.T) {
+func TestGitHubRefreshMargin(t *testing.T) {
 	now := time.Now()
 	s := &Service{now: func() time.Time { return now }}
 	for d, want := range map[time.Duration]bool{-time.Minute: true, 4 * time.Minute: true, 6 * time.Minute: false} {
@@ -210,7 +210,7 @@ func TestRefreshMargin(t *testing.T) {
 
 // A refresh finishes and is stored even when the request that needed it
 // is cancelled while GitHub answers: the spent refresh token is not kept.
-func TestRefreshOutlivesTheRequest(t *testing.T) {
+func TestGitHubRefreshOutlivesTheRequest(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

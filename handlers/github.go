@@ -151,14 +151,24 @@ func (s *Server) apiGitHubRepos(c echo.Context) error {
 	return c.JSON(http.StatusOK, page)
 }
 
-// apiGitHubBranches: GET /api/github/repos/{owner}/{repo}/branches.
-func (s *Server) apiGitHubBranches(c echo.Context) error {
+// repoBranches are the branches of the repository named in the path,
+// /…/{owner}/{repo}/branches.
+func (s *Server) repoBranches(c echo.Context) ([]string, error) {
 	if err := s.requireGitHub(); err != nil {
-		return err
+		return nil, err
 	}
 	branches, err := s.GitHub.Branches(c.Request().Context(), currentUser(c).ID, c.Param("owner")+"/"+c.Param("repo"))
 	if err != nil {
-		return githubError(err)
+		return nil, githubError(err)
+	}
+	return branches, nil
+}
+
+// apiGitHubBranches: GET /api/github/repos/{owner}/{repo}/branches.
+func (s *Server) apiGitHubBranches(c echo.Context) error {
+	branches, err := s.repoBranches(c)
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string][]string{"branches": branches})
 }
@@ -166,12 +176,9 @@ func (s *Server) apiGitHubBranches(c echo.Context) error {
 // githubBranchOptions: GET /github/repos/{owner}/{repo}/branches is the
 // import form's branch picker, read when it is first used.
 func (s *Server) githubBranchOptions(c echo.Context) error {
-	if err := s.requireGitHub(); err != nil {
-		return err
-	}
-	branches, err := s.GitHub.Branches(c.Request().Context(), currentUser(c).ID, c.Param("owner")+"/"+c.Param("repo"))
+	branches, err := s.repoBranches(c)
 	if err != nil {
-		return githubError(err)
+		return err
 	}
 	return render(c, http.StatusOK, views.GitHubBranchOptions(branches))
 }
