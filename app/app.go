@@ -78,7 +78,7 @@ type App struct {
 	Catalogues *catalogues.Client
 	// Git clones repositories a person names, through the guarded dialer.
 	Git *gitrepo.Cloner
-	// GitHub holds people's GitHub connections.
+	// GitHub holds people's GitHub connections; nil with STUDIO_GITHUB=off.
 	GitHub *github.Service
 
 	database *database
@@ -184,7 +184,9 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 	if a.Git, err = newCloner(cfg); err != nil {
 		return err
 	}
-	a.GitHub, err = newGitHub(cfg, a.Pool, a.Ring)
+	if cfg.GitHub {
+		a.GitHub, err = newGitHub(cfg, a.Pool, a.Ring)
+	}
 	return err
 }
 

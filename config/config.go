@@ -95,6 +95,7 @@ type Config struct {
 
 	// GitHub: where people connect their accounts. The OAuth web flow is
 	// offered when both the client id and secret are set.
+	GitHub             bool   // STUDIO_GITHUB: on | off (no GitHub pages or endpoints)
 	GitHubURL          string // STUDIO_GITHUB_URL: github.com or a GitHub Enterprise server; see GitHubAPIURL
 	GitHubClientID     string // STUDIO_GITHUB_CLIENT_ID
 	GitHubClientSecret string // STUDIO_GITHUB_CLIENT_SECRET
@@ -300,6 +301,18 @@ var settings = []setting{
 			c.ProviderAllow = v
 			return nil
 		}},
+	{"STUDIO_GITHUB", "github", "on", "on | off: off turns GitHub away (no connecting, listing or importing with a connection; the other STUDIO_GITHUB_* settings are then not read)",
+		func(c *Config, v string) error {
+			switch strings.TrimSpace(v) {
+			case "on":
+				c.GitHub = true
+			case "off":
+				c.GitHub = false
+			default:
+				return fmt.Errorf("must be on or off")
+			}
+			return nil
+		}},
 	{"STUDIO_GITHUB_URL", "github-url", "https://github.com", "GitHub's address: https://github.com or a GitHub Enterprise server (its API is then {url}/api/v3); reached through the same guard as provider calls (STUDIO_PROVIDER_ALLOW)",
 		str(func(c *Config) *string { return &c.GitHubURL })},
 	{"STUDIO_GITHUB_CLIENT_ID", "github-client-id", "", "client id of the GitHub OAuth App people connect through (with STUDIO_GITHUB_CLIENT_SECRET; empty = people paste a personal access token instead)",
@@ -462,14 +475,30 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkGitHub validates the GitHub settings.
+// checkGitHub validates the GitHub settings, when GitHub is on.
 func (c *Config) checkGitHub(bad func(env, format string, args ...any)) {
-	if u, err := url.Parse(c.GitHubURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
+	if !c.GitHub {
+		return
+	}
+	u, err := url.Parse(c.GitHubURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
 		bad("STUDIO_GITHUB_URL", "must be GitHub's address, such as https://github.com or https://github.example.com")
+	} else if u.Scheme == "http" && !loopback(u.Hostname()) {
+		// Tokens travel to this address: in clear text only on this machine.
+		bad("STUDIO_GITHUB_URL", "must be an https:// address (http:// is accepted only for a loopback host, as in tests)")
 	}
 	if (c.GitHubClientID == "") != (c.GitHubClientSecret == "") {
 		bad("STUDIO_GITHUB_CLIENT_ID", "set both STUDIO_GITHUB_CLIENT_ID and STUDIO_GITHUB_CLIENT_SECRET (an OAuth App's), or neither")
 	}
+}
+
+// loopback reports whether host is this machine.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // GitHubWebURL is STUDIO_GITHUB_URL without a trailing slash.

@@ -5,6 +5,7 @@
 package github
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -15,8 +16,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -32,6 +35,7 @@ var (
 	ErrReconnect     = errors.New("GitHub refused the connection's token (it was revoked or has expired); reconnect GitHub on the Settings page")
 	ErrTokenRefused  = errors.New("GitHub refused the token; check that you copied the whole token and that it has not expired")
 	ErrTokenRequired = errors.New("paste a GitHub personal access token")
+	ErrTokenGarbled  = errors.New("the token holds spaces or control characters; paste only the token, as GitHub showed it")
 	ErrNoOAuth       = errors.New("this studio has no GitHub OAuth App; paste a personal access token instead")
 	ErrDeclined      = errors.New("GitHub did not authorize studio; connect again to retry")
 	ErrState         = errors.New("the GitHub sign-in could not be matched to this browser session (it expired, was used already or was started elsewhere); connect again")
@@ -39,9 +43,31 @@ var (
 
 // Failure is GitHub answering in a way studio cannot use, in words a
 // person understands.
-type Failure struct{ Message string }
+type Failure struct {
+	Message string
+	// Kind says which failures a person can act on; 0 is GitHub being
+	// unreachable or answering otherwise.
+	Kind FailureKind
+	// RetryAfter is how long GitHub asks to wait, for Limited.
+	RetryAfter time.Duration
+}
 
 func (f *Failure) Error() string { return f.Message }
+
+// FailureKind sorts GitHub's refusals.
+type FailureKind int
+
+const (
+	Unavailable FailureKind = iota
+	NotFound                // no such repository, or the token cannot see it
+	Refused                 // GitHub refused what was asked, e.g. a name already taken
+	Limited                 // GitHub's rate limits
+)
+
+// Invalid is input studio refuses before asking GitHub.
+type Invalid struct{ Field, Message string }
+
+func (e *Invalid) Error() string { return e.Message }
 
 // Config says where GitHub is and which OAuth App studio is.
 type Config struct {
@@ -113,7 +139,10 @@ func (s *Service) ConnectToken(ctx context.Context, userID uuid.UUID, token stri
 	if token == "" {
 		return Connection{}, ErrTokenRequired
 	}
-	if len(token) > 1024 || strings.ContainsAny(token, " \t\r\n") {
+	if strings.IndexFunc(token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return Connection{}, ErrTokenGarbled
+	}
+	if len(token) > 1024 {
 		return Connection{}, ErrTokenRefused
 	}
 	login, err := s.user(ctx, token)
@@ -170,9 +199,18 @@ func (s *Service) store(ctx context.Context, userID uuid.UUID, login, method str
 	return toConnection(row), nil
 }
 
+// refreshMargin is how long before it expires an access token is
+// refreshed: longer than a clone may take with it.
+const refreshMargin = 5 * time.Minute
+
+// refreshTimeout bounds a refresh, which runs to its end even when the
+// request that needed it is cancelled: GitHub has spent the refresh token
+// once it answers, so its answer must be stored.
+const refreshTimeout = 15 * time.Second
+
 // expiring reports whether an access token is expired or about to be.
 func (s *Service) expiring(expires *time.Time) bool {
-	return expires != nil && s.now().Add(time.Minute).After(*expires)
+	return expires != nil && s.now().Add(refreshMargin).After(*expires)
 }
 
 // Token is the person's access token for one call, refreshed first when
@@ -191,6 +229,8 @@ func (s *Service) Token(ctx context.Context, userID uuid.UUID) (string, error) {
 		return "", ErrReconnect
 	}
 	var token string
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
 	// The row stays locked while GitHub answers: a refresh token is good
 	// once, so two replicas must not both spend it.
 	err = db.InTx(ctx, s.pool, func(q *db.Queries) error {
@@ -339,31 +379,101 @@ func unreachable(err error) error {
 
 // get calls GitHub's REST API with a token and decodes the JSON answer.
 func (s *Service) get(ctx context.Context, token, path string, out any) (http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.APIURL+path, nil)
+	return s.call(ctx, token, http.MethodGet, path, nil, out)
+}
+
+// call sends a request to GitHub's REST API with a token, and decodes a
+// 2xx JSON answer into out; any other answer is an error.
+func (s *Service) call(ctx context.Context, token, method, path string, body, out any) (http.Header, error) {
+	var sent io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		sent = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.cfg.APIURL+path, sent)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/vnd.github+json")
 	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	res, err := s.http.Do(req)
 	if err != nil {
 		return nil, unreachable(err)
 	}
 	defer res.Body.Close()
-	switch {
-	case res.StatusCode == http.StatusUnauthorized,
-		res.StatusCode == http.StatusForbidden && res.Header.Get("X-RateLimit-Remaining") != "0":
-		return nil, ErrReconnect
-	case res.StatusCode == http.StatusForbidden:
-		return nil, &Failure{Message: "GitHub's rate limit is used up for now; try again in a few minutes"}
-	case res.StatusCode != http.StatusOK:
-		return nil, &Failure{Message: fmt.Sprintf("GitHub answered %s", res.Status)}
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return nil, s.refusal(res)
 	}
 	if err := json.NewDecoder(io.LimitReader(res.Body, 4<<20)).Decode(out); err != nil {
 		return nil, &Failure{Message: "GitHub's answer could not be read"}
 	}
 	return res.Header, nil
+}
+
+// apiError is the body of GitHub's refusals.
+type apiError struct {
+	Message string `json:"message"`
+	Errors  []struct {
+		Field   string `json:"field"`
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+// refusal reads an answer other than 2xx. Only 401 means the token is
+// revoked or expired; a 403 or 429 may be a rate limit, the primary one
+// (X-RateLimit-Remaining: 0) or a secondary one (Retry-After, or a
+// message saying so).
+func (s *Service) refusal(res *http.Response) error {
+	var body apiError
+	json.NewDecoder(io.LimitReader(res.Body, 64<<10)).Decode(&body)
+	limited := res.StatusCode == http.StatusTooManyRequests ||
+		res.StatusCode == http.StatusForbidden && (res.Header.Get("Retry-After") != "" ||
+			res.Header.Get("X-RateLimit-Remaining") == "0" ||
+			strings.Contains(strings.ToLower(body.Message), "rate limit"))
+	switch {
+	case res.StatusCode == http.StatusUnauthorized:
+		return ErrReconnect
+	case limited:
+		wait := s.retryAfter(res.Header)
+		return &Failure{Kind: Limited, RetryAfter: wait, Message: fmt.Sprintf("GitHub is limiting requests; try again in %d s", int(wait.Seconds()))}
+	case res.StatusCode == http.StatusNotFound:
+		return &Failure{Kind: NotFound, Message: "GitHub has nothing at that address, or the connection's token has no access to it"}
+	case res.StatusCode == http.StatusForbidden || res.StatusCode == http.StatusUnprocessableEntity:
+		return &Failure{Kind: Refused, Message: "GitHub refused: " + clip(body.detail(), res.Status)}
+	}
+	return &Failure{Message: fmt.Sprintf("GitHub answered %s", res.Status)}
+}
+
+// detail is GitHub's message with its first error's, e.g.
+// "Repository creation failed. (name already exists on this account)".
+func (e apiError) detail() string {
+	if len(e.Errors) > 0 && e.Errors[0].Message != "" {
+		return strings.TrimSpace(e.Message + " (" + e.Errors[0].Message + ")")
+	}
+	return e.Message
+}
+
+// retryAfter is how long GitHub asks to wait: Retry-After, else until
+// X-RateLimit-Reset when the limit is used up, else a minute, as GitHub's
+// documentation advises for secondary limits.
+func (s *Service) retryAfter(h http.Header) time.Duration {
+	if n, err := strconv.Atoi(h.Get("Retry-After")); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if reset, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil && h.Get("X-RateLimit-Remaining") == "0" {
+		if d := time.Unix(reset, 0).Sub(s.now()).Round(time.Second); d > 0 {
+			return d
+		}
+	}
+	return time.Minute
 }
 
 // user is the login a token belongs to.

@@ -21,6 +21,7 @@ const searchPages = 10
 type Repo struct {
 	FullName      string `json:"full_name"`
 	CloneURL      string `json:"clone_url"`
+	HTMLURL       string `json:"html_url"`
 	DefaultBranch string `json:"default_branch"`
 	Private       bool   `json:"private"`
 	Description   string `json:"description"`
@@ -37,13 +38,14 @@ type apiRepo struct {
 	Name          string  `json:"name"`
 	FullName      string  `json:"full_name"`
 	CloneURL      string  `json:"clone_url"`
+	HTMLURL       string  `json:"html_url"`
 	DefaultBranch string  `json:"default_branch"`
 	Private       bool    `json:"private"`
 	Description   *string `json:"description"`
 }
 
 func (r apiRepo) repo() Repo {
-	out := Repo{FullName: r.FullName, CloneURL: r.CloneURL, DefaultBranch: r.DefaultBranch, Private: r.Private}
+	out := Repo{FullName: r.FullName, CloneURL: r.CloneURL, HTMLURL: r.HTMLURL, DefaultBranch: r.DefaultBranch, Private: r.Private}
 	if r.Description != nil {
 		out.Description = *r.Description
 	}
@@ -57,6 +59,10 @@ func (s *Service) Repos(ctx context.Context, userID uuid.UUID, query string, pag
 	if err != nil {
 		return RepoPage{}, err
 	}
+	return s.repos(ctx, token, query, page)
+}
+
+func (s *Service) repos(ctx context.Context, token, query string, page int) (RepoPage, error) {
 	page = max(page, 1)
 	query = strings.ToLower(strings.TrimSpace(query))
 	if query == "" {
@@ -71,7 +77,9 @@ func (s *Service) Repos(ctx context.Context, userID uuid.UUID, query string, pag
 		return out, nil
 	}
 	var matches []Repo
-	for p := 1; p > 0 && p <= searchPages && len(matches) <= page*PerPage; {
+	// GitHub's Link header names the next page; one that does not move
+	// forward ends the search, as does the bound.
+	for p, read := 1, 0; read < searchPages && len(matches) <= page*PerPage; read++ {
 		list, next, err := s.reposPage(ctx, token, p, 100)
 		if err != nil {
 			return RepoPage{}, err
@@ -80,6 +88,9 @@ func (s *Service) Repos(ctx context.Context, userID uuid.UUID, query string, pag
 			if strings.Contains(strings.ToLower(r.Name), query) {
 				matches = append(matches, r.repo())
 			}
+		}
+		if next <= p {
+			break
 		}
 		p = next
 	}

@@ -2,7 +2,7 @@ package github
 
 import "testing"
 
-func TestNextPage(t *testing.T) {
+func TestGitHubNextPage(t *testing.T) {
 	for link, want := range map[string]int{
 		"": 0,
 		`<https://api.github.com/user/repos?page=2&per_page=30>; rel="next", <https://api.github.com/user/repos?page=5&per_page=30>; rel="last"`: 2,

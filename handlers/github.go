@@ -15,6 +15,7 @@ import (
 // githubError turns the GitHub service's refusals into answers.
 func githubError(err error) error {
 	var failure *github.Failure
+	var invalid *github.Invalid
 	switch {
 	case errors.Is(err, github.ErrNotConnected):
 		return NewError(http.StatusConflict, "github_not_connected", "Connect GitHub first, on the Settings page.")
@@ -22,10 +23,20 @@ func githubError(err error) error {
 		return NewError(http.StatusConflict, "github_reconnect", capitalize(err.Error())+".")
 	case errors.Is(err, github.ErrTokenRefused), errors.Is(err, github.ErrTokenRequired):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: "github_token_refused", Field: "token", Message: capitalize(err.Error()) + "."}
+	case errors.Is(err, github.ErrTokenGarbled):
+		return &Error{Status: http.StatusBadRequest, Code: "github_token_garbled", Field: "token", Message: capitalize(err.Error()) + "."}
+	case errors.As(err, &invalid):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid_field", Field: invalid.Field, Message: capitalize(invalid.Message) + "."}
 	case errors.Is(err, github.ErrNoOAuth):
 		return NewError(http.StatusNotFound, "github_oauth_unavailable", capitalize(err.Error())+".")
 	case errors.Is(err, github.ErrState), errors.Is(err, github.ErrDeclined):
 		return NewError(http.StatusBadRequest, "github_state", capitalize(err.Error())+".")
+	case errors.As(err, &failure) && failure.Kind == github.NotFound:
+		return NewError(http.StatusNotFound, "github_not_found", capitalize(failure.Message)+".")
+	case errors.As(err, &failure) && failure.Kind == github.Refused:
+		return NewError(http.StatusUnprocessableEntity, "github_refused", capitalize(failure.Message)+".")
+	case errors.As(err, &failure) && failure.Kind == github.Limited:
+		return &Error{Status: http.StatusTooManyRequests, Code: "github_limited", Message: capitalize(failure.Message) + ".", RetryAfter: failure.RetryAfter}
 	case errors.As(err, &failure):
 		return NewError(http.StatusBadGateway, "github_unavailable", capitalize(failure.Message)+".")
 	}
@@ -138,6 +149,38 @@ func (s *Server) apiGitHubRepos(c echo.Context) error {
 		return githubError(err)
 	}
 	return c.JSON(http.StatusOK, page)
+}
+
+// repoBranches are the branches of the repository named in the path,
+// /…/{owner}/{repo}/branches.
+func (s *Server) repoBranches(c echo.Context) ([]string, error) {
+	if err := s.requireGitHub(); err != nil {
+		return nil, err
+	}
+	branches, err := s.GitHub.Branches(c.Request().Context(), currentUser(c).ID, c.Param("owner")+"/"+c.Param("repo"))
+	if err != nil {
+		return nil, githubError(err)
+	}
+	return branches, nil
+}
+
+// apiGitHubBranches: GET /api/github/repos/{owner}/{repo}/branches.
+func (s *Server) apiGitHubBranches(c echo.Context) error {
+	branches, err := s.repoBranches(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string][]string{"branches": branches})
+}
+
+// githubBranchOptions: GET /github/repos/{owner}/{repo}/branches is the
+// import form's branch picker, read when it is first used.
+func (s *Server) githubBranchOptions(c echo.Context) error {
+	branches, err := s.repoBranches(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.GitHubBranchOptions(branches))
 }
 
 // githubTokenForm: POST /settings/github/token.

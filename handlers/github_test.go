@@ -98,7 +98,13 @@ func TestGitHubTokenListImportDisconnect(t *testing.T) {
 		t.Fatal("a refused token was stored")
 	}
 
-	res, out = env.json("PUT", "/api/github/token", map[string]string{"token": token}, bearer(alice)...)
+	// A token with a control character or a space inside: 400, GitHub is not asked.
+	res, out = env.json("PUT", "/api/github/token", map[string]string{"token": "ghp_abc\u0000def"}, bearer(alice)...)
+	if code, msg := errorOf(out); res.StatusCode != http.StatusBadRequest || code != "github_token_garbled" || !strings.Contains(msg, "paste only the token") {
+		t.Fatalf("garbled token: %d %v", res.StatusCode, out)
+	}
+
+	res, out = env.json("PUT", "/api/github/token", map[string]string{"token": " " + token + "\n"}, bearer(alice)...)
 	if res.StatusCode != http.StatusOK || out["connected"] != true || out["login"] != "octo-ada" || out["method"] != "token" {
 		t.Fatalf("connect: %d %v", res.StatusCode, out)
 	}
@@ -143,6 +149,21 @@ func TestGitHubTokenListImportDisconnect(t *testing.T) {
 	_, out = env.json("GET", "/api/github/repos?q=LIB-1", nil, bearer(alice)...)
 	if n := names(out); len(n) != 10 || n[0] != "octo-ada/lib-10" || out["next_page"] != float64(0) {
 		t.Fatalf("search: %v next %v", n, out["next_page"])
+	}
+
+	// Branches, for the import form's picker and the Git panel.
+	gh.PushCommit(t, "octo-ada/site", "feature", map[string]string{"f.txt": "f"}, "a feature")
+	res, out = env.json("GET", "/api/github/repos/octo-ada/site/branches", nil, bearer(alice)...)
+	if b, _ := out["branches"].([]any); res.StatusCode != http.StatusOK || len(b) != 2 || b[0] != "feature" || b[1] != "main" {
+		t.Fatalf("branches: %d %v", res.StatusCode, out)
+	}
+	res, out = env.json("GET", "/api/github/repos/octo-ada/nothing/branches", nil, bearer(alice)...)
+	if code, msg := errorOf(out); res.StatusCode != http.StatusNotFound || code != "github_not_found" || !strings.Contains(msg, "octo-ada/nothing does not exist on GitHub, or the connection's token has no access to it") {
+		t.Fatalf("branches of no repository: %d %v", res.StatusCode, out)
+	}
+	res, out = env.json("GET", "/api/github/repos/octo-ada/site/branches", nil, bearer(bob)...)
+	if code, _ := errorOf(out); res.StatusCode != http.StatusConflict || code != "github_not_connected" {
+		t.Fatalf("bob's branches: %d %v", res.StatusCode, out)
 	}
 
 	// The private repository: without the connection it asks for
@@ -372,6 +393,16 @@ func TestGitHubSettingsTokenForm(t *testing.T) {
 	if v, _ := rows.Find("input[name=github]").Attr("value"); v != "1" {
 		t.Fatalf("import form's github field: %q", v)
 	}
+	picker := rows.Find("[data-testid=github-branch]")
+	if v, _ := picker.Attr("value"); v != "main" || picker.AttrOr("hx-get", "") != "/github/repos/octo-ada/site/branches" {
+		t.Fatalf("branch picker: %q %q", v, picker.AttrOr("hx-get", ""))
+	}
+	gh.PushCommit(t, "octo-ada/site", "main", map[string]string{"index.html": "hi"}, "first")
+	gh.PushCommit(t, "octo-ada/site", "next", map[string]string{"index.html": "next"}, "next")
+	res, doc, _ = b.page("/github/repos/octo-ada/site/branches")
+	if opts := doc.Find("[data-testid=github-branch-option]"); res.StatusCode != http.StatusOK || opts.Length() != 2 || opts.First().AttrOr("value", "") != "main" {
+		t.Fatalf("branch options: %d %s", res.StatusCode, doc.Text())
+	}
 
 	gh.Revoke(token)
 	res, doc, _ = b.page("/github/repos")
@@ -380,5 +411,26 @@ func TestGitHubSettingsTokenForm(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), token) {
 		t.Fatal("the log holds the token")
+	}
+}
+
+// With STUDIO_GITHUB=off the settings page has no GitHub card and the
+// GitHub endpoints say GitHub is not set up.
+func TestGitHubOff(t *testing.T) {
+	t.Parallel()
+	env := newEnvWith(t, envOptions{env: map[string]string{"STUDIO_GITHUB": "off"}})
+	alice := env.register("alice@example.com")
+	res, out := env.json("GET", "/api/github/connection", nil, bearer(alice)...)
+	if code, _ := errorOf(out); res.StatusCode != http.StatusServiceUnavailable || code != "github_unavailable" {
+		t.Fatalf("connection with GitHub off: %d %v", res.StatusCode, out)
+	}
+	res, out = env.json("POST", "/api/projects/import-git", map[string]any{"url": "https://github.com/octo-ada/site.git", "github": true}, bearer(alice)...)
+	if code, _ := errorOf(out); res.StatusCode != http.StatusServiceUnavailable || code != "github_unavailable" {
+		t.Fatalf("a GitHub import with GitHub off: %d %v", res.StatusCode, out)
+	}
+	b := env.browser()
+	b.signup("ada@example.com")
+	if _, doc, _ := b.page("/settings"); doc.Find("#github").Length() != 0 {
+		t.Fatalf("settings show GitHub: %s", doc.Find("#github").Text())
 	}
 }

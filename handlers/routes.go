@@ -81,6 +81,7 @@ func (s *Server) routes() {
 	web.POST("/settings/github/connect", s.githubConnect, s.requireUser)
 	web.GET("/settings/github/callback", s.githubCallback, s.requireUser)
 	web.GET("/github/repos", s.githubReposPage, s.requireUser)
+	web.GET("/github/repos/:owner/:repo/branches", s.githubBranchOptions, s.requireUser)
 	web.GET("/admin", s.adminPage, s.requireAdmin)
 	web.POST("/admin/users/:id/:action", s.adminUserAction, s.requireAdmin)
 	web.POST("/admin/invites", s.createInvite, s.requireAdmin)
@@ -106,6 +107,7 @@ func (s *Server) routes() {
 	authed.PUT("/github/token", s.apiGitHubToken)
 	authed.DELETE("/github/connection", s.apiGitHubDisconnect)
 	authed.GET("/github/repos", s.apiGitHubRepos)
+	authed.GET("/github/repos/:owner/:repo/branches", s.apiGitHubBranches)
 
 	authed.GET("/templates", s.apiTemplates)
 	authed.POST("/projects", s.apiCreateProject)
