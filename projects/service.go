@@ -165,17 +165,13 @@ func (s *Service) CreateFromTemplate(ctx context.Context, owner uuid.UUID, name 
 
 // CreateFromFiles records a new project whose first files are given (an
 // imported zip, say): they are written before the call returns, and the
-// project is set up like a cold create. It runs on the built-in runtime
-// its package.json calls for: Vite with React, Vite, or the static server.
+// project is set up like a cold create. It runs the way its package.json
+// calls for (DetectDevServer): Vite with React, Vite, its own dev script,
+// or the static server.
 func (s *Service) CreateFromFiles(ctx context.Context, owner uuid.UUID, name string, files map[string][]byte, exec map[string]bool) (db.Project, error) {
-	base := BaseFor(files["package.json"])
-	fill := func(tmp string) error {
-		if err := templates.WriteFiles(tmp, files, exec); err != nil {
-			return err
-		}
-		return linkIfSame(base, tmp, files["package.json"])
-	}
-	return s.create(ctx, owner, name, db.CreateProjectWithinLimitsParams{Template: base}, fill)
+	return s.createImported(ctx, owner, name, files["package.json"], func(tmp string) error {
+		return templates.WriteFiles(tmp, files, exec)
+	})
 }
 
 // CreateFromDir records a new project whose first files are the folder
@@ -188,18 +184,27 @@ func (s *Service) CreateFromDir(ctx context.Context, owner uuid.UUID, name, src 
 		pkg = readPackageJSON(root)
 		root.Close()
 	}
-	base := BaseFor(pkg)
-	fill := func(tmp string) error {
-		if err := os.Rename(src, tmp); err != nil {
-			return err
-		}
-		return linkIfSame(base, tmp, pkg)
-	}
-	p, err := s.create(ctx, owner, name, db.CreateProjectWithinLimitsParams{Template: base}, fill)
+	p, err := s.createImported(ctx, owner, name, pkg, func(tmp string) error { return os.Rename(src, tmp) })
 	if err != nil {
 		os.RemoveAll(src)
 	}
 	return p, err
+}
+
+// createImported records a project whose files write puts in place, run
+// as its package.json calls for.
+func (s *Service) createImported(ctx context.Context, owner uuid.UUID, name string, packageJSON []byte, write func(tmp string) error) (db.Project, error) {
+	run := DetectDevServer(packageJSON)
+	fill := func(tmp string) error {
+		if err := write(tmp); err != nil {
+			return err
+		}
+		if err := writeDevServer(tmp, run); err != nil {
+			return fmt.Errorf("record how the project runs: %w", err)
+		}
+		return linkIfSame(run.Base, tmp, packageJSON)
+	}
+	return s.create(ctx, owner, name, db.CreateProjectWithinLimitsParams{Template: run.Base}, fill)
 }
 
 // StagingDir is a new path, not yet made, where a project's first files
@@ -210,25 +215,6 @@ func (s *Service) StagingDir() (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, uuid.NewString()), nil
-}
-
-// BaseFor is the built-in runtime a project with this package.json (nil
-// for none) runs on.
-func BaseFor(packageJSON []byte) string {
-	deps, err := image.Dependencies(packageJSON)
-	if packageJSON == nil || err != nil {
-		return "static"
-	}
-	_, vite := deps["vite"]
-	_, devVite := deps["dev:vite"]
-	if !vite && !devVite {
-		return "static"
-	}
-	_, react := deps["react"]
-	if react {
-		return "react-vite"
-	}
-	return "vanilla-vite"
 }
 
 // create records a project and sets it up. fill, when given, writes the
