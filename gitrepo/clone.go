@@ -232,6 +232,8 @@ func (c *Cloner) clone(ctx context.Context, rawURL, branch, dir string, lim Limi
 	case err == nil:
 	case errors.Is(err, errTooLarge) || b.left.Load() < 0:
 		return refuse("the repository is larger than the %s an import may download (STUDIO_IMPORT_MAX_SIZE)", text.Bytes(lim.MaxBytes))
+	case errors.Is(err, transport.ErrRepositoryNotFound) && cred.Token != "":
+		return refuse("there is no repository at %s, or the credentials studio sent have no access to it", u.Redacted())
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return refuse("there is no repository at %s (or it is private)", u.Redacted())
 	case cred.Token != "" && (errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed)):
