@@ -30,6 +30,7 @@ type studio struct {
 	port string
 	addr string // STUDIO_ADDR
 	data string // STUDIO_DATA
+	log  string // the file holding what the process printed
 
 	instance string    // STUDIO_INSTANCE, which labels its containers
 	cmd      *exec.Cmd // the process
@@ -107,7 +108,7 @@ func startStudioIn(t testing.TB, data string, env ...string) *studio {
 	for i := 0; i < 200; i++ {
 		if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
 			res.Body.Close()
-			return &studio{base: base, port: port, data: data, addr: addr, instance: instance, cmd: cmd}
+			return &studio{base: base, port: port, data: data, log: filepath.Join(dir, "studio.log"), addr: addr, instance: instance, cmd: cmd}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
