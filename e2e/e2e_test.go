@@ -139,6 +139,25 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// signUp makes an account in the browser and waits for the dashboard.
+// It is the first thing done with ctx, so it starts the browser, which
+// lives as long as the context it starts in: ctx, never a step's.
+func signUp(t *testing.T, ctx context.Context, s *studio, email, password string) {
+	t.Helper()
+	type css = chromedp.CSS
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(s.base+"/signup"),
+		chromedp.WaitVisible(css(`#f-email`)),
+		chromedp.SendKeys(css(`#f-email`), email),
+		chromedp.SendKeys(css(`#f-password`), password),
+		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(css(`[data-testid=dashboard]`)),
+	)
+	if err != nil {
+		t.Fatalf("sign up: %v", err)
+	}
+}
+
 func workspaceURLOf(t *testing.T, ctx context.Context) string {
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {

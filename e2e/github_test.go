@@ -34,19 +34,7 @@ func TestGitHubConnectImportCommitPush(t *testing.T) {
 	const email, password = "ada@example.com", "a github password"
 	ctx := browser(t)
 	type css = chromedp.CSS
-	// The first actions on ctx start the browser, which lives as long as
-	// the context they run in: not in a step's.
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(s.base+"/signup"),
-		chromedp.WaitVisible(css(`#f-email`)),
-		chromedp.SendKeys(css(`#f-email`), email),
-		chromedp.SendKeys(css(`#f-password`), password),
-		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
-		chromedp.WaitVisible(css(`[data-testid=dashboard]`)),
-	)
-	if err != nil {
-		t.Fatalf("sign up: %v", err)
-	}
+	signUp(t, ctx, s, email, password)
 
 	// Connect: GitHub's page asks, Ada authorizes, and settings show whom
 	// studio is connected as.
