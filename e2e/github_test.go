@@ -74,6 +74,7 @@ func TestGitHubConnectImportCommitPush(t *testing.T) {
 	step(t, ctx, "the change and its diff",
 		chromedp.Click(css(`[data-testid=git-tab]`)),
 		chromedp.WaitVisible(css(`[data-testid=git-link]`)),
+		paneReady,
 		chromedp.Click(css(`[data-testid=git-change][data-path="index.html"] summary`)),
 		chromedp.WaitVisible(css(`[data-testid=git-change][data-path="index.html"] [data-testid=git-diff]`)),
 	)
@@ -92,12 +93,14 @@ func TestGitHubConnectImportCommitPush(t *testing.T) {
 			chromedp.Click(css(`[data-testid=git-commit]`)),
 			chromedp.WaitVisible(chromedp.Search(`//*[@data-testid="git-done"][contains(., "Committed")][contains(., "`+message+`")]`)),
 			chromedp.WaitVisible(chromedp.Search(`//*[@data-testid="git-commit-row"][contains(., "`+message+`")]`)),
+			paneReady,
 		)
 	}
 	commit("commit", "Greet from Studio")
 	step(t, ctx, "push",
 		chromedp.Click(css(`[data-testid=git-push]`)),
 		chromedp.WaitVisible(chromedp.Search(`//*[@data-testid="git-done"][contains(., "Pushed to main.")]`)),
+		paneReady,
 	)
 	if msg, page := gh.HeadMessage(t, repo, "main"), gh.Show(t, repo, "main", "index.html"); msg != "Greet from Studio" || page != changed {
 		t.Fatalf("GitHub's main is at %q holding %q", msg, page)
@@ -111,13 +114,14 @@ func TestGitHubConnectImportCommitPush(t *testing.T) {
 		chromedp.WaitVisible(chromedp.Search(`//*[@data-testid="git-done"][contains(., "Pulled")]`)),
 		chromedp.WaitVisible(chromedp.Search(`//*[@data-testid="git-commit-row"][contains(., "Add an about page")]`)),
 		chromedp.WaitVisible(css(`[data-file="about.html"]`)),
+		paneReady,
 	)
 
 	// Both sides commit: Pull refuses to merge and says why; the local
 	// page stays as it was.
 	local := "<!doctype html>\n<title>Site</title>\n<h1>Hello from the project</h1>\n"
 	writeThroughAPI(t, s, email, password, project, "index.html", local)
-	step(t, ctx, "refresh", chromedp.Click(css(`[data-testid=git-refresh]`)), chromedp.WaitVisible(css(`[data-testid=git-change][data-path="index.html"]`)))
+	step(t, ctx, "refresh", chromedp.Click(css(`[data-testid=git-refresh]`)), chromedp.WaitVisible(css(`[data-testid=git-change][data-path="index.html"]`)), paneReady)
 	commit("commit locally", "Greet from the project")
 	gh.PushCommit(t, repo, "main", map[string]string{"index.html": "<h1>Hello from a colleague</h1>\n"}, "Greet from a colleague")
 	step(t, ctx, "diverged pull",
@@ -162,6 +166,11 @@ func TestGitHubConnectImportCommitPush(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// paneReady waits until htmx has set up the Git pane it just swapped in:
+// a click on one of its buttons before that would post the form without
+// htmx, and the whole workspace would load again in answer.
+var paneReady = chromedp.WaitVisible(chromedp.CSS(`#git:not(.htmx-settling)`))
 
 // toGitHub waits for the page after Connect GitHub: GitHub's authorize
 // page. When the settings page's Content-Security-Policy keeps the
