@@ -150,6 +150,10 @@ func TestGitHubConnectImportCommitPush(t *testing.T) {
 			t.Errorf("studio's log holds the token %s", token)
 		}
 	}
+	// Git's work in the project's folder leaves its dev server running.
+	if bytes.Contains(printed, []byte("a project's dev server stopped")) {
+		t.Errorf("the project's dev server stopped during the Git steps; the Logs pane says why")
+	}
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
