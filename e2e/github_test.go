@@ -44,12 +44,11 @@ func TestGitHubConnectImportCommitPush(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`document.addEventListener("securitypolicyviolation", function (e) { window.blockedBy = e.violatedDirective })`),
 		chromedp.Click(css(`[data-testid=github-connect]`)),
 	)
-	if toGitHub(t, ctx) {
-		step(t, ctx, "authorize on GitHub",
-			chromedp.Click(css(`#js-oauth-authorize-btn`)),
-			chromedp.WaitVisible(css(`[data-testid=github-connected]`)),
-		)
-	}
+	toGitHub(t, ctx)
+	step(t, ctx, "authorize on GitHub",
+		chromedp.Click(css(`#js-oauth-authorize-btn`)),
+		chromedp.WaitVisible(css(`[data-testid=github-connected]`)),
+	)
 	if connected, _ := chromedp.Run(ctx, chromedp.Text(css(`[data-testid=github-connected]`))); connected != "Connected as octo-ada" {
 		t.Fatalf("settings after connecting: %q", connected)
 	}
@@ -182,7 +181,7 @@ var paneReady = chromedp.WaitVisible(chromedp.CSS(`#git:not(.htmx-settling)`))
 // where a form's redirect leads), the test fails saying so, and goes on
 // with the policy bypassed for that one navigation so the rest of the
 // flow is still tried.
-func toGitHub(t *testing.T, ctx context.Context) bool {
+func toGitHub(t *testing.T, ctx context.Context) {
 	t.Helper()
 	type css = chromedp.CSS
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -191,7 +190,7 @@ func toGitHub(t *testing.T, ctx context.Context) bool {
 		blocked, _ := chromedp.Run(qctx, chromedp.Evaluate[string](`window.blockedBy || ""`))
 		cancel()
 		if on {
-			return true
+			return
 		}
 		if blocked != "" {
 			t.Errorf("Connect GitHub does not reach GitHub: the settings page's Content-Security-Policy %s blocks the redirect to GitHub's authorize page", blocked)
@@ -208,10 +207,9 @@ func toGitHub(t *testing.T, ctx context.Context) bool {
 				chromedp.WaitVisible(css(`#js-oauth-authorize-btn`)),
 				bypass(false),
 			)
-			return true
+			return
 		}
 	}
 	where, _ := chromedp.Run(ctx, chromedp.Location())
 	t.Fatalf("Connect GitHub led to %s, not GitHub's authorize page", where)
-	return false
 }
