@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"studio/internal/githubfake"
@@ -176,14 +174,11 @@ func TestGitHubConnectImportCommitPush(t *testing.T) {
 var paneReady = chromedp.WaitVisible(chromedp.CSS(`#git:not(.htmx-settling)`))
 
 // toGitHub waits for the page after Connect GitHub: GitHub's authorize
-// page. When the settings page's Content-Security-Policy keeps the
-// browser from following the redirect there (form-action 'self' covers
-// where a form's redirect leads), the test fails saying so, and goes on
-// with the policy bypassed for that one navigation so the rest of the
-// flow is still tried.
+// page. The settings page's Content-Security-Policy must let the browser
+// follow the redirect there (form-action covers where a form's redirect
+// leads).
 func toGitHub(t *testing.T, ctx context.Context) {
 	t.Helper()
-	type css = chromedp.CSS
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		on, _ := chromedp.Run(qctx, chromedp.Evaluate[bool](`!!document.getElementById("js-oauth-authorize-btn")`))
@@ -193,21 +188,7 @@ func toGitHub(t *testing.T, ctx context.Context) {
 			return
 		}
 		if blocked != "" {
-			t.Errorf("Connect GitHub does not reach GitHub: the settings page's Content-Security-Policy %s blocks the redirect to GitHub's authorize page", blocked)
-			bypass := func(on bool) chromedp.Action[chromedp.Void] {
-				return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-					_, err := cdp.Call(ctx, tg, page.SetBypassCSP, page.SetBypassCSPParams{Enabled: on})
-					return err
-				})
-			}
-			step(t, ctx, "connect with the policy bypassed",
-				bypass(true),
-				chromedp.Reload(),
-				chromedp.Click(css(`[data-testid=github-connect]`)),
-				chromedp.WaitVisible(css(`#js-oauth-authorize-btn`)),
-				bypass(false),
-			)
-			return
+			t.Fatalf("Connect GitHub does not reach GitHub: the settings page's Content-Security-Policy %s blocks the redirect to GitHub's authorize page", blocked)
 		}
 	}
 	where, _ := chromedp.Run(ctx, chromedp.Location())
