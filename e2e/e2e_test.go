@@ -138,6 +138,25 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// signUp makes an account through the sign-up page and waits for the
+// empty dashboard. It runs on the browser's own context: the first actions
+// start Chromium, and step's deadline context would take it down with it.
+func signUp(t *testing.T, ctx context.Context, s *studio, email, password string) {
+	t.Helper()
+	type css = chromedp.CSS
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(s.base+"/signup"),
+		chromedp.WaitVisible(css(`#f-email`)),
+		chromedp.SendKeys(css(`#f-email`), email),
+		chromedp.SendKeys(css(`#f-password`), password),
+		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(css(`[data-testid=empty-state]`)),
+	)
+	if err != nil {
+		t.Fatalf("sign up: %v", err)
+	}
+}
+
 func workspaceURLOf(t *testing.T, ctx context.Context) string {
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {

@@ -24,17 +24,7 @@ func TestRunDiffRevertAndRestoreAVersion(t *testing.T) {
 	const email, password = "hedy@example.com", "a long password"
 	ctx := browser(t)
 	type css = chromedp.CSS
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(s.base+"/signup"),
-		chromedp.WaitVisible(css(`#f-email`)),
-		chromedp.SendKeys(css(`#f-email`), email),
-		chromedp.SendKeys(css(`#f-password`), password),
-		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
-		chromedp.WaitVisible(css(`[data-testid=empty-state]`)),
-	)
-	if err != nil {
-		t.Fatalf("sign up: %v", err)
-	}
+	signUp(t, ctx, s, email, password)
 	token := apiToken(t, s, email, password)
 	var out any
 	apiJSON(t, s, token, "PUT", "/api/settings/providers/openai", map[string]string{"api_key": "sk-e2e-key-0003"}, http.StatusOK, &out)

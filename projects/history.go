@@ -47,11 +47,7 @@ type FileDiff struct {
 // Diff lists the files that differ between two checkpoints of the project
 // (either may be Current), by path.
 func (h *Handle) Diff(ctx context.Context, from, to uuid.UUID) ([]FileChange, error) {
-	a, err := h.s.manifestOf(ctx, h.p.ID, from)
-	if err != nil {
-		return nil, err
-	}
-	b, err := h.s.manifestOf(ctx, h.p.ID, to)
+	a, b, err := h.manifests(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -79,11 +75,7 @@ func (h *Handle) DiffFile(ctx context.Context, from, to uuid.UUID, p string) (Fi
 	if err != nil {
 		return FileDiff{}, err
 	}
-	a, err := h.s.manifestOf(ctx, h.p.ID, from)
-	if err != nil {
-		return FileDiff{}, err
-	}
-	b, err := h.s.manifestOf(ctx, h.p.ID, to)
+	a, b, err := h.manifests(ctx, from, to)
 	if err != nil {
 		return FileDiff{}, err
 	}
@@ -164,6 +156,14 @@ func (h *Handle) RevertFile(ctx context.Context, checkpointID uuid.UUID, p strin
 		root.Close()
 	}
 	return undo, nil
+}
+
+// manifests are those of two checkpoints of the project.
+func (h *Handle) manifests(ctx context.Context, from, to uuid.UUID) (a, b map[string]manifestEntry, err error) {
+	if a, err = h.s.manifestOf(ctx, h.p.ID, from); err == nil {
+		b, err = h.s.manifestOf(ctx, h.p.ID, to)
+	}
+	return a, b, err
 }
 
 // manifestOf is a checkpoint's manifest, or for Current, that of the files
