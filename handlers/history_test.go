@@ -187,4 +187,27 @@ func TestSaveVersionDiffRestoreAndUndoTheRestore(t *testing.T) {
 			t.Errorf("%s after undoing the restore: %q", path, text)
 		}
 	}
+
+	// The workspace page offers the history; its JSON routes take the
+	// session, and their writes the CSRF token.
+	b := env.browser()
+	b.login("a@example.com", "a long password")
+	_, doc, csrf := b.page("/projects/" + id)
+	for _, sel := range []string{"[data-testid=ws-history]", "[data-testid=ws-save-version]", "dialog#history[data-project]"} {
+		if doc.Find(sel).Length() != 1 {
+			t.Errorf("the workspace lacks %s", sel)
+		}
+	}
+	save := func(headers ...string) (*http.Response, string) {
+		return b.do("POST", "/projects/"+id+"/checkpoints", strings.NewReader(`{"label":"From the page"}`), append([]string{"Content-Type", "application/json", "Accept", "application/json"}, headers...)...)
+	}
+	if res, _ := save(); res.StatusCode != http.StatusForbidden {
+		t.Errorf("save a version without the CSRF token: %d", res.StatusCode)
+	}
+	if res, text := save("X-CSRF-Token", csrf); res.StatusCode != http.StatusCreated || !strings.Contains(text, "From the page") {
+		t.Errorf("save a version from the page: %d %s", res.StatusCode, text)
+	}
+	if res, text := b.do("GET", "/projects/"+id+"/diff?from="+v1, nil, "Accept", "application/json"); res.StatusCode != 200 || !strings.Contains(text, `"b.txt"`) {
+		t.Errorf("diff from the page: %d %s", res.StatusCode, text)
+	}
 }
