@@ -80,7 +80,7 @@ export default defineConfig({ cacheDir: '.studio/node_modules/.vite', server: { 
 		chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid=env-status]').textContent.includes('set by studio')`),
 	)
 	dialog, _ := chromedp.Run(ctx, chromedp.Text(css(`[data-testid=envbuild]`)))
-	if !strings.Contains(dialog, "SECRET_TOKEN") || !strings.Contains(dialog, "Restart") || strings.Contains(dialog, secret) {
+	if !strings.Contains(dialog, "SECRET_TOKEN") || !strings.Contains(dialog, "project restarts") || strings.Contains(dialog, secret) {
 		t.Fatalf("the dialog shows:\n%s", dialog)
 	}
 	screenshot(t, ctx, "env-vars")

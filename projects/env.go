@@ -229,3 +229,14 @@ func (m *masker) mask(line []byte) []byte {
 	}
 	return line
 }
+
+// RecentLogs is the dev server's last tail lines, without following, with
+// the project's variables masked (for agents, whose context goes to a
+// model provider).
+func (h *Handle) RecentLogs(ctx context.Context, tail int) (io.ReadCloser, error) {
+	rc, err := h.s.rt.Logs(ctx, h.p.ID.String(), tail, false)
+	if err != nil {
+		return nil, err
+	}
+	return h.s.masked(ctx, h.p.ID, rc), nil
+}
