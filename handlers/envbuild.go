@@ -260,11 +260,7 @@ func (s *Server) apiSiteLink(c echo.Context) error {
 		return err
 	}
 	p := h.Project()
-	holder := proxy.Holder{User: p.OwnerID}
-	if sess := currentSession(c); sess != nil {
-		holder.Session = sess.ID
-	}
-	link, exp, err := s.Previews.Link(s.siteURL(p.Slug), holder, p.ID, "/")
+	link, exp, err := s.signedLink(c, p, s.siteURL(p.Slug), "/")
 	if err != nil {
 		return err
 	}

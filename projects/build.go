@@ -299,15 +299,7 @@ func readSiteFiles(root *os.Root) (map[string][]byte, int64, error) {
 }
 
 // Site is the project's published site, or ErrNoSite.
-func (h *Handle) Site(ctx context.Context) (Site, error) {
-	r, err := h.s.q.GetProjectSite(ctx, h.p.ID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Site{}, ErrNoSite
-	} else if err != nil {
-		return Site{}, fmt.Errorf("site of project %s: %w", h.p.ID, err)
-	}
-	return toSite(r), nil
-}
+func (h *Handle) Site(ctx context.Context) (Site, error) { return h.s.SiteOf(ctx, h.p.ID) }
 
 // SetSitePublic makes the published site public or owner-only.
 func (h *Handle) SetSitePublic(ctx context.Context, public bool) (Site, error) {
@@ -339,7 +331,7 @@ func (s *Service) SiteOf(ctx context.Context, id uuid.UUID) (Site, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Site{}, ErrNoSite
 	} else if err != nil {
-		return Site{}, err
+		return Site{}, fmt.Errorf("site of project %s: %w", id, err)
 	}
 	return toSite(r), nil
 }
