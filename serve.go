@@ -77,6 +77,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Upstreams: upstreamsOf(studio.Engine),
 		Routed:    cfg.Router == "traefik",
 		Trusted:   cfg.TrustedProxies,
+		Sites:     studio.Projects,
 	})
 	hosts := proxy.Hosts{UI: cfg.UIHost(), PreviewDomain: cfg.PreviewDomain, Log: log}
 	if cfg.Router == "traefik" {

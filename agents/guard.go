@@ -225,7 +225,7 @@ func (r *run) lastRunEnd(ctx context.Context) time.Time {
 func (r *run) devServerErrors(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	logs, err := r.s.rt.Logs(ctx, r.proj.ID.String(), 200, false)
+	logs, err := r.files.RecentLogs(ctx, 200)
 	if err != nil {
 		return ""
 	}

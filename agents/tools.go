@@ -361,7 +361,7 @@ func (r *run) getLogs(ctx context.Context, tail int) toolResult {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	logs, err := r.s.rt.Logs(ctx, r.proj.ID.String(), min(tail, maxLogLines), false)
+	logs, err := r.files.RecentLogs(ctx, min(tail, maxLogLines))
 	if err != nil {
 		return failed("the logs could not be read: %v", err)
 	}

@@ -165,6 +165,7 @@ func (a *App) buildEverything(ctx context.Context, opts Options) error {
 		SoleInstance: cfg.EmbeddedDatabase(),
 		Pool:         projects.PoolOptions{Sizes: poolSizes, Version: poolVersion(cfg)},
 		Logger:       a.Log,
+		Sealer:       a.Ring,
 	}
 	if opts.Projects != nil {
 		opts.Projects(&projectOpts)

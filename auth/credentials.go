@@ -76,6 +76,11 @@ func GitHubTokenAAD(userID uuid.UUID, which string) []byte {
 	return []byte("github_connections/" + userID.String() + "/" + which)
 }
 
+// ProjectEnvAAD binds a project's sealed variable to its project and name.
+func ProjectEnvAAD(projectID uuid.UUID, name string) []byte {
+	return []byte("project_env_vars/" + projectID.String() + "/" + name)
+}
+
 // SetProvider stores a provider's key (sealed) and base URL for a user. A
 // nil apiKey keeps the stored key, unless the base URL changes; a nil
 // baseURL keeps the stored URL. Only ollama and openai_compatible take a
@@ -290,6 +295,11 @@ func (s *Service) resealWith(ctx context.Context, key Key) (int, error) {
 			n++
 		}
 		m, err := resealGitHub(ctx, q, s.Ring, key)
+		n += m
+		if err != nil {
+			return err
+		}
+		m, err = resealProjectEnv(ctx, q, s.Ring, key)
 		n += m
 		return err
 	})

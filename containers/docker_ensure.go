@@ -173,7 +173,7 @@ func (d *Docker) containerConfig(spec Spec, networkID string) (*container.Config
 		Image:        d.opts.Image,
 		User:         uid + ":" + gid,
 		WorkingDir:   appDir,
-		Env:          []string{"HOME=" + projectHome},
+		Env:          append([]string{"HOME=" + projectHome}, spec.Env...),
 		ExposedPorts: nat.PortSet{devServerPort: {}},
 		StopTimeout:  &stopTimeout,
 		Labels:       d.labels(spec.ProjectID),

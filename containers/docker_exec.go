@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -23,15 +24,23 @@ const killGrace = 2 * time.Second
 // the container by coreutils' timeout(1), which runs argv directly (no shell
 // parses it) and signals the command's whole process group.
 func (d *Docker) Exec(ctx context.Context, projectID string, argv []string, timeout time.Duration, outputCap int) (ExecResult, error) {
+	if outputCap <= 0 {
+		outputCap = DefaultOutputCap
+	}
+	out := &CappedBuffer{Limit: outputCap}
+	res, err := d.ExecStream(ctx, projectID, argv, timeout, out)
+	res.Output, res.Truncated = out.String(), out.Truncated
+	return res, err
+}
+
+// ExecStream is Exec with the output written to out as it comes.
+func (d *Docker) ExecStream(ctx context.Context, projectID string, argv []string, timeout time.Duration, out io.Writer) (ExecResult, error) {
 	if len(argv) == 0 {
 		return ExecResult{}, errors.New("exec: empty command")
 	}
 	name, err := containerName(projectID)
 	if err != nil {
 		return ExecResult{}, err
-	}
-	if outputCap <= 0 {
-		outputCap = DefaultOutputCap
 	}
 	cmd := TimeoutArgv(argv, timeout)
 
@@ -55,7 +64,6 @@ func (d *Docker) Exec(ctx context.Context, projectID string, argv []string, time
 	stop := context.AfterFunc(ctx, func() { attached.Close() })
 	defer stop()
 
-	out := &CappedBuffer{Limit: outputCap}
 	_, copyErr := stdcopy.StdCopy(out, out, attached.Reader)
 	if ctx.Err() != nil {
 		return ExecResult{}, fmt.Errorf("exec in project %s: %w", projectID, ctx.Err())
@@ -68,12 +76,7 @@ func (d *Docker) Exec(ctx context.Context, projectID string, argv []string, time
 		return ExecResult{}, fmt.Errorf("exec in project %s: %w", projectID, err)
 	}
 
-	res := ExecResult{
-		ExitCode:  code,
-		Output:    out.String(),
-		Truncated: out.Truncated,
-		Duration:  time.Since(start),
-	}
+	res := ExecResult{ExitCode: code, Duration: time.Since(start)}
 	res.TimedOut = TimedOut(timeout, code, res.Duration)
 	return res, nil
 }

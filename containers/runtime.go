@@ -54,6 +54,14 @@ type Runtime interface {
 	ListManaged(ctx context.Context) ([]Status, error)
 }
 
+// Streamer is a Runtime that can also hand a command's output over as it
+// comes (a build's live output); both engines implement it.
+type Streamer interface {
+	// ExecStream is Exec writing the combined output to out as it is
+	// written instead of keeping it (ExecResult.Output stays empty).
+	ExecStream(ctx context.Context, projectID string, argv []string, timeout time.Duration, out io.Writer) (ExecResult, error)
+}
+
 // Engine is a Runtime studio serves with: it also answers a readiness
 // check, reports a container's use of memory and CPU for the
 // administrator, and is closed at shutdown.
@@ -72,6 +80,10 @@ type Spec struct {
 	ProjectID string // a UUID
 	Dir       string // absolute path of the project's files, mounted at /app
 	Slug      string // the project's preview host label, for a router that routes by it
+	// Env is the project's own variables, NAME=value, sorted: the dev
+	// server and every command run in the container see them. Changing
+	// them changes the container's configuration, so Ensure replaces it.
+	Env []string
 }
 
 // State is a container's life-cycle state.

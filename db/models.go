@@ -248,6 +248,13 @@ type ProjectCheckpoint struct {
 	CreatedAt  time.Time
 }
 
+type ProjectEnvVar struct {
+	ProjectID uuid.UUID
+	Name      string
+	Value     string
+	UpdatedAt time.Time
+}
+
 type ProjectEvent struct {
 	ID        int64
 	ProjectID uuid.UUID
@@ -262,6 +269,20 @@ type ProjectGitLink struct {
 	Branch    string
 	Github    bool
 	UpdatedAt time.Time
+}
+
+type ProjectSite struct {
+	ProjectID   uuid.UUID
+	Public      bool
+	Files       int32
+	Size        int64
+	PublishedAt time.Time
+}
+
+type ProjectSiteFile struct {
+	ProjectID uuid.UUID
+	Path      string
+	Content   []byte
 }
 
 type ProviderCredential struct {

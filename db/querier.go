@@ -17,6 +17,7 @@ type Querier interface {
 	AddAudit(ctx context.Context, arg AddAuditParams) error
 	AddLoginFailure(ctx context.Context, key string) error
 	AddProjectEvent(ctx context.Context, arg AddProjectEventParams) (int64, error)
+	AddProjectSiteFile(ctx context.Context, arg AddProjectSiteFileParams) error
 	// The oldest ready slot of the template, taken by one create only: a slot
 	// another transaction is claiming is skipped, not waited for.
 	ClaimPoolSlot(ctx context.Context, arg ClaimPoolSlotParams) (PoolSlot, error)
@@ -29,6 +30,7 @@ type Querier interface {
 	CountAdmins(ctx context.Context) (int64, error)
 	CountPoolHit(ctx context.Context, template string) error
 	CountPoolMiss(ctx context.Context, template string) error
+	CountProjectEnvVars(ctx context.Context, arg CountProjectEnvVarsParams) (CountProjectEnvVarsRow, error)
 	CountProjectsByOwner(ctx context.Context, ownerID uuid.UUID) (CountProjectsByOwnerRow, error)
 	CountRunCommands(ctx context.Context, arg CountRunCommandsParams) (int64, error)
 	CountSignInAttempt(ctx context.Context, arg CountSignInAttemptParams) error
@@ -58,8 +60,11 @@ type Querier interface {
 	DeleteGitHubConnection(ctx context.Context, userID uuid.UUID) (int64, error)
 	DeleteItem(ctx context.Context, arg DeleteItemParams) (int64, error)
 	DeletePoolSlot(ctx context.Context, id uuid.UUID) error
+	DeleteProjectEnvVar(ctx context.Context, arg DeleteProjectEnvVarParams) (int64, error)
 	DeleteProjectGitLink(ctx context.Context, projectID uuid.UUID) error
 	DeleteProjectRow(ctx context.Context, id uuid.UUID) error
+	DeleteProjectSite(ctx context.Context, projectID uuid.UUID) (int64, error)
+	DeleteProjectSiteFiles(ctx context.Context, projectID uuid.UUID) error
 	DeleteProviderCredential(ctx context.Context, arg DeleteProviderCredentialParams) (int64, error)
 	DeleteSession(ctx context.Context, id uuid.UUID) error
 	DisableUser(ctx context.Context, id uuid.UUID) (User, error)
@@ -88,6 +93,8 @@ type Querier interface {
 	GetProjectBySlug(ctx context.Context, slug string) (Project, error)
 	GetProjectForOwner(ctx context.Context, arg GetProjectForOwnerParams) (Project, error)
 	GetProjectGitLink(ctx context.Context, projectID uuid.UUID) (ProjectGitLink, error)
+	GetProjectSite(ctx context.Context, projectID uuid.UUID) (ProjectSite, error)
+	GetProjectSiteFile(ctx context.Context, arg GetProjectSiteFileParams) ([]byte, error)
 	GetProviderCredential(ctx context.Context, arg GetProviderCredentialParams) (ProviderCredential, error)
 	GetRefreshTokenByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error)
 	GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error)
@@ -122,6 +129,7 @@ type Querier interface {
 	ListAllProjects(ctx context.Context, maxRows int32) ([]ListAllProjectsRow, error)
 	ListAllSealedCredentials(ctx context.Context) ([]ListAllSealedCredentialsRow, error)
 	ListAllSealedGitHubTokens(ctx context.Context) ([]ListAllSealedGitHubTokensRow, error)
+	ListAllSealedProjectEnvVars(ctx context.Context) ([]ListAllSealedProjectEnvVarsRow, error)
 	ListAudit(ctx context.Context, arg ListAuditParams) ([]ListAuditRow, error)
 	ListChatMessages(ctx context.Context, arg ListChatMessagesParams) ([]ChatMessage, error)
 	ListCheckpointManifests(ctx context.Context) ([][]byte, error)
@@ -142,6 +150,7 @@ type Querier interface {
 	ListPoolStats(ctx context.Context) ([]PoolStat, error)
 	// A project's checkpoints, oldest first, with their manifests.
 	ListProjectCheckpointManifests(ctx context.Context, projectID uuid.UUID) ([]ListProjectCheckpointManifestsRow, error)
+	ListProjectEnvVars(ctx context.Context, projectID uuid.UUID) ([]ProjectEnvVar, error)
 	ListProjectEventsAfter(ctx context.Context, arg ListProjectEventsAfterParams) ([]ProjectEvent, error)
 	// Newest first; the cursor is the created_at/id of the last row seen.
 	ListProjectsByOwner(ctx context.Context, arg ListProjectsByOwnerParams) ([]Project, error)
@@ -170,6 +179,7 @@ type Querier interface {
 	// Serialises the replicas' refills of one template until the transaction
 	// ends, so together they never go above its size.
 	LockPoolTemplate(ctx context.Context, template string) error
+	LockProjectForEnv(ctx context.Context, id uuid.UUID) (uuid.UUID, error)
 	// Serialises every move of one owner's projects into a running state, and
 	// every creation: a second request waits here until the first commits, so
 	// the count in the statement that follows cannot be passed twice.
@@ -203,6 +213,7 @@ type Querier interface {
 	RecentLoginFailures(ctx context.Context, arg RecentLoginFailuresParams) (RecentLoginFailuresRow, error)
 	RememberSignInClient(ctx context.Context, arg RememberSignInClientParams) error
 	RenameProject(ctx context.Context, arg RenameProjectParams) (Project, error)
+	ReplaceProjectSite(ctx context.Context, arg ReplaceProjectSiteParams) (ProjectSite, error)
 	RequestCancel(ctx context.Context, id uuid.UUID) (AgentRun, error)
 	// A new warming slot, when the template has fewer than size live slots.
 	// Run after LockPoolTemplate.
@@ -226,6 +237,7 @@ type Querier interface {
 	SetProjectGitLink(ctx context.Context, arg SetProjectGitLinkParams) (ProjectGitLink, error)
 	SetProjectProgress(ctx context.Context, arg SetProjectProgressParams) error
 	SetProjectShareToken(ctx context.Context, arg SetProjectShareTokenParams) (Project, error)
+	SetProjectSitePublic(ctx context.Context, arg SetProjectSitePublicParams) (ProjectSite, error)
 	SetRefreshTokenReplacement(ctx context.Context, arg SetRefreshTokenReplacementParams) error
 	SetRunAfterCheckpoint(ctx context.Context, arg SetRunAfterCheckpointParams) error
 	SetRunCheckpoint(ctx context.Context, arg SetRunCheckpointParams) error
@@ -260,9 +272,11 @@ type Querier interface {
 	UpdateRunUsage(ctx context.Context, arg UpdateRunUsageParams) error
 	UpdateSealedCredential(ctx context.Context, arg UpdateSealedCredentialParams) error
 	UpdateSealedGitHubTokens(ctx context.Context, arg UpdateSealedGitHubTokensParams) error
+	UpdateSealedProjectEnvVar(ctx context.Context, arg UpdateSealedProjectEnvVarParams) error
 	UpdateUserName(ctx context.Context, arg UpdateUserNameParams) (User, error)
 	UpdateUserPassword(ctx context.Context, arg UpdateUserPasswordParams) error
 	UpsertGitHubConnection(ctx context.Context, arg UpsertGitHubConnectionParams) (GithubConnection, error)
+	UpsertProjectEnvVar(ctx context.Context, arg UpsertProjectEnvVarParams) (ProjectEnvVar, error)
 	UpsertProviderCredential(ctx context.Context, arg UpsertProviderCredentialParams) (ProviderCredential, error)
 	UseInvite(ctx context.Context, tokenHash []byte) (Invite, error)
 	// One row affected: first use. Zero: the link was used already.

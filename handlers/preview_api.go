@@ -22,11 +22,17 @@ type PreviewLinks interface {
 // page uses the same method for its iframe). It names the browser session
 // that asks, so the preview closes when that session ends.
 func (s *Server) previewLink(c echo.Context, p db.Project, next string) (string, time.Time, error) {
+	return s.signedLink(c, p, s.Config.PreviewURL(p.Slug), next)
+}
+
+// signedLink signs the owner's browser in to one of the project's hosts
+// (its preview, its published site).
+func (s *Server) signedLink(c echo.Context, p db.Project, hostURL, next string) (string, time.Time, error) {
 	holder := proxy.Holder{User: p.OwnerID}
 	if sess := currentSession(c); sess != nil {
 		holder.Session = sess.ID
 	}
-	return s.Previews.Link(s.Config.PreviewURL(p.Slug), holder, p.ID, next)
+	return s.Previews.Link(hostURL, holder, p.ID, next)
 }
 
 func (s *Server) apiPreviewLink(c echo.Context) error {

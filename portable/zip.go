@@ -65,8 +65,14 @@ func Write(w io.Writer, dir string) error {
 		return err
 	}
 	defer root.Close()
+	return WriteRoot(w, root)
+}
+
+// WriteRoot is Write of a folder already opened, which nothing in it can
+// lead out of.
+func WriteRoot(w io.Writer, root *os.Root) error {
 	zw := zip.NewWriter(w)
-	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil

@@ -81,7 +81,11 @@ func (s *Service) provision(ctx context.Context, p db.Project) error {
 		}
 	}
 	s.progress(ctx, p, "container", "Starting the container")
-	spec := containers.Spec{ProjectID: id.String(), Dir: dir, Slug: p.Slug}
+	env, err := s.env(ctx, id)
+	if err != nil {
+		return fail(err)
+	}
+	spec := containers.Spec{ProjectID: id.String(), Dir: dir, Slug: p.Slug, Env: env}
 	st, err := s.startContainer(ctx, spec)
 	if err != nil {
 		return fail(err)

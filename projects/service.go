@@ -58,7 +58,10 @@ type Options struct {
 	// a studio that was killed and is resumed at once.
 	SoleInstance bool
 	// Pool keeps started containers ready for creates; see PoolOptions.
-	Pool   PoolOptions
+	Pool PoolOptions
+	// Sealer keeps projects' environment variables encrypted; nil refuses
+	// to store any.
+	Sealer Sealer
 	Logger *slog.Logger
 	// Now is the clock idle time is measured by; nil is time.Now.
 	Now func() time.Time
@@ -84,6 +87,7 @@ type Service struct {
 
 	poolWake chan struct{} // wakes the pool's refill loop
 	warming  sync.Map      // pool slot id → true while this replica makes it
+	building sync.Map      // project id → true while this replica builds it
 }
 
 // lockContainer makes this replica's stops and starts of one project's
@@ -505,7 +509,11 @@ func (s *Service) eventsAfter(ctx context.Context, id uuid.UUID, after int64) ([
 
 // logs follows the dev server's output.
 func (s *Service) logs(ctx context.Context, id uuid.UUID, tail int) (io.ReadCloser, error) {
-	return s.rt.Logs(ctx, id.String(), tail, true)
+	rc, err := s.rt.Logs(ctx, id.String(), tail, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.masked(ctx, id, rc), nil
 }
 
 // UsePreviewLink records the first use of a signed preview link; false

@@ -67,6 +67,8 @@ type Preview struct {
 	// Trusted are the peers allowed to ask ForwardAuth (Traefik, from
 	// STUDIO_TRUSTED_PROXIES); none = loopback only.
 	Trusted []*net.IPNet
+	// Sites serves published sites on {slug}--site hosts; nil = none.
+	Sites Sites
 
 	proxy     *httputil.ReverseProxy
 	touchMu   sync.Mutex
@@ -154,6 +156,10 @@ func SlugOf(host, suffix string) string {
 }
 
 func (p *Preview) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if slug := siteSlug(SlugOf(r.Host, "."+strings.ToLower(p.Domain))); slug != "" && p.Sites != nil {
+		p.serveSite(w, r, slug)
+		return
+	}
 	if proj, ok := p.admit(w, r, false); ok {
 		p.forward(w, r, proj)
 	}

@@ -101,7 +101,12 @@ func (k *Kube) project(spec containers.Spec) (project, error) {
 	}
 	// Always the image's own unprivileged user: studio's replicas write the
 	// shared volume as that user too (deploy/kubernetes runs them as 1000).
-	return project{id: spec.ProjectID, namespace: ns, subPath: filepath.ToSlash(sub), uid: image.ProjectUID, gid: image.ProjectGID}, nil
+	p := project{id: spec.ProjectID, namespace: ns, subPath: filepath.ToSlash(sub), uid: image.ProjectUID, gid: image.ProjectGID}
+	for _, kv := range spec.Env {
+		name, value, _ := strings.Cut(kv, "=")
+		p.env = append(p.env, corev1.EnvVar{Name: name, Value: value})
+	}
+	return p, nil
 }
 
 // namespaceGone bounds the wait for a namespace that is being deleted (by

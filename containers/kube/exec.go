@@ -54,15 +54,23 @@ func (k *Kube) newestPod(ns string) *corev1.Pod {
 // subresource, as the container's own user in /app, under timeout(1) as
 // on Docker.
 func (k *Kube) Exec(ctx context.Context, projectID string, argv []string, timeout time.Duration, outputCap int) (containers.ExecResult, error) {
+	if outputCap <= 0 {
+		outputCap = containers.DefaultOutputCap
+	}
+	out := &containers.CappedBuffer{Limit: outputCap}
+	res, err := k.ExecStream(ctx, projectID, argv, timeout, out)
+	res.Output, res.Truncated = out.String(), out.Truncated
+	return res, err
+}
+
+// ExecStream is Exec with the output written to out as it comes.
+func (k *Kube) ExecStream(ctx context.Context, projectID string, argv []string, timeout time.Duration, out io.Writer) (containers.ExecResult, error) {
 	if len(argv) == 0 {
 		return containers.ExecResult{}, errors.New("exec: empty command")
 	}
 	ns, err := namespaceOf(projectID)
 	if err != nil {
 		return containers.ExecResult{}, err
-	}
-	if outputCap <= 0 {
-		outputCap = containers.DefaultOutputCap
 	}
 	pod := k.runningPod(ns)
 	if pod == nil {
@@ -83,10 +91,9 @@ func (k *Kube) Exec(ctx context.Context, projectID string, argv []string, timeou
 	if err != nil {
 		return containers.ExecResult{}, fmt.Errorf("exec in project %s: %w", projectID, err)
 	}
-	out := &containers.CappedBuffer{Limit: outputCap}
 	start := time.Now()
 	err = executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: out, Stderr: out})
-	res := containers.ExecResult{Output: out.String(), Truncated: out.Truncated, Duration: time.Since(start)}
+	res := containers.ExecResult{Duration: time.Since(start)}
 	var exited exec.ExitError
 	switch {
 	case ctx.Err() != nil:

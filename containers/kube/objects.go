@@ -27,6 +27,7 @@ type project struct {
 	namespace string
 	subPath   string // the project's folder on the projects volume
 	uid, gid  int64
+	env       []corev1.EnvVar // the project's own variables
 }
 
 func (k *Kube) namespaceObject(p project) *corev1.Namespace {
@@ -215,7 +216,7 @@ func (k *Kube) deployment(p project) *appsv1.Deployment {
 				Image:           k.opts.Image,
 				ImagePullPolicy: corev1.PullIfNotPresent,
 				WorkingDir:      appDir,
-				Env:             []corev1.EnvVar{{Name: "HOME", Value: projectHome}},
+				Env:             append([]corev1.EnvVar{{Name: "HOME", Value: projectHome}}, p.env...),
 				Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: devServerPort, Protocol: corev1.ProtocolTCP}},
 				Resources:       corev1.ResourceRequirements{Limits: k.limits(), Requests: k.requests()},
 				SecurityContext: &corev1.SecurityContext{
