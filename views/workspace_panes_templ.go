@@ -65,11 +65,11 @@ func ConsoleTab() templ.Component {
 	})
 }
 
-// devices are the preview's sizes: a phone, a tablet, or the whole pane.
-var devices = []struct{ Name, Label, Size string }{
-	{"desktop", "Desktop", ""},
-	{"tablet", "Tablet", "820x1180"},
-	{"phone", "Phone", "390x844"},
+// devices are the preview's sizes: the whole pane, a tablet or a phone.
+var devices = []struct{ Name, Label, Size, Icon string }{
+	{"desktop", "Desktop", "", "M2 3.5h12v8H2z M6 14h4 M8 11.5V14"},
+	{"tablet", "Tablet", "820x1180", "M4 1.5h8v13H4z M7.5 12.5h1"},
+	{"phone", "Phone", "390x844", "M5.5 2.5h5v11h-5z M7.5 11.5h1"},
 }
 
 // PreviewDevices sizes the preview frame like a device, turns it, and
@@ -91,19 +91,19 @@ func PreviewDevices() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div class=\"flex items-center gap-0.5\" role=\"group\" aria-label=\"Device size\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div class=\"flex items-center\" role=\"group\" aria-label=\"Device size\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		for _, d := range devices {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<button type=\"button\" class=\"btn btn-ghost !px-1.5 !py-0.5 text-xs\" data-device=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<button type=\"button\" class=\"btn btn-ghost !px-1.5 !py-1\" data-device=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var4 string
 			templ_7745c5c3_Var4, templ_7745c5c3_Err = templruntime.NewAttributeExpression(d.Name).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 44, Col: 91}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 44, Col: 81}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var4)
 			if templ_7745c5c3_Err != nil {
@@ -116,7 +116,7 @@ func PreviewDevices() templ.Component {
 			var templ_7745c5c3_Var5 string
 			templ_7745c5c3_Var5, templ_7745c5c3_Err = templruntime.NewAttributeExpression(d.Size).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 44, Col: 112}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 44, Col: 102}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var5)
 			if templ_7745c5c3_Err != nil {
@@ -129,7 +129,7 @@ func PreviewDevices() templ.Component {
 			var templ_7745c5c3_Var6 string
 			templ_7745c5c3_Var6, templ_7745c5c3_Err = templruntime.NewAttributeExpression(boolString(d.Name == "desktop")).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 44, Col: 161}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 44, Col: 151}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var6)
 			if templ_7745c5c3_Err != nil {
@@ -142,7 +142,7 @@ func PreviewDevices() templ.Component {
 			var templ_7745c5c3_Var7 string
 			templ_7745c5c3_Var7, templ_7745c5c3_Err = templruntime.NewAttributeExpression(deviceTitle(d.Label, d.Size)).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 44, Col: 200}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 44, Col: 190}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var7)
 			if templ_7745c5c3_Err != nil {
@@ -155,31 +155,44 @@ func PreviewDevices() templ.Component {
 			var templ_7745c5c3_Var8 string
 			templ_7745c5c3_Var8, templ_7745c5c3_Err = templruntime.NewAttributeExpression("device-" + d.Name).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 44, Col: 235}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 44, Col: 225}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var8)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "\"><svg viewBox=\"0 0 16 16\" class=\"size-4\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"1.3\" aria-hidden=\"true\"><path d=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var9 string
-			templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(d.Label)
+			templ_7745c5c3_Var9, templ_7745c5c3_Err = templruntime.NewAttributeExpression(d.Icon).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 44, Col: 247}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 45, Col: 132}
 			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var9))
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var9)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "</button> ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "\"></path></svg> <span class=\"sr-only\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var10 string
+			templ_7745c5c3_Var10, templ_7745c5c3_Err = templ.JoinStringErrs(d.Label)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 46, Col: 35}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var10))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</span></button> ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<button type=\"button\" id=\"device-rotate\" class=\"btn btn-ghost !px-1.5 !py-0.5 text-xs\" title=\"Turn the device\" data-testid=\"device-rotate\">⟳</button></div><button type=\"button\" id=\"preview-popout\" class=\"btn\" title=\"Move the preview to its own window\" data-testid=\"preview-popout\">⧉</button>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<button type=\"button\" id=\"device-rotate\" class=\"btn btn-ghost !px-1.5 !py-1\" title=\"Turn the device\" data-testid=\"device-rotate\"><svg viewBox=\"0 0 16 16\" class=\"size-4\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"1.3\" aria-hidden=\"true\"><path d=\"M13 8a5 5 0 1 1-1.5-3.5 M11.5 1.5v3h-3\"></path></svg> <span class=\"sr-only\">Turn</span></button></div><button type=\"button\" id=\"preview-popout\" class=\"btn !px-2\" title=\"Move the preview to its own window\" data-testid=\"preview-popout\"><svg viewBox=\"0 0 16 16\" class=\"size-4\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"1.3\" aria-hidden=\"true\"><path d=\"M2.5 4.5h8v9h-8z M5.5 2.5h8v8\"></path></svg> <span class=\"sr-only\">Own window</span></button>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -220,7 +233,7 @@ func ConsolePane() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<div id=\"console\" class=\"hidden flex-1 flex-col overflow-hidden\" data-testid=\"console\"><div class=\"flex items-center justify-between gap-2 border-b border-slate-200 px-2 py-1 text-xs dark:border-slate-800\"><span class=\"opacity-70\">The preview’s console output and uncaught errors</span> <button type=\"button\" id=\"console-clear\" class=\"btn btn-ghost !px-1.5 !py-0.5 text-xs\">Clear</button></div><ol id=\"console-lines\" class=\"flex-1 overflow-auto font-mono text-xs\" role=\"log\" aria-live=\"polite\" data-testid=\"console-lines\"></ol></div>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<div id=\"console\" class=\"hidden flex-1 flex-col overflow-hidden\" data-testid=\"console\"><div class=\"flex items-center justify-between gap-2 border-b border-slate-200 px-2 py-1 text-xs dark:border-slate-800\"><span class=\"opacity-70\">The preview’s console output and uncaught errors</span> <button type=\"button\" id=\"console-clear\" class=\"btn btn-ghost !px-1.5 !py-0.5 text-xs\">Clear</button></div><ol id=\"console-lines\" class=\"flex-1 overflow-auto font-mono text-xs\" role=\"log\" aria-live=\"polite\" data-testid=\"console-lines\"></ol></div>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -246,7 +259,7 @@ func QuickOpen() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<dialog id=\"quick-open\" class=\"card mx-auto mt-[10vh] w-[36rem] max-w-[92vw] !p-2\" aria-label=\"Go to a file\" data-testid=\"quick-open\"><input id=\"quick-open-input\" class=\"input\" placeholder=\"Type part of a file name\" autocomplete=\"off\" role=\"combobox\" aria-expanded=\"true\" aria-controls=\"quick-open-list\" aria-autocomplete=\"list\" data-testid=\"quick-open-input\"><ul id=\"quick-open-list\" class=\"mt-2 max-h-[50vh] overflow-auto text-sm\" role=\"listbox\" aria-label=\"Files\"></ul></dialog>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<dialog id=\"quick-open\" class=\"card mx-auto mt-[10vh] w-[36rem] max-w-[92vw] !p-2\" aria-label=\"Go to a file\" data-testid=\"quick-open\"><input id=\"quick-open-input\" class=\"input\" placeholder=\"Type part of a file name\" autocomplete=\"off\" role=\"combobox\" aria-expanded=\"true\" aria-controls=\"quick-open-list\" aria-autocomplete=\"list\" data-testid=\"quick-open-input\"><ul id=\"quick-open-list\" class=\"mt-2 max-h-[50vh] overflow-auto text-sm\" role=\"listbox\" aria-label=\"Files\"></ul></dialog>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -272,7 +285,7 @@ func TreeMenu() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<div id=\"tree-menu\" class=\"card fixed z-50 flex w-48 flex-col !p-1 text-sm\" role=\"menu\" hidden data-testid=\"tree-menu\"><button type=\"button\" class=\"tree-menu-item\" role=\"menuitem\" data-action=\"new-file\">New file…</button> <button type=\"button\" class=\"tree-menu-item\" role=\"menuitem\" data-action=\"new-folder\">New folder…</button> <button type=\"button\" class=\"tree-menu-item\" role=\"menuitem\" data-action=\"rename\" data-needs-target>Rename…</button> <button type=\"button\" class=\"tree-menu-item\" role=\"menuitem\" data-action=\"delete\" data-needs-target>Delete</button> <button type=\"button\" class=\"tree-menu-item\" role=\"menuitem\" data-action=\"download\">Download</button></div>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<div id=\"tree-menu\" class=\"card fixed z-50 flex w-48 flex-col !p-1 text-sm\" role=\"menu\" hidden data-testid=\"tree-menu\"><button type=\"button\" class=\"tree-menu-item\" role=\"menuitem\" data-action=\"new-file\">New file…</button> <button type=\"button\" class=\"tree-menu-item\" role=\"menuitem\" data-action=\"new-folder\">New folder…</button> <button type=\"button\" class=\"tree-menu-item\" role=\"menuitem\" data-action=\"rename\" data-needs-target>Rename…</button> <button type=\"button\" class=\"tree-menu-item\" role=\"menuitem\" data-action=\"delete\" data-needs-target>Delete</button> <button type=\"button\" class=\"tree-menu-item\" role=\"menuitem\" data-action=\"download\">Download</button></div>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -345,25 +358,25 @@ func fileIcon(path string) templ.Component {
 			templ_7745c5c3_ElementWriter := templ_7745c5c3_Buffer
 			templ_7745c5c3_Buffer := templ.GetBuffer()
 			var templ_7745c5c3_ElementScripts []templ.ComponentScript
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<span class=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<span class=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var14 = []any{"file-icon", color}
-			templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_Var14...)
+			var templ_7745c5c3_Var15 = []any{"file-icon", color}
+			templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_ElementWriter, templ_7745c5c3_Var15...)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			var templ_7745c5c3_Var15 string
-			templ_7745c5c3_Var15, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.CSSClasses(templ_7745c5c3_Var14).String()).Resolve(ctx)
+			var templ_7745c5c3_Var16 string
+			templ_7745c5c3_Var16, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.CSSClasses(templ_7745c5c3_Var15).String()).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 1, Col: 0}
 			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var15)
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var16)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "\" aria-hidden=\"true\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "\" aria-hidden=\"true\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -377,20 +390,20 @@ func fileIcon(path string) templ.Component {
 			}
 			templ.ReleaseBuffer(templ_7745c5c3_Buffer)
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, ">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, ">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var16 string
-		templ_7745c5c3_Var16, templ_7745c5c3_Err = templ.JoinStringErrs(label)
+		var templ_7745c5c3_Var17 string
+		templ_7745c5c3_Var17, templ_7745c5c3_Err = templ.JoinStringErrs(label)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 141, Col: 62}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workspace_panes.templ`, Line: 150, Col: 62}
 		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var16))
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var17))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "</span>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "</span>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

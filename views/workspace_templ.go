@@ -223,7 +223,7 @@ func WorkspacePage(p Page, d WorkspaceData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<label for=\"preview-path\" class=\"sr-only\">Preview path</label> <input id=\"preview-path\" class=\"input !w-auto min-w-0 flex-1 !py-0.5\" value=\"/\" data-testid=\"preview-path\"> <button type=\"button\" class=\"btn\" id=\"preview-reload\" title=\"Reload the preview\">↻</button> <a class=\"btn\" href=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<label for=\"preview-path\" class=\"sr-only\">Preview path</label> <input id=\"preview-path\" class=\"input !w-auto min-w-[6rem] flex-1 !py-0.5\" value=\"/\" data-testid=\"preview-path\"> <button type=\"button\" class=\"btn\" id=\"preview-reload\" title=\"Reload the preview\">↻</button> <a class=\"btn\" href=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -231,6 +231,9 @@
   }
   function choose(path) {
     picker.close();
+    // The focus goes back to what had it (often a button): the rest of
+    // the Enter that chose must not press that.
+    if (document.activeElement && document.activeElement !== body) document.activeElement.blur();
     if (path) announce("studio:open-file", { path: path });
   }
   pickInput.addEventListener("input", function () { picked = 0; renderPicks(); });
