@@ -195,3 +195,95 @@ func waitText(t *testing.T, ctx context.Context, sel string, want ...string) {
 		return true
 	}, sel+" shows "+strings.Join(want, " and "))
 }
+
+// TestWorkspaceTreeMenuDropAndPanes: the tree's context menu makes a
+// folder, renames and deletes a file; a file dropped on a folder lands in
+// it; the chat stays put away after a reload; the preview moves to its
+// own window and back.
+func TestWorkspaceTreeMenuDropAndPanes(t *testing.T) {
+	s := startStudio(t)
+	ctx := browser(t)
+	type css = chromedp.CSS
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "sign up and create a project",
+		chromedp.Navigate(s.base+"/signup"),
+		chromedp.WaitVisible(css(`#f-email`)),
+		chromedp.SendKeys(css(`#f-email`), "mo@example.com"),
+		chromedp.SendKeys(css(`#f-password`), "a long password"),
+		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(css(`[data-testid=empty-state]`)),
+		chromedp.SendKeys(css(`#f-name`), "Menu App"),
+		chromedp.Click(css(`[data-testid=create]`)),
+		chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active] [data-testid=project-name]`)),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=project-name]').click()`),
+		chromedp.WaitVisible(css(`[data-testid=workspace][data-ready][data-layout-ready]`)),
+	)
+	// The menu asks with prompt() and confirm(); the test answers them.
+	menu := func(row, action, answer string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`(function () {
+			window.prompt = function () { return ` + answer + `; };
+			window.confirm = function () { return true; };
+			var r = document.querySelector('` + row + `').getBoundingClientRect();
+			document.querySelector('` + row + `').dispatchEvent(new MouseEvent("contextmenu", { bubbles: true, cancelable: true, clientX: r.left + 10, clientY: r.top + 5 }));
+			document.querySelector('[data-testid=tree-menu] [data-action=` + action + `]').click();
+		})()`)
+	}
+	step(t, ctx, "new folder from the menu",
+		menu(`[data-file="index.html"]`, "new-folder", `"notes"`),
+		chromedp.WaitVisible(css(`[data-dir="notes"]`)),
+		chromedp.WaitNotVisible(css(`[data-testid=tree-menu]`)),
+	)
+	step(t, ctx, "new file in a folder from the menu",
+		menu(`[data-dir="src"]`, "new-file", `"util.ts"`),
+		chromedp.WaitVisible(css(`[data-file="src/util.ts"]`)),
+	)
+	step(t, ctx, "rename from the menu",
+		menu(`[data-file="src/util.ts"]`, "rename", `"src/helpers.ts"`),
+		chromedp.WaitVisible(css(`[data-file="src/helpers.ts"]`)),
+		chromedp.WaitNotPresent(css(`[data-file="src/util.ts"]`)),
+	)
+	step(t, ctx, "delete from the menu",
+		menu(`[data-file="src/helpers.ts"]`, "delete", `""`),
+		chromedp.WaitNotPresent(css(`[data-file="src/helpers.ts"]`)),
+	)
+
+	// A file dropped on the src folder is uploaded into it.
+	step(t, ctx, "drop a file on a folder",
+		chromedp.Evaluate[chromedp.Void](`(function () {
+			var dt = new DataTransfer();
+			dt.items.add(new File(["dropped text"], "dropped.txt", { type: "text/plain" }));
+			var target = document.querySelector('[data-dir="src"]');
+			target.dispatchEvent(new DragEvent("dragover", { bubbles: true, cancelable: true, dataTransfer: dt }));
+			target.dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
+		})()`),
+		chromedp.WaitVisible(css(`[data-file="src/dropped.txt"]`)),
+	)
+	if got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch("/projects/" + document.getElementById("workspace").dataset.project + "/files/src/dropped.txt").then(function (r) { return r.text(); })`, chromedp.EvalAwaitPromise)); got != "dropped text" {
+		t.Fatalf("the dropped file holds %q", got)
+	}
+
+	// The chat is put away, and stays so after a reload.
+	step(t, ctx, "put the chat away",
+		chromedp.Click(css(`[data-testid=toggle-chat]`)),
+		chromedp.WaitNotVisible(css(`[data-testid=chat-tab]`)),
+		chromedp.WaitVisible(css(`[data-testid=workspace][data-layout-saved=true]`)),
+		chromedp.Reload(),
+		chromedp.WaitVisible(css(`[data-testid=workspace][data-layout-ready]`)),
+		chromedp.WaitNotVisible(css(`[data-testid=chat-tab]`)),
+		chromedp.Click(css(`[data-testid=toggle-chat]`)),
+		chromedp.WaitVisible(css(`[data-testid=chat-tab]`)),
+		chromedp.WaitVisible(css(`#chat-message`)),
+	)
+
+	// The preview moves to its own window; Preview brings it back.
+	step(t, ctx, "the preview in its own window",
+		chromedp.Click(css(`[data-testid=preview-popout]`)),
+		chromedp.WaitNotVisible(css(`#preview-pane`)),
+		chromedp.WaitVisible(css(`[data-testid=show-preview]`)),
+		chromedp.Click(css(`[data-testid=show-preview]`)),
+		chromedp.WaitVisible(css(`#preview-pane`)),
+		chromedp.WaitNotVisible(css(`[data-testid=show-preview]`)),
+	)
+}

@@ -381,7 +381,10 @@
     var found = [];
     var walks = items.map(function (it) {
       var entry = it.webkitGetAsEntry && it.webkitGetAsEntry();
-      return entry ? entries(entry, "", found) : Promise.resolve();
+      if (entry) return entries(entry, "", found);
+      var f = it.kind === "file" && it.getAsFile();
+      if (f) found.push({ path: f.name, file: f });
+      return Promise.resolve();
     });
     if (!items.length) Array.prototype.forEach.call(e.dataTransfer.files, function (f) { found.push({ path: f.name, file: f }); });
     Promise.all(walks).then(function () { upload(dir, found); });
