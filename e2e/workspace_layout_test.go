@@ -22,23 +22,7 @@ func TestWorkspaceLayout(t *testing.T) {
 	ctx := browser(t)
 	type css = chromedp.CSS
 	const email, password = "lin@example.com", "a long password"
-	// The first action starts the browser, which lives as long as its context.
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)); err != nil {
-		t.Fatal(err)
-	}
-	step(t, ctx, "sign up and create a project",
-		chromedp.Navigate(s.base+"/signup"),
-		chromedp.WaitVisible(css(`#f-email`)),
-		chromedp.SendKeys(css(`#f-email`), email),
-		chromedp.SendKeys(css(`#f-password`), password),
-		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
-		chromedp.WaitVisible(css(`[data-testid=empty-state]`)),
-		chromedp.SendKeys(css(`#f-name`), "Layout App"),
-		chromedp.Click(css(`[data-testid=create]`)),
-		chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active] [data-testid=project-name]`)),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=project-name]').click()`),
-		chromedp.WaitVisible(css(`[data-testid=workspace][data-ready][data-layout-ready]`)),
-	)
+	openNewWorkspace(t, ctx, s, email, password, "Layout App")
 	projectID := strings.TrimPrefix(strings.TrimSuffix(workspaceURLOf(t, ctx), "/"), s.base+"/projects/")
 	// A page that writes to its console and throws, beside the app.
 	writeThroughAPI(t, s, email, password, projectID, "console.html", `<!doctype html><html><head><title>console</title></head>
@@ -181,6 +165,30 @@ setTimeout(function () { throw new Error("uncaught from the page"); }, 0);
 	screenshot(t, ctx, "workspace-phone")
 }
 
+// openNewWorkspace signs up in a 1440×900 window, creates a project and
+// opens its workspace once it is active.
+func openNewWorkspace(t *testing.T, ctx context.Context, s *studio, email, password, project string) {
+	t.Helper()
+	type css = chromedp.CSS
+	// The first action starts the browser, which lives as long as its context.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "sign up and create a project",
+		chromedp.Navigate(s.base+"/signup"),
+		chromedp.WaitVisible(css(`#f-email`)),
+		chromedp.SendKeys(css(`#f-email`), email),
+		chromedp.SendKeys(css(`#f-password`), password),
+		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(css(`[data-testid=empty-state]`)),
+		chromedp.SendKeys(css(`#f-name`), project),
+		chromedp.Click(css(`[data-testid=create]`)),
+		chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active] [data-testid=project-name]`)),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=project-name]').click()`),
+		chromedp.WaitVisible(css(`[data-testid=workspace][data-ready][data-layout-ready]`)),
+	)
+}
+
 // waitText waits until the element's text holds every one of want.
 func waitText(t *testing.T, ctx context.Context, sel string, want ...string) {
 	t.Helper()
@@ -204,22 +212,7 @@ func TestWorkspaceTreeMenuDropAndPanes(t *testing.T) {
 	s := startStudio(t)
 	ctx := browser(t)
 	type css = chromedp.CSS
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)); err != nil {
-		t.Fatal(err)
-	}
-	step(t, ctx, "sign up and create a project",
-		chromedp.Navigate(s.base+"/signup"),
-		chromedp.WaitVisible(css(`#f-email`)),
-		chromedp.SendKeys(css(`#f-email`), "mo@example.com"),
-		chromedp.SendKeys(css(`#f-password`), "a long password"),
-		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
-		chromedp.WaitVisible(css(`[data-testid=empty-state]`)),
-		chromedp.SendKeys(css(`#f-name`), "Menu App"),
-		chromedp.Click(css(`[data-testid=create]`)),
-		chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active] [data-testid=project-name]`)),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=project-name]').click()`),
-		chromedp.WaitVisible(css(`[data-testid=workspace][data-ready][data-layout-ready]`)),
-	)
+	openNewWorkspace(t, ctx, s, "mo@example.com", "a long password", "Menu App")
 	// The menu asks with prompt() and confirm(); the test answers them.
 	menu := func(row, action, answer string) chromedp.Action[chromedp.Void] {
 		return chromedp.Evaluate[chromedp.Void](`(function () {

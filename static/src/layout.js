@@ -8,7 +8,8 @@
   if (!ws) return;
   var project = ws.dataset.project;
   var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
-  var previewOrigin = new URL(ws.dataset.previewUrl).origin;
+  var previewOrigin = "";
+  try { previewOrigin = new URL(ws.dataset.previewUrl).origin; } catch (e) { /* no preview address: no console */ }
   var body = document.body;
   var layout = {};
   try { layout = JSON.parse(ws.dataset.layout || "{}") || {}; } catch (e) { layout = {}; }
@@ -149,7 +150,7 @@
   window.addEventListener("message", function (e) {
     var fromFrame = frame.contentWindow && e.source === frame.contentWindow;
     var fromPopup = popup && e.source === popup;
-    if ((!fromFrame && !fromPopup) || e.origin !== previewOrigin) return;
+    if ((!fromFrame && !fromPopup) || !previewOrigin || e.origin !== previewOrigin) return;
     var d = e.data;
     if (!d || d.studio !== "console" || typeof d.text !== "string") return;
     var li = document.createElement("li");
