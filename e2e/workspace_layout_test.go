@@ -170,16 +170,9 @@ setTimeout(function () { throw new Error("uncaught from the page"); }, 0);
 func openNewWorkspace(t *testing.T, ctx context.Context, s *studio, email, password, project string) {
 	t.Helper()
 	type css = chromedp.CSS
-	// The first action starts the browser, which lives as long as its context.
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)); err != nil {
-		t.Fatal(err)
-	}
-	step(t, ctx, "sign up and create a project",
-		chromedp.Navigate(s.base+"/signup"),
-		chromedp.WaitVisible(css(`#f-email`)),
-		chromedp.SendKeys(css(`#f-email`), email),
-		chromedp.SendKeys(css(`#f-password`), password),
-		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
+	signUp(t, ctx, s, email, password)
+	step(t, ctx, "create a project",
+		chromedp.EmulateViewport(1440, 900),
 		chromedp.WaitVisible(css(`[data-testid=empty-state]`)),
 		chromedp.SendKeys(css(`#f-name`), project),
 		chromedp.Click(css(`[data-testid=create]`)),
