@@ -355,3 +355,9 @@ type User struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
+
+type UserSetting struct {
+	UserID    uuid.UUID
+	Layout    []byte
+	UpdatedAt time.Time
+}

@@ -108,6 +108,7 @@ type Querier interface {
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	GetUserByID(ctx context.Context, id uuid.UUID) (User, error)
 	GetVisibleItem(ctx context.Context, arg GetVisibleItemParams) (GetVisibleItemRow, error)
+	GetWorkspaceLayout(ctx context.Context, userID uuid.UUID) ([]byte, error)
 	// Beats the runs that are still running and says which of them were asked
 	// to stop; a run missing from the answer was ended elsewhere.
 	HeartbeatRuns(ctx context.Context, ids []uuid.UUID) ([]HeartbeatRunsRow, error)
@@ -242,6 +243,7 @@ type Querier interface {
 	SetRunAfterCheckpoint(ctx context.Context, arg SetRunAfterCheckpointParams) error
 	SetRunCheckpoint(ctx context.Context, arg SetRunCheckpointParams) error
 	SetUserRole(ctx context.Context, arg SetUserRoleParams) (User, error)
+	SetWorkspaceLayout(ctx context.Context, arg SetWorkspaceLayoutParams) error
 	SlugTaken(ctx context.Context, slug string) (bool, error)
 	// Marks a live token used; no row means it was already used, revoked or expired.
 	SpendRefreshToken(ctx context.Context, tokenHash []byte) (RefreshToken, error)

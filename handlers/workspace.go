@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -36,7 +37,12 @@ func (s *Server) workspace(c echo.Context) error {
 		return err
 	}
 	chat.Agent = c.QueryParam("agent") // "Try it on a project"; the picker has it only if the user may use it
-	d := views.WorkspaceData{Project: p, Files: files, PreviewURL: s.Config.PreviewURL(p.Slug), PreviewLink: link, Chat: chat}
+	layout, err := s.Auth.WorkspaceLayout(c.Request().Context(), currentUser(c).ID)
+	if err != nil {
+		return err
+	}
+	layoutJSON, _ := json.Marshal(layout)
+	d := views.WorkspaceData{Project: p, Files: files, PreviewURL: s.Config.PreviewURL(p.Slug), PreviewLink: link, Chat: chat, Layout: string(layoutJSON)}
 	return render(c, http.StatusOK, views.WorkspacePage(page, d))
 }
 

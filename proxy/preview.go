@@ -129,11 +129,14 @@ func New(p *Preview) *Preview {
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host // the dev server sees the preview host name
 			stripStudioCookies(pr.Out)
+			if asksForPage(pr.In) {
+				pr.Out.Header.Set("Accept-Encoding", "identity")
+			}
 		},
 		// Final and protocol-switching answers; cookieGuard sees the rest.
 		ModifyResponse: func(res *http.Response) error {
 			dropForeignCookies(res.Header, res.Request.Host)
-			return nil
+			return addConsoleScript(res)
 		},
 		Transport:     transport,
 		FlushInterval: -1, // stream as it comes (event streams, HMR)
@@ -388,6 +391,10 @@ func (p *Preview) forward(w http.ResponseWriter, r *http.Request, proj db.Projec
 		p.Log.Info("the project's dev server moved or stopped; restarting the project", "project", proj.ID, "upstream", upstream)
 		p.Projects.Revive(context.WithoutCancel(r.Context()), proj.ID)
 		p.starting(w, r, "Starting the dev server again…")
+		return
+	}
+	if r.URL.Path == consolePath {
+		p.serveConsole(w)
 		return
 	}
 	// Only ever the address the runtime gave for this project's dev

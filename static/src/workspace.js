@@ -1,5 +1,5 @@
 // The workspace island: Monaco tabs that save with If-Match, the conflict
-// dialog, the splitters and the preview frame, following the project's
+// dialog and the preview frame, following the project's
 // events. The file tree, its forms and the logs are htmx; this file hears
 // their events (studio:file-created, -renamed, -deleted) to keep the tabs
 // right, and tells them which file is open.
@@ -234,48 +234,13 @@
     chatLog.scrollTop = chatLog.scrollHeight;
   });
 
-  // Splitters: drag (or use the arrow keys on) the bar after a pane to size
-  // it; sizes are remembered in this browser.
-  document.querySelectorAll("[data-split]").forEach(function (bar) {
-    var pane = bar.previousElementSibling;
-    var key = "studio.pane." + bar.dataset.split;
-    function size(w) {
-      var max = pane.parentElement.clientWidth * 0.7;
-      w = Math.round(Math.max(160, Math.min(max, w)));
-      pane.style.setProperty("--pane-width", w + "px");
-      pane.dataset.width = w;
-      bar.setAttribute("aria-valuenow", w);
-      try { localStorage.setItem(key, w); } catch (e) { /* private mode */ }
-    }
-    var saved = parseInt(localStorage.getItem(key), 10);
-    if (saved > 0) size(saved);
-    bar.addEventListener("pointerdown", function (e) {
-      e.preventDefault();
-      bar.setPointerCapture(e.pointerId);
-      var x0 = e.clientX, w0 = pane.getBoundingClientRect().width;
-      var frame = document.getElementById("preview");
-      frame.style.pointerEvents = "none"; // the iframe would swallow the moves
-      function move(ev) { size(w0 + ev.clientX - x0); }
-      function up() {
-        bar.removeEventListener("pointermove", move);
-        bar.removeEventListener("pointerup", up);
-        frame.style.pointerEvents = "";
-      }
-      bar.addEventListener("pointermove", move);
-      bar.addEventListener("pointerup", up);
-    });
-    bar.addEventListener("keydown", function (e) {
-      var step = e.key === "ArrowLeft" ? -24 : e.key === "ArrowRight" ? 24 : 0;
-      if (!step) return;
-      e.preventDefault();
-      size(pane.getBoundingClientRect().width + step);
-    });
-  });
-
   document.getElementById("files").addEventListener("click", function (e) {
     var b = e.target.closest("[data-file]");
     if (b) openFile(b.dataset.file);
   });
+  // Quick open (layout.js) opens a file; Ctrl/Cmd+S outside Monaco saves.
+  document.body.addEventListener("studio:open-file", function (e) { openFile(e.detail.path); });
+  document.body.addEventListener("studio:save", function () { save(current, false); });
   // The tree is swapped by htmx: mark the open file in the new one.
   document.body.addEventListener("htmx:afterSettle", highlight);
 
@@ -323,7 +288,7 @@
   // The panes beside the editor: the preview, the logs (their stream
   // connects when first shown) and Git (fetched each time it is shown).
   var git = document.getElementById("git");
-  var panes = { preview: frame, logs: logs, git: git };
+  var panes = { preview: frame, logs: logs, git: git, console: document.getElementById("console") };
   document.querySelectorAll("[data-pane]").forEach(function (b) {
     b.addEventListener("click", function () {
       var on = b.dataset.pane;
