@@ -18,6 +18,9 @@ const clientBuffer = 256
 // ErrEnded: the session's shell is gone.
 var ErrEnded = errors.New("the terminal has ended")
 
+// Detached is the Reason of a client that detached itself.
+const Detached = "detached"
+
 // Session is one shell and the end of what it printed. At most one client
 // (a websocket) shows it at a time; a new one takes over.
 type Session struct {
@@ -175,6 +178,13 @@ func (s *Session) end(why string) {
 	}
 }
 
+// Ended tells whether the session's shell is gone.
+func (s *Session) Ended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended != ""
+}
+
 // Close hangs up the session's shell: the person closed its tab.
 func (s *Session) Close() { s.end("The terminal was closed.") }
 
@@ -202,7 +212,7 @@ func (c *Client) Detach() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.client == c {
-		s.dropClient("detached")
+		s.dropClient(Detached)
 	}
 }
 
