@@ -24,8 +24,8 @@ const (
 	terminalPing = 30 * time.Second
 	// terminalWriteTimeout bounds each write to the page.
 	terminalWriteTimeout = 30 * time.Second
-	// terminalTouchEvery: typing in a terminal is using the project, which
-	// postpones its pause and hibernation; recorded at most this often.
+	// terminalTouchEvery: how often a terminal in use records use of its
+	// project at most.
 	terminalTouchEvery = 30 * time.Second
 	// terminalMaxInput bounds one message from the page (a paste).
 	terminalMaxInput = 64 << 10
@@ -52,6 +52,10 @@ type terminalMessage struct {
 	Reason string `json:"reason,omitempty"`
 	Ended  bool   `json:"ended,omitempty"`
 }
+
+// Close hangs up the shells of the workspace terminals, at shutdown: a
+// websocket is not a request the HTTP server waits for.
+func (s *Server) Close() { s.terminals.Close() }
 
 // terminalSocket connects the workspace's terminal to a shell in the
 // project's container: GET /projects/:id/terminal?session=…&cols=…&rows=…
@@ -105,25 +109,25 @@ func (s *Server) terminalSocket(c echo.Context) error {
 	if size.Cols > 0 {
 		_ = client.Resize(r.Context(), size) // the page may be wider than when it left
 	}
+	touch := s.touchEvery(h.ID(), terminalTouchEvery)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ws.forward(client)
+		ws.forward(r.Context(), client, touch)
 	}()
-	s.readTerminal(r.Context(), ws, client, h.ID())
+	s.readTerminal(r.Context(), ws, client, touch)
 	client.Detach()
 	<-done
 	return nil
 }
 
 // readTerminal passes the page's keystrokes and sizes on until it leaves.
-func (s *Server) readTerminal(ctx context.Context, ws *terminalConn, client *terminal.Client, project uuid.UUID) {
+func (s *Server) readTerminal(ctx context.Context, ws *terminalConn, client *terminal.Client, touch func(context.Context)) {
 	conn := ws.conn
 	conn.SetReadLimit(terminalMaxInput)
 	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(2 * terminalPing)) }
 	alive()
 	conn.SetPongHandler(func(string) error { alive(); return nil })
-	var touched time.Time
 	for {
 		kind, p, err := conn.ReadMessage()
 		if err != nil {
@@ -135,10 +139,7 @@ func (s *Server) readTerminal(ctx context.Context, ws *terminalConn, client *ter
 			if _, err := client.Write(p); err != nil {
 				return
 			}
-			if time.Since(touched) > terminalTouchEvery {
-				s.Projects.Touch(ctx, project)
-				touched = time.Now()
-			}
+			touch(ctx)
 		case websocket.TextMessage:
 			var m terminalMessage
 			if json.Unmarshal(p, &m) != nil {
@@ -153,6 +154,25 @@ func (s *Server) readTerminal(ctx context.Context, ws *terminalConn, client *ter
 				client.Session().Close()
 				return
 			}
+		}
+	}
+}
+
+// touchEvery records use of the project, at most once per interval,
+// from any goroutine: a terminal someone types in or watches print is in
+// use, which postpones the project's pause and hibernation and thaws it.
+func (s *Server) touchEvery(project uuid.UUID, interval time.Duration) func(context.Context) {
+	var mu sync.Mutex
+	var last time.Time
+	return func(ctx context.Context) {
+		mu.Lock()
+		due := time.Since(last) > interval
+		if due {
+			last = time.Now()
+		}
+		mu.Unlock()
+		if due {
+			s.Projects.Touch(ctx, project)
 		}
 	}
 }
@@ -222,7 +242,7 @@ func (w *terminalConn) closed(reason string, ended bool) {
 
 // forward sends the shell's output to the page, with pings while it is
 // quiet, until the client is detached.
-func (w *terminalConn) forward(client *terminal.Client) {
+func (w *terminalConn) forward(ctx context.Context, client *terminal.Client, touch func(context.Context)) {
 	ping := time.NewTicker(terminalPing)
 	defer ping.Stop()
 	for {
@@ -235,6 +255,7 @@ func (w *terminalConn) forward(client *terminal.Client) {
 				_ = w.conn.Close() // ends the read loop
 				return
 			}
+			touch(ctx)
 			if w.send(websocket.BinaryMessage, p) != nil {
 				_ = w.conn.Close()
 				return
