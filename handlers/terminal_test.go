@@ -235,3 +235,40 @@ func TestTerminalWakesAHibernatedProjectAndEndsWhenIdle(t *testing.T) {
 		t.Fatalf("an idle terminal was told %+v", m)
 	}
 }
+
+func TestTerminalThawsAPausedProjectButNotAStoppedOne(t *testing.T) {
+	t.Parallel()
+	env := pausingEnv(t)
+	b, id := terminalOwner(t, env, "paused@example.com", "static")
+	env.pauseIdle()
+	if p, _ := db.New(env.pool).GetProject(context.Background(), uuid.MustParse(id)); p.PausedAt == nil {
+		t.Fatal("the project did not pause")
+	}
+	term, _, err := b.dialTerminal(id, "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	term.typeIn("echo thawed\n")
+	term.mustSee("\rthawed\r\n")
+	term.conn.Close()
+
+	if _, err := env.srv.Projects.Stop(context.Background(), projectOwner(t, env, id), uuid.MustParse(id)); err != nil {
+		t.Fatal(err)
+	}
+	stopped, _, err := b.dialTerminal(id, "another", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := stopped.closedMessage(); !m.Ended || !strings.Contains(m.Reason, "start it") {
+		t.Fatalf("a stopped project's terminal was told %+v", m)
+	}
+}
+
+func projectOwner(t *testing.T, env *testEnv, project string) uuid.UUID {
+	t.Helper()
+	p, err := db.New(env.pool).GetProject(context.Background(), uuid.MustParse(project))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.OwnerID
+}
