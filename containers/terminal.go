@@ -50,6 +50,9 @@ func TerminalCommand() (argv, env []string) {
 // HangupTimeout bounds the kill that ends a terminal's shell.
 const HangupTimeout = 10 * time.Second
 
+// shellStartTimeout bounds the wait for a new shell's first line.
+const shellStartTimeout = 30 * time.Second
+
 // ShellTerminal is a Terminal over the streams an engine attached to a TTY
 // exec of TerminalCommand.
 type ShellTerminal struct {
@@ -68,7 +71,9 @@ type ShellTerminal struct {
 func NewShellTerminal(out io.Reader, in io.Writer, resize func(context.Context, TermSize) error,
 	detach func() error, hangup func(pid int)) (*ShellTerminal, error) {
 	t := &ShellTerminal{out: bufio.NewReader(out), in: in, resize: resize, detach: detach, hangup: hangup}
+	stuck := time.AfterFunc(shellStartTimeout, func() { _ = detach() })
 	line, err := t.out.ReadString('\n')
+	stuck.Stop()
 	if err != nil {
 		_ = detach()
 		return nil, fmt.Errorf("start shell: %w", err)
