@@ -72,8 +72,15 @@
       delete t.el.dataset.connected;
       if (t.gone) return;
       if (t.closed) { t.waiting = true; return; }
-      // Dropped: try again, less and less often.
+      // Dropped: try again, less and less often, then leave it to the person.
       t.retries = (t.retries || 0) + 1;
+      if (t.retries > 6) {
+        t.closed = { reason: "Studio cannot be reached.", ended: false };
+        t.term.writeln(dim(t.closed.reason + " Press Enter to try again."));
+        t.waiting = true;
+        t.retries = 0;
+        return;
+      }
       if (t.retries === 1) t.term.writeln("\r\n" + dim("Connection lost; reconnecting…"));
       setTimeout(function () { if (!t.gone) connect(t); }, Math.min(10000, 500 * Math.pow(2, t.retries - 1)));
     };
