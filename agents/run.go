@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -43,6 +44,7 @@ type run struct {
 	answer   strings.Builder
 	repeats  map[string]int
 	commands int
+	before   *uuid.UUID // the checkpoint taken before the run
 }
 
 func (r *run) cancel(cause error) { r.cancelFn(cause) }
@@ -80,6 +82,7 @@ func (r *run) execute() {
 
 	err := r.safeLoop(ctx)
 	status, msg := r.outcome(ctx, err)
+	r.checkpointAfter()
 
 	// The run's row ends before the done event goes out, so a client that
 	// sees done finds the run ended and may start the next one.
@@ -174,6 +177,7 @@ func (r *run) loop(ctx context.Context) error {
 		if err := r.s.q.SetRunCheckpoint(ctx, db.SetRunCheckpointParams{ID: r.row.ID, CheckpointID: &cp.ID}); err != nil {
 			return err
 		}
+		r.before = &cp.ID
 	}
 	_, model, _ := providers.ParseModel(r.row.Model)
 	tools := r.tools()
@@ -522,3 +526,19 @@ func clip(s string, n int) string {
 }
 
 func utfStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// checkpointAfter keeps the files as the run left them, so what it changed
+// can be shown even after later edits.
+func (r *run) checkpointAfter() {
+	if r.before == nil {
+		return
+	}
+	ctx := context.WithoutCancel(r.ctx)
+	cp, err := r.files.Checkpoint(ctx, "after agent run "+r.row.ID.String()[:8])
+	if err == nil {
+		err = r.s.q.SetRunAfterCheckpoint(ctx, db.SetRunAfterCheckpointParams{ID: r.row.ID, AfterCheckpointID: &cp.ID})
+	}
+	if err != nil {
+		r.s.log.Warn("checkpoint the files after a run", "run", r.row.ID, "err", err)
+	}
+}

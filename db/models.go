@@ -41,25 +41,26 @@ type AgentCommandLog struct {
 }
 
 type AgentRun struct {
-	ID              uuid.UUID
-	ProjectID       uuid.UUID
-	UserID          uuid.UUID
-	AgentID         string
-	Model           string
-	Status          RunStatus
-	Steps           int32
-	InputTokens     int64
-	OutputTokens    int64
-	CostUsd         float64
-	Error           string
-	CheckpointID    *uuid.UUID
-	CancelRequested bool
-	Instance        string
-	HeartbeatAt     time.Time
-	CreatedAt       time.Time
-	FinishedAt      *time.Time
-	AgentVersion    int32
-	AgentName       string
+	ID                uuid.UUID
+	ProjectID         uuid.UUID
+	UserID            uuid.UUID
+	AgentID           string
+	Model             string
+	Status            RunStatus
+	Steps             int32
+	InputTokens       int64
+	OutputTokens      int64
+	CostUsd           float64
+	Error             string
+	CheckpointID      *uuid.UUID
+	CancelRequested   bool
+	Instance          string
+	HeartbeatAt       time.Time
+	CreatedAt         time.Time
+	FinishedAt        *time.Time
+	AgentVersion      int32
+	AgentName         string
+	AfterCheckpointID *uuid.UUID
 }
 
 type AgentRunEvent struct {

@@ -227,6 +227,7 @@ type Querier interface {
 	SetProjectProgress(ctx context.Context, arg SetProjectProgressParams) error
 	SetProjectShareToken(ctx context.Context, arg SetProjectShareTokenParams) (Project, error)
 	SetRefreshTokenReplacement(ctx context.Context, arg SetRefreshTokenReplacementParams) error
+	SetRunAfterCheckpoint(ctx context.Context, arg SetRunAfterCheckpointParams) error
 	SetRunCheckpoint(ctx context.Context, arg SetRunCheckpointParams) error
 	SetUserRole(ctx context.Context, arg SetUserRoleParams) (User, error)
 	SlugTaken(ctx context.Context, slug string) (bool, error)

@@ -16,7 +16,7 @@ import (
 const abandonRun = `-- name: AbandonRun :one
 UPDATE agent_runs SET status = 'failed', error = $1, finished_at = now()
 WHERE id = $2 AND status = 'running'
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name, after_checkpoint_id
 `
 
 type AbandonRunParams struct {
@@ -47,6 +47,7 @@ func (q *Queries) AbandonRun(ctx context.Context, arg AbandonRunParams) (AgentRu
 		&i.FinishedAt,
 		&i.AgentVersion,
 		&i.AgentName,
+		&i.AfterCheckpointID,
 	)
 	return i, err
 }
@@ -70,7 +71,7 @@ func (q *Queries) CountRunCommands(ctx context.Context, arg CountRunCommandsPara
 const createRun = `-- name: CreateRun :one
 INSERT INTO agent_runs (project_id, user_id, agent_id, agent_version, agent_name, model, instance)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name, after_checkpoint_id
 `
 
 type CreateRunParams struct {
@@ -114,6 +115,7 @@ func (q *Queries) CreateRun(ctx context.Context, arg CreateRunParams) (AgentRun,
 		&i.FinishedAt,
 		&i.AgentVersion,
 		&i.AgentName,
+		&i.AfterCheckpointID,
 	)
 	return i, err
 }
@@ -124,7 +126,7 @@ SET status = $1, error = $2, finished_at = now(),
     steps = $3, input_tokens = $4,
     output_tokens = $5, cost_usd = $6
 WHERE id = $7 AND status = 'running'
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name, after_checkpoint_id
 `
 
 type FinishRunParams struct {
@@ -168,12 +170,13 @@ func (q *Queries) FinishRun(ctx context.Context, arg FinishRunParams) (AgentRun,
 		&i.FinishedAt,
 		&i.AgentVersion,
 		&i.AgentName,
+		&i.AfterCheckpointID,
 	)
 	return i, err
 }
 
 const getActiveRunForProject = `-- name: GetActiveRunForProject :one
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name FROM agent_runs WHERE project_id = $1 AND status = 'running'
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name, after_checkpoint_id FROM agent_runs WHERE project_id = $1 AND status = 'running'
 `
 
 func (q *Queries) GetActiveRunForProject(ctx context.Context, projectID uuid.UUID) (AgentRun, error) {
@@ -199,12 +202,13 @@ func (q *Queries) GetActiveRunForProject(ctx context.Context, projectID uuid.UUI
 		&i.FinishedAt,
 		&i.AgentVersion,
 		&i.AgentName,
+		&i.AfterCheckpointID,
 	)
 	return i, err
 }
 
 const getRun = `-- name: GetRun :one
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name FROM agent_runs WHERE id = $1
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name, after_checkpoint_id FROM agent_runs WHERE id = $1
 `
 
 func (q *Queries) GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error) {
@@ -230,6 +234,7 @@ func (q *Queries) GetRun(ctx context.Context, id uuid.UUID) (AgentRun, error) {
 		&i.FinishedAt,
 		&i.AgentVersion,
 		&i.AgentName,
+		&i.AfterCheckpointID,
 	)
 	return i, err
 }
@@ -257,7 +262,7 @@ func (q *Queries) GetRunDoneSeq(ctx context.Context, runID uuid.UUID) (int64, er
 }
 
 const getRunForUser = `-- name: GetRunForUser :one
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name FROM agent_runs WHERE id = $1 AND user_id = $2
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name, after_checkpoint_id FROM agent_runs WHERE id = $1 AND user_id = $2
 `
 
 type GetRunForUserParams struct {
@@ -288,6 +293,7 @@ func (q *Queries) GetRunForUser(ctx context.Context, arg GetRunForUserParams) (A
 		&i.FinishedAt,
 		&i.AgentVersion,
 		&i.AgentName,
+		&i.AfterCheckpointID,
 	)
 	return i, err
 }
@@ -496,7 +502,7 @@ func (q *Queries) ListRunEventsAfter(ctx context.Context, arg ListRunEventsAfter
 }
 
 const listRunsForProject = `-- name: ListRunsForProject :many
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name FROM agent_runs WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name, after_checkpoint_id FROM agent_runs WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListRunsForProjectParams struct {
@@ -533,6 +539,7 @@ func (q *Queries) ListRunsForProject(ctx context.Context, arg ListRunsForProject
 			&i.FinishedAt,
 			&i.AgentVersion,
 			&i.AgentName,
+			&i.AfterCheckpointID,
 		); err != nil {
 			return nil, err
 		}
@@ -545,7 +552,7 @@ func (q *Queries) ListRunsForProject(ctx context.Context, arg ListRunsForProject
 }
 
 const listStaleRuns = `-- name: ListStaleRuns :many
-SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name FROM agent_runs
+SELECT id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name, after_checkpoint_id FROM agent_runs
 WHERE status = 'running'
   AND (heartbeat_at < $1::timestamptz
        OR ($2::boolean AND heartbeat_at < $3::timestamptz
@@ -595,6 +602,7 @@ func (q *Queries) ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([
 			&i.FinishedAt,
 			&i.AgentVersion,
 			&i.AgentName,
+			&i.AfterCheckpointID,
 		); err != nil {
 			return nil, err
 		}
@@ -608,7 +616,7 @@ func (q *Queries) ListStaleRuns(ctx context.Context, arg ListStaleRunsParams) ([
 
 const requestCancel = `-- name: RequestCancel :one
 UPDATE agent_runs SET cancel_requested = true WHERE id = $1 AND status = 'running'
-RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name
+RETURNING id, project_id, user_id, agent_id, model, status, steps, input_tokens, output_tokens, cost_usd, error, checkpoint_id, cancel_requested, instance, heartbeat_at, created_at, finished_at, agent_version, agent_name, after_checkpoint_id
 `
 
 func (q *Queries) RequestCancel(ctx context.Context, id uuid.UUID) (AgentRun, error) {
@@ -634,6 +642,7 @@ func (q *Queries) RequestCancel(ctx context.Context, id uuid.UUID) (AgentRun, er
 		&i.FinishedAt,
 		&i.AgentVersion,
 		&i.AgentName,
+		&i.AfterCheckpointID,
 	)
 	return i, err
 }

@@ -30,6 +30,7 @@ type studio struct {
 	port string
 	addr string // STUDIO_ADDR
 	data string // STUDIO_DATA
+	log  string // the file holding what the process printed
 
 	instance string    // STUDIO_INSTANCE, which labels its containers
 	cmd      *exec.Cmd // the process
@@ -107,7 +108,7 @@ func startStudioIn(t testing.TB, data string, env ...string) *studio {
 	for i := 0; i < 200; i++ {
 		if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
 			res.Body.Close()
-			return &studio{base: base, port: port, data: data, addr: addr, instance: instance, cmd: cmd}
+			return &studio{base: base, port: port, data: data, log: filepath.Join(dir, "studio.log"), addr: addr, instance: instance, cmd: cmd}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -136,6 +137,25 @@ func browser(t *testing.T) context.Context {
 	ctx, cancel3 := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(cancel3)
 	return ctx
+}
+
+// signUp makes an account in the browser and waits for the dashboard.
+// It is the first thing done with ctx, so it starts the browser, which
+// lives as long as the context it starts in: ctx, never a step's.
+func signUp(t *testing.T, ctx context.Context, s *studio, email, password string) {
+	t.Helper()
+	type css = chromedp.CSS
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(s.base+"/signup"),
+		chromedp.WaitVisible(css(`#f-email`)),
+		chromedp.SendKeys(css(`#f-email`), email),
+		chromedp.SendKeys(css(`#f-password`), password),
+		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
+		chromedp.WaitVisible(css(`[data-testid=dashboard]`)),
+	)
+	if err != nil {
+		t.Fatalf("sign up: %v", err)
+	}
 }
 
 func workspaceURLOf(t *testing.T, ctx context.Context) string {

@@ -16,17 +16,7 @@ func TestSaveProjectAsTemplateAndCreateFromIt(t *testing.T) {
 	const email, password = "tess@example.com", "a template password"
 	ctx := browser(t)
 	type css = chromedp.CSS
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(s.base+"/signup"),
-		chromedp.WaitVisible(css(`#f-email`)),
-		chromedp.SendKeys(css(`#f-email`), email),
-		chromedp.SendKeys(css(`#f-password`), password),
-		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
-		chromedp.WaitVisible(css(`[data-testid=empty-state]`)),
-	)
-	if err != nil {
-		t.Fatalf("sign up: %v", err)
-	}
+	signUp(t, ctx, s, email, password)
 	step(t, ctx, "create a project",
 		chromedp.SendKeys(css(`#f-name`), "Otter base"),
 		chromedp.Click(css(`label:has(> [data-testid=template-static])`)),

@@ -176,13 +176,21 @@ func (s *Server) pullGit(c echo.Context, h *projects.Handle) (gitrepo.PullResult
 	return res, false, gitError(err)
 }
 
+// onProject opens the signed-in person's project named by :id for f;
+// anyone else's is not found.
+func (s *Server) onProject(f func(echo.Context, *projects.Handle) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h, err := s.openProject(c)
+		if err != nil {
+			return err
+		}
+		return f(c, h)
+	}
+}
+
 // The API.
 
-func (s *Server) apiGitState(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) apiGitState(c echo.Context, h *projects.Handle) error {
 	st, err := h.GitState(c.Request().Context(), historyLength)
 	if err != nil {
 		return gitError(err)
@@ -196,11 +204,7 @@ func (s *Server) apiGitState(c echo.Context) error {
 	return c.JSON(http.StatusOK, st)
 }
 
-func (s *Server) apiGitDiff(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) apiGitDiff(c echo.Context, h *projects.Handle) error {
 	diff, err := h.GitDiff(c.Request().Context(), diffPaths(c)...)
 	if err != nil {
 		return gitError(err)
@@ -219,11 +223,7 @@ func diffPaths(c echo.Context) []string {
 	return out
 }
 
-func (s *Server) apiGitCommit(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) apiGitCommit(c echo.Context, h *projects.Handle) error {
 	var req struct {
 		Message string `json:"message"`
 	}
@@ -245,11 +245,7 @@ func (s *Server) commitGit(c echo.Context, h *projects.Handle, message string) (
 	return commit, gitError(err)
 }
 
-func (s *Server) apiGitLink(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) apiGitLink(c echo.Context, h *projects.Handle) error {
 	var req gitLinkRequest
 	if err := decodeJSON(c, 16<<10, &req); err != nil {
 		return err
@@ -261,22 +257,14 @@ func (s *Server) apiGitLink(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"link": link})
 }
 
-func (s *Server) apiGitUnlink(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) apiGitUnlink(c echo.Context, h *projects.Handle) error {
 	if err := h.UnlinkGit(c.Request().Context()); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) apiGitRepository(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) apiGitRepository(c echo.Context, h *projects.Handle) error {
 	var req gitRepositoryRequest
 	if err := decodeJSON(c, 16<<10, &req); err != nil {
 		return err
@@ -288,11 +276,7 @@ func (s *Server) apiGitRepository(c echo.Context) error {
 	return c.JSON(http.StatusCreated, map[string]any{"repository": repo, "link": link})
 }
 
-func (s *Server) apiGitPush(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) apiGitPush(c echo.Context, h *projects.Handle) error {
 	var req struct {
 		Branch string `json:"branch"`
 	}
@@ -308,11 +292,7 @@ func (s *Server) apiGitPush(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"url": link.URL, "branch": link.Branch, "up_to_date": upToDate})
 }
 
-func (s *Server) apiGitPull(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) apiGitPull(c echo.Context, h *projects.Handle) error {
 	res, upToDate, err := s.pullGit(c, h)
 	if err != nil {
 		return err
@@ -363,19 +343,11 @@ func (s *Server) gitPanel(c echo.Context, h *projects.Handle, done string, typed
 	return render(c, status, views.GitPanel(d))
 }
 
-func (s *Server) gitPane(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) gitPane(c echo.Context, h *projects.Handle) error {
 	return s.gitPanel(c, h, "", nil, nil)
 }
 
-func (s *Server) gitDiffPane(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) gitDiffPane(c echo.Context, h *projects.Handle) error {
 	diff, err := h.GitDiff(c.Request().Context(), diffPaths(c)...)
 	if err != nil {
 		return gitError(err)
@@ -383,11 +355,7 @@ func (s *Server) gitDiffPane(c echo.Context) error {
 	return render(c, http.StatusOK, views.GitDiff(diff))
 }
 
-func (s *Server) gitCommitForm(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) gitCommitForm(c echo.Context, h *projects.Handle) error {
 	message := c.FormValue("message")
 	commit, err := s.commitGit(c, h, message)
 	if err != nil {
@@ -401,11 +369,7 @@ func firstLine(s string) string {
 	return line
 }
 
-func (s *Server) gitPushForm(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) gitPushForm(c echo.Context, h *projects.Handle) error {
 	branch := c.FormValue("branch")
 	link, upToDate, err := s.pushGit(c, h, branch)
 	switch {
@@ -417,11 +381,7 @@ func (s *Server) gitPushForm(c echo.Context) error {
 	return s.gitPanel(c, h, "Pushed to "+link.Branch+".", map[string]string{"branch": branch}, nil)
 }
 
-func (s *Server) gitPullForm(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) gitPullForm(c echo.Context, h *projects.Handle) error {
 	res, upToDate, err := s.pullGit(c, h)
 	switch {
 	case err != nil:
@@ -432,11 +392,7 @@ func (s *Server) gitPullForm(c echo.Context) error {
 	return s.gitPanel(c, h, "Pulled: now at "+res.To[:7]+". A checkpoint taken before the pull can undo it.", nil, nil)
 }
 
-func (s *Server) gitLinkForm(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) gitLinkForm(c echo.Context, h *projects.Handle) error {
 	req := gitLinkRequest{URL: c.FormValue("url"), Branch: c.FormValue("branch")}
 	link, err := s.linkGit(c, h, req)
 	if err != nil {
@@ -445,22 +401,14 @@ func (s *Server) gitLinkForm(c echo.Context) error {
 	return s.gitPanel(c, h, "Linked to "+link.URL+".", nil, nil)
 }
 
-func (s *Server) gitUnlinkForm(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) gitUnlinkForm(c echo.Context, h *projects.Handle) error {
 	if err := h.UnlinkGit(c.Request().Context()); err != nil {
 		return err
 	}
 	return s.gitPanel(c, h, "Unlinked. The project's commits stay.", nil, nil)
 }
 
-func (s *Server) gitRepositoryForm(c echo.Context) error {
-	h, err := s.openProject(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) gitRepositoryForm(c echo.Context, h *projects.Handle) error {
 	private := c.FormValue("private") == "1"
 	req := gitRepositoryRequest{Name: c.FormValue("name"), Private: &private}
 	repo, _, err := s.createRepository(c, h, req)

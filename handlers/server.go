@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -109,7 +110,7 @@ func New(d Deps) *Server {
 			ContentTypeNosniff:    "nosniff",
 			XFrameOptions:         "SAMEORIGIN",
 			ReferrerPolicy:        "same-origin",
-			ContentSecurityPolicy: contentSecurityPolicy(d.Config.PreviewDomain),
+			ContentSecurityPolicy: contentSecurityPolicy(d.Config.PreviewDomain, formTargets(d.Config)...),
 		}),
 		middleware.GzipWithConfig(middleware.GzipConfig{Skipper: isStream}),
 	)
@@ -149,8 +150,10 @@ func (s *Server) strictTransport(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
 // contentSecurityPolicy allows only studio's own assets, plus what Monaco
-// needs (inline styles, blob workers, data fonts) and preview frames.
-func contentSecurityPolicy(domain string) string {
+// needs (inline styles, blob workers, data fonts) and preview frames. Forms
+// post to studio only; forms may end, through studio's redirect, at the
+// origins in formTargets (a browser holds the redirect to the policy).
+func contentSecurityPolicy(domain string, formTargets ...string) string {
 	return strings.Join([]string{
 		"default-src 'self'",
 		"script-src 'self'",
@@ -161,10 +164,23 @@ func contentSecurityPolicy(domain string) string {
 		"connect-src 'self'",
 		"frame-src http://*." + domain + ":* https://*." + domain + ":*",
 		"frame-ancestors 'self'",
-		"form-action 'self'",
+		strings.Join(append([]string{"form-action 'self'"}, formTargets...), " "),
 		"base-uri 'self'",
 		"object-src 'none'",
 	}, "; ")
+}
+
+// formTargets are the origins a form's redirect may lead to: GitHub's, for
+// the OAuth web flow's "Connect GitHub".
+func formTargets(cfg *config.Config) []string {
+	if !cfg.GitHub || !cfg.GitHubOAuth() {
+		return nil
+	}
+	u, err := url.Parse(cfg.GitHubWebURL())
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	return []string{u.Scheme + "://" + u.Host}
 }
 
 // isStream skips compression for Server-Sent Events, which must flush per event.

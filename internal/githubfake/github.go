@@ -3,6 +3,7 @@ package githubfake
 import (
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,6 +27,7 @@ type GitHub struct {
 	Root             string // the bare repositories, {owner}/{name}.git
 	ClientID, Secret string // the OAuth App's
 	Expiring         bool   // tokens expire at once and come with refresh tokens; set before use
+	Approver         string // who presses Authorize on the authorize page a browser is shown
 
 	t         testing.TB
 	mu        sync.Mutex
@@ -49,6 +51,7 @@ func New(t testing.TB) *GitHub {
 		tokens: map[string]string{}, codes: map[string]string{}, refresh: map[string]string{}, repos: map[string][]*repo{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login/oauth/authorize", f.authorize)
+	mux.HandleFunc("POST /login/oauth/authorize", f.approve)
 	mux.HandleFunc("POST /login/oauth/access_token", f.accessToken)
 	mux.HandleFunc("GET /api/v3/user", f.user)
 	mux.HandleFunc("GET /api/v3/user/repos", f.userRepos)
@@ -222,20 +225,60 @@ func (f *GitHub) gitAccess(next http.Handler) http.Handler {
 	})
 }
 
-// authorize stands for the person approving studio: GitHub sends the
-// browser back with a code and the state it was given.
+// authorize is GitHub's page asking the person to approve studio. A
+// request naming the approving login (handler tests, without a browser)
+// is approved at once; a browser is shown an Authorize button, pressed
+// as Approver.
 func (f *GitHub) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("client_id") != f.ClientID {
 		http.Error(w, "unknown client", http.StatusNotFound)
 		return
 	}
+	if login := q.Get("login"); login != "" {
+		f.sendBack(w, r, login, q)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	authorizePage.Execute(w, q)
+}
+
+var authorizePage = template.Must(template.New("authorize").Parse(`<!doctype html>
+<title>Authorize application</title>
+<h1>Authorize studio</h1>
+<form method="post">
+<input type="hidden" name="client_id" value="{{.Get "client_id"}}">
+<input type="hidden" name="redirect_uri" value="{{.Get "redirect_uri"}}">
+<input type="hidden" name="state" value="{{.Get "state"}}">
+<button type="submit" name="authorize" value="1" id="js-oauth-authorize-btn">Authorize</button>
+</form>`))
+
+// approve is the Authorize button, pressed as Approver.
+func (f *GitHub) approve(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	f.mu.Lock()
+	approver := f.Approver
+	f.mu.Unlock()
+	if r.PostForm.Get("client_id") != f.ClientID || approver == "" {
+		http.Error(w, "unknown client, or no one to approve", http.StatusNotFound)
+		return
+	}
+	f.sendBack(w, r, approver, r.PostForm)
+}
+
+// sendBack sends the browser back to studio with a code for login and
+// the state it was given.
+func (f *GitHub) sendBack(w http.ResponseWriter, r *http.Request, login string, q url.Values) {
 	f.mu.Lock()
 	f.n++
 	code := fmt.Sprintf("code%d", f.n)
-	f.codes[code] = q.Get("login") // the test names who approves
+	f.codes[code] = login
 	f.mu.Unlock()
-	back, _ := url.Parse(q.Get("redirect_uri"))
+	back, err := url.Parse(q.Get("redirect_uri"))
+	if err != nil {
+		http.Error(w, "bad redirect_uri", http.StatusBadRequest)
+		return
+	}
 	back.RawQuery = url.Values{"code": {code}, "state": {q.Get("state")}}.Encode()
 	http.Redirect(w, r, back.String(), http.StatusFound)
 }

@@ -2,6 +2,7 @@ package githubfake
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +15,11 @@ func call(t *testing.T, method, u, token, body string) (*http.Response, any) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return do(t, req)
+}
+
+func do(t *testing.T, req *http.Request) (*http.Response, any) {
+	t.Helper()
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -77,4 +83,48 @@ func TestCreatePushBranches(t *testing.T) {
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// A browser is shown an Authorize button; pressing it sends it back with
+// a code that GitHub exchanges for a token of the Approver.
+func TestAuthorizePage(t *testing.T) {
+	t.Parallel()
+	gh := New(t)
+	gh.Approver = "octo-ada"
+	q := url.Values{"client_id": {gh.ClientID}, "redirect_uri": {"http://studio.test/callback"}, "state": {"s1"}}
+	res, err := http.Get(gh.URL + "/login/oauth/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(page), ">Authorize</button>") {
+		t.Fatalf("authorize page: %d %s", res.StatusCode, page)
+	}
+	res, err = http.DefaultTransport.RoundTrip(mustPost(t, gh.URL+"/login/oauth/authorize", q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _ := url.Parse(res.Header.Get("Location"))
+	if res.StatusCode != http.StatusFound || back.Host != "studio.test" || back.Query().Get("state") != "s1" {
+		t.Fatalf("authorize: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	exchange := url.Values{"client_id": {gh.ClientID}, "client_secret": {gh.Secret}, "code": {back.Query().Get("code")}}
+	req := mustPost(t, gh.URL+"/login/oauth/access_token", exchange)
+	req.Header.Set("Accept", "application/json")
+	res, out := do(t, req)
+	token, _ := out.(map[string]any)["access_token"].(string)
+	if res.StatusCode != http.StatusOK || gh.Login(token) != "octo-ada" {
+		t.Fatalf("exchange: %d %v", res.StatusCode, out)
+	}
+}
+
+func mustPost(t *testing.T, u string, form url.Values) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req
 }

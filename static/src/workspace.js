@@ -45,6 +45,7 @@
     });
     return monacoReady;
   }
+  window.studioLoadMonaco = loadMonaco; // the version history's diffs use it too
 
   function languageOf(path) {
     var ext = path.split(".").pop();

@@ -139,6 +139,10 @@ const server = http.createServer(async (req, res) => {
   }
 })
 
+// watch follows the project's files for live reload: each top-level
+// folder but the ignored ones (node_modules, .studio, .git — studio's git
+// writes files there this user cannot read), and the top level itself for
+// new folders. A folder that cannot be watched is left out, never fatal.
 function watch() {
   let pending = null
   let onlyCSS = true
@@ -147,13 +151,41 @@ function watch() {
     pending = null
     onlyCSS = true
   }
+  const changed = (name) => {
+    if (!name || path.extname(String(name)) !== '.css') onlyCSS = false
+    clearTimeout(pending)
+    pending = setTimeout(flush, 50)
+  }
+  const watchers = new Map()
+  const follow = (entry) => {
+    if (ignored.has(entry) || watchers.has(entry)) return
+    let st
+    try {
+      st = fs.lstatSync(path.join(root, entry))
+    } catch {
+      return
+    }
+    if (!st.isDirectory()) return
+    try {
+      const w = fs.watch(path.join(root, entry), { recursive: true }, (_, name) => changed(name))
+      w.on('error', (err) => {
+        console.warn(`live reload stops following ${entry}: ${err.message}`)
+        w.close()
+        watchers.delete(entry)
+      })
+      watchers.set(entry, w)
+    } catch (err) {
+      console.warn(`live reload does not follow ${entry}: ${err.message}`)
+    }
+  }
   try {
-    fs.watch(root, { recursive: true }, (_, name) => {
-      if (name && ignored.has(String(name).split(path.sep)[0])) return
-      if (!name || path.extname(String(name)) !== '.css') onlyCSS = false
-      clearTimeout(pending)
-      pending = setTimeout(flush, 50)
+    const top = fs.watch(root, (_, name) => {
+      if (!name || ignored.has(String(name))) return
+      follow(String(name))
+      changed(name)
     })
+    top.on('error', (err) => console.warn(`live reload is off: ${err.message}`))
+    for (const entry of fs.readdirSync(root)) follow(entry)
   } catch (err) {
     console.warn(`live reload is off: ${err.message}`)
   }
