@@ -20,21 +20,14 @@ func TestTerminalInTheWorkspace(t *testing.T) {
 	s := startStudio(t)
 	ctx := browser(t)
 	type css = chromedp.CSS
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(s.base+"/signup"),
-		chromedp.WaitVisible(css(`#f-email`)),
-		chromedp.SendKeys(css(`#f-email`), "tess@example.com"),
-		chromedp.SendKeys(css(`#f-password`), "a long password"),
-		chromedp.Click(css(`[data-testid=signup-form] button[type=submit]`)),
+	signUp(t, ctx, s, "tess@example.com", "a long password")
+	step(t, ctx, "create a project",
 		chromedp.WaitVisible(css(`[data-testid=empty-state]`)),
 		chromedp.SendKeys(css(`#f-name`), "Shell App"),
 		chromedp.Click(css(`[data-testid=template-react-vite]`)),
 		chromedp.Click(css(`[data-testid=create]`)),
 		chromedp.WaitVisible(css(`[data-testid=project-card]`)),
 	)
-	if err != nil {
-		t.Fatalf("sign up and create: %v", err)
-	}
 	step(t, ctx, "open the workspace",
 		chromedp.WaitVisible(css(`[data-testid=project-card][data-status=active] [data-testid=project-name]`)),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=project-name]').click()`),
