@@ -86,7 +86,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Warn("STUDIO_ROUTER=traefik without STUDIO_TRUSTED_PROXIES: only a Traefik on this machine's loopback may ask " + config.ForwardAuthPath)
 		}
 	}
-	srv := newHTTPServer(proxy.Router(hosts, handlers.New(deps), preview), defaultServerTimeouts)
+	web := handlers.New(deps)
+	srv := newHTTPServer(proxy.Router(hosts, web, preview), defaultServerTimeouts)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("studio is serving", "addr", ln.Addr().String(), "url", cfg.PublicURL(), "previews", cfg.PreviewURL("{project}"), "version", buildVersion(), "embedded_database", cfg.EmbeddedDatabase())
@@ -111,6 +112,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	studio.Agents.Close() // runs end (failed: shutting down), so their streams close
+	web.Close()           // terminals hang up their shells
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("requests still running at shutdown were cut off", "err", err)
 	}

@@ -45,6 +45,7 @@ type Config struct {
 	Marketplace        string        // STUDIO_MARKETPLACE: off | private | instance
 	MarketplaceURLs    string        // STUDIO_MARKETPLACE_URLS: remote catalogue indexes, comma-separated; see MarketplaceURLList
 	IdleTimeout        time.Duration // STUDIO_IDLE_TIMEOUT: hibernate projects idle this long
+	TerminalIdle       time.Duration // STUDIO_TERMINAL_IDLE: hang up workspace terminals unused this long
 	PauseAfter         string        // STUDIO_PAUSE_AFTER: freeze the containers of projects idle this long; see PauseDelay
 	PoolSize           string        // STUDIO_POOL_SIZE: warm pool slots per template; see PoolSizes
 	Instance           string        // STUDIO_INSTANCE: labels the containers this installation owns; empty = generated
@@ -187,6 +188,15 @@ var settings = []setting{
 				return fmt.Errorf("%q is not a duration such as 30m or 1h", v)
 			}
 			c.IdleTimeout = d
+			return nil
+		}},
+	{"STUDIO_TERMINAL_IDLE", "terminal-idle", "30m", "hang up a workspace terminal whose shell neither read nor printed anything for this long (Go duration; 0 = never)",
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return fmt.Errorf("%q is not a duration such as 30m or 1h", v)
+			}
+			c.TerminalIdle = d
 			return nil
 		}},
 	{"STUDIO_PAUSE_AFTER", "pause-after", "", "pause (freeze) a project's container after this long without activity, before STUDIO_IDLE_TIMEOUT hibernates it; any request thaws it at once (Go duration, at least 30s and less than STUDIO_IDLE_TIMEOUT; 0 = never); empty = 5m in docker mode with the built-in router unless STUDIO_IDLE_TIMEOUT is 5m or less (0, never hibernating, still pauses), never otherwise",

@@ -46,6 +46,10 @@ type Runtime interface {
 	// the first outputCap bytes of its combined output (DefaultOutputCap when
 	// <= 0). A command that fails or times out is a result, not an error.
 	Exec(ctx context.Context, projectID string, argv []string, timeout time.Duration, outputCap int) (ExecResult, error)
+	// Terminal starts a login shell on a TTY (size, when not zero) in the
+	// running container as the project user in /app, for a person to type
+	// in. ctx bounds the shell's life; Close hangs it up.
+	Terminal(ctx context.Context, projectID string, size TermSize) (Terminal, error)
 	// Watch calls report for every managed container that exits without
 	// having been asked to (a crash, out of memory), until ctx ends.
 	Watch(ctx context.Context, report func(Exit)) error

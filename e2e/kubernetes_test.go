@@ -3,10 +3,12 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"studio/containers"
 	"studio/containers/image"
 	"studio/containers/kube"
 	"studio/internal/kubetest"
@@ -162,6 +165,7 @@ func TestKubernetesCreatePreviewEditHibernateWake(t *testing.T) {
 	if err != nil || !res.TimedOut {
 		t.Errorf("exec sleep 30 with a 1s timeout = %+v, %v; want timed out", res, err)
 	}
+	kubeTerminal(t, rt, projectID)
 
 	// The dev server dies: the card says so, with its exit, and the pod is
 	// not left crash-looping. (The dashboard, with no preview open whose
@@ -229,4 +233,56 @@ func openPreviewUntil(t *testing.T, ctx context.Context, s *studio, projectID, h
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// kubeTerminal checks the workspace terminal's shell on Kubernetes: a TTY
+// exec as the project's user in /app, resized through the size queue, and
+// hung up (its jobs with it) on close.
+func kubeTerminal(t *testing.T, rt *kube.Kube, projectID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	term, err := rt.Terminal(ctx, projectID, containers.TermSize{Cols: 100, Rows: 30})
+	if err != nil {
+		t.Fatalf("terminal: %v", err)
+	}
+	var mu sync.Mutex
+	var screen strings.Builder
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := term.Read(buf)
+			mu.Lock()
+			screen.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	shows := func(want string) {
+		t.Helper()
+		testwait.Eventually(t, 20*time.Second, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return strings.Contains(screen.String(), want)
+		}, "the kubernetes terminal printed "+want)
+	}
+	io.WriteString(term, "echo \"uid=$(id -u) cwd=$(pwd) size=$(stty size)\"\n")
+	shows("uid=1000 cwd=/app size=30 100")
+	if err := term.Resize(ctx, containers.TermSize{Cols: 120, Rows: 40}); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(term, "echo \"now=$(stty size)\"\n")
+	shows("now=40 120")
+	io.WriteString(term, "sleep 4321\n")
+	sleeping := func() bool {
+		res, err := rt.Exec(ctx, projectID, []string{"sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"}, 5*time.Second, 0)
+		return err == nil && strings.Contains(res.Output, "sleep 4321")
+	}
+	testwait.Eventually(t, 10*time.Second, sleeping, "sleep runs in the terminal")
+	if err := term.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Eventually(t, 10*time.Second, func() bool { return !sleeping() }, "closing the terminal ended its jobs")
 }

@@ -36,6 +36,7 @@ func (s *Server) routes() {
 	web.GET("/projects/:id/events", s.apiProjectEvents, s.requireUser)
 	web.GET("/projects/:id/logs", s.projectLogs, s.requireUser)
 	web.GET("/projects/:id/files", s.apiFileTree, s.requireUser)
+	web.GET("/projects/:id/terminal", s.terminalSocket, s.requireUser)
 	web.GET("/projects/:id/files/*", s.apiReadFile, s.requireUser)
 	web.PUT("/projects/:id/files/*", s.apiWriteFile, s.requireUser)
 	web.DELETE("/projects/:id/files/*", s.apiDeleteFile, s.requireUser)

@@ -24,6 +24,7 @@ import (
 	"studio/github"
 	"studio/gitrepo"
 	"studio/projects"
+	"studio/terminal"
 )
 
 // Checker is one dependency /readyz asks about.
@@ -64,6 +65,8 @@ type Server struct {
 	cookies *sessions.CookieStore
 	names   auth.CookieNames // the cookie names for the UI's scheme
 	streams *streamSlots     // open event streams per user
+	// terminals holds the workspace terminals' shell sessions.
+	terminals *terminal.Manager
 	// imports bounds the imports (zip, git) a replica runs at once: each
 	// holds up to STUDIO_IMPORT_MAX_SIZE, twice, in memory or on disk.
 	imports chan struct{}
@@ -82,6 +85,7 @@ func New(d Deps) *Server {
 	e.HidePort = true
 	s := &Server{Deps: d, echo: e, streams: newStreamSlots(d.Config.MaxStreamsPerUser), imports: make(chan struct{}, maxImports)}
 	s.names = auth.Cookies(s.secureCookies())
+	s.terminals = terminal.NewManager(terminal.Options{Idle: d.Config.TerminalIdle})
 	s.cookies = newCookieStore(d.Auth.Ring, s.secureCookies())
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = clientIPExtractor(d.Config)
@@ -181,7 +185,7 @@ func formTargets(cfg *config.Config) []string {
 
 // isStream skips compression for Server-Sent Events, which must flush per event.
 func isStream(c echo.Context) bool {
-	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream") ||
+	return c.IsWebSocket() || strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream") ||
 		strings.HasSuffix(c.Request().URL.Path, "/stream")
 }
 

@@ -89,7 +89,7 @@ func TestEmbeddedDist(t *testing.T) {
 	if Missing() {
 		t.Skip("static/dist is not built; `go tool task assets` builds it")
 	}
-	for _, name := range []string{"app.css", "htmx.min.js", "sse.js", "app.js", "workspace.js", "monaco"} {
+	for _, name := range []string{"app.css", "htmx.min.js", "sse.js", "app.js", "workspace.js", "monaco", "terminal.js", "xterm.js", "xterm-addon-fit.js", "xterm.css"} {
 		if strings.HasPrefix(Path(name), "/static/missing/") {
 			t.Errorf("%s is not in the built assets", name)
 		}
