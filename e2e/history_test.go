@@ -101,6 +101,9 @@ func TestRunDiffRevertAndRestoreAVersion(t *testing.T) {
 		chromedp.SendKeys(css(`[data-testid=history-name]`), "Before the redesign"),
 		chromedp.Click(css(`[data-testid=history-save]`)),
 		chromedp.WaitVisible(chromedp.Search(`//li[@data-testid="history-version"][1][contains(., "Before the redesign")]`)),
+		// The timeline is drawn again when the save is done: click in the
+		// finished one.
+		chromedp.WaitVisible(chromedp.Search(`//*[@data-testid="history-status"][contains(., "Saved")]`)),
 	)
 	writeThroughAPI(t, s, email, password, id, "page.html", "<h1>Redesigned</h1>\n")
 	writeThroughAPI(t, s, email, password, id, "extra.html", "new")

@@ -217,8 +217,12 @@ func firstLogLine(t *testing.T, s *studio, token, projectID, want string) string
 // waits, through the "Starting…" page, until it shows the heading.
 func openPreviewUntil(t *testing.T, ctx context.Context, s *studio, projectID, heading string) {
 	t.Helper()
-	step(t, ctx, "open the preview", chromedp.Navigate(s.base+"/projects/"+projectID+"/preview"))
+	open := func() { step(t, ctx, "open the preview", chromedp.Navigate(s.base+"/projects/"+projectID+"/preview")) }
+	open()
 	deadline := time.Now().Add(150 * time.Second)
+	// A page that stays blank (a dev server that went away while it
+	// loaded) is opened again, as a person would.
+	again := time.Now().Add(30 * time.Second)
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		h1, _ := chromedp.Run(qctx, chromedp.Text(chromedp.CSS(`h1`)))
@@ -230,6 +234,11 @@ func openPreviewUntil(t *testing.T, ctx context.Context, s *studio, projectID, h
 			where, _ := chromedp.Run(ctx, chromedp.Location())
 			screenshot(t, ctx, "failed-kubernetes-preview")
 			t.Fatalf("the preview at %s shows %q, want %q", where, h1, heading)
+		}
+		if time.Now().After(again) {
+			t.Logf("the preview still shows %q; opening it again", h1)
+			open()
+			again = time.Now().Add(30 * time.Second)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
