@@ -110,8 +110,8 @@ func (f *FS) Open(name string) (billy.File, error) {
 	return f.OpenFile(name, os.O_RDONLY, 0)
 }
 
-// OpenFile opens name with flag and perm, making its folders first when
-// it is to be created.
+// OpenFile opens name with flag and perm's permission bits, making its
+// folders first when it is to be created.
 func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (billy.File, error) {
 	p, err := clean("open", name)
 	if err != nil {
@@ -122,7 +122,7 @@ func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (billy.File, erro
 			return nil, err
 		}
 	}
-	file, err := f.root.OpenFile(p, flag, perm)
+	file, err := f.root.OpenFile(p, flag, perm.Perm())
 	if err != nil {
 		return nil, outside(err)
 	}
@@ -227,13 +227,15 @@ func (f *FS) ReadDir(name string) ([]os.FileInfo, error) {
 	return infos, nil
 }
 
-// MkdirAll makes the folder name and those holding it.
+// MkdirAll makes the folder name and those holding it. Of perm only the
+// permission bits count (go-git passes os.ModeDir too, which os.Root
+// refuses).
 func (f *FS) MkdirAll(name string, perm os.FileMode) error {
 	p, err := clean("mkdir", name)
 	if err != nil {
 		return err
 	}
-	return outside(f.root.MkdirAll(p, perm))
+	return outside(f.root.MkdirAll(p, perm.Perm()))
 }
 
 // Symlink makes link a link to target, making link's folders first. The
