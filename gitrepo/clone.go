@@ -218,16 +218,17 @@ func (c *Cloner) clone(ctx context.Context, rawURL, branch, dir string, lim Limi
 	if progress != nil {
 		opts.Progress = lineWriter(progress)
 	}
-	// The checkout writes through a file system bound to dir, so no link
-	// in the repository leads a write outside it.
+	// The checkout writes through dir held as an os.Root, so no link in
+	// the repository leads a write outside it.
 	if err := os.MkdirAll(filepath.Join(dir, ".git"), 0o755); err != nil {
 		return err
 	}
-	st, wt, err := storage(dir)
+	st, r, err := storage(dir)
 	if err != nil {
 		return err
 	}
-	_, err = git.CloneContext(ctx, st, wt, opts)
+	_, err = git.CloneContext(ctx, st, r.wt, opts)
+	r.Close()
 	switch {
 	case err == nil:
 	case errors.Is(err, errTooLarge) || b.left.Load() < 0:

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"studio/internal/text"
@@ -168,10 +170,21 @@ func (c *Cloner) pull(ctx context.Context, r *Repo, rawURL, branch string, lim L
 	if ours != nil {
 		from = ours.Hash.String()
 	}
+	// Only the paths the pull changes are written: go-git's hard reset of
+	// the whole tree would remove every file git does not track, ignored
+	// ones (node_modules, .studio, .env.local, build output) included.
+	changed, err := changedPaths(ours, theirs)
+	if err != nil {
+		return PullResult{}, err
+	}
 	if err := r.r.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(local), theirs.Hash)); err != nil {
 		return PullResult{}, err
 	}
-	if err := wt.Reset(&git.ResetOptions{Commit: theirs.Hash, Mode: git.HardReset}); err != nil {
+	if len(changed) == 0 {
+		// The same files under another commit: moving the branch is all.
+		return PullResult{From: from, To: theirs.Hash.String()}, nil
+	}
+	if err := wt.Reset(&git.ResetOptions{Commit: theirs.Hash, Mode: git.HardReset, Files: changed}); err != nil {
 		// Put the branch back where it was; the files are as the reset
 		// left them, which the checkpoint taken before can restore.
 		if ours != nil {
@@ -180,6 +193,34 @@ func (c *Cloner) pull(ctx context.Context, r *Repo, rawURL, branch string, lim L
 		return PullResult{}, refuse("the pulled files could not be written: %v", err)
 	}
 	return PullResult{From: from, To: theirs.Hash.String()}, nil
+}
+
+// changedPaths are the files that differ between two commits' trees
+// (every file of to when from is nil).
+func changedPaths(from, to *object.Commit) ([]string, error) {
+	toTree, err := to.Tree()
+	if err != nil {
+		return nil, err
+	}
+	fromTree := &object.Tree{}
+	if from != nil {
+		if fromTree, err = from.Tree(); err != nil {
+			return nil, err
+		}
+	}
+	changes, err := object.DiffTree(fromTree, toTree)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ch := range changes {
+		for _, name := range []string{ch.From.Name, ch.To.Name} {
+			if name != "" && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out, nil
 }
 
 // exchangeError words a failed push or fetch.

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-billy/v5"
-	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
@@ -20,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
+	"studio/internal/rootfs"
 	"studio/internal/text"
 )
 
@@ -30,14 +29,14 @@ var ErrNoRepository = errors.New("the project has no git repository yet")
 var ErrNothingToCommit = errors.New("there are no changes to commit")
 
 // Repo is a project's own repository. Its work tree and its .git folder
-// are each opened through a file system bound to its folder, so no
-// symbolic link in either, written by the project's code, leads a read or
-// a write outside it. Only go-git reads it: no setting of the
-// repository's own (hooks, filters, fsmonitor, credential helpers, an
-// ssh command) ever runs anything.
+// are each held open as an os.Root, so no symbolic link in either,
+// written by the project's code before or while studio works in it,
+// leads a read or a write outside it. Only go-git reads it: no setting
+// of the repository's own (hooks, filters, fsmonitor, credential
+// helpers, an ssh command) ever runs anything. Close releases it.
 type Repo struct {
-	r   *git.Repository
-	dir string
+	r       *git.Repository
+	wt, dot *rootfs.FS
 }
 
 // alwaysLeftOut are never part of a commit, whatever .gitignore says:
@@ -46,19 +45,24 @@ var alwaysLeftOut = []string{"node_modules/", ".studio/"}
 
 // Open opens the repository of the project folder dir.
 func Open(dir string) (*Repo, error) {
-	st, wt, err := storage(dir)
+	st, r, err := storage(dir)
 	if err != nil {
 		return nil, err
 	}
-	r, err := git.Open(st, wt)
+	if r.r, err = git.Open(st, r.wt); err != nil {
+		r.Close()
+	}
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		return nil, ErrNoRepository
 	}
 	if err != nil {
 		return nil, refuse("the project's .git folder cannot be read: %v", err)
 	}
-	return &Repo{r: r, dir: dir}, nil
+	return r, nil
 }
+
+// Close releases the repository's folders.
+func (r *Repo) Close() error { return errors.Join(r.dot.Close(), r.wt.Close()) }
 
 // Init makes a new repository in the project folder dir whose first
 // branch is branch, or opens the one already there.
@@ -72,34 +76,51 @@ func Init(dir, branch string) (*Repo, error) {
 	if err := os.Mkdir(filepath.Join(dir, ".git"), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, err
 	}
-	st, wt, err := storage(dir)
+	st, r, err := storage(dir)
 	if err != nil {
 		return nil, err
 	}
-	r, err := git.InitWithOptions(st, wt, git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName(branch)})
-	if err != nil {
+	if r.r, err = git.InitWithOptions(st, r.wt, git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName(branch)}); err != nil {
+		r.Close()
 		return nil, err
 	}
-	return &Repo{r: r, dir: dir}, nil
+	return r, nil
 }
 
-// storage opens dir's .git and work tree, each bound to its folder. A
-// .git that is a link or a file (a linked work tree's "gitdir:") is
-// refused: it would point somewhere else.
-func storage(dir string) (*filesystem.Storage, billy.Filesystem, error) {
-	fi, err := os.Lstat(filepath.Join(dir, ".git"))
+// storage opens dir's work tree and its .git, each held as an os.Root,
+// in a Repo still without its repository, and the storage on that .git.
+// A .git that is a link or a file (a linked work tree's "gitdir:") is
+// refused: it would point somewhere else. Once open, a .git swapped for
+// a link changes nothing: the folder itself is held.
+func storage(dir string) (*filesystem.Storage, *Repo, error) {
+	wt, err := rootfs.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	dot, err := openDotGit(wt)
+	if err != nil {
+		wt.Close()
+		return nil, nil, err
+	}
+	st := filesystem.NewStorageWithOptions(dot, cache.NewObjectLRUDefault(), filesystem.Options{AlternatesFS: dot})
+	return st, &Repo{wt: wt, dot: dot}, nil
+}
+
+func openDotGit(wt *rootfs.FS) (*rootfs.FS, error) {
+	fi, err := wt.Lstat(".git")
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return nil, nil, ErrNoRepository
+		return nil, ErrNoRepository
 	case err != nil:
-		return nil, nil, err
+		return nil, err
 	case !fi.IsDir():
-		return nil, nil, refuse("the project's .git is not a folder; studio only opens a repository kept in the project itself")
+		return nil, refuse("the project's .git is not a folder; studio only opens a repository kept in the project itself")
 	}
-	wt := osfs.New(dir, osfs.WithBoundOS())
-	dot := osfs.New(filepath.Join(dir, ".git"), osfs.WithBoundOS())
-	st := filesystem.NewStorageWithOptions(dot, cache.NewObjectLRUDefault(), filesystem.Options{AlternatesFS: dot})
-	return st, wt, nil
+	dot, err := wt.Sub(".git")
+	if err != nil {
+		return nil, refuse("the project's .git folder cannot be opened: %v", err)
+	}
+	return dot, nil
 }
 
 // Branch is the branch the work tree is on ("" when HEAD is detached).
@@ -246,15 +267,18 @@ func (r *Repo) Commit(message string, who Signature) (Commit, error) {
 	if st.Truncated {
 		return Commit{}, conflict("more than %d files changed; add the folders that should not be committed to .gitignore", MaxChanges)
 	}
+	var deleted []string
 	for _, ch := range st.Changes {
 		if ch.Status == "deleted" {
-			_, err = wt.Remove(ch.Path)
-		} else {
-			_, err = wt.Add(ch.Path)
+			deleted = append(deleted, ch.Path)
+			continue
 		}
-		if err != nil {
+		if _, err = wt.Add(ch.Path); err != nil {
 			return Commit{}, refuse("%s cannot be added to the commit: %v", ch.Path, err)
 		}
+	}
+	if err := r.checkIndex(deleted); err != nil {
+		return Commit{}, err
 	}
 	sig := &object.Signature{Name: who.Name, Email: who.Email, When: time.Now()}
 	hash, err := wt.Commit(message, &git.CommitOptions{Author: sig, Committer: sig})
@@ -359,10 +383,10 @@ func (r *Repo) committed(tree *object.Tree, p string) (content, bool) {
 	return textOf(data), true
 }
 
-// current reads a work tree file through the bound file system: a link
-// is shown as where it points, never followed.
+// current reads a work tree file through the held folder: a link is
+// shown as where it points, never followed.
 func (r *Repo) current(p string) (content, bool) {
-	fs := osfs.New(r.dir, osfs.WithBoundOS())
+	fs := r.wt
 	fi, err := fs.Lstat(p)
 	if err != nil {
 		return content{}, false

@@ -161,6 +161,13 @@ func TestStatusDiffCommitPushPull(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "about.html")); string(b) != "about\n" {
 		t.Fatalf("about.html after the pull: %q", b)
 	}
+	// What git does not track stays: dependencies, studio's folder, an
+	// ignored file.
+	for _, p := range []string{"node_modules/x/index.js", ".studio/state"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("the pull removed %s: %v", p, err)
+		}
+	}
 	if clean, _ := r.Clean(); !clean {
 		st, _ := r.Status()
 		t.Fatalf("the work tree after a pull: %s", changes(st))

@@ -99,7 +99,7 @@ type gitLinkRequest struct {
 }
 
 func (s *Server) linkGit(c echo.Context, h *projects.Handle, req gitLinkRequest) (projects.GitLink, error) {
-	link, err := h.LinkGit(c.Request().Context(), projects.GitLink{URL: req.URL, Branch: strings.TrimSpace(req.Branch), GitHub: s.servedByGitHub(req.URL)})
+	link, err := h.LinkGit(c.Request().Context(), projects.GitLink{URL: req.URL, Branch: strings.TrimSpace(req.Branch), GitHub: s.servedByGitHub(strings.TrimSpace(req.URL))})
 	var bad *gitrepo.Error
 	if errors.As(err, &bad) {
 		field := "url"

@@ -210,8 +210,11 @@ func (s *Server) importGit(c echo.Context, req gitImportRequest) (db.Project, er
 	}
 	// The project stays linked to where it came from, on the branch cloned.
 	branch := req.Branch
-	if r, err := gitrepo.Open(dir); err == nil && r.Branch() != "" {
-		branch = r.Branch()
+	if r, err := gitrepo.Open(dir); err == nil {
+		if b := r.Branch(); b != "" {
+			branch = b
+		}
+		r.Close()
 	}
 	ctx := c.Request().Context()
 	p, err := s.Projects.CreateFromDir(ctx, currentUser(c).ID, req.Name, dir)

@@ -100,6 +100,7 @@ func (h *Handle) GitState(ctx context.Context, logN int) (GitState, error) {
 	if err != nil {
 		return st, err
 	}
+	defer r.Close()
 	st.Repository, st.Branch = true, r.Branch()
 	if st.Status, err = r.Status(); err != nil {
 		return st, err
@@ -132,6 +133,7 @@ func (h *Handle) GitDiff(ctx context.Context, paths ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer r.Close()
 	return r.Diff(paths...)
 }
 
@@ -152,6 +154,7 @@ func (h *Handle) GitCommit(ctx context.Context, message string, who gitrepo.Sign
 	if err != nil {
 		return gitrepo.Commit{}, err
 	}
+	defer r.Close()
 	c, err := r.Commit(message, who)
 	if err == nil {
 		err = handOver(h.Dir())
@@ -168,11 +171,11 @@ var (
 // GitPush sends the project's commits to branch ("" = the linked one) of
 // its linked repository, and says where they went.
 func (h *Handle) GitPush(ctx context.Context, c *gitrepo.Cloner, branch string, lim gitrepo.Limits, cred gitrepo.Credentials) (GitLink, error) {
-	link, r, unlock, err := h.linked(ctx)
+	link, r, release, err := h.linked(ctx)
 	if err != nil {
 		return GitLink{}, err
 	}
-	defer unlock()
+	defer release()
 	if branch != "" {
 		link.Branch = branch
 	}
@@ -182,11 +185,11 @@ func (h *Handle) GitPush(ctx context.Context, c *gitrepo.Cloner, branch string, 
 // GitPull fast-forwards the project to its linked branch. A checkpoint is
 // taken first, so the pull can be undone like a run.
 func (h *Handle) GitPull(ctx context.Context, c *gitrepo.Cloner, lim gitrepo.Limits, cred gitrepo.Credentials) (gitrepo.PullResult, error) {
-	link, r, unlock, err := h.linked(ctx)
+	link, r, release, err := h.linked(ctx)
 	if err != nil {
 		return gitrepo.PullResult{}, err
 	}
-	defer unlock()
+	defer release()
 	if clean, err := r.Clean(); err != nil || !clean {
 		// Pull refuses it with its own words; no checkpoint is needed.
 		return c.Pull(ctx, r, link.URL, link.Branch, lim, cred)
@@ -202,7 +205,8 @@ func (h *Handle) GitPull(ctx context.Context, c *gitrepo.Cloner, lim gitrepo.Lim
 	return res, err
 }
 
-// linked is the project's link and repository, locked for one exchange.
+// linked is the project's link and repository, locked for one exchange;
+// the func returned closes the repository and unlocks it.
 func (h *Handle) linked(ctx context.Context) (GitLink, *gitrepo.Repo, func(), error) {
 	link, err := h.GitLink(ctx)
 	if err != nil {
@@ -220,7 +224,7 @@ func (h *Handle) linked(ctx context.Context) (GitLink, *gitrepo.Repo, func(), er
 		unlock()
 		return GitLink{}, nil, nil, err
 	}
-	return *link, r, unlock, nil
+	return *link, r, func() { r.Close(); unlock() }, nil
 }
 
 // handOver gives what git wrote as root (objects, the index, pulled

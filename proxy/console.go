@@ -19,9 +19,6 @@ import (
 // Content-Security-Policy allows 'self' scripts still runs it.
 const consolePath = "/__studio/console.js"
 
-// maxInjectedPage: a larger HTML answer passes through untouched.
-const maxInjectedPage = 4 << 20
-
 var consoleTag = []byte(`<script src="` + consolePath + `"></script>`)
 
 // The script posts {studio: "console", level, text} to the frame's parent
@@ -73,10 +70,16 @@ func asksForPage(r *http.Request) bool {
 }
 
 // addConsoleScript puts the console script's tag into a successful,
-// uncompressed HTML answer, as the first thing in its head, so it sees the
-// errors of the page's own scripts.
+// uncompressed HTML page a browser navigates to (a document or a frame,
+// never a fragment fetched by the page's own scripts), as the first thing
+// in its head, so it sees the errors of the page's own scripts. Only the
+// start of the page is read ahead, up to where the tag goes, so a page
+// streamed in parts still arrives in parts.
 func addConsoleScript(res *http.Response) error {
-	if res.StatusCode != http.StatusOK || res.Request == nil || res.Request.Method != http.MethodGet {
+	if res.StatusCode != http.StatusOK || res.Request == nil || !asksForPage(res.Request) {
+		return nil
+	}
+	if dest := res.Request.Header.Get("Sec-Fetch-Dest"); dest != "" && dest != "document" && dest != "iframe" {
 		return nil
 	}
 	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt != "text/html" {
@@ -85,20 +88,48 @@ func addConsoleScript(res *http.Response) error {
 	if enc := res.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
 		return nil
 	}
-	page, err := io.ReadAll(io.LimitReader(res.Body, maxInjectedPage+1))
+	start, whole, err := pageStart(res.Body)
 	if err != nil {
 		return err
 	}
-	if len(page) > maxInjectedPage {
-		res.Body = readCloser{io.MultiReader(bytes.NewReader(page), res.Body), res.Body}
+	rest := res.Body
+	if !whole && !headTag.Match(start) && !bodyTag.Match(start) {
+		// No place for the tag near the start: the page passes untouched.
+		res.Body = readCloser{io.MultiReader(bytes.NewReader(start), rest), rest}
 		return nil
 	}
-	res.Body.Close()
-	page = withConsoleTag(page)
-	res.Body = io.NopCloser(bytes.NewReader(page))
-	res.ContentLength = int64(len(page))
-	res.Header.Set("Content-Length", strconv.Itoa(len(page)))
+	start = withConsoleTag(start)
+	res.Body = readCloser{io.MultiReader(bytes.NewReader(start), rest), rest}
+	if res.ContentLength >= 0 {
+		res.ContentLength += int64(len(consoleTag))
+		res.Header.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
+	} else {
+		res.Header.Del("Content-Length")
+	}
 	return nil
+}
+
+// maxPageStart is how far into a page the place for the tag is looked for.
+const maxPageStart = 64 << 10
+
+// pageStart reads a page up to its <head> or <body> tag, its end (whole),
+// or maxPageStart, whichever comes first, taking what each read brings.
+func pageStart(body io.Reader) (start []byte, whole bool, err error) {
+	buf := make([]byte, 8<<10)
+	for len(start) < maxPageStart {
+		n, err := body.Read(buf)
+		start = append(start, buf[:n]...)
+		if headTag.Match(start) || bodyTag.Match(start) {
+			return start, false, nil
+		}
+		if err == io.EOF {
+			return start, true, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	return start, false, nil
 }
 
 type readCloser struct {

@@ -81,3 +81,53 @@ func TestConsoleScriptInPages(t *testing.T) {
 		t.Fatalf("console script: %s %q", w.Header().Get("Content-Type"), js[:80])
 	}
 }
+
+// A page streamed in parts still arrives in parts, the tag in its head;
+// a fragment the page fetches itself gets no tag.
+func TestConsoleScriptStreamsAndSkipsFetches(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, `<!doctype html><html><head><title>x</title>`)
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/stream" {
+			<-release
+		}
+		io.WriteString(w, `</head><body>rest</body></html>`)
+	}))
+	t.Cleanup(upstream.Close)
+	p := New(&Preview{PublicURL: "http://studio.localhost:8080"})
+	target, _ := url.Parse(upstream.URL)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, target)))
+	}))
+	t.Cleanup(front.Close)
+	get := func(path, dest string) *http.Response {
+		req, _ := http.NewRequest("GET", front.URL+path, nil)
+		req.Header.Set("Accept", "text/html,*/*")
+		req.Header.Set("Sec-Fetch-Dest", dest)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { res.Body.Close() })
+		return res
+	}
+
+	res := get("/stream", "document")
+	first := make([]byte, 200)
+	n, err := io.ReadAtLeast(res.Body, first, len(`<!doctype html><html><head>`+string(consoleTag)))
+	if err != nil || !strings.Contains(string(first[:n]), `<head>`+string(consoleTag)) {
+		t.Fatalf("the page's first part: %q %v", first[:n], err)
+	}
+	close(release)
+	if rest, _ := io.ReadAll(res.Body); !strings.Contains(string(rest), "rest") {
+		t.Fatalf("the rest: %q", rest)
+	}
+
+	res = get("/fragment", "empty")
+	if body, _ := io.ReadAll(res.Body); strings.Contains(string(body), consolePath) {
+		t.Fatalf("a fetched fragment got the console script: %q", body)
+	}
+}

@@ -104,7 +104,9 @@ func (p *Preview) serveSite(w http.ResponseWriter, r *http.Request, slug string)
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("ETag", `"`+strconv.FormatInt(site.PublishedAt.UnixMicro(), 36)+`"`)
 	if site.Public {
-		h.Set("Cache-Control", "public, max-age=60")
+		// Revalidated each time: a site made private stops being served
+		// from caches at once.
+		h.Set("Cache-Control", "public, no-cache")
 	} else {
 		h.Set("Cache-Control", "private, no-cache")
 	}

@@ -105,8 +105,15 @@
   document.getElementById("preview-popout").addEventListener("click", function () {
     var path = document.getElementById("preview-path").value || "/";
     if (path.charAt(0) !== "/") path = "/" + path;
-    popup = window.open(ws.dataset.previewUrl.replace(/\/$/, "") + path, "studio-preview-" + project, "popup,width=1024,height=768");
-    if (popup) setPreviewPane(false);
+    // The window starts blank, on studio's origin, and loses its opener
+    // before it loads the preview: the project's page must not reach back
+    // to this tab (window.opener.location).
+    popup = window.open("about:blank", "", "popup,width=1024,height=768");
+    if (popup) {
+      popup.opener = null;
+      popup.location.replace(ws.dataset.previewUrl.replace(/\/$/, "") + path);
+      setPreviewPane(false);
+    }
     else say("The browser blocked the preview's window; allow pop-ups for studio.");
   });
   showPreview.addEventListener("click", function () {
