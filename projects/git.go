@@ -155,9 +155,11 @@ func (h *Handle) GitCommit(ctx context.Context, message string, who gitrepo.Sign
 		return gitrepo.Commit{}, err
 	}
 	defer r.Close()
+	// What git wrote (a new .git, objects, the index) is handed over
+	// whether or not the commit was made.
 	c, err := r.Commit(message, who)
-	if err == nil {
-		err = handOver(h.Dir())
+	if herr := handOver(h.Dir()); err == nil {
+		err = herr
 	}
 	return c, err
 }
