@@ -143,7 +143,7 @@ func (s *Server) saveProvider(c echo.Context) error {
 		if !errors.As(providerError(err), &e) {
 			return err
 		}
-		f := views.Form{Values: map[string]string{"provider": provider}, Error: strings.TrimPrefix(e.Message, e.Field+": ")}
+		f := views.Form{Values: map[string]string{"provider": provider}, Error: trimField(e)}
 		if baseURL != nil {
 			f.Values["base_url"] = *baseURL // shown again, to be corrected
 		}

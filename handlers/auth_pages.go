@@ -32,7 +32,7 @@ func (s *Server) formFailed(c echo.Context, err error, f views.Form, page, fragm
 		f.Errors = map[string]string{}
 	}
 	if e.Field != "" {
-		f.Errors[e.Field] = strings.TrimPrefix(e.Message, e.Field+": ")
+		f.Errors[e.Field] = trimField(e)
 	} else {
 		f.Error = e.Message
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -180,9 +181,11 @@ func (s *Server) dashboardEvents(c echo.Context) error {
 	}
 }
 
+// trimField is an error's message without the "field: " the API puts
+// before it: a form shows it beside the field.
 func trimField(e *Error) string {
-	if len(e.Message) > len(e.Field)+2 && e.Message[:len(e.Field)+2] == e.Field+": " {
-		return e.Message[len(e.Field)+2:]
+	if e.Field == "" {
+		return e.Message
 	}
-	return e.Message
+	return strings.TrimPrefix(e.Message, e.Field+": ")
 }

@@ -314,7 +314,7 @@ func (s *Server) gitPanel(c echo.Context, h *projects.Handle, done string, typed
 		}
 		status, f.Error = e.Status, e.Message
 		if e.Field != "" {
-			f.Error = capitalize(strings.TrimPrefix(e.Message, e.Field+": ")) + "."
+			f.Error = capitalize(trimField(e)) + "."
 		}
 		c.Response().Header().Set("HX-Retarget", "#git")
 		c.Response().Header().Set("HX-Reswap", "innerHTML")
