@@ -85,7 +85,7 @@ func (c *Cloner) push(ctx context.Context, r *Repo, rawURL, branch string, lim L
 	case strings.Contains(err.Error(), "non-fast-forward"), errors.Is(err, plumbing.ErrObjectNotFound):
 		return conflict("the branch %q has commits this project does not have; pull them first (studio never overwrites a branch)", branch)
 	}
-	return exchangeError(ctx, err, rawURL, branch, lim, cred, b)
+	return exchangeError(ctx, err, rawURL, lim, cred, b)
 }
 
 // checkTarget refuses a missing or invalid branch to push to or pull from.
@@ -137,7 +137,7 @@ func (c *Cloner) pull(ctx context.Context, r *Repo, rawURL, branch string, lim L
 		if strings.Contains(err.Error(), "couldn't find remote ref") || errors.Is(err, git.NoMatchingRefSpecError{}) {
 			return PullResult{}, refuse("the repository has no branch %q", text.Clip(branch, 80))
 		}
-		return PullResult{}, exchangeError(ctx, err, rawURL, branch, lim, cred, b)
+		return PullResult{}, exchangeError(ctx, err, rawURL, lim, cred, b)
 	}
 	ref, err := r.r.Storer.Reference(tracking)
 	if err != nil {
@@ -224,7 +224,7 @@ func changedPaths(from, to *object.Commit) ([]string, error) {
 }
 
 // exchangeError words a failed push or fetch.
-func exchangeError(ctx context.Context, err error, rawURL, branch string, lim Limits, cred Credentials, b *budget) error {
+func exchangeError(ctx context.Context, err error, rawURL string, lim Limits, cred Credentials, b *budget) error {
 	u, _ := CheckURL(rawURL)
 	where := rawURL
 	if u != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"studio/containers/image"
 	"studio/db"
 	"studio/gitrepo"
 	"studio/internal/text"
@@ -253,7 +252,7 @@ func handOver(dir string) error {
 			return nil
 		}
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid == 0 {
-			return root.Lchown(p, image.ProjectUID, image.ProjectGID)
+			return chownProject(root, p)
 		}
 		return nil
 	})
