@@ -95,7 +95,7 @@
     filesEl.querySelectorAll("[aria-current]").forEach(function (r) { r.removeAttribute("aria-current"); });
     row.setAttribute("aria-current", "true");
     say("Loading " + path + "…");
-    api("GET", fileURL(path)).then(function (data) {
+    return api("GET", fileURL(path)).then(function (data) {
       var f = data.file;
       if (f.too_large) {
         clearDiff(path + " is larger than 1 MiB; its diff is not shown.");
@@ -118,7 +118,7 @@
     if (!files.length) {
       filesEl.appendChild(el("li", "opacity-70", run ? "This run changed no files." : "No files differ."));
       clearDiff("");
-      return;
+      return Promise.resolve();
     }
     files.forEach(function (f) {
       var li = el("li", "flex items-center gap-1");
@@ -141,7 +141,9 @@
       }
       filesEl.appendChild(li);
     });
-    filesEl.querySelector("button").click();
+    // The first file is shown; the promise settles when it is, so what
+    // the caller says afterwards is not overwritten by its messages.
+    return openFile(files[0].path, filesEl.querySelector("button"));
   }
 
   function revertFile(f) {
@@ -258,7 +260,7 @@
     say("Comparing…");
     return api("GET", "/projects/" + project + "/diff?from=" + fromEl.value + "&to=" + toEl.value).then(function (data) {
       say(data.files.length + (data.files.length === 1 ? " file differs." : " files differ."));
-      renderFiles(data.files);
+      return renderFiles(data.files);
     }).catch(fail);
   }
   fromEl.addEventListener("change", loadDiffList);
